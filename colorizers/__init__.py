@@ -1,0 +1,54 @@
+"""colorizers: automatic colorization of black-and-white photos, the Hugging Face way.
+
+Importing the package registers every model family with transformers' Auto classes, so
+``AutoModel.from_pretrained`` loads any colorizer without ``trust_remote_code``.
+"""
+
+from . import models  # noqa: F401  (registers every family with the Auto classes)
+from .color import (
+    AB_SCALE,
+    denormalize_ab,
+    denormalize_lightness,
+    lab_to_rgb,
+    lab_to_rgb_torch,
+    normalize_ab,
+    normalize_lightness,
+    rgb_to_lab,
+    rgb_to_lab_torch,
+)
+from .image_processing_colorizer import ColorizerImageProcessor, image_to_lab, image_to_lightness
+from .loading import ModelLoadError, load_model, load_processor
+from .pipeline import colorize, predicted_ab
+from .registry import Preset, count_parameters, create_model, create_processor, get_preset, list_models
+
+__version__ = "0.1.0"
+
+# The preset colorize() uses when no model is named.
+DEFAULT_MODEL = "unet"
+
+__all__ = [
+    "AB_SCALE",
+    "DEFAULT_MODEL",
+    "ColorizerImageProcessor",
+    "ModelLoadError",
+    "Preset",
+    "colorize",
+    "count_parameters",
+    "create_model",
+    "create_processor",
+    "denormalize_ab",
+    "denormalize_lightness",
+    "get_preset",
+    "image_to_lab",
+    "image_to_lightness",
+    "lab_to_rgb",
+    "lab_to_rgb_torch",
+    "list_models",
+    "load_model",
+    "load_processor",
+    "normalize_ab",
+    "normalize_lightness",
+    "predicted_ab",
+    "rgb_to_lab",
+    "rgb_to_lab_torch",
+]

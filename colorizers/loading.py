@@ -1,0 +1,86 @@
+"""Turn what a user names (a preset, a local folder, a Hub id, or a model object) into a model and
+its image processor. Weights are only ever read from safetensors."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from transformers import AutoImageProcessor, AutoModel, PreTrainedModel
+
+from .image_processing_colorizer import ColorizerImageProcessor
+from .registry import create_model, create_processor, get_preset, list_models
+
+logger = logging.getLogger(__name__)
+
+
+class ModelLoadError(ValueError):
+    """A model could not be loaded; the message says what was tried and why it failed."""
+
+
+def load_model(
+    name_or_path: str | PreTrainedModel,
+    *,
+    revision: str | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    local_files_only: bool | None = None,
+    token: str | bool | None = None,
+) -> PreTrainedModel:
+    """Load a colorizer by preset name, local folder or Hub id, in eval mode.
+
+    A preset whose trained weights ship with the package loads them (offline); a preset without
+    them is built with random weights, and ``model.colorizers_untrained`` is set so callers can say
+    so. Weights load in float32 unless ``dtype`` says otherwise (CPUs run half precision slowly).
+    """
+    if isinstance(name_or_path, PreTrainedModel):
+        model = name_or_path
+    else:
+        name = str(name_or_path)
+        if name in list_models():
+            preset = get_preset(name)
+            if preset.has_weights:
+                model = _from_pretrained(str(preset.weights_dir), dtype=dtype, local_files_only=True)
+            else:
+                logger.warning("preset %r has no trained weights yet: it colorizes with random weights", name)
+                model = create_model(name)
+                model.colorizers_untrained = True
+        elif Path(name).expanduser().is_dir():
+            folder = Path(name).expanduser()
+            if not (folder / "config.json").is_file():
+                raise ModelLoadError(f"{folder} is not a saved model folder: it has no config.json")
+            model = _from_pretrained(str(folder), dtype=dtype, local_files_only=True)
+        else:
+            if Path(name).expanduser().exists():
+                raise ModelLoadError(f"{name} is a file, not a model folder, preset name or Hub id")
+            model = _from_pretrained(
+                name, revision=revision, dtype=dtype, local_files_only=local_files_only, token=token
+            )
+    if device is not None:
+        model.to(device)
+    return model.eval()
+
+
+def _from_pretrained(name: str, *, dtype=None, **kwargs) -> PreTrainedModel:
+    try:
+        return AutoModel.from_pretrained(name, use_safetensors=True, dtype=dtype or torch.float32, **kwargs)
+    except (OSError, ValueError) as error:
+        known = ", ".join(list_models())
+        raise ModelLoadError(
+            f"could not load model {name!r}: it is not a preset ({known}), not a local folder, and loading "
+            f"it as a Hub repository failed: {str(error).strip().splitlines()[0]}"
+        ) from error
+
+
+def load_processor(model: PreTrainedModel) -> ColorizerImageProcessor:
+    """The processor saved next to ``model``'s weights, or the default one for its config."""
+    source = getattr(model, "name_or_path", "") or ""
+    if source and (Path(source) / "preprocessor_config.json").is_file() or "/" in source:
+        try:
+            processor = AutoImageProcessor.from_pretrained(source, local_files_only=True)
+        except (OSError, ValueError):
+            processor = None
+        if isinstance(processor, ColorizerImageProcessor):
+            return processor
+    return create_processor(model.config)

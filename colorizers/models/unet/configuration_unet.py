@@ -1,0 +1,61 @@
+"""Configuration of the Keras-style U-Net colorizer (seed report 1)."""
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+LOSS_TYPES = ("mse", "l1", "huber")
+OUTPUT_ACTIVATIONS = ("none", "tanh")
+
+
+@strict
+class UNetColorizerConfig(PreTrainedConfig):
+    r"""U-Net that predicts the ab channels of CIELAB from L (seed report 1, "Vanilla / U-Net / ResNet").
+
+    Encoder: double Conv3x3 (ReLU, same padding) blocks at `hidden_sizes`, MaxPool2 between them.
+    Decoder: ConvTranspose2x2 stride 2, concatenation with the encoder block of the same size, double
+    Conv3x3, back up to the first width; a final Conv3x3 to 2 channels. The default widths
+    32-64-128-256-512 give the report's ~7.8M parameters.
+
+    The model is fully convolutional: inputs whose sides are not multiples of
+    ``2 ** (len(hidden_sizes) - 1)`` are reflect-padded and the output cropped back, so any size works.
+
+    Args:
+        hidden_sizes (`list[int]`, defaults to `[32, 64, 128, 256, 512]`):
+            Channels of each encoder level (the decoder mirrors them). At least 2 levels.
+        output_activation (`str`, defaults to `"none"`):
+            `"none"` (linear, the equivalent of the report's ReLU on 0..255-offset ab) or `"tanh"`.
+        loss_type (`str`, defaults to `"mse"`):
+            Loss computed when `labels` are given: `"mse"` (the report's), `"l1"` or `"huber"`.
+        huber_delta (`float`, defaults to 0.1):
+            Transition point of the Huber (smooth L1) loss, in normalised ab units.
+        image_size (`int`, defaults to 256):
+            Default working resolution (longest edge) for inference and training.
+    """
+
+    model_type = "colorizer_unet"
+
+    hidden_sizes: list[int] | tuple[int, ...] = (32, 64, 128, 256, 512)
+    output_activation: str = "none"
+    loss_type: str = "mse"
+    huber_delta: float = 0.1
+    image_size: int = 256
+
+    def validate_architecture(self):
+        if len(self.hidden_sizes) < 2:
+            raise ValueError(f"hidden_sizes needs at least 2 levels, got {list(self.hidden_sizes)}")
+        if any(size <= 0 for size in self.hidden_sizes):
+            raise ValueError(f"hidden_sizes must all be positive, got {list(self.hidden_sizes)}")
+        if self.output_activation not in OUTPUT_ACTIVATIONS:
+            raise ValueError(f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {self.output_activation!r}")
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
+        if self.huber_delta <= 0:
+            raise ValueError(f"huber_delta must be positive, got {self.huber_delta}")
+        if self.image_size < 2 ** (len(self.hidden_sizes) - 1):
+            raise ValueError(
+                f"image_size must be at least {2 ** (len(self.hidden_sizes) - 1)} for {len(self.hidden_sizes)} "
+                f"levels, got {self.image_size}"
+            )
+
+
+__all__ = ["UNetColorizerConfig"]
