@@ -136,7 +136,7 @@ def resize_plane(plane: np.ndarray, height: int, width: int, resample=Image.Resa
     """Resize one float32 plane with PIL (antialiased when shrinking)."""
     if plane.shape == (height, width):
         return np.asarray(plane, np.float32)
-    resized = Image.fromarray(np.ascontiguousarray(plane, np.float32), mode="F").resize((width, height), resample)
+    resized = Image.fromarray(np.ascontiguousarray(plane, np.float32)).resize((width, height), resample)
     return np.asarray(resized, np.float32)
 
 
@@ -274,7 +274,7 @@ class ColorizerImageProcessor(PilBackend):
             for channel in range(2):
                 lab[..., channel + 1] = denormalize_ab(resize_plane(ab[channel], height, width, self.resample))
             rgb = lab_to_rgb_uint8(lab)
-            outputs.append(Image.fromarray(rgb, mode="RGB") if output_type == "pil" else rgb)
+            outputs.append(Image.fromarray(rgb) if output_type == "pil" else rgb)
         return outputs
 
 

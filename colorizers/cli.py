@@ -1,0 +1,229 @@
+"""Command line: ``python -m colorizers colorize|list ...`` (also installed as ``colorizers``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+# Decompression bombs beyond ~179 MP raise here; anything PIL warns about is refused too.
+Image.MAX_IMAGE_PIXELS = 180_000_000
+
+_SAVE_FORMAT_BY_SUFFIX = {suffix: fmt for suffix, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+
+
+def _image_suffixes() -> set[str]:
+    return {suffix.lower() for suffix in Image.registered_extensions()}
+
+
+@dataclass
+class Job:
+    source: Path
+    target: Path
+
+
+def collect_jobs(inputs: list[str], output_dir: Path, output_format: str) -> list[Job]:
+    """Every image file named or found (recursively) under the inputs, and where its result goes.
+
+    Folders mirror their sub-folders into ``output_dir``; files given directly go to its top level.
+    Files whose extension no image format claims (``notes.txt``) are ignored inside folders.
+    """
+    suffixes = _image_suffixes()
+    output_resolved = output_dir.resolve()
+    jobs = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_file():
+            jobs.append(Job(path, output_dir / _output_name(Path(path.name), output_format)))
+            continue
+        for source in sorted(path.rglob("*")):
+            if not source.is_file() or source.suffix.lower() not in suffixes:
+                continue
+            if output_resolved in source.resolve().parents:  # never re-colorize earlier outputs
+                continue
+            relative = source.relative_to(path)
+            jobs.append(Job(source, output_dir / _output_name(relative, output_format)))
+    return jobs
+
+
+def _output_name(relative: Path, output_format: str) -> Path:
+    if output_format == "same" and relative.suffix.lower() in _SAVE_FORMAT_BY_SUFFIX:
+        return relative
+    return relative.with_suffix(".png")
+
+
+def _save_atomically(image: Image.Image, target: Path) -> None:
+    """Write next to the target then rename, so an interrupted run never leaves a half-written file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fmt = _SAVE_FORMAT_BY_SUFFIX.get(target.suffix.lower(), "PNG")
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            options = {"quality": 95} if fmt == "JPEG" else {}
+            image.save(stream, format=fmt, **options)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _open_image(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy() if image.mode != "P" else image.convert("RGBA")
+    except Image.UnidentifiedImageError:
+        raise ValueError("not an image file PIL can read") from None
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"too large to decode safely ({error})") from None
+    except (OSError, SyntaxError) as error:  # truncated or corrupt data
+        raise ValueError(f"unreadable image data: {error}") from None
+
+
+def run_colorize(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .loading import ModelLoadError, load_model
+    from .pipeline import colorize
+
+    output_dir = Path(args.output).expanduser()
+    missing = [item for item in args.inputs if not Path(item).expanduser().exists()]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    input_dirs = {Path(item).expanduser().resolve() for item in args.inputs if Path(item).expanduser().is_dir()}
+    if output_dir.resolve() in input_dirs and not args.overwrite:
+        print(
+            f"error: the output folder {output_dir} is an input folder; results would sit beside (or replace) "
+            "the originals. Choose another --output, or pass --overwrite if that is what you want.",
+            file=sys.stderr,
+        )
+        return 2
+    jobs = collect_jobs(args.inputs, output_dir, args.format)
+    if not jobs:
+        print("error: no image files found in " + ", ".join(args.inputs), file=sys.stderr)
+        return 2
+
+    try:
+        model = load_model(args.model, device=args.device, revision=args.revision)
+    except (ModelLoadError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    sources = {job.source.resolve() for job in jobs}
+    failed, skipped, written = [], [], 0
+    claimed: set[Path] = set()
+    progress = tqdm(total=len(jobs), unit="img", desc="colorizing", disable=args.quiet)
+    for start in range(0, len(jobs), args.batch_size):
+        batch, images = [], []
+        for job in jobs[start : start + args.batch_size]:
+            target = job.target.resolve()
+            reason = None
+            if target in claimed:
+                reason = "another input already writes to the same output name"
+            elif target in sources and not args.overwrite:
+                reason = "its output would replace an input file (use --overwrite to allow)"
+            elif job.target.exists() and not args.overwrite:
+                skipped.append(job)
+                tqdm.write(f"skipped {job.source}: {job.target} exists (use --overwrite)", file=sys.stderr)
+                progress.update()
+                continue
+            if reason is None:
+                try:
+                    images.append(_open_image(job.source))
+                    batch.append(job)
+                    claimed.add(target)
+                    continue
+                except ValueError as error:
+                    reason = str(error)
+            failed.append(job)
+            tqdm.write(f"failed {job.source}: {reason}", file=sys.stderr)
+            progress.update()
+        if not batch:
+            continue
+        try:
+            results = colorize(images, model, size=args.size, batch_size=args.batch_size)
+        except (ValueError, TypeError, RuntimeError) as error:  # one bad batch must not end the run
+            results = [error] * len(batch)
+        for job, result in zip(batch, results):
+            if isinstance(result, Exception):
+                failed.append(job)
+                tqdm.write(f"failed {job.source}: {result}", file=sys.stderr)
+            else:
+                _save_atomically(result, job.target)
+                written += 1
+            progress.update()
+    progress.close()
+
+    summary = f"{written} colorized into {output_dir}, {len(failed)} failed, {len(skipped)} skipped"
+    print(summary, file=sys.stderr if failed else sys.stdout)
+    return 1 if failed else 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from .registry import count_parameters, get_preset, list_models
+
+    rows = []
+    for name in list_models():
+        preset = get_preset(name)
+        rows.append(
+            (
+                name,
+                f"{count_parameters(name) / 1e6:.2f}M",
+                "trained" if preset.has_weights else "untrained",
+                preset.description,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows + [("preset", "params", "weights", "")]) for i in range(3)]
+    print(f"{'preset':<{widths[0]}}  {'params':>{widths[1]}}  {'weights':<{widths[2]}}  description")
+    for name, params, weights, description in rows:
+        print(f"{name:<{widths[0]}}  {params:>{widths[1]}}  {weights:<{widths[2]}}  {description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="colorizers", description="Automatic colorization of black-and-white photos.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    colorize = commands.add_parser("colorize", help="colorize image files and folders (recursively)")
+    colorize.add_argument("inputs", nargs="+", help="image files and/or folders")
+    colorize.add_argument("-o", "--output", required=True, help="output folder (sub-folders are mirrored)")
+    colorize.add_argument("-m", "--model", default=None, help="preset name, local model folder or Hub id")
+    colorize.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
+    colorize.add_argument("--size", type=int, default=None, help="working resolution (longest edge, pixels)")
+    colorize.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default 4)")
+    colorize.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    colorize.add_argument(
+        "--format", choices=("png", "same"), default="png", help="png (default) or the input's own format"
+    )
+    colorize.add_argument("--overwrite", action="store_true", help="replace existing outputs (even inputs)")
+    colorize.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    colorize.set_defaults(handler=run_colorize)
+
+    listing = commands.add_parser("list", help="list the model presets")
+    listing.set_defaults(handler=run_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "batch_size", 1) < 1:
+        print("error: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    if getattr(args, "size", None) is not None and args.size < 1:
+        print("error: --size must be a positive number of pixels", file=sys.stderr)
+        return 2
+    if getattr(args, "model", "") is None:
+        from . import DEFAULT_MODEL
+
+        args.model = DEFAULT_MODEL
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorizers.cli import main
+
+
+@pytest.fixture
+def photos(tmp_path, rng):
+    """A folder with good images (nested), a truncated JPEG, a text file named .png and a note."""
+    root = tmp_path / "photos"
+    (root / "trip" / "day1").mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(root / "a.jpg", quality=90)
+    Image.fromarray(rng.integers(0, 256, (33, 21), dtype=np.uint8)).save(root / "trip" / "b.png")
+    Image.fromarray(rng.integers(0, 256, (17, 29, 4), dtype=np.uint8)).save(root / "trip" / "day1" / "c.png")
+    jpeg = (root / "a.jpg").read_bytes()
+    (root / "trip" / "broken.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (root / "fake.png").write_text("this is not a png")
+    (root / "notes.txt").write_text("not an image, not even pretending")
+    return root
+
+
+def _run(*args):
+    return main(["colorize", *map(str, args), "--model", "vanilla-v1", "--quiet"])
+
+
+def test_folder_is_mirrored_and_bad_files_reported(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _run(photos, "-o", out) == 1
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["a.png", "trip/b.png", "trip/day1/c.png"]
+    for name, size in [("a.png", (60, 40)), ("trip/b.png", (21, 33)), ("trip/day1/c.png", (29, 17))]:
+        image = Image.open(out / name)
+        assert image.size == size and image.mode == "RGB"
+    err = capsys.readouterr().err
+    assert "failed" in err and "broken.jpg" in err and "truncated" in err
+    assert "fake.png: not an image file PIL can read" in err
+    assert "notes.txt" not in err
+    assert "3 colorized" in err and "2 failed" in err
+
+
+def test_inputs_are_never_overwritten(photos, capsys):
+    before = {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()}
+    assert _run(photos, "-o", photos) == 2
+    assert "is an input folder" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()} == before
+
+
+def test_existing_outputs_are_kept_unless_overwrite(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "a.png").write_bytes(b"mine")
+    _run(photos / "a.jpg", "-o", out)
+    assert (out / "a.png").read_bytes() == b"mine"
+    assert "exists (use --overwrite)" in capsys.readouterr().err
+    assert _run(photos / "a.jpg", "-o", out, "--overwrite") == 0
+    assert Image.open(out / "a.png").size == (60, 40)
+
+
+def test_same_format_and_single_file(photos, tmp_path):
+    out = tmp_path / "out"
+    assert _run(photos / "a.jpg", photos / "trip" / "b.png", "-o", out, "--format", "same", "--size", "32") == 0
+    assert Image.open(out / "a.jpg").format == "JPEG"
+    assert Image.open(out / "b.png").format == "PNG"
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_usage_errors_exit_2(photos, tmp_path, capsys):
+    assert _run(tmp_path / "missing", "-o", tmp_path / "out") == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    assert main(["colorize", str(photos), "-o", str(tmp_path / "o"), "--model", "no-such-model"]) == 2
+    assert "could not load model 'no-such-model'" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _run(empty, "-o", tmp_path / "out") == 2
+    assert "no image files" in capsys.readouterr().err
+
+
+def test_list_prints_presets_with_parameter_counts(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "unet" in out and "7.76M" in out and "vanilla-v2" in out
+
+
+def test_module_entry_point(photos, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "colorizers", "colorize", str(photos / "trip" / "b.png"), "-o", str(tmp_path / "o"), "-m", "vanilla-v2", "-q"],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1], timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "o" / "b.png").is_file()

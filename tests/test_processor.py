@@ -1,0 +1,162 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import color as skcolor
+from transformers import AutoImageProcessor
+
+import colorizers
+from colorizers import ColorizerImageProcessor
+from colorizers.image_processing_colorizer import image_to_array, working_size
+
+
+def _rgb(rng, height=45, width=67):
+    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def _modes(rng):
+    """One image per PIL mode the processor accepts, with the L scikit-image gives for its RGB meaning."""
+    rgb = _rgb(rng)
+    gray = rgb[..., 0]
+    cases = {}
+    cases["RGB"] = (Image.fromarray(rgb), skcolor.rgb2lab(rgb)[..., 0])
+    gray_l = skcolor.rgb2lab(np.repeat(gray[..., None], 3, -1))[..., 0]
+    cases["L"] = (Image.fromarray(gray), gray_l)
+    bits = gray > 127
+    cases["1"] = (Image.fromarray(bits), np.where(bits, 100.0, 0.0))
+    palette = Image.fromarray(rgb).quantize(16)
+    cases["P"] = (palette, skcolor.rgb2lab(np.asarray(palette.convert("RGB")))[..., 0])
+    cmyk = Image.fromarray(rgb).convert("CMYK")
+    cases["CMYK"] = (cmyk, skcolor.rgb2lab(np.asarray(cmyk.convert("RGB")))[..., 0])
+    wide = gray.astype(np.uint16) * 257  # 16-bit with the same meaning as the 8-bit gray
+    cases["I;16"] = (Image.fromarray(wide), gray_l)
+    cases["I"] = (Image.fromarray(wide.astype(np.int32)), gray_l)
+    cases["F"] = (Image.fromarray(gray.astype(np.float32) / 255.0), gray_l)
+    # alpha modes: half-transparent pixels composite on white
+    alpha = np.full(gray.shape, 128, np.uint8)
+    alpha[:, :10] = 255
+    alpha[:, -10:] = 0
+    a = alpha[..., None] / 255.0
+    composited_rgb = rgb / 255.0 * a + (1 - a)
+    cases["RGBA"] = (Image.fromarray(np.dstack([rgb, alpha])), skcolor.rgb2lab(composited_rgb)[..., 0])
+    composited_gray = gray / 255.0 * alpha / 255.0 + (1 - alpha / 255.0)
+    cases["LA"] = (
+        Image.merge("LA", [Image.fromarray(gray), Image.fromarray(alpha)]),
+        skcolor.rgb2lab(np.repeat(composited_gray[..., None], 3, -1))[..., 0],
+    )
+    return cases
+
+
+MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_pil_mode_gives_its_lightness(mode, rng):
+    image, expected_l = _modes(rng)[mode]
+    assert image.mode == mode
+    processor = ColorizerImageProcessor(size={"height": 32, "width": 32})
+    inputs = processor(image, return_tensors="pt", return_lightness=True)
+    assert inputs["pixel_values"].shape == (1, 1, 32, 32)
+    assert inputs["pixel_values"].dtype == torch.float32
+    assert -1.0 <= inputs["pixel_values"].min() and inputs["pixel_values"].max() <= 1.0
+    assert inputs["original_sizes"] == [(45, 67)]
+    np.testing.assert_allclose(inputs["lightness"][0], expected_l, atol=0.05)
+
+
+def test_palette_with_transparency_composites_on_white():
+    image = Image.new("P", (4, 4), 0)
+    image.putpalette([0, 0, 0] * 256)
+    image.info["transparency"] = 0
+    lightness = colorizers.image_to_lightness(image)
+    np.testing.assert_allclose(lightness, 100.0, atol=1e-3)
+
+
+def test_exif_orientation_is_applied():
+    image = Image.new("L", (40, 20), 0)
+    image.paste(255, (0, 0, 20, 20))  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif.tobytes(), quality=100)
+    loaded = Image.open(buffer)
+    lightness = colorizers.image_to_lightness(loaded)
+    assert lightness.shape == (40, 20)
+    assert lightness[:15].mean() > 90 and lightness[-15:].mean() < 10  # the white half is now on top
+
+
+def test_colour_input_is_treated_as_its_grayscale(rng):
+    rgb = _rgb(rng)
+    gray = Image.fromarray(rgb).convert("L")  # PIL's luma differs from L; the processor uses CIELAB L
+    processor = ColorizerImageProcessor()
+    from_colour = processor(Image.fromarray(rgb), return_tensors="np")["pixel_values"]
+    lab_gray = colorizers.lab_to_rgb(np.dstack([skcolor.rgb2lab(rgb)[..., :1], np.zeros(rgb.shape[:2] + (2,))]))
+    from_gray = processor(Image.fromarray((lab_gray * 255 + 0.5).astype(np.uint8)), return_tensors="np")["pixel_values"]
+    np.testing.assert_allclose(from_colour, from_gray, atol=0.01)
+    assert gray.size == (67, 45)
+
+
+@pytest.mark.parametrize("size,expected", [
+    ({"height": 64, "width": 48}, (64, 48)),
+    ({"longest_edge": 100}, (67, 100)),
+    ({"shortest_edge": 90}, (90, 134)),
+])
+def test_working_size_rules(size, expected):
+    assert working_size(45 * 2, 67 * 2, size) == expected
+
+
+def test_ragged_batches_come_back_as_lists(rng):
+    processor = ColorizerImageProcessor(size={"longest_edge": 32})
+    inputs = processor([Image.fromarray(_rgb(rng, 40, 20)), Image.fromarray(_rgb(rng, 20, 40))], return_tensors="pt")
+    assert [tuple(p.shape) for p in inputs["pixel_values"]] == [(1, 32, 16), (1, 16, 32)]
+
+
+@pytest.mark.parametrize("height,width", [(257, 131), (31, 500), (7, 5), (1, 1)])
+def test_postprocess_keeps_full_resolution_lightness(height, width, rng):
+    image = Image.fromarray(_rgb(rng, height, width))
+    processor = ColorizerImageProcessor(size={"longest_edge": 24})
+    inputs = processor(image, return_tensors="pt", return_lightness=True)
+    # a strongly saturated prediction: forces gamut mapping on many pixels
+    ab = torch.rand(1, 2, *inputs["pixel_values"].shape[-2:]) * 2 - 1
+    (result,) = processor.post_process_colorization(ab, inputs["lightness"])
+    assert result.size == image.size and result.mode == "RGB"
+    back_l = skcolor.rgb2lab(np.asarray(result))[..., 0]
+    assert np.abs(back_l - skcolor.rgb2lab(np.asarray(image))[..., 0]).max() < 0.5
+
+
+def test_postprocess_rejects_mismatched_inputs():
+    processor = ColorizerImageProcessor()
+    with pytest.raises(ValueError, match="2 ab predictions for 1 images"):
+        processor.post_process_colorization(torch.zeros(2, 2, 4, 4), [np.zeros((4, 4))])
+    with pytest.raises(ValueError, match=r"shaped \(2, h, w\)"):
+        processor.post_process_colorization(torch.zeros(1, 3, 4, 4), [np.zeros((4, 4))])
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(TypeError, match="expected a PIL image"):
+        image_to_array("photo.jpg")
+    with pytest.raises(ValueError, match="expected an array shaped"):
+        image_to_array(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(ValueError, match="no pixels"):
+        image_to_array(np.zeros((0, 4), np.uint8))
+
+
+def test_numpy_and_torch_inputs(rng):
+    rgb = _rgb(rng)
+    expected = skcolor.rgb2lab(rgb)[..., 0]
+    np.testing.assert_allclose(colorizers.image_to_lightness(rgb), expected, atol=1e-3)
+    np.testing.assert_allclose(colorizers.image_to_lightness(rgb.astype(np.float32) / 255), expected, atol=1e-3)
+    chw = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255
+    np.testing.assert_allclose(colorizers.image_to_lightness(chw), expected, atol=1e-3)
+
+
+def test_save_and_auto_load(tmp_path):
+    model = colorizers.create_model("vanilla-v1")
+    processor = ColorizerImageProcessor(size={"height": 48, "width": 64})
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    loaded = AutoImageProcessor.from_pretrained(tmp_path)
+    assert isinstance(loaded, ColorizerImageProcessor)
+    assert dict(loaded.size) == {"height": 48, "width": 64}
+    assert (tmp_path / "preprocessor_config.json").is_file()
