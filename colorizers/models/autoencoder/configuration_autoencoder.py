@@ -1,0 +1,102 @@
+"""Configuration of the autoencoder colorizers (seed report 2: baseline autoencoder, VGG-16 fusion)."""
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+ENCODER_TYPES = ("strided", "vgg16")
+LOSS_TYPES = ("mse", "l1", "huber")
+OUTPUT_ACTIVATIONS = ("none", "tanh")
+# Total down-sampling of each encoder: three stride-2 convolutions, or VGG-16's five max-pools.
+ENCODER_STRIDES = {"strided": 8, "vgg16": 32}
+
+
+@strict
+class AutoencoderColorizerConfig(PreTrainedConfig):
+    r"""Encoder, Conv1x1 fusion and upsampling decoder that predict the ab channels of CIELAB from L
+    (seed report 2, "Baseline autoencoder vs VGG-16 fusion").
+
+    * `encoder_type="strided"` (the baseline): 8 Conv3x3 (ReLU, same padding) at `encoder_hidden_sizes`,
+      stride 2 at layers 1, 3 and 5, no pooling: H/8 x W/8 x 512 with the default widths
+      64(s2), 128, 128(s2), 256, 256(s2), 512, 512, 512.
+    * `encoder_type="vgg16"`: the convolutional part of VGG-16 (13 Conv3x3 with ReLU in 5 blocks of
+      2, 2, 3, 3, 3 at `vgg_hidden_sizes`, a 2x2 max-pool after each block: H/32 x W/32 x 512). L is
+      mapped back to a 0..1 gray image, repeated to 3 channels and normalised with the ImageNet
+      mean/std, as the pretrained weights expect. Its modules are laid out like torchvision's and
+      timm's `features.*`, so `load_pretrained_backbone()` copies `backbone_id`'s weights as they are.
+
+    Both feed the same fusion (Conv1x1 to `fusion_size`, ReLU) and decoder: Conv3x3 at
+    `decoder_hidden_sizes` (ReLU) and a last Conv3x3 to 2 channels, with nearest x2 upsamplings:
+    Conv128, up, Conv64, up, Conv32, Conv16, Conv2 (tanh), up: x8 in all. For the VGG-16 encoder
+    (stride 32) two more nearest x2 upsamplings run first, right after the fusion, so the decoder's
+    convolutions work at the same relative resolutions as in the baseline (a documented deviation:
+    the report states only "the same decoder").
+
+    The model is fully convolutional: inputs whose sides are not multiples of the encoder's total
+    stride (8 or 32) are reflect-padded and the output cropped back, so any size works.
+
+    Training in the report: MSE, RMSprop; the baseline at 256x256, the VGG model at 224x224 with the
+    pretrained VGG-16 frozen.
+
+    Args:
+        encoder_type (`str`, defaults to `"strided"`): `"strided"` (baseline) or `"vgg16"`.
+        encoder_hidden_sizes (`list[int]`, defaults to `[64, 128, 128, 256, 256, 512, 512, 512]`):
+            Channels of the 8 convolutions of the strided encoder (stride 2 at the 1st, 3rd, 5th).
+        vgg_hidden_sizes (`list[int]`, defaults to `[64, 128, 256, 512, 512]`):
+            Channels of VGG-16's 5 blocks; pretrained weights need the defaults.
+        fusion_size (`int`, defaults to 256): channels of the Conv1x1 fusion layer.
+        decoder_hidden_sizes (`list[int]`, defaults to `[128, 64, 32, 16]`):
+            Channels of the 4 decoder convolutions before the 2-channel output convolution.
+        freeze_backbone (`bool`, defaults to `True`): VGG-16 only: keep its weights fixed (no
+            gradient), as the report did with the pretrained network. Ignored by the strided encoder.
+        backbone_id (`str`, defaults to `"timm/vgg16.tv_in1k"`): Hub repository (or local folder) whose
+            `model.safetensors` holds the ImageNet VGG-16 that `load_pretrained_backbone()` reads.
+        output_activation (`str`, defaults to `"tanh"`): `"tanh"` (the report's) or `"none"`.
+        loss_type (`str`, defaults to `"mse"`): `"mse"` (the report's), `"l1"` or `"huber"`.
+        huber_delta (`float`, defaults to 0.1): Huber transition point, normalised ab units.
+        image_size (`int`, defaults to 256): default working resolution (longest edge); the report's
+            256 for the baseline, 224 for the VGG model.
+    """
+
+    model_type = "colorizer_autoencoder"
+
+    encoder_type: str = "strided"
+    encoder_hidden_sizes: list[int] | tuple[int, ...] = (64, 128, 128, 256, 256, 512, 512, 512)
+    vgg_hidden_sizes: list[int] | tuple[int, ...] = (64, 128, 256, 512, 512)
+    fusion_size: int = 256
+    decoder_hidden_sizes: list[int] | tuple[int, ...] = (128, 64, 32, 16)
+    freeze_backbone: bool = True
+    backbone_id: str = "timm/vgg16.tv_in1k"
+    output_activation: str = "tanh"
+    loss_type: str = "mse"
+    huber_delta: float = 0.1
+    image_size: int = 256
+
+    @property
+    def total_stride(self) -> int:
+        """How much the encoder down-samples; input sides are padded to a multiple of it."""
+        return ENCODER_STRIDES[self.encoder_type]
+
+    def validate_architecture(self):
+        if self.encoder_type not in ENCODER_TYPES:
+            raise ValueError(f"encoder_type must be one of {ENCODER_TYPES}, got {self.encoder_type!r}")
+        for name, count in (("encoder_hidden_sizes", 8), ("vgg_hidden_sizes", 5), ("decoder_hidden_sizes", 4)):
+            sizes = list(getattr(self, name))
+            if len(sizes) != count or any(size <= 0 for size in sizes):
+                raise ValueError(f"{name} must be {count} positive channel counts, got {sizes}")
+        if self.fusion_size <= 0:
+            raise ValueError(f"fusion_size must be positive, got {self.fusion_size}")
+        if not self.backbone_id:
+            raise ValueError("backbone_id must name a Hub repository or a local folder, got an empty string")
+        if self.output_activation not in OUTPUT_ACTIVATIONS:
+            raise ValueError(f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {self.output_activation!r}")
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
+        if self.huber_delta <= 0:
+            raise ValueError(f"huber_delta must be positive, got {self.huber_delta}")
+        if self.image_size < self.total_stride:
+            raise ValueError(
+                f"image_size must be at least {self.total_stride} for the {self.encoder_type} encoder, got {self.image_size}"
+            )
+
+
+__all__ = ["AutoencoderColorizerConfig"]

@@ -1,0 +1,35 @@
+from ...registry import Preset
+from .configuration_koalarization import KoalarizationColorizerConfig
+from .modeling_koalarization import (
+    KoalarizationColorizerModel,
+    KoalarizationColorizerOutput,
+    KoalarizationColorizerPreTrainedModel,
+)
+
+AUTO_CLASSES = [(KoalarizationColorizerConfig, KoalarizationColorizerModel)]
+
+PRESETS = [
+    Preset(
+        name="koalarization",
+        config_class=KoalarizationColorizerConfig,
+        description="Deep Koalarization: strided encoder fused with a frozen ResNet-50's ImageNet logits, upsampling decoder",
+        reference="seed 3: Deep Koalarization re-implementation (global features from ResNet-50, not Inception-ResNet-v2)",
+    ),
+]
+
+# A ResNet of the same kind (bottleneck blocks) with 2 one-block stages, 8-16 channels and 10 labels.
+TINY_CONFIG = {
+    "encoder_hidden_sizes": [4, 4, 8, 8, 8, 8, 8, 8],
+    "classifier_config": {
+        "model_type": "resnet",
+        "embedding_size": 8,
+        "hidden_sizes": [8, 16],
+        "depths": [1, 1],
+        "layer_type": "bottleneck",
+        "num_labels": 10,
+    },
+    "classifier_image_size": 32,
+    "fusion_size": 8,
+    "decoder_hidden_sizes": [8, 8, 8, 4],
+    "image_size": 32,
+}

@@ -1,0 +1,125 @@
+"""Configuration of the Deep Koalarization colorizer (seed report 3)."""
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+LOSS_TYPES = ("mse", "l1", "huber")
+OUTPUT_ACTIVATIONS = ("none", "tanh")
+# The encoder halves the resolution three times (stride-2 convolutions at layers 1, 3 and 5).
+TOTAL_STRIDE = 8
+
+# The architecture of `microsoft/resnet-50` (ResNetForImageClassification, ImageNet-1k head).
+RESNET50_CLASSIFIER = {
+    "num_channels": 3,
+    "embedding_size": 64,
+    "hidden_sizes": [256, 512, 1024, 2048],
+    "depths": [3, 4, 6, 3],
+    "layer_type": "bottleneck",
+    "hidden_act": "relu",
+    "downsample_in_first_stage": False,
+    "downsample_in_bottleneck": False,
+    "num_labels": 1000,
+}
+
+
+@strict
+class KoalarizationColorizerConfig(PreTrainedConfig):
+    r"""Deep Koalarization (seed report 3): an encoder, a global semantic branch (an ImageNet
+    classifier's logits tiled over the encoder grid), a Conv1x1 fusion and an upsampling decoder
+    that predict the ab channels of CIELAB from L.
+
+    * Encoder: 8 Conv3x3 (ReLU, same padding) at `encoder_hidden_sizes`, stride 2 at layers 1, 3 and 5:
+      64(s2), 128, 128(s2), 256, 256(s2), 512, 512, 256 -> H/8 x W/8 x 256.
+    * Global features: an image classifier built with `AutoModelForImageClassification.from_config`
+      from `classifier_config`, fed the gray image (L mapped back to 0..1) resized to
+      `classifier_image_size`, repeated to 3 channels and ImageNet-normalised. Its logits are the
+      embedding. Deviations from the report: its Inception-ResNet-v2 (299x299 input, 1001-d output)
+      is not in transformers, so the default is ResNet-50 (the architecture of `microsoft/resnet-50`,
+      224x224 input, 1000 logits).
+    * Fusion: the embedding is tiled over the H/8 x W/8 grid, concatenated with the encoder volume
+      (256 + 1000 channels) and reduced by Conv1x1 to `fusion_size` (ReLU).
+    * Decoder: Conv 128, up x2, Conv 64, Conv 64, up x2, Conv 32, Conv 2 (tanh), up x2 (Conv3x3,
+      ReLU, nearest upsampling), widths `decoder_hidden_sizes`.
+
+    Fully convolutional: sides that are not multiples of 8 are reflect-padded and the output cropped
+    back; the classifier branch resizes internally, so any size and aspect ratio works.
+    Training in the report: inputs and outputs scaled to [-1, 1], MSE, RMSprop, the classifier
+    pretrained and fixed (`load_pretrained_backbone()`, `freeze_backbone`).
+
+    Args:
+        encoder_hidden_sizes (`list[int]`, defaults to `[64, 128, 128, 256, 256, 512, 512, 256]`):
+            Channels of the 8 encoder convolutions.
+        classifier_config (`dict` or `PreTrainedConfig`, *optional*): config of the global feature
+            extractor, any model `AutoModelForImageClassification` can build from a 3-channel image.
+            Defaults to ResNet-50 with 1000 labels; its `num_labels` is the embedding size.
+        classifier_image_size (`int`, defaults to 224): side of the square image the classifier sees
+            (the report's Inception used 299).
+        fusion_size (`int`, defaults to 256): channels of the Conv1x1 fusion layer.
+        decoder_hidden_sizes (`list[int]`, defaults to `[128, 64, 64, 32]`): channels of the 4 decoder
+            convolutions before the 2-channel output convolution.
+        freeze_backbone (`bool`, defaults to `True`): keep the classifier fixed (no gradient, batch norm
+            statistics frozen), as the report did with its pretrained Inception-ResNet-v2.
+        backbone_id (`str`, defaults to `"microsoft/resnet-50"`): Hub repository (or local folder) of the
+            pretrained classifier that `load_pretrained_backbone()` copies.
+        output_activation (`str`, defaults to `"tanh"`): `"tanh"` (the report's) or `"none"`.
+        loss_type (`str`, defaults to `"mse"`): `"mse"` (the report's), `"l1"` or `"huber"`.
+        huber_delta (`float`, defaults to 0.1): Huber transition point, normalised ab units.
+        image_size (`int`, defaults to 256): default working resolution (longest edge); the report's 299
+            is not a multiple of the encoder's stride 8.
+    """
+
+    model_type = "colorizer_koalarization"
+    sub_configs_defaults = {
+        "classifier_config": SubConfigSpec(config_class=AutoConfig, model_type="resnet", init_kwargs=RESNET50_CLASSIFIER),
+    }
+
+    encoder_hidden_sizes: list[int] | tuple[int, ...] = (64, 128, 128, 256, 256, 512, 512, 256)
+    classifier_config: dict | PreTrainedConfig | None = None
+    classifier_image_size: int = 224
+    fusion_size: int = 256
+    decoder_hidden_sizes: list[int] | tuple[int, ...] = (128, 64, 64, 32)
+    freeze_backbone: bool = True
+    backbone_id: str = "microsoft/resnet-50"
+    output_activation: str = "tanh"
+    loss_type: str = "mse"
+    huber_delta: float = 0.1
+    image_size: int = 256
+
+    @property
+    def total_stride(self) -> int:
+        return TOTAL_STRIDE
+
+    def validate_architecture(self):
+        from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
+
+        for name, count in (("encoder_hidden_sizes", 8), ("decoder_hidden_sizes", 4)):
+            sizes = list(getattr(self, name))
+            if len(sizes) != count or any(size <= 0 for size in sizes):
+                raise ValueError(f"{name} must be {count} positive channel counts, got {sizes}")
+        model_type = getattr(self.classifier_config, "model_type", None)
+        if model_type not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES:
+            raise ValueError(
+                f"classifier_config must be the config of an image classifier transformers can build, got model_type {model_type!r}"
+            )
+        if getattr(self.classifier_config, "num_channels", 3) != 3:
+            raise ValueError(f"classifier_config.num_channels must be 3, got {self.classifier_config.num_channels}")
+        if not self.classifier_config.num_labels or self.classifier_config.num_labels < 1:
+            raise ValueError(f"classifier_config.num_labels must be positive, got {self.classifier_config.num_labels}")
+        if self.classifier_image_size < 1:
+            raise ValueError(f"classifier_image_size must be positive, got {self.classifier_image_size}")
+        if self.fusion_size <= 0:
+            raise ValueError(f"fusion_size must be positive, got {self.fusion_size}")
+        if not self.backbone_id:
+            raise ValueError("backbone_id must name a Hub repository or a local folder, got an empty string")
+        if self.output_activation not in OUTPUT_ACTIVATIONS:
+            raise ValueError(f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {self.output_activation!r}")
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
+        if self.huber_delta <= 0:
+            raise ValueError(f"huber_delta must be positive, got {self.huber_delta}")
+        if self.image_size < TOTAL_STRIDE:
+            raise ValueError(f"image_size must be at least {TOTAL_STRIDE}, got {self.image_size}")
+
+
+__all__ = ["KoalarizationColorizerConfig"]

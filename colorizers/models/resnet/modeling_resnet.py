@@ -1,0 +1,185 @@
+"""ResNet-18 colorizer (seed reports 1 and 5). Self-contained: imports only torch and transformers."""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel, ResNetConfig
+from transformers import initialization as init
+from transformers.models.resnet.modeling_resnet import ResNetConvLayer, ResNetEmbeddings, ResNetStage
+from transformers.utils import ModelOutput
+
+from .configuration_resnet import ResNetColorizerConfig
+
+# The backbone's total stride: stem conv (2) x max-pool (2) x second stage (2).
+BACKBONE_STRIDE = 8
+
+
+@dataclass
+class ResNetColorizerOutput(ModelOutput):
+    """
+    loss (`torch.FloatTensor`, *optional*): regression loss against `labels`, when given.
+    ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
+    """
+
+    loss: torch.FloatTensor | None = None
+    ab: torch.FloatTensor | None = None
+
+
+def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
+    if labels.shape != prediction.shape:
+        raise ValueError(f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}")
+    labels = labels.to(prediction.dtype)
+    if loss_type == "l1":
+        return F.l1_loss(prediction, labels)
+    if loss_type == "huber":
+        return F.huber_loss(prediction, labels, delta=huber_delta)
+    return F.mse_loss(prediction, labels)
+
+
+def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
+    height, width = pixel_values.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return pixel_values
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(pixel_values, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def backbone_resnet_config(config: ResNetColorizerConfig) -> ResNetConfig:
+    """The transformers `ResNetConfig` of the backbone: one input channel, ResNet-18's basic blocks."""
+    return ResNetConfig(
+        num_channels=1,
+        embedding_size=config.embedding_size,
+        hidden_sizes=list(config.backbone_hidden_sizes),
+        depths=list(config.backbone_depths),
+        layer_type="basic",
+        hidden_act="relu",
+        downsample_in_first_stage=False,
+    )
+
+
+class ResNetColorizerBackbone(nn.Module):
+    """ResNet-18 up to `layer2`: transformers' ResNet stem and its first two stages (1/8 resolution)."""
+
+    def __init__(self, config: ResNetColorizerConfig):
+        super().__init__()
+        resnet_config = backbone_resnet_config(config)
+        self.embedder = ResNetEmbeddings(resnet_config)
+        in_sizes = [resnet_config.embedding_size, resnet_config.hidden_sizes[0]]
+        # As transformers' ResNetEncoder: the first stage keeps the resolution, the second halves it.
+        self.stages = nn.ModuleList(
+            ResNetStage(resnet_config, in_size, out_size, stride=stride, depth=depth)
+            for in_size, out_size, stride, depth in zip(
+                in_sizes, resnet_config.hidden_sizes, (1, 2), resnet_config.depths
+            )
+        )
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.embedder(pixel_values)
+        for stage in self.stages:
+            hidden_states = stage(hidden_states)
+        return hidden_states
+
+
+class ResNetColorizerPreTrainedModel(PreTrainedModel):
+    config_class = ResNetColorizerConfig
+    base_model_prefix = "resnet_colorizer"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+
+    def _init_weights(self, module):
+        super()._init_weights(module)  # BatchNorm: weight 1, bias 0, running statistics reset
+        if isinstance(module, nn.Conv2d):
+            if module is getattr(self, "output_conv", None):
+                # A near-zero output layer starts training from the gray prediction (ab = 0), not from noise.
+                init.normal_(module.weight, std=1e-3)
+            else:
+                # ResNet's own initialisation (He, fan-out); transformers' default N(0, 0.02) starves deep CNNs.
+                init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+
+
+class ResNetColorizerModel(ResNetColorizerPreTrainedModel):
+    def __init__(self, config: ResNetColorizerConfig):
+        super().__init__(config)
+        first, second, third = config.head_hidden_sizes
+        self.backbone = ResNetColorizerBackbone(config)
+        self.head = nn.Sequential(
+            ResNetConvLayer(config.backbone_hidden_sizes[-1], first),  # Conv3x3, BN, ReLU
+            nn.Upsample(scale_factor=2),
+            ResNetConvLayer(first, second),
+            ResNetConvLayer(second, second),
+            nn.Upsample(scale_factor=2),
+            ResNetConvLayer(second, third),
+        )
+        self.output_conv = nn.Conv2d(third, 2, 3, padding=1)  # followed by the last Upsample x2 in forward
+        self.post_init()
+
+    def load_pretrained_backbone(self, backbone_id: str | None = None, **from_pretrained_kwargs):
+        """Copy the stem and first two stages of a pretrained `transformers.ResNetModel` into the backbone.
+
+        The checkpoint (`backbone_id`, by default `config.backbone_id`: `microsoft/resnet-18`) is read
+        from safetensors only. Its stem convolution's RGB input channels are summed into the one L
+        channel, as both seed reports did: for a gray image (R = G = B) this gives the same response
+        as the RGB network. Its sizes must match this model's config. Returns the model.
+        """
+        from transformers import ResNetModel
+
+        source = ResNetModel.from_pretrained(
+            backbone_id or self.config.backbone_id, use_safetensors=True, **from_pretrained_kwargs
+        )
+        expected = backbone_resnet_config(self.config)
+        found = source.config
+        checks = {
+            "layer_type": (found.layer_type, expected.layer_type),
+            "downsample_in_first_stage": (found.downsample_in_first_stage, expected.downsample_in_first_stage),
+            "embedding_size": (found.embedding_size, expected.embedding_size),
+            "hidden_sizes[:2]": (list(found.hidden_sizes[:2]), expected.hidden_sizes),
+            "depths[:2]": (list(found.depths[:2]), expected.depths),
+        }
+        mismatched = [f"{name} {have} (expected {want})" for name, (have, want) in checks.items() if have != want]
+        if mismatched:
+            raise ValueError(
+                f"backbone {backbone_id or self.config.backbone_id!r} does not fit this config: {', '.join(mismatched)}"
+            )
+
+        with torch.no_grad():
+            stem, our_stem = source.embedder.embedder, self.backbone.embedder.embedder
+            our_stem.convolution.weight.copy_(stem.convolution.weight.sum(dim=1, keepdim=True))
+            our_stem.normalization.load_state_dict(stem.normalization.state_dict())
+            for ours, theirs in zip(self.backbone.stages, source.encoder.stages):
+                ours.load_state_dict(theirs.state_dict())
+        return self
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ResNetColorizerOutput | tuple:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
+        labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
+        """
+        height, width = pixel_values.shape[-2:]
+        hidden_states = self.backbone(pad_to_multiple(pixel_values, BACKBONE_STRIDE))
+        hidden_states = self.output_conv(self.head(hidden_states))
+        ab = F.interpolate(hidden_states, scale_factor=2, mode="nearest")[..., :height, :width]
+        if self.config.output_activation == "tanh":
+            ab = torch.tanh(ab)
+
+        loss = None
+        if labels is not None:
+            loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if not return_dict:
+            return (loss, ab) if loss is not None else (ab,)
+        return ResNetColorizerOutput(loss=loss, ab=ab)
+
+
+__all__ = ["ResNetColorizerModel", "ResNetColorizerPreTrainedModel", "ResNetColorizerOutput"]

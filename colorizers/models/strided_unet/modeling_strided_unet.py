@@ -1,0 +1,162 @@
+"""Strided U-Net and plain encoder-decoder (GAN generator) colorizers (seed report 5).
+
+Self-contained: imports only torch and transformers (it doubles as the Hub's remote code).
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_strided_unet import StridedUNetColorizerConfig
+
+
+@dataclass
+class StridedUNetColorizerOutput(ModelOutput):
+    """
+    loss (`torch.FloatTensor`, *optional*): reconstruction loss (`config.loss_type`) against `labels`, when
+        given. For GAN training this is the L1 term only; the adversarial term is the training script's.
+    ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
+    """
+
+    loss: torch.FloatTensor | None = None
+    ab: torch.FloatTensor | None = None
+
+
+def check_labels(labels: torch.Tensor, expected_shape: tuple) -> None:
+    if tuple(labels.shape) != tuple(expected_shape):
+        raise ValueError(f"labels must be shaped like the prediction {tuple(expected_shape)}, got {tuple(labels.shape)}")
+
+
+def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
+    check_labels(labels, prediction.shape)
+    labels = labels.to(prediction.dtype)
+    if loss_type == "l1":
+        return F.l1_loss(prediction, labels)
+    if loss_type == "huber":
+        return F.huber_loss(prediction, labels, delta=huber_delta)
+    return F.mse_loss(prediction, labels)
+
+
+def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
+    height, width = pixel_values.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return pixel_values
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(pixel_values, (0, pad_w, 0, pad_h), mode=mode)
+
+
+class StridedUNetColorizerDownBlock(nn.Module):
+    """Conv3x3 stride 2 -> BatchNorm -> LeakyReLU: halves the side (rounding up)."""
+
+    def __init__(self, in_channels: int, out_channels: int, negative_slope: float):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(out_channels)
+        self.negative_slope = negative_slope
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(self.norm(self.conv(hidden_states)), self.negative_slope)
+
+
+class StridedUNetColorizerUpBlock(nn.Module):
+    """ConvTranspose3x3 stride 2 (padding 1, output_padding 1: exactly doubles the side) -> BatchNorm -> ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(out_channels)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.norm(self.conv(hidden_states)))
+
+
+class StridedUNetColorizerPreTrainedModel(PreTrainedModel):
+    config_class = StridedUNetColorizerConfig
+    base_model_prefix = "strided_unet"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+
+    def _init_weights(self, module):
+        # He initialisation for the (Leaky)ReLU stacks; transformers' default N(0, 0.02) starves deep CNNs.
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            if module is getattr(self, "head", None):
+                # A near-zero head starts training from the gray prediction (ab = 0), not from noise.
+                init.normal_(module.weight, std=1e-3)
+            elif isinstance(module, nn.Conv2d):
+                init.kaiming_normal_(
+                    module.weight, a=self.config.negative_slope, mode="fan_in", nonlinearity="leaky_relu"
+                )
+            else:
+                init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        else:
+            super()._init_weights(module)  # BatchNorm: weight 1, bias 0, fresh running statistics
+
+
+class StridedUNetColorizerModel(StridedUNetColorizerPreTrainedModel):
+    def __init__(self, config: StridedUNetColorizerConfig):
+        super().__init__(config)
+        sizes = list(config.hidden_sizes)
+        self.encoder = nn.ModuleList(
+            StridedUNetColorizerDownBlock(in_size, out_size, config.negative_slope)
+            for in_size, out_size in zip([1] + sizes[:-1], sizes)
+        )
+        # Decoder step k (k = 1..L) outputs the width of encoder level L-k (the mirror), the last one 2 (ab).
+        # Step 1 reads the bottleneck; step k > 1 reads [previous decoder output, encoder level L-k+1].
+        out_sizes = sizes[-2::-1]
+        in_sizes = [sizes[-1]] + [
+            out_size + (skip_size if config.skip_connections else 0)
+            for out_size, skip_size in zip(out_sizes, sizes[-2::-1])
+        ]
+        self.decoder = nn.ModuleList(
+            StridedUNetColorizerUpBlock(in_size, out_size) for in_size, out_size in zip(in_sizes[:-1], out_sizes)
+        )
+        self.head = nn.ConvTranspose2d(in_sizes[-1], 2, 3, stride=2, padding=1, output_padding=1)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> StridedUNetColorizerOutput | tuple:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
+        labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
+        """
+        batch, _, height, width = pixel_values.shape
+        if labels is not None:
+            check_labels(labels, (batch, 2, height, width))  # before BatchNorm can fail on odd inputs
+        hidden_states = pad_to_multiple(pixel_values, 2 ** len(self.encoder))
+        skips = []
+        for block in self.encoder:
+            hidden_states = block(hidden_states)
+            skips.append(hidden_states)
+        # skips[-1] is the bottleneck the first decoder step reads; the others join steps 2.. in reverse.
+        for step, block in enumerate([*self.decoder, self.head]):
+            if step > 0 and self.config.skip_connections:
+                hidden_states = torch.cat([hidden_states, skips[-1 - step]], dim=1)
+            hidden_states = block(hidden_states)
+        ab = hidden_states[..., :height, :width]
+        if self.config.output_activation == "tanh":
+            ab = torch.tanh(ab)
+
+        loss = None
+        if labels is not None:
+            loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if not return_dict:
+            return (loss, ab) if loss is not None else (ab,)
+        return StridedUNetColorizerOutput(loss=loss, ab=ab)
+
+
+__all__ = ["StridedUNetColorizerModel", "StridedUNetColorizerPreTrainedModel", "StridedUNetColorizerOutput"]
