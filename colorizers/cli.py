@@ -11,8 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-# Decompression bombs beyond ~179 MP raise here; anything PIL warns about is refused too.
-Image.MAX_IMAGE_PIXELS = 180_000_000
+from .image_io import DEFAULT_MAX_PIXELS
 
 _SAVE_FORMAT_BY_SUFFIX = {suffix: fmt for suffix, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
 
@@ -72,22 +71,10 @@ def _save_atomically(image: Image.Image, target: Path) -> None:
         raise
 
 
-def _open_image(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy() if image.mode != "P" else image.convert("RGBA")
-    except Image.UnidentifiedImageError:
-        raise ValueError("not an image file PIL can read") from None
-    except Image.DecompressionBombError as error:
-        raise ValueError(f"too large to decode safely ({error})") from None
-    except (OSError, SyntaxError) as error:  # truncated or corrupt data
-        raise ValueError(f"unreadable image data: {error}") from None
-
-
 def run_colorize(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from .image_io import ImageReadError, read_image
     from .loading import ModelLoadError, load_model
     from .pipeline import colorize
 
@@ -135,12 +122,12 @@ def run_colorize(args: argparse.Namespace) -> int:
                 continue
             if reason is None:
                 try:
-                    images.append(_open_image(job.source))
+                    images.append(read_image(job.source, max_pixels=args.max_pixels).image)
                     batch.append(job)
                     claimed.add(target)
                     continue
-                except ValueError as error:
-                    reason = str(error)
+                except ImageReadError as error:
+                    reason = error.reason
             failed.append(job)
             tqdm.write(f"failed {job.source}: {reason}", file=sys.stderr)
             progress.update()
@@ -186,6 +173,44 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluation import evaluate, load_references, markdown_table
+    from .loading import ModelLoadError
+
+    try:
+        data = load_references(args.data)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for skipped in data.skipped:
+        print(f"skipped {skipped['file']}: {skipped['reason']}", file=sys.stderr)
+    try:
+        summaries = evaluate(
+            args.model, data, size=args.size, include_gray=not args.no_gray, device=args.device, progress=not args.quiet
+        )
+    except (ModelLoadError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report = {
+        "data": str(data.folder),
+        "num_images": len(data.references),
+        "skipped": data.skipped,
+        "size": args.size,
+        "protocol": "RGB uint8 at full resolution; PSNR and SSIM (channel_axis=2) with data_range=255; "
+        "colourfulness of Hasler & Suesstrunk 2003 on 0..255",
+        "results": summaries,
+    }
+    if args.output:
+        output = Path(args.output).expanduser()
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report, indent=2))
+    title = f"{data.folder.name}: {len(data.references)} images" + (f", {len(data.skipped)} skipped" if data.skipped else "")
+    print(markdown_table(summaries, title=title))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="colorizers", description="Automatic colorization of black-and-white photos.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -202,11 +227,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("png", "same"), default="png", help="png (default) or the input's own format"
     )
     colorize.add_argument("--overwrite", action="store_true", help="replace existing outputs (even inputs)")
+    colorize.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (default: PIL's bomb limit)"
+    )
     colorize.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     colorize.set_defaults(handler=run_colorize)
 
+    evaluation = commands.add_parser("evaluate", help="score models on a folder of colour photos")
+    evaluation.add_argument("--model", "-m", action="append", default=None, help="preset, folder or Hub id (repeatable)")
+    evaluation.add_argument("--data", required=True, help="folder of colour reference images (recursive)")
+    evaluation.add_argument("--size", type=int, default=None, help="working resolution (longest edge, pixels)")
+    evaluation.add_argument("--output", default=None, help="write the results as JSON here")
+    evaluation.add_argument("--no-gray", action="store_true", help="leave out the gray (ab = 0) baseline")
+    evaluation.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    evaluation.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    evaluation.set_defaults(handler=run_evaluate)
+
     listing = commands.add_parser("list", help="list the model presets")
     listing.set_defaults(handler=run_list)
+
+    from .hub import add_push_command
+
+    add_push_command(commands)  # push FOLDER --repo-id ID [--private] [--revision B] [--commit-message M]
     return parser
 
 
@@ -221,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "model", "") is None:
         from . import DEFAULT_MODEL
 
-        args.model = DEFAULT_MODEL
+        args.model = [DEFAULT_MODEL] if args.command == "evaluate" else DEFAULT_MODEL
     return args.handler(args)
 
 

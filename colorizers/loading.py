@@ -50,10 +50,14 @@ def load_model(
             folder = Path(name).expanduser()
             if not (folder / "config.json").is_file():
                 raise ModelLoadError(f"{folder} is not a saved model folder: it has no config.json")
+            _refuse_pickles(str(folder), local_files_only=True)
             model = _from_pretrained(str(folder), dtype=dtype, local_files_only=True)
         else:
             if Path(name).expanduser().exists():
                 raise ModelLoadError(f"{name} is a file, not a model folder, preset name or Hub id")
+            # checked first: given a pickle-only repo, transformers would ask the Hub's conversion
+            # service to convert it (sending the token along) instead of failing
+            _refuse_pickles(name, revision=revision, token=token, local_files_only=local_files_only)
             model = _from_pretrained(
                 name, revision=revision, dtype=dtype, local_files_only=local_files_only, token=token
             )
@@ -62,14 +66,25 @@ def load_model(
     return model.eval()
 
 
+def _refuse_pickles(name: str, **kwargs) -> None:
+    from .hub import safetensors_refusal
+
+    reason = safetensors_refusal(name, **kwargs)
+    if reason:
+        raise ModelLoadError(reason)
+
+
 def _from_pretrained(name: str, *, dtype=None, **kwargs) -> PreTrainedModel:
     try:
         return AutoModel.from_pretrained(name, use_safetensors=True, dtype=dtype or torch.float32, **kwargs)
     except (OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0]
+        if Path(name).expanduser().is_dir():
+            raise ModelLoadError(f"could not load the model folder {name}: {reason}") from error
         known = ", ".join(list_models())
         raise ModelLoadError(
             f"could not load model {name!r}: it is not a preset ({known}), not a local folder, and loading "
-            f"it as a Hub repository failed: {str(error).strip().splitlines()[0]}"
+            f"it as a Hub repository failed: {reason}"
         ) from error
 
 

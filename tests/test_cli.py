@@ -39,7 +39,7 @@ def test_folder_is_mirrored_and_bad_files_reported(photos, tmp_path, capsys):
         assert image.size == size and image.mode == "RGB"
     err = capsys.readouterr().err
     assert "failed" in err and "broken.jpg" in err and "truncated" in err
-    assert "fake.png: not an image file PIL can read" in err
+    assert "fake.png: not an image file PIL can read" in err and "truncated or corrupt" in err
     assert "notes.txt" not in err
     assert "3 colorized" in err and "2 failed" in err
 
@@ -95,3 +95,49 @@ def test_module_entry_point(photos, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "o" / "b.png").is_file()
+
+
+@pytest.fixture
+def references(tmp_path, rng):
+    root = tmp_path / "refs"
+    (root / "sub").mkdir(parents=True)
+    for index in range(3):
+        image = rng.integers(0, 256, (30 + index, 40, 3), dtype=np.uint8)
+        Image.fromarray(image).save(root / ("sub" if index else ".") / f"ref{index}.png")
+    Image.fromarray(rng.integers(0, 256, (30, 40), dtype=np.uint8)).save(root / "gray.png")
+    (root / "broken.png").write_text("nope")
+    return root
+
+
+def test_evaluate_prints_table_and_writes_json(references, tmp_path, capsys):
+    import json
+
+    from skimage.metrics import peak_signal_noise_ratio
+
+    from colorizers.evaluation import gray_prediction
+
+    out = tmp_path / "results.json"
+    code = main(["evaluate", "--model", "vanilla-v1", "--model", "vanilla-v2", "--data", str(references),
+                 "--size", "32", "--output", str(out), "--quiet"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "| gray |" in captured.out and "| vanilla-v1 (untrained) |" in captured.out
+    assert "refs: 3 images, 2 skipped" in captured.out
+    assert "gray.png: grayscale" in captured.err and "broken.png: unreadable" in captured.err
+    report = json.loads(out.read_text())
+    assert [r["model"] for r in report["results"]] == ["gray", "vanilla-v1", "vanilla-v2"]
+    assert all(r["num_images"] == 3 for r in report["results"])
+    assert {s["file"] for s in report["skipped"]} == {"gray.png", "broken.png"}
+    # the gray baseline is exactly the protocol's ab = 0 prediction
+    refs = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(references.rglob("ref*.png"))]
+    expected = np.mean([peak_signal_noise_ratio(r, gray_prediction(r), data_range=255) for r in refs])
+    assert report["results"][0]["psnr"] == pytest.approx(expected)
+    assert report["results"][1]["parameters"] > 0 and report["results"][1]["images_per_second"] > 0
+
+
+def test_evaluate_errors(tmp_path, capsys):
+    assert main(["evaluate", "--data", str(tmp_path / "absent")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", "--data", str(tmp_path / "empty")]) == 2
+    assert "no usable colour image" in capsys.readouterr().err

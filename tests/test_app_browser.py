@@ -1,0 +1,168 @@
+"""The Gradio app in a real browser: Debian's chromium driven by Playwright.
+
+CI installs the browser with ``apt-get install -y chromium`` (Playwright's own browser download is not
+used). Screenshots go to ``test-artifacts/``; with ``COLORIZERS_UPDATE_SCREENSHOT=1`` the main one is
+also written to ``docs/app/screenshot.png`` for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(
+        "Debian chromium is not installed at /usr/bin/chromium (apt-get install -y chromium); CI installs it",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+pytest.importorskip("gradio")
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import app  # noqa: E402
+from test_app import zero_ab_model  # noqa: E402
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+@pytest.fixture(scope="module")
+def url():
+    app.MODEL_OVERRIDES["test/zero-ab"] = zero_ab_model
+    demo = app.build_demo()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.LAUNCH_KWARGS)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        app.MODEL_OVERRIDES.pop("test/zero-ab", None)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.wait_for_selector("#colorize-button")
+    yield page
+    page.close()
+
+
+def wait_text(page, selector: str, text: str) -> str:
+    """Wait until the element's text contains ``text``; return that text."""
+    page.wait_for_function(
+        "([selector, text]) => (document.querySelector(selector)?.innerText || '').includes(text)", arg=[selector, text]
+    )
+    return page.inner_text(selector)
+
+
+def table_rows(page) -> list[list[str]]:
+    rows = [row.split("\n") for row in page.locator("#metrics [role=row]").all_inner_texts()]
+    return [[cell.strip() for cell in row if cell.strip()] for row in rows]
+
+
+def test_upload_colorize_with_two_models_and_see_gallery_slider_and_metrics(page):
+    photo = app.CACHE_ROOT / "examples" / "chelsea.png"  # written by the app at start-up
+    page.set_input_files("#input-image input[type=file]", str(photo))
+    page.wait_for_selector("#input-image img")
+    page.click("#models input")  # the default model is preselected; add a second one from the list
+    page.keyboard.type("vanilla-v1")
+    page.get_by_role("option", name="vanilla-v1 (untrained: random weights)").click()
+    page.click("h1")
+    page.click("#colorize-button")
+
+    wait_text(page, "#metrics", "vanilla-v1")
+    page.wait_for_selector("#before-after img")
+    page.wait_for_function("document.querySelectorAll('#downloads a').length >= 2")
+
+    names = [app.default_models()[0], "vanilla-v1"]
+    rows = table_rows(page)
+    assert rows[0] == ["model", "psnr", "ssim", "colorfulness", "colorfulness_gap", "ms"]
+    assert [row[0] for row in rows[1:]] == names
+    for row in rows[1:]:  # a colour photo is its own reference: every metric is a number
+        assert len(row) == 6 and all(NUMBER.match(cell) for cell in row[1:]), row
+        assert 5 < float(row[1]) < 60 and 0 < float(row[2]) <= 1
+    captions = page.locator("#gallery .caption-label, #gallery [class*=caption]").all_inner_texts()
+    assert set(names) <= {caption.strip() for caption in captions}
+    assert page.locator("#gallery img").count() >= 2
+    notes = wait_text(page, "#notes", "against the uploaded photo itself")
+    assert "451x300" in notes and "untrained" in notes.lower()
+    downloads = page.inner_text("#downloads").replace("\n", "")
+    assert all(f"{name}-colorized.png" in downloads for name in names), downloads
+    assert page.locator("#before-after img").count() == 2
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "app-compare.png"
+    page.wait_for_timeout(500)  # let images finish fading in
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("COLORIZERS_UPDATE_SCREENSHOT") == "1":
+        (ROOT / "docs" / "app").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, ROOT / "docs" / "app" / "screenshot.png")
+
+
+def test_errors_show_and_typed_model_with_reference_gives_inf(page):
+    gray = app.CACHE_ROOT / "examples" / "coffee-black-and-white.png"
+    page.set_input_files("#input-image input[type=file]", str(gray))
+    page.wait_for_selector("#input-image img")
+
+    page.click("#models input")
+    page.keyboard.type("no-such-model")
+    page.keyboard.press("Enter")
+    page.click("h1")
+    page.click("#colorize-button")
+    page.get_by_text("Unknown model 'no-such-model'").first.wait_for()
+
+    page.click("#models .remove-all")  # clear the list, then type an id by hand
+    page.click("#models input")
+    page.keyboard.type("test/zero-ab")
+    page.keyboard.press("Enter")
+    page.click("h1")
+    page.click("#reference-accordion button")
+    page.set_input_files("#reference-image input[type=file]", str(gray))
+    page.wait_for_selector("#reference-image img")
+    page.click("#colorize-button")
+
+    wait_text(page, "#metrics", "test/zero-ab")
+    rows = table_rows(page)
+    assert rows[1][:3] == ["test/zero-ab", "inf", "1"]
+    wait_text(page, "#notes", "separate colour reference")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-reference-inf.png"), full_page=True)
+
+
+def test_example_with_a_colour_reference(page):
+    page.get_by_role("button", name="coffee, b&w + colour reference").click()
+    page.wait_for_selector("#input-image img")
+    page.click("#colorize-button")
+    page.wait_for_function("document.querySelectorAll('#metrics [role=row]').length >= 2")
+    page.wait_for_selector("#before-after img")
+    row = table_rows(page)[1]
+    assert row[0] == app.default_models()[0] and all(NUMBER.match(cell) for cell in row[1:]), row
+    notes = wait_text(page, "#notes", "separate colour reference")
+    assert "600x400" in notes
