@@ -141,13 +141,15 @@ def test_sigterm_writes_a_loadable_checkpoint_and_latest_ignores_partial_ones(im
     command = [sys.executable, str(SCRIPT), *TINY_UNET, "--train_data_dir", str(image_folder), "--output_dir", str(out),
                "--validation_split_percentage", "20", "--train_batch_size", "2", "--max_train_steps", "100000",
                "--checkpointing_steps", "100000", "--validation_steps", "100000", "--logging_steps", "1",
-               "--cache_dir", str(tmp_path / "cache")]
-    process = subprocess.Popen(command, env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               "--dataloader_num_workers", "1", "--cache_dir", str(tmp_path / "cache")]
+    # its own process group, signalled as a whole: what preemption and Ctrl-C do (workers included)
+    process = subprocess.Popen(command, env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
     metrics = out / "metrics.jsonl"
     deadline = time.monotonic() + 240
     while (not metrics.exists() or len(metrics.read_text().splitlines()) < 3) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
+    os.killpg(process.pid, signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr[-3000:]
     assert "stopped by SIGTERM" in stderr

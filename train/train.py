@@ -147,6 +147,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def ignore_stop_signals(_worker_id: int) -> None:
+    """Data-loader workers leave SIGTERM/SIGINT to the main process.
+
+    Preemption (SLURM, Kubernetes) and Ctrl-C signal the whole process group; a worker dying of it
+    would crash the main process before it could write its checkpoint.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def fail(message: str) -> None:
     """One clear line and exit code 2: for problems found before any heavy work."""
     print(f"error: {message}", file=sys.stderr)
@@ -472,7 +482,10 @@ def main(argv: list[str] | None = None) -> int:
     dataset_class = StreamingColorizationDataset if args.streaming else ColorizationDataset
     train_dataset = dataset_class(train_split, image_column, resolution, augmentation=augmentation, seed=args.seed)
     eval_dataset = dataset_class(validation_split, validation_column, resolution, augmentation=None, seed=args.seed)
-    loader_options = dict(collate_fn=collate, num_workers=args.dataloader_num_workers, pin_memory=torch.cuda.is_available())
+    loader_options = dict(
+        collate_fn=collate, num_workers=args.dataloader_num_workers, pin_memory=torch.cuda.is_available(),
+        worker_init_fn=ignore_stop_signals,
+    )
     train_loader = torch.utils.data.DataLoader(
         train_dataset, batch_size=args.train_batch_size, shuffle=not args.streaming, drop_last=True,
         generator=torch.Generator().manual_seed(args.seed), **loader_options,
