@@ -40,10 +40,10 @@ from PIL import Image
 
 import colorizers
 from colorizers import ModelLoadError, colorize, get_preset, list_models, load_model, load_processor
-from colorizers.color import lab_to_rgb_uint8
+from colorizers.evaluation import gray_prediction
 from colorizers.image_io import ImageReadError
 from colorizers.image_io import read_image as read_image_file
-from colorizers.image_processing_colorizer import image_to_array, image_to_lightness
+from colorizers.image_processing_colorizer import image_to_array
 from colorizers.metrics import as_rgb_uint8, is_grayscale, score
 
 # ---------------------------------------------------------------------------------------------------
@@ -333,14 +333,6 @@ def _save_png(image: Image.Image | np.ndarray, path: Path) -> str:
     return str(path)
 
 
-def black_and_white(array: np.ndarray) -> np.ndarray:
-    """What every model sees: the image's CIELAB L with no colour, as RGB uint8."""
-    lightness = image_to_lightness(array)
-    lab = np.zeros(lightness.shape + (3,), np.float32)
-    lab[..., 0] = lightness
-    return lab_to_rgb_uint8(lab)
-
-
 def _parse_models(models: Any) -> list[str]:
     if models is None:
         models = []
@@ -457,7 +449,7 @@ def compare(image: Any, models: Any, reference: Any = None, resolution: Any = No
             ]
         )
 
-    before = _save_png(black_and_white(decoded.array), folder / "input-black-and-white.png")
+    before = _save_png(gray_prediction(decoded.array), folder / "input-black-and-white.png")  # what models see
     sizes = ", ".join(f"{item.name} {size or item.default_size} px" for item in loaded)
     notes = [reference_note, *decoded.notes]
     notes.append(

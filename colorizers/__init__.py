@@ -19,12 +19,12 @@ from .color import (
 from .image_processing_colorizer import ColorizerImageProcessor, image_to_lab, image_to_lightness
 from .loading import ModelLoadError, load_model, load_processor
 from .pipeline import colorize, predicted_ab
-from .registry import Preset, count_parameters, create_model, create_processor, get_preset, list_models
+from .registry import Preset, count_parameters, create_model, create_processor, default_model, get_preset, list_models
 
 __version__ = "0.1.0"
 
-# The preset colorize() uses when no model is named.
-DEFAULT_MODEL = "unet"
+# The preset colorize() uses when no model is named: chosen by the leaderboard (benchmarks/leaderboard.py).
+DEFAULT_MODEL = default_model()
 
 __all__ = [
     "AB_SCALE",

@@ -81,6 +81,24 @@ _U8_TO_LINEAR = np.where(
     ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4,
     np.arange(256) / 255.0 / 12.92,
 ).astype(np.float32)
+# Luminance of 8-bit RGB is a sum of three table look-ups; L of 8-bit gray is one.
+_U8_TO_Y = [(_U8_TO_LINEAR.astype(np.float64) * weight).astype(np.float32) for weight in XYZ_FROM_RGB[1]]
+_Y_OF_GRAY = _U8_TO_LINEAR.astype(np.float64) * XYZ_FROM_RGB[1].sum()
+_U8_TO_LIGHTNESS = np.where(
+    _Y_OF_GRAY > _EPSILON, 116.0 * np.cbrt(_Y_OF_GRAY) - 16.0, 116.0 * (_KAPPA_SLOPE * _Y_OF_GRAY + _F_OFFSET) - 16.0
+).astype(np.float32)
+# Encoding linear light to 8-bit sRGB through a table indexed by 16-bit linear values: the table's
+# step (1.5e-5 in linear light) is far below half an 8-bit sRGB step everywhere, so it rounds like
+# the exact power law, at the cost of one look-up.
+_LINEAR_STEPS = 65535
+_LINEAR_TO_U8 = np.round(
+    255.0
+    * np.where(
+        np.arange(_LINEAR_STEPS + 1) / _LINEAR_STEPS > 0.0031308,
+        1.055 * (np.arange(_LINEAR_STEPS + 1) / _LINEAR_STEPS) ** (1 / 2.4) - 0.055,
+        12.92 * np.arange(_LINEAR_STEPS + 1) / _LINEAR_STEPS,
+    )
+).astype(np.uint8)
 
 
 def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
@@ -95,6 +113,12 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
     """Linear light -> sRGB float in [0, 1] (clipped), float32."""
     linear = np.clip(linear, 0.0, 1.0).astype(np.float32, copy=False)
     return np.where(linear > 0.0031308, 1.055 * linear ** (1 / 2.4) - 0.055, 12.92 * linear)
+
+
+def linear_to_srgb_uint8(linear: np.ndarray) -> np.ndarray:
+    """Linear light -> rounded 8-bit sRGB (clipped), through the 16-bit table."""
+    index = np.clip(linear, 0.0, 1.0) * np.float32(_LINEAR_STEPS) + np.float32(0.5)
+    return _LINEAR_TO_U8[index.astype(np.uint16)]
 
 
 def _f(t: np.ndarray) -> np.ndarray:
@@ -126,23 +150,68 @@ def rgb_to_lightness(rgb: np.ndarray) -> np.ndarray:
     """sRGB ``(..., 3)`` -> L only, float32 ``(...)``: the cheap path for grayscale inputs."""
     rgb = np.asarray(rgb)
     _check_channels_last(rgb, "rgb")
-    return (116.0 * _f(srgb_to_linear(rgb) @ _Y_FROM_RGB) - 16.0).astype(np.float32)
+    if rgb.dtype == np.uint8:
+        y = _U8_TO_Y[0][rgb[..., 0]]
+        y += _U8_TO_Y[1][rgb[..., 1]]
+        y += _U8_TO_Y[2][rgb[..., 2]]
+    else:
+        y = srgb_to_linear(rgb) @ _Y_FROM_RGB
+    return (116.0 * _f(y) - 16.0).astype(np.float32)
 
 
 def gray_to_lightness(gray: np.ndarray) -> np.ndarray:
     """A single-channel sRGB image (uint8, or float in [0, 1]) -> L, float32.
 
     For R = G = B the luminance is the decoded gray value itself (the Y row of the matrix sums
-    to 1), so no matrix product is needed.
+    to 1), so no matrix product is needed; 8-bit gray is a single table look-up.
     """
-    y = srgb_to_linear(np.asarray(gray)) * np.float32(_Y_FROM_RGB.sum())
+    gray = np.asarray(gray)
+    if gray.dtype == np.uint8:
+        return _U8_TO_LIGHTNESS[gray]
+    y = srgb_to_linear(gray) * np.float32(_Y_FROM_RGB.sum())
     return (116.0 * _f(y) - 16.0).astype(np.float32)
 
 
+def _lab_to_linear_planes(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """L, a, b planes -> linear R, G, B planes (unclipped), float32, without interleaving copies."""
+    fy = (lightness + np.float32(16.0)) * np.float32(1 / 116.0)
+    x = _f_inverse(fy + a * np.float32(1 / 500.0))
+    y = _f_inverse(fy)
+    z = _f_inverse(fy - b * np.float32(1 / 200.0))
+    m = _XYZN_TO_RGB
+    return [m[row, 0] * x + m[row, 1] * y + m[row, 2] * z for row in range(3)]
+
+
 def _lab_to_linear(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    fy = (lightness + 16.0) / 116.0
-    fxyz = np.stack([fy + ab[..., 0] / 500.0, fy, fy - ab[..., 1] / 200.0], axis=-1)
-    return _f_inverse(fxyz.astype(np.float32, copy=False)) @ _XYZN_TO_RGB.T
+    return np.stack(_lab_to_linear_planes(lightness, ab[..., 0], ab[..., 1]), axis=-1)
+
+
+def _fit_gamut(lightness: np.ndarray, a: np.ndarray, b: np.ndarray, iterations: int) -> list[np.ndarray]:
+    """Linear RGB planes of (L, a, b), out-of-gamut pixels with their chroma reduced to fit.
+
+    The chroma factor ``s`` in [0, 1] applied to ab is found by bisection per pixel; neutral colours
+    (s = 0) are always in gamut for L in [0, 100], so the bisection always has a valid lower end.
+    """
+    tolerance = 1e-6
+    planes = _lab_to_linear_planes(lightness, a, b)
+    outside = np.zeros(lightness.shape, bool)
+    for plane in planes:
+        outside |= (plane < -tolerance) | (plane > 1.0 + tolerance)
+    if outside.any():
+        light_bad, a_bad, b_bad = lightness[outside], a[outside], b[outside]
+        low = np.zeros(light_bad.shape, np.float32)
+        high = np.ones(light_bad.shape, np.float32)
+        for _ in range(iterations):
+            mid = (low + high) * np.float32(0.5)
+            candidate = _lab_to_linear_planes(light_bad, a_bad * mid, b_bad * mid)
+            fits = np.ones(light_bad.shape, bool)
+            for plane in candidate:
+                fits &= (plane >= -tolerance) & (plane <= 1.0 + tolerance)
+            low = np.where(fits, mid, low)
+            high = np.where(fits, high, mid)
+        for plane, fixed in zip(planes, _lab_to_linear_planes(light_bad, a_bad * low, b_bad * low)):
+            plane[outside] = fixed
+    return planes
 
 
 def lab_to_rgb(lab: np.ndarray, *, preserve_lightness: bool = True, iterations: int = 12) -> np.ndarray:
@@ -150,46 +219,40 @@ def lab_to_rgb(lab: np.ndarray, *, preserve_lightness: bool = True, iterations: 
 
     With ``preserve_lightness=False`` this is ``skimage.color.lab2rgb`` (out-of-gamut colours are
     clipped per channel, which changes their lightness). With ``preserve_lightness=True`` (the
-    default), out-of-gamut pixels instead have their chroma reduced, by bisection on a factor
-    ``s`` in [0, 1] applied to ab, until they fit: hue and L are kept, so a colorized photo
-    keeps exactly the tones of the original. Neutral colours (ab = 0) are always in gamut for
-    L in [0, 100], so the bisection always has a valid lower end.
+    default), out-of-gamut pixels instead have their chroma reduced until they fit: hue and L are
+    kept, so a colorized photo keeps exactly the tones of the original.
     """
     lab = np.asarray(lab, dtype=np.float32)
     _check_channels_last(lab, "lab")
-    lightness = np.clip(lab[..., 0], 0.0, 100.0) if preserve_lightness else lab[..., 0]
-    ab = lab[..., 1:]
-    linear = _lab_to_linear(lightness, ab)
     if not preserve_lightness:
-        if ab.size:  # scikit-image clips negative Z (very large b) before the inverse transform
-            fy = (lightness + 16.0) / 116.0
-            bad = (fy - ab[..., 1] / 200.0) < 0
-            if bad.any():
-                fixed = lab[bad].copy()
-                fixed[..., 2] = 200.0 * ((fixed[..., 0] + 16.0) / 116.0)
-                linear[bad] = _lab_to_linear(fixed[..., 0], fixed[..., 1:])
-        return linear_to_srgb(linear)
-
-    tolerance = 1e-6
-    out_of_gamut = ((linear < -tolerance) | (linear > 1.0 + tolerance)).any(axis=-1)
-    if out_of_gamut.any():
-        light_bad, ab_bad = lightness[out_of_gamut], ab[out_of_gamut]
-        low = np.zeros(light_bad.shape, np.float32)  # always in gamut
-        high = np.ones(light_bad.shape, np.float32)  # known out of gamut
-        for _ in range(iterations):
-            mid = (low + high) * 0.5
-            candidate = _lab_to_linear(light_bad, ab_bad * mid[:, None])
-            fits = ((candidate >= -tolerance) & (candidate <= 1.0 + tolerance)).all(axis=-1)
-            low = np.where(fits, mid, low)
-            high = np.where(fits, high, mid)
-        linear[out_of_gamut] = _lab_to_linear(light_bad, ab_bad * low[:, None])
-    return linear_to_srgb(linear)
+        lightness, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+        # scikit-image clips negative Z (very large b) to 0 before the inverse transform
+        b = np.minimum(b, 200.0 * (lightness + 16.0) / 116.0)
+        return linear_to_srgb(np.stack(_lab_to_linear_planes(lightness, a, b), axis=-1))
+    planes = _fit_gamut(np.clip(lab[..., 0], 0.0, 100.0), lab[..., 1], lab[..., 2], iterations)
+    return linear_to_srgb(np.stack(planes, axis=-1))
 
 
 def lab_to_rgb_uint8(lab: np.ndarray, *, preserve_lightness: bool = True) -> np.ndarray:
     """CIELAB -> sRGB uint8 (rounded), the form images are saved and scored in."""
-    rgb = lab_to_rgb(lab, preserve_lightness=preserve_lightness)
-    return (rgb * 255.0 + 0.5).astype(np.uint8)
+    lab = np.asarray(lab, dtype=np.float32)
+    _check_channels_last(lab, "lab")
+    if not preserve_lightness:
+        return (lab_to_rgb(lab, preserve_lightness=False) * 255.0 + 0.5).astype(np.uint8)
+    return lightness_ab_to_rgb_uint8(lab[..., 0], lab[..., 1], lab[..., 2])
+
+
+def lightness_ab_to_rgb_uint8(lightness: np.ndarray, a: np.ndarray, b: np.ndarray, *, iterations: int = 12) -> np.ndarray:
+    """Separate L, a, b planes (H, W) -> sRGB uint8 (H, W, 3), lightness preserved (see ``lab_to_rgb``).
+
+    The fast path of post-processing: no (H, W, 3) float intermediate is built.
+    """
+    planes = _fit_gamut(np.clip(np.asarray(lightness, np.float32), 0.0, 100.0), np.asarray(a, np.float32),
+                        np.asarray(b, np.float32), iterations)
+    rgb = np.empty(planes[0].shape + (3,), np.uint8)
+    for channel, plane in enumerate(planes):
+        rgb[..., channel] = linear_to_srgb_uint8(plane)
+    return rgb
 
 
 # ----------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from transformers.processing_utils import ImagesKwargs
 from .color import (
     denormalize_ab,
     gray_to_lightness,
-    lab_to_rgb_uint8,
+    lightness_ab_to_rgb_uint8,
     normalize_lightness,
     rgb_to_lab,
     rgb_to_lightness,
@@ -269,11 +269,8 @@ class ColorizerImageProcessor(PilBackend):
             if ab.ndim != 3 or ab.shape[0] != 2:
                 raise ValueError(f"each ab prediction must be shaped (2, h, w), got {ab.shape}")
             height, width = light.shape
-            lab = np.empty((height, width, 3), np.float32)
-            lab[..., 0] = light
-            for channel in range(2):
-                lab[..., channel + 1] = denormalize_ab(resize_plane(ab[channel], height, width, self.resample))
-            rgb = lab_to_rgb_uint8(lab)
+            a, b = (denormalize_ab(resize_plane(plane, height, width, self.resample)) for plane in ab)
+            rgb = lightness_ab_to_rgb_uint8(light, a, b)
             outputs.append(Image.fromarray(rgb) if output_type == "pil" else rgb)
         return outputs
 

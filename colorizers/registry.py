@@ -7,6 +7,7 @@ Each family package (``colorizers/models/<family>/__init__.py``) lists its prese
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,17 @@ def count_parameters(name: str) -> int:
     with torch.device("meta"):
         model = model_class_for(config, preset)(config)
     return sum(parameter.numel() for parameter in model.parameters())
+
+
+FALLBACK_DEFAULT = "unet"
+
+
+def default_model() -> str:
+    """The preset ``colorize()`` uses when none is named: the leaderboard's pick among the presets
+    with shipped weights (``benchmarks/leaderboard.py`` writes it), else the U-Net."""
+    board = PRETRAINED_DIR / "leaderboard.json"
+    if board.is_file():
+        name = json.loads(board.read_text()).get("default")
+        if name in _PRESETS and _PRESETS[name].has_weights:
+            return name
+    return FALLBACK_DEFAULT

@@ -551,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- resume
     global_step, first_epoch, resume_batches = 0, 0, 0
+    earlier_images, earlier_seconds = 0, 0.0  # what the runs before a resume did
     metrics_path = output_dir / "metrics.jsonl"
     if args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir)
@@ -560,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
             accelerator.load_state(str(checkpoint))
             state = json.loads((checkpoint / "training_state.json").read_text())
             global_step, first_epoch, resume_batches = state["global_step"], state["epoch"], state["batches_in_epoch"]
+            earlier_images, earlier_seconds = state.get("images_seen", 0), state.get("train_seconds", 0.0)
             logger.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, global_step, first_epoch, resume_batches)
             if accelerator.is_main_process and metrics_path.exists():  # forget what happened after the checkpoint
                 kept = [line for line in metrics_path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= global_step]
@@ -596,7 +598,11 @@ def main(argv: list[str] | None = None) -> int:
     running_loss, running_count, started, images_seen = 0.0, 0, time.perf_counter(), 0
 
     def state_now(epoch: int, batches_in_epoch: int) -> dict:
-        return {"global_step": global_step, "epoch": epoch, "batches_in_epoch": batches_in_epoch}
+        return {
+            "global_step": global_step, "epoch": epoch, "batches_in_epoch": batches_in_epoch,
+            "images_seen": earlier_images + images_seen,
+            "train_seconds": round(earlier_seconds + time.perf_counter() - started, 1),
+        }
 
     epoch = first_epoch
     while global_step < args.max_train_steps:
@@ -721,7 +727,8 @@ def main(argv: list[str] | None = None) -> int:
                 "learning_rate": args.learning_rate, "lr_scheduler": args.lr_scheduler,
                 "batch_size": args.train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps,
                 "num_processes": accelerator.num_processes, "mixed_precision": accelerator.mixed_precision,
-                "images_seen": images_seen, "train_seconds": round(train_seconds, 1), "seed": args.seed,
+                "images_seen": earlier_images + images_seen, "train_seconds": round(earlier_seconds + train_seconds, 1),
+                "seed": args.seed,
                 "filtered": {"train": train_counts, "validation": validation_counts},
                 "rank_weight_checksums": rank_checksums,
             },

@@ -15,6 +15,30 @@ PRESETS = [
         description="Deep Koalarization: strided encoder fused with a frozen ResNet-50's ImageNet logits, upsampling decoder",
         reference="seed 3: Deep Koalarization re-implementation (global features from ResNet-50, not Inception-ResNet-v2)",
     ),
+    Preset(
+        name="koalarization-small",
+        config_class=KoalarizationColorizerConfig,
+        config={
+            # the same layout at half the widths, with a small ResNet-18-style global branch at 64 px:
+            # what CPU training from scratch can afford (the faithful preset is 32M parameters)
+            "encoder_hidden_sizes": [32, 64, 64, 128, 128, 256, 256, 128],
+            "classifier_config": {
+                "model_type": "resnet",
+                "embedding_size": 32,
+                "hidden_sizes": [32, 64, 128, 256],
+                "depths": [1, 1, 1, 1],
+                "layer_type": "basic",
+                "num_labels": 256,
+            },
+            "classifier_image_size": 64,
+            "fusion_size": 128,
+            "decoder_hidden_sizes": [64, 32, 32, 16],
+            "freeze_backbone": False,
+            "image_size": 64,
+        },
+        description="Deep Koalarization at half width with a small global branch trained from scratch (CPU-trainable)",
+        reference="seed 3: Deep Koalarization re-implementation (narrower; global branch not ImageNet-pretrained)",
+    ),
 ]
 
 # A ResNet of the same kind (bottleneck blocks) with 2 one-block stages, 8-16 channels and 10 labels.

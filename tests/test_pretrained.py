@@ -1,0 +1,54 @@
+"""The weights that ship inside the package: every one loads offline, is trained, and colorizes."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import color as skcolor
+
+import colorizers
+from colorizers.metrics import colorfulness
+from colorizers.registry import PRETRAINED_DIR
+
+SHIPPED = colorizers.list_models(with_weights=True)
+TOTAL_LIMIT_MB = 80
+
+
+def test_weights_ship_for_the_default_and_fit_the_budget():
+    assert SHIPPED, "no preset ships trained weights"
+    assert colorizers.DEFAULT_MODEL in SHIPPED
+    total = sum(p.stat().st_size for p in PRETRAINED_DIR.rglob("*") if p.is_file()) / 1e6
+    assert total < TOTAL_LIMIT_MB, f"bundled weights take {total:.1f} MB"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_preset_loads_offline_and_colorizes(name, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = colorizers.load_model(name)
+    assert not getattr(model, "colorizers_untrained", False)
+    assert all(p.dtype.is_floating_point and p.dtype.itemsize == 4 for p in model.parameters())  # fp16 on disk, fp32 in use
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (61, 83, 3), dtype=np.uint8))
+    result = colorizers.colorize(photo, model)
+    assert result.size == photo.size
+    assert np.abs(skcolor.rgb2lab(np.asarray(result))[..., 0] - skcolor.rgb2lab(np.asarray(photo))[..., 0]).max() < 0.5
+    # a trained model adds colour to a gray photo (an untrained one stays near gray)
+    assert colorfulness(np.asarray(colorizers.colorize(photo.convert("L"), model))) > 2
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_folder_is_a_complete_hub_repository(name):
+    folder = PRETRAINED_DIR / name
+    for file in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "eval_results.json"):
+        assert (folder / file).is_file(), file
+    assert json.loads((folder / "config.json").read_text())["dtype"] in ("float16", "bfloat16")
+    results = json.loads((folder / "eval_results.json").read_text())
+    assert results["training"]["command"].startswith("accelerate launch train/train.py")
+    card = (folder / "README.md").read_text()
+    assert "model-index" in card and "pipeline_tag: image-to-image" in card
+
+
+def test_colorize_without_a_model_uses_the_default():
+    photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, (20, 30), dtype=np.uint8))
+    expected = colorizers.colorize(photo, colorizers.load_model(colorizers.DEFAULT_MODEL))
+    assert np.array_equal(np.asarray(colorizers.colorize(photo)), np.asarray(expected))

@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""Ship a finished training run as a preset's bundled weights: ``colorizers/pretrained/<preset>/``.
+
+    python train/ship.py runs/zoo/resnet18 resnet18 [--working-size 128]
+
+The folder gets what ``from_pretrained`` and the model card need, and nothing else: config.json,
+half-precision model.safetensors (loaded back as float32 on CPU), preprocessor_config.json (with
+the working size colour is predicted at), eval_results.json (the run's own validation scores and
+command), sample_grid.png, loss_curves.png and the model card (README.md). ``benchmarks/leaderboard.py`` then adds the scores on
+the evaluation sets and renders the card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+import colorizers
+from colorizers.hub import write_model_card
+from colorizers.registry import PRETRAINED_DIR
+
+COPIED = ("eval_results.json", "sample_grid.png", "loss_curves.png")
+
+
+def ship(run: Path, preset: str, working_size: int | None, dtype: torch.dtype = torch.float16) -> Path:
+    colorizers.get_preset(preset)  # a clear error for an unknown name
+    if not (run / "model.safetensors").is_file() or not (run / "eval_results.json").is_file():
+        raise SystemExit(f"error: {run} is not a finished training run (model.safetensors and eval_results.json)")
+    model = colorizers.load_model(str(run))
+    processor = colorizers.load_processor(model)
+    if working_size is not None:  # the config's image_size documents the default working size too
+        processor.size = {"longest_edge": working_size}
+        model.config.image_size = working_size
+    target = PRETRAINED_DIR / preset
+    staging = target.with_name(f".{preset}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.to(dtype).save_pretrained(staging)
+    processor.save_pretrained(staging)
+    for name in COPIED:
+        if (run / name).is_file():
+            shutil.copy2(run / name, staging / name)
+    results = json.loads((staging / "eval_results.json").read_text())
+    results.setdefault("training", {})["preset"] = preset
+    (staging / "eval_results.json").write_text(json.dumps(results, indent=2))
+    write_model_card(staging, preset_name=preset)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a finished train.py output folder")
+    parser.add_argument("preset", help="the preset these weights belong to")
+    parser.add_argument("--working-size", type=int, default=None, help="longest edge colour is predicted at (default: the run's)")
+    args = parser.parse_args()
+    target = ship(args.run, args.preset, args.working_size)
+    size = sum(path.stat().st_size for path in target.iterdir()) / 1e6
+    print(f"shipped {args.run} as {args.preset}: {target} ({size:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The runs behind the weights that ship in colorizers/pretrained/: one preset per family, trained on
+# tiny-imagenet at 64x64 (32x32 for the CIFAR autoencoder, its native size) on a 2-core CPU.
+#   bash train/zoo.sh [DATA] [RUNS]         DATA defaults to ../shared/data/tiny-imagenet
+# Each run resumes if interrupted (its checkpoints are kept in RUNS/<preset>/checkpoints).
+set -euo pipefail
+data=${1:-../shared/data/tiny-imagenet}
+runs=${2:-runs/zoo}
+mkdir -p "$runs"
+
+train() {  # preset resolution steps [extra arguments]
+  local preset=$1 resolution=$2 steps=$3
+  shift 3
+  local resume=()
+  [ -d "$runs/$preset/checkpoints" ] && resume=(--resume_from_checkpoint latest)
+  python train/train.py --model "$preset" --train_data_dir "$data" --output_dir "$runs/$preset" \
+    --resolution "$resolution" --train_batch_size 32 --max_train_steps "$steps" --learning_rate 5e-4 \
+    --checkpointing_steps 200 --validation_steps 100000 --max_eval_samples 500 --logging_steps 50 \
+    --dataloader_num_workers 1 --preprocessing_num_workers 2 --seed 0 "${resume[@]}" "$@" \
+    > "$runs/$preset.log" 2>&1
+  echo "$(date +%T) $preset done: $(grep -o '"psnr": [0-9.]*' "$runs/$preset/eval_results.json" | head -1)"
+}
+
+train vanilla-v2 64 400
+train resnet18 64 600
+train cifar-ae 32 800
+train koalarization-small 64 600
+train ae-baseline 64 600
+train strided-unet 64 600
