@@ -150,6 +150,12 @@ def colorizer_model_types() -> dict[str, tuple[str, type, type]]:
 def _same(value, expected) -> bool:
     if isinstance(value, (list, tuple)) and isinstance(expected, (list, tuple)):
         return list(value) == list(expected)
+    if isinstance(expected, dict):  # a sub-config: the values the preset sets, among all saved ones
+        if not isinstance(value, dict):
+            return False
+        # transformers saves num_labels as the length of id2label
+        saved = {**value, "num_labels": value.get("num_labels", len(value.get("id2label") or {}) or None)}
+        return all(_same(saved.get(key), item) for key, item in expected.items())
     return value == expected
 
 

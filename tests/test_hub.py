@@ -601,7 +601,8 @@ def test_card_from_training_run_results(tmp_path):
 @pytest.mark.parametrize("name", PRESETS)
 def test_every_preset_renders_a_card(tmp_path, name):
     folder = _save_folder(tiny_model(name), tmp_path / name)
-    path = hub.write_model_card(folder)
+    # tiny configs of two presets of one family can be identical: name the preset, as train.py does
+    path = hub.write_model_card(folder, preset_name=name)
     assert path == folder / "README.md"
     card = ModelCard.load(path)
     source = hub.card_source(hub.inspect_model_folder(folder).family)
@@ -614,8 +615,12 @@ def test_every_preset_renders_a_card(tmp_path, name):
 
 def test_preset_is_matched_from_config(tmp_path):
     for name in PRESETS:
-        tiny_model(name).save_pretrained(tmp_path / name)
-        assert hub.inspect_model_folder(tmp_path / name).preset.name == name
+        config = colorizers.get_preset(name).make_config().to_dict()
+        assert hub.match_preset(config).name == name
+        retrained = {**config, "image_size": 64, "loss_type": "l1"}  # tuning values do not change the preset
+        assert hub.match_preset(retrained).name == name
+    tiny_model("unet").save_pretrained(tmp_path / "unet")
+    assert hub.inspect_model_folder(tmp_path / "unet").preset.name == "unet"
 
 
 def test_remote_code_files_are_self_contained():
