@@ -329,3 +329,16 @@ def test_accelerate_configs_parse():
         "multi_node": ("DistributedType.MULTI_GPU", 16),
         "single_gpu": ("DistributedType.NO", 1),
     }
+
+
+def test_streaming_run_filters_lazily_and_finishes(image_folder, tmp_path):
+    out = tmp_path / "stream"
+    result = _train(
+        *TINY_UNET, "--train_data_dir", image_folder, "--validation_data_dir", image_folder, "--streaming",
+        "--output_dir", out, "--train_batch_size", 2, "--max_train_steps", 3, "--logging_steps", 1,
+        "--dataloader_num_workers", 1, cache=tmp_path / "cache",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["evaluations"][0]["num_images"] == 12  # the 3 gray and the corrupt file dropped on the fly
+    assert results["training"]["steps"] == 3
