@@ -41,6 +41,7 @@ from PIL import Image
 import colorizers
 from colorizers import ModelLoadError, colorize, get_preset, list_models, load_model, load_processor
 from colorizers.evaluation import gray_prediction
+from colorizers.registry import default_working_size
 from colorizers.image_io import ImageReadError
 from colorizers.image_io import read_image as read_image_file
 from colorizers.image_processing_colorizer import image_to_array
@@ -247,7 +248,7 @@ def default_models() -> list[str]:
 
 def preset_size(name: str) -> int | None:
     try:
-        return int(get_preset(name).make_config().image_size)
+        return default_working_size(name)
     except (KeyError, AttributeError, TypeError, ValueError):
         return None
 

@@ -117,3 +117,16 @@ def default_model() -> str:
         if name in _PRESETS and _PRESETS[name].has_weights:
             return name
     return FALLBACK_DEFAULT
+
+
+def default_working_size(name: str) -> int:
+    """The longest edge colour is predicted at for preset ``name`` when no size is asked for: its
+    shipped processor's size when it has weights, else its config's ``image_size``."""
+    preset = get_preset(name)
+    processor_config = preset.weights_dir / "preprocessor_config.json"
+    if preset.has_weights and processor_config.is_file():
+        size = json.loads(processor_config.read_text()).get("size", {})
+        edge = size.get("longest_edge") or max(size.get("height", 0), size.get("width", 0)) or size.get("shortest_edge")
+        if edge:
+            return int(edge)
+    return int(preset.make_config().image_size)

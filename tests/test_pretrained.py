@@ -52,3 +52,11 @@ def test_colorize_without_a_model_uses_the_default():
     photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, (20, 30), dtype=np.uint8))
     expected = colorizers.colorize(photo, colorizers.load_model(colorizers.DEFAULT_MODEL))
     assert np.array_equal(np.asarray(colorizers.colorize(photo)), np.asarray(expected))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_default_working_size_is_the_shipped_processors(name):
+    from colorizers.registry import default_working_size
+
+    processor = colorizers.load_processor(colorizers.load_model(name))
+    assert default_working_size(name) == processor.size["longest_edge"]
