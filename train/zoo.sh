@@ -22,9 +22,9 @@ train() {  # preset resolution steps [extra arguments]
 }
 
 train vanilla-v2 64 400
-train resnet18 64 600
+train resnet18 64 3000
 train cifar-ae 32 800
-train koalarization-small 64 600
+train koalarization-small 64 3000
 train ae-baseline 64 600
 train strided-unet 64 600
 
