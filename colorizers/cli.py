@@ -11,13 +11,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from .image_io import DEFAULT_MAX_PIXELS
+from .image_io import DEFAULT_MAX_PIXELS, has_image_suffix
 
 _SAVE_FORMAT_BY_SUFFIX = {suffix: fmt for suffix, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
-
-
-def _image_suffixes() -> set[str]:
-    return {suffix.lower() for suffix in Image.registered_extensions()}
 
 
 @dataclass
@@ -32,7 +28,6 @@ def collect_jobs(inputs: list[str], output_dir: Path, output_format: str) -> lis
     Folders mirror their sub-folders into ``output_dir``; files given directly go to its top level.
     Files whose extension no image format claims (``notes.txt``) are ignored inside folders.
     """
-    suffixes = _image_suffixes()
     output_resolved = output_dir.resolve()
     jobs = []
     for item in inputs:
@@ -41,7 +36,7 @@ def collect_jobs(inputs: list[str], output_dir: Path, output_format: str) -> lis
             jobs.append(Job(path, output_dir / _output_name(Path(path.name), output_format)))
             continue
         for source in sorted(path.rglob("*")):
-            if not source.is_file() or source.suffix.lower() not in suffixes:
+            if not source.is_file() or not has_image_suffix(source):
                 continue
             if output_resolved in source.resolve().parents:  # never re-colorize earlier outputs
                 continue

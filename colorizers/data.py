@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from .color import normalize_ab, normalize_lightness, rgb_to_lab
+from .image_io import has_image_suffix
 from .image_processing_colorizer import image_to_array
 from .metrics import GRAY_CHROMA_THRESHOLD, GRAY_MAX_SHARE, neutral_share
 
@@ -76,8 +77,7 @@ def load_image_dataset(
             split = "validation" if path.name.startswith(("validation", "valid", "val-", "test")) else "train"
             splits.setdefault(split, []).append(str(path))
         return datasets.load_dataset("parquet", data_files=splits, streaming=streaming, cache_dir=cache_dir)
-    image_suffixes = {suffix.lower() for suffix in Image.registered_extensions()}
-    if not any(path.suffix.lower() in image_suffixes for path in files):
+    if not any(has_image_suffix(path) for path in files):
         raise DataError(f"data folder {folder} holds no image files (looked for {len(files)} files recursively)")
     return datasets.load_dataset(
         "imagefolder", data_dir=str(folder), drop_labels=True, streaming=streaming, cache_dir=cache_dir

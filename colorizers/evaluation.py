@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .color import lab_to_rgb_uint8
-from .image_io import ImageReadError, read_image
+from .image_io import ImageReadError, has_image_suffix, read_image
 from .image_processing_colorizer import image_to_lightness
 from .metrics import as_rgb_uint8, is_grayscale, score
 
@@ -41,9 +40,8 @@ def load_references(folder: str | Path) -> EvaluationSet:
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise ValueError(f"evaluation data folder {folder} does not exist or is not a folder")
-    suffixes = {suffix.lower() for suffix in Image.registered_extensions()}
     result = EvaluationSet(folder)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and has_image_suffix(p)):
         name = str(path.relative_to(folder))
         try:
             rgb = as_rgb_uint8(read_image(path).image)

@@ -17,6 +17,18 @@ from PIL import Image
 DEFAULT_MAX_PIXELS = 178_956_970
 
 
+def has_image_suffix(path: str | Path) -> bool:
+    """Whether a file's extension is one PIL registers for an image format (``.png``, ``.JPG``, ...).
+
+    How folders are scanned for images everywhere (CLI, evaluation, training data): files with other
+    extensions are not images; files with these that fail to decode are reported as such.
+    """
+    return Path(path).suffix.lower() in _IMAGE_SUFFIXES
+
+
+_IMAGE_SUFFIXES = {suffix.lower() for suffix in Image.registered_extensions()}
+
+
 class ImageReadError(ValueError):
     """A file could not be used as an image; ``reason`` says why in a few words."""
 

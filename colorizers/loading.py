@@ -91,7 +91,9 @@ def _from_pretrained(name: str, *, dtype=None, **kwargs) -> PreTrainedModel:
 def load_processor(model: PreTrainedModel) -> ColorizerImageProcessor:
     """The processor saved next to ``model``'s weights, or the default one for its config."""
     source = getattr(model, "name_or_path", "") or ""
-    if source and (Path(source) / "preprocessor_config.json").is_file() or "/" in source:
+    saved_beside_weights = bool(source) and (Path(source) / "preprocessor_config.json").is_file()
+    cached_from_hub = "/" in source and not Path(source).exists()  # an "owner/name" id in the Hub cache
+    if saved_beside_weights or cached_from_hub:
         try:
             processor = AutoImageProcessor.from_pretrained(source, local_files_only=True)
         except (OSError, ValueError):
