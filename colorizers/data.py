@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 STATUS_KEEP, STATUS_GRAY, STATUS_CORRUPT = 0, 1, 2
 STATUS_NAMES = {STATUS_KEEP: "kept", STATUS_GRAY: "grayscale", STATUS_CORRUPT: "undecodable"}
+IGNORE_LABEL = -100  # a class label the semantic loss skips (unknown or unseen class)
 
 
 class DataError(ValueError):
@@ -260,13 +261,25 @@ class ColorizationDataset(torch.utils.data.Dataset):
     ``set_epoch`` at the start of every epoch.
     """
 
-    def __init__(self, dataset, image_column: str, resolution: int, *, augmentation: Augmentation | None, seed: int = 0):
+    def __init__(
+        self,
+        dataset,
+        image_column: str,
+        resolution: int,
+        *,
+        augmentation: Augmentation | None,
+        seed: int = 0,
+        label_column: str | None = None,
+        class_index: dict[Any, int] | None = None,
+    ):
         self.dataset = dataset
         self.image_column = image_column
         self.resolution = resolution
         self.augmentation = augmentation
         self.seed = seed
         self.epoch = 0
+        self.label_column = label_column
+        self.class_index = class_index or {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -275,15 +288,29 @@ class ColorizationDataset(torch.utils.data.Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        image = decode_image(self.dataset[int(index)][self.image_column])
+        row = self.dataset[int(index)]
+        image = decode_image(row[self.image_column])
         rng = np.random.default_rng((self.seed, self.epoch, int(index)))
-        return make_sample(image, self.resolution, augmentation=self.augmentation, rng=rng)
+        sample = make_sample(image, self.resolution, augmentation=self.augmentation, rng=rng)
+        if self.label_column is not None:
+            sample["class_labels"] = torch.tensor(self.class_index.get(row[self.label_column], IGNORE_LABEL))
+        return sample
 
 
 class StreamingColorizationDataset(torch.utils.data.IterableDataset):
     """Samples from a streaming `datasets.IterableDataset`; undecodable items are skipped and counted."""
 
-    def __init__(self, dataset, image_column: str, resolution: int, *, augmentation: Augmentation | None, seed: int = 0):
+    def __init__(
+        self,
+        dataset,
+        image_column: str,
+        resolution: int,
+        *,
+        augmentation: Augmentation | None,
+        seed: int = 0,
+        label_column: str | None = None,
+        class_index: dict[Any, int] | None = None,
+    ):
         self.dataset = dataset
         self.image_column = image_column
         self.resolution = resolution
@@ -291,6 +318,8 @@ class StreamingColorizationDataset(torch.utils.data.IterableDataset):
         self.seed = seed
         self.epoch = 0
         self.skipped = 0
+        self.label_column = label_column
+        self.class_index = class_index or {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -309,7 +338,44 @@ class StreamingColorizationDataset(torch.utils.data.IterableDataset):
                 self.skipped += 1
                 continue
             rng = np.random.default_rng((self.seed, self.epoch, position, worker.id if worker else 0))
-            yield make_sample(image, self.resolution, augmentation=self.augmentation, rng=rng)
+            sample = make_sample(image, self.resolution, augmentation=self.augmentation, rng=rng)
+            if self.label_column is not None:
+                sample["class_labels"] = torch.tensor(self.class_index.get(row[self.label_column], IGNORE_LABEL))
+            yield sample
+
+
+def class_names(dataset, label_column: str) -> list[str]:
+    """The sorted class names of ``label_column`` (a `ClassLabel`'s names, else the distinct values as text)."""
+    import datasets
+
+    features = dataset.features or {}
+    if label_column not in features:
+        raise DataError(f"no column {label_column!r} in the dataset; columns: {', '.join(features) or 'none'}")
+    feature = features[label_column]
+    if isinstance(feature, datasets.ClassLabel):
+        return list(feature.names)
+    if isinstance(dataset, datasets.IterableDataset):
+        raise DataError(f"--label_column {label_column!r} of a streamed dataset must be a ClassLabel feature")
+    values = dataset.unique(label_column)
+    if not values:
+        raise DataError(f"column {label_column!r} is empty")
+    if len(values) > 100_000:
+        raise DataError(f"column {label_column!r} has {len(values)} distinct values: not a class label")
+    return sorted(str(value) for value in values if value is not None)
+
+
+def class_index(dataset, label_column: str, names: list[str]) -> dict[Any, int]:
+    """Raw column value -> class index of ``names`` (values not in ``names`` map to nothing)."""
+    import datasets
+
+    feature = (dataset.features or {}).get(label_column)
+    if isinstance(feature, datasets.ClassLabel):
+        positions = {name: index for index, name in enumerate(names)}
+        return {value: positions[name] for value, name in enumerate(feature.names) if name in positions}
+    positions = {name: index for index, name in enumerate(names)}
+    values = dataset.unique(label_column) if not isinstance(dataset, datasets.IterableDataset) else []
+    mapping = {value: positions[str(value)] for value in values if str(value) in positions}
+    return mapping or positions
 
 
 def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

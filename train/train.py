@@ -41,10 +41,14 @@ from colorizers.data import (
     DataError,
     StreamingColorizationDataset,
     collate,
+    class_index,
+    class_names,
     filter_images,
     find_image_column,
     load_image_dataset,
 )
+from colorizers.ema import ExponentialMovingAverage
+from colorizers.hints import simulate_hints
 from colorizers.losses import discriminator_loss, frozen_forward, generator_adversarial_loss
 from colorizers.metrics import GRAY_CHROMA_THRESHOLD, GRAY_MAX_SHARE, colorfulness, psnr, ssim
 
@@ -66,12 +70,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--config_overrides", default=None, help='JSON of config values to change, e.g. \'{"hidden_sizes": [16, 32, 64]}\'')
     model.add_argument("--pretrained_backbone", action="store_true", help="start the backbone from its ImageNet weights (needs the Hub) and freeze it")
     model.add_argument("--gradient_checkpointing", action="store_true")
+    model.add_argument("--objective", choices=("regression", "classification", "hybrid"), default=None,
+                       help="colour objective of families that offer it (default: the config's)")
 
     data = parser.add_argument_group("data")
     data.add_argument("--train_data_dir", default=None, help="image folder (nested ok) or folder of parquet shards")
     data.add_argument("--dataset_name", default=None, help="Hub dataset id")
     data.add_argument("--dataset_config", default=None)
     data.add_argument("--image_column", default=None, help="default: the first image column")
+    data.add_argument("--label_column", default=None, help="image classes for the semantic head (e.g. label)")
     data.add_argument("--validation_data_dir", default=None)
     data.add_argument("--validation_split_percentage", type=float, default=5.0, help="used when the data has no validation split")
     data.add_argument("--streaming", action="store_true", help="stream the training data (needs --max_train_steps)")
@@ -110,6 +117,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_train_epochs")
     train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--ema_decay", type=float, default=0.0, help="weight EMA for evaluation and the saved model (0 = off)")
+    train.add_argument("--hint_probability", type=float, default=None,
+                       help="share of images shown random colour hints (models with hint inputs; default 0.5)")
+    train.add_argument("--color_prior_samples", type=int, default=4000,
+                       help="training images the colour prior of classification objectives is measured on")
 
     runs = parser.add_argument_group("checkpoints, evaluation, logging")
     runs.add_argument("--checkpointing_steps", type=int, default=500)
@@ -140,6 +152,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         problems.append("--max_train_steps must be at least 1")
     if not 0 < args.random_min_scale <= 1:
         problems.append("--random_min_scale must be in (0, 1]")
+    if not 0 <= args.ema_decay < 1:
+        problems.append("--ema_decay must be in [0, 1)")
+    if args.hint_probability is not None and not 0 <= args.hint_probability <= 1:
+        problems.append("--hint_probability must be in [0, 1]")
+    if args.color_prior_samples < 1:
+        problems.append("--color_prior_samples must be at least 1")
     if not 0 <= args.validation_split_percentage < 100:
         problems.append("--validation_split_percentage must be in [0, 100)")
     if problems:
@@ -168,7 +186,7 @@ def fail(message: str) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def build_model(args: argparse.Namespace):
+def build_model(args: argparse.Namespace, extra_overrides: dict | None = None):
     """The colorizer to train (and the family's declared default loss), or exit 2 with the reason."""
     overrides = {}
     if args.config_overrides:
@@ -178,11 +196,23 @@ def build_model(args: argparse.Namespace):
             fail(f"--config_overrides is not valid JSON: {error}")
     if args.resolution is not None:
         overrides["image_size"] = args.resolution
+    overrides.update(extra_overrides or {})
+    is_preset = args.model in colorizers.list_models()
+    if args.objective is not None and is_preset:
+        if not hasattr(colorizers.get_preset(args.model).make_config(), "objective"):
+            fail(f"--objective: the {args.model} family has no choice of colour objective")
+        overrides["objective"] = args.objective
     try:
-        if args.model in colorizers.list_models():
+        if is_preset:
             model = colorizers.create_model(args.model, **overrides)
         elif Path(args.model).expanduser().is_dir():
             model = colorizers.load_model(str(Path(args.model).expanduser())).train()
+            # the objective and the class list shape the model's layers: a saved model keeps its own
+            if args.objective is not None and getattr(model.config, "objective", None) != args.objective:
+                fail(f"{args.model} was not trained with the {args.objective} objective; fine-tuning keeps a model's objective")
+            classes = overrides.pop("semantic_classes", None)
+            if classes is not None and list(getattr(model.config, "semantic_classes", [])) != list(classes):
+                fail(f"{args.model} was trained on other image classes than --label_column's; fine-tuning keeps them")
             for key, value in overrides.items():
                 setattr(model.config, key, value)
             model.config.validate()
@@ -195,6 +225,48 @@ def build_model(args: argparse.Namespace):
         fail(f"model {args.model!r} cannot be built with these settings (resolution {args.resolution}): {message}")
     default_loss = "gan" if getattr(model.config, "training_objective", "regression") == "gan" else model.config.loss_type
     return model, default_loss
+
+
+def configure_loss(config, loss_name: str) -> None:
+    """Write the chosen loss into the config: a regression loss, or the GAN (BCE + lambda * L1 on top)."""
+    if loss_name in ("mse", "l1", "huber"):
+        config.loss_type = loss_name
+    else:  # conditional GAN: BCE + lambda * L1, the L1 being the model's own reconstruction loss
+        config.loss_type = "l1"
+        if hasattr(config, "training_objective"):
+            config.training_objective = "gan"
+
+
+def measure_color_prior(model, dataset, num_samples: int) -> torch.Tensor:
+    """The empirical ab-bin distribution of ``num_samples`` training crops (evenly spread over the data),
+    on the grid the classification loss sees, smoothed as in Zhang et al. 2016."""
+    from colorizers.objectives import bin_histogram, pool_labels, smooth_prior
+
+    centers = model.ab_bins.detach().cpu()
+    stride = int(model.config.output_stride)
+    counts = torch.zeros(centers.shape[0], dtype=torch.float64)
+    step = max(1, len(dataset) // num_samples)
+    pooled = []
+    for index in range(0, min(len(dataset), step * num_samples), step):
+        labels = dataset[index]["labels"][None]
+        grid = (max(1, labels.shape[-2] // stride), max(1, labels.shape[-1] // stride))
+        pooled.append(pool_labels(labels, grid).permute(0, 2, 3, 1).reshape(-1, 2) * colorizers.AB_SCALE)
+        if len(pooled) == 256:  # one distance matrix per 256 crops: far fewer, larger kernels
+            counts += bin_histogram(torch.cat(pooled), centers)
+            pooled = []
+    if pooled:
+        counts += bin_histogram(torch.cat(pooled), centers)
+    return smooth_prior(counts, centers, float(model.config.soft_encoding_sigma))
+
+
+def model_inputs(batch: dict, config, labels_key: str, hints=None) -> dict:
+    """The keyword arguments of one training forward: L, target, and the extras the family takes."""
+    inputs = {"pixel_values": batch["pixel_values"], "labels": batch[labels_key]}
+    if "class_labels" in batch and getattr(config, "semantic_classes", None):
+        inputs["class_labels"] = batch["class_labels"]
+    if hints is not None:
+        inputs["hint_ab"], inputs["hint_mask"] = hints
+    return inputs
 
 
 def build_discriminator(args: argparse.Namespace):
@@ -401,12 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     loss_name = args.loss or default_loss
     resolution = args.resolution or int(model.config.image_size)
     labels_key = "rgb" if getattr(model.config, "output_space", "ab") == "rgb" else "labels"
-    if loss_name in ("mse", "l1", "huber"):
-        model.config.loss_type = loss_name
-    else:  # conditional GAN: BCE + lambda * L1, the L1 being the model's own reconstruction loss
-        model.config.loss_type = "l1"
-        if hasattr(model.config, "training_objective"):
-            model.config.training_objective = "gan"
+    configure_loss(model.config, loss_name)
     gan_l1_weight = args.gan_l1_weight if args.gan_l1_weight is not None else float(getattr(model.config, "gan_l1_weight", 100.0))
 
     # --- accelerator
@@ -479,9 +546,26 @@ def main(argv: list[str] | None = None) -> int:
         if validation_counts["kept"] == 0:
             fail("no decodable colour image in the validation data")
 
+    # --- semantic labels: the class list shapes the model's semantic head, so the model is rebuilt with it
+    label_options = {}
+    if args.label_column:
+        if not hasattr(model.config, "semantic_classes"):
+            fail(f"--label_column: the {model.config.model_type} family has no semantic head")
+        try:
+            names = class_names(train_split, args.label_column)
+            label_options = {"label_column": args.label_column, "class_index": class_index(train_split, args.label_column, names)}
+        except DataError as error:
+            fail(str(error))
+        if list(model.config.semantic_classes) != names:
+            set_seed(args.seed)
+            model, _ = build_model(args, extra_overrides={"semantic_classes": names})
+            configure_loss(model.config, loss_name)
+        logger.info("semantic head over %d classes of column %r", len(names), args.label_column)
+    validation_labels = label_options if args.label_column in (validation_split.features or {}) else {}
+
     dataset_class = StreamingColorizationDataset if args.streaming else ColorizationDataset
-    train_dataset = dataset_class(train_split, image_column, resolution, augmentation=augmentation, seed=args.seed)
-    eval_dataset = dataset_class(validation_split, validation_column, resolution, augmentation=None, seed=args.seed)
+    train_dataset = dataset_class(train_split, image_column, resolution, augmentation=augmentation, seed=args.seed, **label_options)
+    eval_dataset = dataset_class(validation_split, validation_column, resolution, augmentation=None, seed=args.seed, **validation_labels)
     loader_options = dict(
         collate_fn=collate, num_workers=args.dataloader_num_workers, pin_memory=torch.cuda.is_available(),
         worker_init_fn=ignore_stop_signals,
@@ -515,6 +599,16 @@ def main(argv: list[str] | None = None) -> int:
         if not model.supports_gradient_checkpointing:
             fail(f"--gradient_checkpointing: the {args.model} family does not support it")
         model.gradient_checkpointing_enable()
+    if getattr(model.config, "objective", "regression") != "regression" and not args.resume_from_checkpoint:
+        if args.model in colorizers.list_models():  # a fine-tuned model keeps the prior it was trained with
+            if args.streaming:
+                fail("classification objectives measure a colour prior: not available with --streaming")
+            prior = measure_color_prior(model, train_dataset, args.color_prior_samples)
+            model.set_color_prior(prior)
+            logger.info("colour prior measured on %d crops: %d of %d ab bins seen", min(len(train_dataset), args.color_prior_samples),
+                        int((prior > 1e-4).sum()), prior.numel())
+    hint_probability = args.hint_probability if args.hint_probability is not None else 0.5
+    use_hints = bool(getattr(model.config, "use_hints", False)) and hint_probability > 0
     model.train()
     discriminator = build_discriminator(args).train() if loss_name == "gan" else None
 
@@ -543,6 +637,10 @@ def main(argv: list[str] | None = None) -> int:
             accelerator.register_for_checkpointing(d_scheduler)
         else:
             d_scheduler = rest[2]
+    ema = None
+    if args.ema_decay > 0:
+        ema = ExponentialMovingAverage(accelerator.unwrap_model(model), args.ema_decay)
+        accelerator.register_for_checkpointing(ema)
     schedulers = [s for s in (scheduler, d_scheduler if discriminator is not None else None) if s is not None and not isinstance(s, torch.optim.lr_scheduler.ReduceLROnPlateau)]
 
     if accelerator.is_main_process:
@@ -616,7 +714,12 @@ def main(argv: list[str] | None = None) -> int:
             batches_in_epoch = resume_batches
         for batch in batches:
             with accelerator.accumulate(*(m for m in (model, discriminator) if m is not None)):
-                outputs = model(pixel_values=batch["pixel_values"], labels=batch[labels_key])
+                hints = None
+                if use_hints:  # a function of (seed, step, rank): a resumed run draws the same hints
+                    generator = torch.Generator().manual_seed(hash((args.seed, global_step, batches_in_epoch, accelerator.process_index)) % 2**63)
+                    hints = simulate_hints(batch["labels"].cpu(), generator, probability=hint_probability)
+                    hints = tuple(h.to(batch["labels"].device) for h in hints)
+                outputs = model(**model_inputs(batch, accelerator.unwrap_model(model).config, labels_key, hints))
                 loss = outputs.loss
                 if discriminator is not None:
                     fake_ab = colorizers.predicted_ab(outputs)
@@ -642,6 +745,8 @@ def main(argv: list[str] | None = None) -> int:
                 for schedule in schedulers:
                     schedule.step()
                 optimizer.zero_grad(set_to_none=True)
+                if ema is not None and accelerator.sync_gradients:
+                    ema.update(accelerator.unwrap_model(model))
             batches_in_epoch += 1
             running_loss += outputs.loss.detach().float().item()
             running_count += 1
@@ -663,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
                 running_loss, running_count = 0.0, 0
 
             if global_step % args.validation_steps == 0 and global_step < args.max_train_steps:
-                last_eval, grid = evaluate(accelerator, model, eval_loader, labels_key, args.num_validation_images)
+                last_eval, grid = evaluate(accelerator, ema.model if ema else model, eval_loader, labels_key, args.num_validation_images)
                 log({"step": global_step, "eval": last_eval})
                 logger.info("step %d validation: %s", global_step, ", ".join(f"{k} {v:.4g}" for k, v in last_eval.items()))
                 if accelerator.is_main_process:
@@ -703,11 +808,12 @@ def main(argv: list[str] | None = None) -> int:
     rank_checksums = accelerator.gather(checksum.reshape(1).to(accelerator.device)).tolist()
     if len(set(rank_checksums)) > 1:
         logger.warning("model replicas differ across processes: weight checksums %s", rank_checksums)
-    final_eval, grid = evaluate(accelerator, model, eval_loader, labels_key, args.num_validation_images, with_gray_baseline=True)
+    final_model = ema.model if ema is not None else accelerator.unwrap_model(model)
+    final_eval, grid = evaluate(accelerator, final_model, eval_loader, labels_key, args.num_validation_images, with_gray_baseline=True)
     log({"step": global_step, "eval": final_eval})
     logger.info("final validation: %s", json.dumps(final_eval))
     if accelerator.is_main_process:
-        unwrapped = accelerator.unwrap_model(model)
+        unwrapped = final_model
         unwrapped.save_pretrained(output_dir)
         colorizers.ColorizerImageProcessor(size={"longest_edge": resolution}).save_pretrained(output_dir)
         if discriminator is not None:

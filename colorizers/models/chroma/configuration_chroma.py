@@ -1,0 +1,155 @@
+"""Configuration of the chroma colorizer: colorizers' own flagship family (not from a seed report)."""
+
+import math
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+OBJECTIVES = ("regression", "classification", "hybrid")
+LOSS_TYPES = ("mse", "l1", "huber")
+TRAINING_OBJECTIVES = ("regression", "gan")
+
+
+@strict
+class ChromaColorizerConfig(PreTrainedConfig):
+    r"""A multi-scale encoder-decoder designed for colour quality per CPU FLOP.
+
+    Architecture (input L plus, with `use_hints`, three hint channels: hint ab and a hint mask):
+
+    * stem: Conv3x3 at full resolution (`stem_size` channels), then one strided Conv3x3 + BN + ReLU per
+      entry of `hidden_sizes` (strides 2, 4, 8 with the default three levels), each followed by
+      `depths[i] - 1` more Conv3x3 + BN + ReLU at that resolution;
+    * context at the coarsest level: Conv3x3 layers with the `dilations` given (a receptive field that
+      covers a 256 px image), plus a global branch: average pooling, a two-layer MLP of `global_size`
+      units, whose output shifts and scales the coarse features (FiLM) and, when `semantic_classes` is
+      not empty, feeds a linear classifier over those image classes (Iizuka et al. 2016: knowing it is a
+      goldfish is how a model learns that goldfish are orange);
+    * decoder: upsampling x2 per level with 1x1 fusion of the encoder's skip and a Conv3x3, up to the
+      `output_stride` grid (4: most compute stays at low resolution; the image processor upsamples the
+      prediction to full size guided by the full-resolution L);
+    * head: `objective="regression"`: 2 ab channels (tanh); `"classification"` and `"hybrid"`: logits over
+      the in-gamut ab bins of an `ab_grid_step` grid (262 bins for 10), decoded by the annealed mean at
+      a run-time `temperature` (default `default_temperature`).
+
+    Objectives: `"regression"` minimises `loss_type` on ab; `"classification"` is the class-rebalanced
+    cross-entropy of Zhang et al. 2016 over soft-encoded targets (`soft_encoding_neighbors` nearest bins,
+    Gaussian of `soft_encoding_sigma`; 1 neighbour is one-hot) weighted by the empirical colour prior
+    stored in the model's `color_prior` buffer (measured on the training data by the training script)
+    mixed with uniform by `rebalance_lambda`; `"hybrid"` adds `regression_weight` x `loss_type` on the
+    temperature-1 decoded ab. The semantic term adds `semantic_loss_weight` x cross-entropy on the class
+    labels when they are given.
+
+    Hints (Zhang et al. 2017): with `use_hints`, the model takes `hint_ab` (normalised ab) and `hint_mask`
+    (1 where a user gave a colour); all zero means automatic colorization. Training feeds random
+    simulated hints on part of the batches so one model serves both uses.
+
+    Args:
+        stem_size (`int`, defaults to 16): channels of the full-resolution stem convolution.
+        hidden_sizes (`list[int]`, defaults to `[32, 64, 128]`): channels per level (strides 2, 4, 8...).
+        depths (`list[int]`, defaults to `[1, 2, 2]`): Conv3x3 layers per level (the first one strided).
+        dilations (`list[int]`, defaults to `[2, 4]`): dilated Conv3x3 layers at the coarsest level.
+        global_size (`int`, defaults to 256): width of the global branch's MLP.
+        decoder_size (`int`, defaults to 64): channels of the decoder.
+        output_stride (`int`, defaults to 4): stride of the predicted grid, a power of two, at most the
+            coarsest level's stride.
+        objective (`str`, defaults to `"hybrid"`): `"regression"`, `"classification"` or `"hybrid"`.
+        loss_type (`str`, defaults to `"huber"`): regression loss, `"mse"`, `"l1"` or `"huber"`.
+        huber_delta (`float`, defaults to 0.1): Huber transition point, in normalised ab units.
+        regression_weight (`float`, defaults to 10.0): weight of the regression term of `"hybrid"`.
+        ab_grid_step (`float`, defaults to 10.0): side of the ab quantisation cells, in ab units.
+        soft_encoding_neighbors (`int`, defaults to 5): bins a target is spread over (1 = one-hot).
+        soft_encoding_sigma (`float`, defaults to 5.0): Gaussian width of the soft encoding, ab units.
+        rebalance_lambda (`float`, defaults to 0.5): mix of the colour prior with uniform; 1 = no rebalancing.
+        default_temperature (`float`, defaults to 0.6): annealed-mean temperature when none is asked for.
+        semantic_classes (`list[str]`, defaults to `[]`): names of the image classes of the semantic head
+            (empty: no semantic head).
+        semantic_loss_weight (`float`, defaults to 0.1): weight of the semantic cross-entropy.
+        use_hints (`bool`, defaults to `True`): take the three hint input channels.
+        training_objective (`str`, defaults to `"regression"`): `"gan"` asks the training script to add an
+            adversarial term on top of the objective above.
+        gan_l1_weight (`float`, defaults to 100.0): lambda of the GAN objective (pix2pix).
+        image_size (`int`, defaults to 256): default working resolution (longest edge).
+    """
+
+    model_type = "colorizer_chroma"
+
+    stem_size: int = 16
+    hidden_sizes: list[int] | tuple[int, ...] = (32, 64, 128)
+    depths: list[int] | tuple[int, ...] = (1, 2, 2)
+    dilations: list[int] | tuple[int, ...] = (2, 4)
+    global_size: int = 256
+    decoder_size: int = 64
+    output_stride: int = 4
+    objective: str = "hybrid"
+    loss_type: str = "huber"
+    huber_delta: float | int = 0.1
+    regression_weight: float | int = 10.0
+    ab_grid_step: float | int = 10.0
+    soft_encoding_neighbors: int = 5
+    soft_encoding_sigma: float | int = 5.0
+    rebalance_lambda: float | int = 0.5
+    default_temperature: float | int = 0.6
+    semantic_classes: list[str] | tuple[str, ...] = ()
+    semantic_loss_weight: float | int = 0.1
+    use_hints: bool = True
+    training_objective: str = "regression"
+    gan_l1_weight: float | int = 100.0
+    image_size: int = 256
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.hidden_sizes)
+
+    def validate_architecture(self):
+        def positive_ints(name, values, minimum=1):
+            if len(values) == 0 or any(not isinstance(v, int) or v < minimum for v in values):
+                raise ValueError(f"{name} must be a non-empty list of integers >= {minimum}, got {list(values)}")
+
+        if not isinstance(self.stem_size, int) or self.stem_size < 1:
+            raise ValueError(f"stem_size must be a positive integer, got {self.stem_size}")
+        positive_ints("hidden_sizes", self.hidden_sizes)
+        positive_ints("depths", self.depths)
+        if len(self.depths) != len(self.hidden_sizes):
+            raise ValueError(
+                f"depths needs one entry per level of hidden_sizes ({len(self.hidden_sizes)}), got {list(self.depths)}"
+            )
+        if len(self.dilations) and any(not isinstance(d, int) or d < 1 for d in self.dilations):
+            raise ValueError(f"dilations must be integers >= 1, got {list(self.dilations)}")
+        for name in ("global_size", "decoder_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}")
+        coarsest = 2 ** len(self.hidden_sizes)
+        if self.output_stride not in [2**i for i in range(len(self.hidden_sizes) + 1)]:
+            raise ValueError(f"output_stride must be a power of two from 1 to {coarsest}, got {self.output_stride}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
+        for name in ("huber_delta", "ab_grid_step", "soft_encoding_sigma", "default_temperature"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        for name in ("regression_weight", "semantic_loss_weight", "gan_l1_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if not 2 <= self.ab_grid_step <= 55:
+            raise ValueError(f"ab_grid_step must be in [2, 55] ab units, got {self.ab_grid_step}")
+        if not isinstance(self.soft_encoding_neighbors, int) or not 1 <= self.soft_encoding_neighbors <= 32:
+            raise ValueError(f"soft_encoding_neighbors must be an integer in [1, 32], got {self.soft_encoding_neighbors}")
+        if not 0 <= self.rebalance_lambda <= 1:
+            raise ValueError(f"rebalance_lambda must be in [0, 1], got {self.rebalance_lambda}")
+        if any(not isinstance(name, str) for name in self.semantic_classes):
+            raise ValueError("semantic_classes must be a list of class names (strings)")
+        if len(set(self.semantic_classes)) != len(self.semantic_classes):
+            raise ValueError("semantic_classes must not repeat a name")
+        if self.training_objective not in TRAINING_OBJECTIVES:
+            raise ValueError(
+                f"training_objective must be one of {TRAINING_OBJECTIVES}, got {self.training_objective!r}"
+            )
+        if not isinstance(self.image_size, int) or self.image_size < coarsest:
+            raise ValueError(f"image_size must be at least {coarsest} for {len(self.hidden_sizes)} levels, got {self.image_size}")
+
+
+__all__ = ["ChromaColorizerConfig"]

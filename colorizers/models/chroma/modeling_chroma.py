@@ -1,0 +1,408 @@
+"""The chroma colorizer: multi-scale encoder-decoder, global context, ab classification, semantic and hint inputs.
+
+Self-contained (imports only torch and transformers) so it runs as Hub remote code; the objective
+helpers are copies of ``colorizers.objectives`` kept identical by ``utils/check_copies.py``.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_chroma import ChromaColorizerConfig
+
+AB_SCALE = 110.0
+HINT_CHANNELS = 3  # hint a, hint b (normalised ab) and the hint mask
+
+
+# Copied from colorizers.objectives.ab_bin_centers
+def ab_bin_centers(grid_step: float = 10.0, ab_range: float = 110.0) -> torch.Tensor:
+    """Centres (Q, 2), in ab units, of the ``grid_step`` cells over [-ab_range, ab_range]^2 that hold at
+    least one colour an sRGB screen can show at some lightness (313 cells for Zhang et al.'s step of 10).
+    """
+    # Each cell is probed at 5x5 points; CIELAB -> linear sRGB is written out here because this runs
+    # once per model and has to work in remote code too, where colorizers.color is not importable.
+    centres = torch.arange(-ab_range, ab_range + 1e-6, grid_step, dtype=torch.float64)
+    offsets = torch.linspace(-0.5, 0.5, 5, dtype=torch.float64) * grid_step
+    probes = (centres[:, None] + offsets[None, :]).reshape(-1)
+    a, b = torch.meshgrid(probes, probes, indexing="ij")
+    lightness = torch.arange(1.0, 100.0, 1.0, dtype=torch.float64)[:, None, None]
+    fy = (lightness + 16.0) / 116.0
+    fx, fz = fy + a / 500.0, fy - b / 200.0
+
+    def finv(f):
+        return torch.where(f > 6.0 / 29.0, f**3, 3.0 * (6.0 / 29.0) ** 2 * (f - 4.0 / 29.0))
+
+    xyz = torch.stack([finv(fx) * 0.95047, finv(fy).expand_as(fx), finv(fz) * 1.08883], dim=-1)
+    rgb_from_xyz = torch.linalg.inv(
+        torch.tensor(
+            [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
+            dtype=torch.float64,
+        )
+    )
+    linear = xyz @ rgb_from_xyz.T
+    shown = ((linear >= 0.0) & (linear <= 1.0)).all(dim=-1).any(dim=0)  # (P, P) probes
+    count = centres.numel()
+    cells = shown.reshape(count, offsets.numel(), count, offsets.numel()).any(dim=3).any(dim=1)
+    a_cells, b_cells = torch.meshgrid(centres, centres, indexing="ij")
+    return torch.stack([a_cells[cells], b_cells[cells]], dim=-1).float()
+
+
+# Copied from colorizers.objectives.nearest_bins
+def nearest_bins(ab: torch.Tensor, centers: torch.Tensor, neighbors: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For ab (N, 2) in ab units: indices (N, k) of the k nearest centres and squared distances (N, k)."""
+    distances = torch.cdist(ab.float(), centers.float()).pow(2)
+    squared, indices = distances.topk(neighbors, dim=1, largest=False)
+    return indices, squared
+
+
+# Copied from colorizers.objectives.soft_encode
+def soft_encode(ab: torch.Tensor, centers: torch.Tensor, neighbors: int = 5, sigma: float = 5.0):
+    """Targets for ab (N, 2) in ab units: bin indices (N, k) and weights (N, k) summing to 1.
+
+    ``neighbors=1`` is the one-hot encoding; otherwise a Gaussian of ``sigma`` ab units over the k
+    nearest bins (Zhang et al. 2016: k = 5, sigma = 5).
+    """
+    indices, squared = nearest_bins(ab, centers, neighbors)
+    if neighbors == 1:
+        return indices, torch.ones_like(squared)
+    weights = torch.softmax(-squared / (2.0 * sigma**2), dim=1)
+    return indices, weights
+
+
+# Copied from colorizers.objectives.rebalance_weights
+def rebalance_weights(prior: torch.Tensor, rebalance_lambda: float) -> torch.Tensor:
+    """Per-bin loss weights w ~ 1 / ((1 - lambda) p + lambda / Q), scaled so that E_p[w] = 1.
+
+    ``rebalance_lambda=1`` gives every bin weight 1 (no rebalancing); Zhang et al. used 0.5.
+    """
+    prior = prior.float().clamp_min(0)
+    prior = prior / prior.sum().clamp_min(1e-12)
+    weights = 1.0 / ((1.0 - rebalance_lambda) * prior + rebalance_lambda / prior.numel())
+    return weights / (prior * weights).sum().clamp_min(1e-12)
+
+
+# Copied from colorizers.objectives.pool_labels
+def pool_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Normalised ab labels (B, 2, H, W) averaged down to the prediction grid ``size``."""
+    if tuple(labels.shape[-2:]) == tuple(size):
+        return labels
+    return F.adaptive_avg_pool2d(labels, size)
+
+
+# Copied from colorizers.objectives.classification_loss
+def classification_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    centers: torch.Tensor,
+    bin_weights: torch.Tensor | None = None,
+    *,
+    neighbors: int = 5,
+    sigma: float = 5.0,
+) -> torch.Tensor:
+    """Class-rebalanced cross-entropy between logits (B, Q, h, w) and normalised ab labels (B, 2, H, W).
+
+    Labels are averaged onto the logits' grid, encoded over their nearest bins, and each pixel's
+    cross-entropy is weighted by the weight of its nearest bin (``bin_weights``, none = 1).
+    """
+    height, width = logits.shape[-2:]
+    target = pool_labels(labels.to(logits.dtype), (height, width))
+    target = target.permute(0, 2, 3, 1).reshape(-1, 2).float() * AB_SCALE
+    indices, weights = soft_encode(target, centers, neighbors, sigma)
+    log_probabilities = F.log_softmax(logits.float().permute(0, 2, 3, 1).reshape(-1, logits.shape[1]), dim=1)
+    cross_entropy = -(weights * log_probabilities.gather(1, indices)).sum(dim=1)
+    if bin_weights is not None:
+        cross_entropy = cross_entropy * bin_weights.float()[indices[:, 0]]
+    return cross_entropy.mean()
+
+
+# Copied from colorizers.objectives.annealed_mean
+def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Normalised ab (B, 2, h, w) from logits (B, Q, h, w): the mean of softmax(logits / temperature).
+
+    Temperature 1 is the distribution's mean; towards 0 it approaches the mode (Zhang et al.'s
+    "annealed mean", 0.38 in their paper).
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    probabilities = torch.softmax(logits.float() / temperature, dim=1)
+    ab = torch.einsum("bqhw,qc->bchw", probabilities, centers.float().to(logits.device))
+    return (ab / AB_SCALE).to(logits.dtype)
+
+
+# Copied from colorizers.objectives.confidence
+def confidence(logits: torch.Tensor) -> torch.Tensor:
+    """Per-pixel confidence (B, 1, h, w) in [0, 1]: one minus the entropy over log(Q)."""
+    log_probabilities = F.log_softmax(logits.float(), dim=1)
+    entropy = -(log_probabilities.exp() * log_probabilities).sum(dim=1, keepdim=True)
+    return (1.0 - entropy / math.log(logits.shape[1])).clamp(0.0, 1.0).to(logits.dtype)
+
+
+# Copied from colorizers.objectives.regression_loss
+def regression_loss(prediction, labels, loss_type, huber_delta):
+    if labels.shape != prediction.shape:
+        raise ValueError(f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}")
+    labels = labels.to(prediction.dtype)
+    if loss_type == "l1":
+        return F.l1_loss(prediction, labels)
+    if loss_type == "huber":
+        return F.huber_loss(prediction, labels, delta=huber_delta)
+    return F.mse_loss(prediction, labels)
+
+
+# Copied from colorizers.models.resnet.modeling_resnet.pad_to_multiple
+def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
+    height, width = pixel_values.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return pixel_values
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(pixel_values, (0, pad_w, 0, pad_h), mode=mode)
+
+
+@dataclass
+class ChromaColorizerOutput(ModelOutput):
+    """
+    loss (`torch.FloatTensor`, *optional*): the objective's loss (plus the semantic term), when `labels` are given.
+    ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110), decoded
+        at the requested temperature for the classification objectives.
+    logits (`torch.FloatTensor` of shape `(batch, num_bins, height / output_stride, width / output_stride)`,
+        *optional*): scores over the quantised ab bins (classification and hybrid objectives).
+    class_logits (`torch.FloatTensor` of shape `(batch, num_classes)`, *optional*): semantic head's scores.
+    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): one minus the
+        normalised entropy of the colour distribution, when `output_confidence=True`.
+    """
+
+    loss: torch.FloatTensor | None = None
+    ab: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    class_logits: torch.FloatTensor | None = None
+    confidence: torch.FloatTensor | None = None
+
+
+class ChromaConvLayer(nn.Sequential):
+    """Conv3x3 (optionally strided or dilated), BatchNorm, ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1, kernel_size: int = 3):
+        padding = dilation * (kernel_size // 2)
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+class ChromaGlobalBranch(nn.Module):
+    """Average pooling and an MLP: a FiLM scale/shift for the coarse features and the semantic logits."""
+
+    def __init__(self, config: ChromaColorizerConfig):
+        super().__init__()
+        channels = config.hidden_sizes[-1]
+        self.mlp = nn.Sequential(
+            nn.Linear(channels, config.global_size),
+            nn.ReLU(inplace=True),
+            nn.Linear(config.global_size, config.global_size),
+            nn.ReLU(inplace=True),
+        )
+        self.film = nn.Linear(config.global_size, 2 * channels)
+        self.classifier = nn.Linear(config.global_size, len(config.semantic_classes)) if config.semantic_classes else None
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        pooled = self.mlp(features.mean(dim=(2, 3)))
+        scale, shift = self.film(pooled)[:, :, None, None].chunk(2, dim=1)
+        class_logits = self.classifier(pooled) if self.classifier is not None else None
+        return features * (1.0 + scale) + shift, class_logits
+
+
+class ChromaColorizerPreTrainedModel(PreTrainedModel):
+    config_class = ChromaColorizerConfig
+    base_model_prefix = "chroma_colorizer"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+
+    def _init_weights(self, module):
+        super()._init_weights(module)  # BatchNorm: weight 1, bias 0, running statistics reset
+        if isinstance(module, nn.Conv2d):
+            if module is getattr(self, "head", None):
+                # Classification: uniform colour distribution; regression: the gray prediction.
+                init.normal_(module.weight, std=1e-3)
+            else:
+                init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, ChromaGlobalBranch):
+            init.zeros_(module.film.weight)  # FiLM starts as the identity
+            init.zeros_(module.film.bias)
+            if module.classifier is not None:
+                init.normal_(module.classifier.weight, std=0.01)
+                init.zeros_(module.classifier.bias)
+        elif isinstance(module, ChromaColorizerModel):
+            init.copy_(module.ab_bins, ab_bin_centers(float(module.config.ab_grid_step)))
+            init.constant_(module.color_prior, 1.0 / module.color_prior.numel())
+
+
+class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
+    def __init__(self, config: ChromaColorizerConfig):
+        super().__init__(config)
+        in_channels = 1 + (HINT_CHANNELS if config.use_hints else 0)
+        self.stem = ChromaConvLayer(in_channels, config.stem_size)
+        self.levels = nn.ModuleList()
+        previous = config.stem_size
+        for size, depth in zip(config.hidden_sizes, config.depths):
+            layers = [ChromaConvLayer(previous, size, stride=2)] + [ChromaConvLayer(size, size) for _ in range(depth - 1)]
+            self.levels.append(nn.Sequential(*layers))
+            previous = size
+        self.context = nn.Sequential(*(ChromaConvLayer(previous, previous, dilation=d) for d in config.dilations))
+        self.global_branch = ChromaGlobalBranch(config)
+
+        # Decoder: from the coarsest level up to the output stride, fusing the encoder's skip at each scale.
+        self.skip_sizes = [config.stem_size, *config.hidden_sizes]  # channels at strides 1, 2, 4, ...
+        coarsest, output_level = len(config.hidden_sizes), int(math.log2(config.output_stride))
+        self.decoder = nn.ModuleList()
+        channels = previous
+        for level in range(coarsest - 1, output_level - 1, -1):
+            self.decoder.append(
+                nn.Sequential(
+                    ChromaConvLayer(channels + self.skip_sizes[level], config.decoder_size, kernel_size=1),
+                    ChromaConvLayer(config.decoder_size, config.decoder_size),
+                )
+            )
+            channels = config.decoder_size
+        self.output_level = output_level
+
+        centers = ab_bin_centers(float(config.ab_grid_step))
+        self.register_buffer("ab_bins", centers)
+        self.register_buffer("color_prior", torch.full((centers.shape[0],), 1.0 / centers.shape[0]))
+        out_channels = 2 if config.objective == "regression" else centers.shape[0]
+        self.head = nn.Conv2d(channels, out_channels, 1)
+        self.post_init()
+
+    @property
+    def num_bins(self) -> int:
+        return self.ab_bins.shape[0]
+
+    def set_color_prior(self, prior: torch.Tensor) -> None:
+        """Store the empirical colour prior (one probability per ab bin) measured on the training data."""
+        if prior.shape != self.color_prior.shape:
+            raise ValueError(f"the colour prior needs {self.num_bins} values (one per ab bin), got {tuple(prior.shape)}")
+        if not torch.isfinite(prior).all() or (prior < 0).any() or prior.sum() <= 0:
+            raise ValueError("the colour prior must be finite, non-negative and not all zero")
+        with torch.no_grad():
+            self.color_prior.copy_(prior / prior.sum())
+
+    def _inputs(self, pixel_values, hint_ab, hint_mask) -> torch.Tensor:
+        if not self.config.use_hints:
+            if hint_ab is not None or hint_mask is not None:
+                raise ValueError("this model has no hint inputs (use_hints=False): it cannot take colour hints")
+            return pixel_values
+        batch, _, height, width = pixel_values.shape
+        if hint_ab is None:
+            hint_ab = pixel_values.new_zeros(batch, 2, height, width)
+        if hint_mask is None:
+            hint_mask = (hint_ab != 0).any(dim=1, keepdim=True).to(pixel_values.dtype)
+        if hint_ab.shape != (batch, 2, height, width) or hint_mask.shape != (batch, 1, height, width):
+            raise ValueError(
+                f"hint_ab must be shaped {(batch, 2, height, width)} and hint_mask {(batch, 1, height, width)}, "
+                f"got {tuple(hint_ab.shape)} and {tuple(hint_mask.shape)}"
+            )
+        hint_mask = hint_mask.to(pixel_values.dtype)
+        return torch.cat([pixel_values, hint_ab.to(pixel_values.dtype) * hint_mask, hint_mask], dim=1)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        hint_ab: torch.Tensor | None = None,
+        hint_mask: torch.Tensor | None = None,
+        class_labels: torch.Tensor | None = None,
+        temperature: float | None = None,
+        output_confidence: bool = False,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ChromaColorizerOutput | tuple:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
+        labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
+        hint_ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): user colours, normalised ab.
+        hint_mask (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): 1 where a hint is given
+            (default: where `hint_ab` is not zero).
+        class_labels (`torch.LongTensor` of shape `(batch,)`, *optional*): image classes for the semantic head
+            (-100 = unknown).
+        temperature (`float`, *optional*): annealed-mean temperature (default `config.default_temperature`).
+        output_confidence (`bool`): also return the per-pixel confidence map.
+        """
+        height, width = pixel_values.shape[-2:]
+        stride = 2 ** len(self.config.hidden_sizes)
+        hidden = pad_to_multiple(self._inputs(pixel_values, hint_ab, hint_mask), stride)
+        skips = [self.stem(hidden)]
+        for level in self.levels:
+            skips.append(level(skips[-1]))
+        hidden, class_logits = self.global_branch(self.context(skips[-1]))
+        level = len(self.levels)
+        for block in self.decoder:
+            level -= 1
+            hidden = F.interpolate(hidden, scale_factor=2, mode="nearest")
+            hidden = block(torch.cat([hidden, skips[level]], dim=1))
+        scores = self.head(hidden)
+        # the padded grid cropped back to the cells that cover the image
+        out_stride = 2**self.output_level
+        scores = scores[..., : -(-height // out_stride), : -(-width // out_stride)]
+
+        temperature = float(self.config.default_temperature if temperature is None else temperature)
+        logits = None
+        if self.config.objective == "regression":
+            low_res_ab = torch.tanh(scores)
+        else:
+            logits = scores
+            low_res_ab = annealed_mean(logits, self.ab_bins, temperature)
+        ab = self._upsample(low_res_ab, height, width)
+
+        loss = None
+        if labels is not None:
+            loss = self._objective_loss(ab, logits, labels)
+        if class_labels is not None and class_logits is not None and self.config.semantic_loss_weight > 0:
+            semantic = F.cross_entropy(class_logits.float(), class_labels.long(), ignore_index=-100)
+            if torch.isfinite(semantic):  # a batch with every label unknown contributes nothing
+                semantic_term = self.config.semantic_loss_weight * semantic
+                loss = semantic_term if loss is None else loss + semantic_term
+        confidence_map = None
+        if output_confidence and logits is not None:
+            confidence_map = self._upsample(confidence(logits), height, width)
+        elif output_confidence:  # a regression head has no distribution: no confidence to speak of
+            confidence_map = ab.new_zeros(ab.shape[0], 1, height, width)
+
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if not return_dict:
+            return tuple(v for v in (loss, ab, logits, class_logits, confidence_map) if v is not None)
+        return ChromaColorizerOutput(loss=loss, ab=ab, logits=logits, class_logits=class_logits, confidence=confidence_map)
+
+    def _upsample(self, values: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        if self.output_level == 0:
+            return values[..., :height, :width]
+        scale = 2**self.output_level
+        return F.interpolate(values, scale_factor=scale, mode="bilinear", align_corners=False)[..., :height, :width]
+
+    def _objective_loss(self, ab, logits, labels) -> torch.Tensor:
+        config = self.config
+        if config.objective == "regression":
+            return regression_loss(ab, labels, config.loss_type, config.huber_delta)
+        if labels.shape != ab.shape:
+            raise ValueError(f"labels must be shaped like the prediction {tuple(ab.shape)}, got {tuple(labels.shape)}")
+        weights = rebalance_weights(self.color_prior, float(config.rebalance_lambda))
+        loss = classification_loss(
+            logits, labels, self.ab_bins, weights,
+            neighbors=config.soft_encoding_neighbors, sigma=float(config.soft_encoding_sigma),
+        )
+        if config.objective == "hybrid" and config.regression_weight > 0:
+            mean_ab = self._upsample(annealed_mean(logits, self.ab_bins, 1.0), *labels.shape[-2:])
+            loss = loss + config.regression_weight * regression_loss(mean_ab, labels, config.loss_type, config.huber_delta)
+        return loss
+
+
+__all__ = ["ChromaColorizerModel", "ChromaColorizerOutput", "ChromaColorizerPreTrainedModel"]
