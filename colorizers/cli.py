@@ -71,7 +71,7 @@ def run_colorize(args: argparse.Namespace) -> int:
 
     from .image_io import ImageReadError, read_image
     from .loading import ModelLoadError, load_model
-    from .pipeline import colorize
+    from .pipeline import check_temperature, colorize
 
     output_dir = Path(args.output).expanduser()
     missing = [item for item in args.inputs if not Path(item).expanduser().exists()]
@@ -93,7 +93,8 @@ def run_colorize(args: argparse.Namespace) -> int:
 
     try:
         model = load_model(args.model, device=args.device, revision=args.revision)
-    except (ModelLoadError, KeyError) as error:
+        check_temperature(args.temperature, model)
+    except (ModelLoadError, KeyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -129,7 +130,7 @@ def run_colorize(args: argparse.Namespace) -> int:
         if not batch:
             continue
         try:
-            results = colorize(images, model, size=args.size, batch_size=args.batch_size)
+            results = colorize(images, model, size=args.size, batch_size=args.batch_size, temperature=args.temperature)
         except (ValueError, TypeError, RuntimeError) as error:  # one bad batch must not end the run
             results = [error] * len(batch)
         for job, result in zip(batch, results):
@@ -217,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     colorize.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
     colorize.add_argument("--size", type=int, default=None, help="working resolution (longest edge, pixels)")
     colorize.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default 4)")
+    colorize.add_argument(
+        "--temperature", type=float, default=None,
+        help="vividness of models that predict a colour distribution: 0.05 (vivid) .. 2; 1 = mean (default: the model's)",
+    )
     colorize.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     colorize.add_argument(
         "--format", choices=("png", "same"), default="png", help="png (default) or the input's own format"

@@ -39,11 +39,13 @@ def ab_bin_centers(grid_step: float = 10.0, ab_range: float = 110.0) -> torch.Te
     """
     # Each cell is probed at 5x5 points; CIELAB -> linear sRGB is written out here because this runs
     # once per model and has to work in remote code too, where colorizers.color is not importable.
-    centres = torch.arange(-ab_range, ab_range + 1e-6, grid_step, dtype=torch.float64)
-    offsets = torch.linspace(-0.5, 0.5, 5, dtype=torch.float64) * grid_step
+    # explicit device: models are also built under torch.device("meta") (parameter counts, loading)
+    cpu = {"dtype": torch.float64, "device": "cpu"}
+    centres = torch.arange(-ab_range, ab_range + 1e-6, grid_step, **cpu)
+    offsets = torch.linspace(-0.5, 0.5, 5, **cpu) * grid_step
     probes = (centres[:, None] + offsets[None, :]).reshape(-1)
     a, b = torch.meshgrid(probes, probes, indexing="ij")
-    lightness = torch.arange(1.0, 100.0, 1.0, dtype=torch.float64)[:, None, None]
+    lightness = torch.arange(1.0, 100.0, 1.0, **cpu)[:, None, None]
     fy = (lightness + 16.0) / 116.0
     fx, fz = fy + a / 500.0, fy - b / 200.0
 
@@ -54,7 +56,7 @@ def ab_bin_centers(grid_step: float = 10.0, ab_range: float = 110.0) -> torch.Te
     rgb_from_xyz = torch.linalg.inv(
         torch.tensor(
             [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
-            dtype=torch.float64,
+            **cpu,
         )
     )
     linear = xyz @ rgb_from_xyz.T

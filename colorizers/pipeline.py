@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from transformers import PreTrainedModel
 
 from .color import normalize_ab, rgb_to_lab_torch
-from .image_processing_colorizer import ColorizerImageProcessor, image_to_lightness, working_size
+from .image_processing_colorizer import ColorizerImageProcessor, image_to_lightness, resize_plane, working_size
 from .loading import load_model, load_processor
+
+# Annealed-mean temperatures colorize() accepts: 1 is the distribution's mean, lower is more vivid;
+# below 0.05 the softmax is a hard arg-max (noisy), above 2 it fades towards the prior's mean.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 2.0
 
 
 def predicted_ab(outputs: Any) -> torch.Tensor:
@@ -23,6 +29,25 @@ def predicted_ab(outputs: Any) -> torch.Tensor:
     if rgb is None:
         raise TypeError(f"{type(outputs).__name__} carries neither 'ab' nor 'rgb'")
     return normalize_ab(rgb_to_lab_torch(rgb.float().clamp(0, 1))[:, 1:])
+
+
+def has_color_distribution(model: PreTrainedModel) -> bool:
+    """Whether ``model`` predicts a distribution over colours (so temperature and confidence apply)."""
+    return getattr(model.config, "objective", "regression") in ("classification", "hybrid")
+
+
+def check_temperature(temperature: float | None, model: PreTrainedModel) -> None:
+    if temperature is None:
+        return
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not math.isfinite(temperature):
+        raise ValueError(f"temperature must be a finite number, got {temperature!r}")
+    if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
+        raise ValueError(f"temperature must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE}, got {temperature}")
+    if not has_color_distribution(model):
+        raise ValueError(
+            f"temperature applies to models that predict a colour distribution; this {model.config.model_type} "
+            "model predicts one colour per pixel (regression objective)"
+        )
 
 
 def _size_dict(size: int | dict | None, processor: ColorizerImageProcessor) -> dict:
@@ -45,7 +70,9 @@ def colorize(
     size: int | dict | None = None,
     batch_size: int = 8,
     device: str | torch.device | None = None,
-) -> Image.Image | list[Image.Image]:
+    temperature: float | None = None,
+    return_confidence: bool = False,
+) -> Image.Image | list[Image.Image] | tuple:
     """Colorize one image or a list of images; each result has its input's size.
 
     Args:
@@ -57,6 +84,16 @@ def colorize(
             processor's default. Colour is predicted at this size; lightness always stays full size.
         batch_size: images per forward pass. Images of equal working size are batched together.
         device: where to run; the model is moved there. Default: where the model already is.
+        temperature: for models that predict a colour distribution (``chroma``): the annealed-mean
+            temperature, from 0.05 (vivid, the distribution's mode) to 2; 1 is its mean (safe, dull).
+            ``None`` uses the model's ``config.default_temperature``. Other models refuse it.
+        return_confidence: also return, per image, a float32 (H, W) map in [0, 1] at full resolution:
+            one minus the normalised entropy of the predicted colour distribution (zeros for models
+            that predict a single colour). The result is then ``(images, confidences)``.
+
+    Returns:
+        One PIL RGB image (or a list, for a list input) at each input's own size; with
+        ``return_confidence``, a pair ``(images, confidence_maps)`` of the same shape.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -69,6 +106,10 @@ def colorize(
         model.to(device)
     processor = processor or load_processor(model)
     size = _size_dict(size, processor)
+    check_temperature(temperature, model)
+    forward_options = {"temperature": temperature} if temperature is not None else {}
+    if return_confidence and has_color_distribution(model):
+        forward_options["output_confidence"] = True
 
     single = not isinstance(images, (list, tuple))
     images = [images] if single else list(images)
@@ -79,6 +120,7 @@ def colorize(
 
     parameter = next(model.parameters())
     results: list[Image.Image | None] = [None] * len(images)
+    confidences: list = [None] * len(images)
     was_training = model.training
     model.eval()
     try:
@@ -88,10 +130,25 @@ def colorize(
                     chunk = indices[start : start + batch_size]
                     inputs = processor.preprocess_lightness([lightness[i] for i in chunk], size=size)
                     pixel_values = inputs["pixel_values"].to(parameter.device, parameter.dtype)
-                    ab = predicted_ab(model(pixel_values=pixel_values))
+                    model_outputs = model(pixel_values=pixel_values, **forward_options)
+                    ab = predicted_ab(model_outputs)
                     outputs = processor.post_process_colorization(ab, [lightness[i] for i in chunk])
                     for index, output in zip(chunk, outputs):
                         results[index] = output
+                    if return_confidence:
+                        maps = getattr(model_outputs, "confidence", None)
+                        for position, index in enumerate(chunk):
+                            confidences[index] = _full_size_map(maps, position, lightness[index].shape)
     finally:
         model.train(was_training)
+    if return_confidence:
+        return (results[0], confidences[0]) if single else (results, confidences)
     return results[0] if single else results
+
+
+def _full_size_map(maps: torch.Tensor | None, position: int, shape: tuple[int, int]) -> np.ndarray:
+    """One image's confidence map at its full resolution (zeros when the model gives none)."""
+    if maps is None:
+        return np.zeros(shape, np.float32)
+    plane = maps[position, 0].float().cpu().numpy()
+    return np.clip(resize_plane(plane, *shape), 0.0, 1.0)

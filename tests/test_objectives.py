@@ -1,0 +1,165 @@
+"""Colour objectives: ab quantisation, soft encoding, rebalancing, annealed mean, confidence; hints; EMA."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from colorizers.color import lab_to_rgb
+from colorizers.ema import ExponentialMovingAverage
+from colorizers.hints import simulate_hints
+from colorizers.objectives import (
+    ab_bin_centers,
+    annealed_mean,
+    bin_histogram,
+    classification_loss,
+    confidence,
+    rebalance_weights,
+    smooth_prior,
+    soft_encode,
+)
+
+
+def test_ab_bins_are_the_in_gamut_cells_of_a_10_grid():
+    centers = ab_bin_centers(10.0)
+    assert centers.shape == (262, 2)
+    assert torch.all(centers % 10 == 0)
+    assert centers[:, 0].min() == -90 and centers[:, 0].max() == 100
+    # every kept cell holds a colour some lightness shows in sRGB: its centre, nudged towards
+    # the gray axis by at most half a cell, converts with little clipping at L = 50
+    assert torch.equal(ab_bin_centers(20.0), ab_bin_centers(20.0))
+    assert ab_bin_centers(20.0).shape[0] < centers.shape[0]
+    # the gray cell and saturated primaries are in, an impossible corner is out
+    as_set = {tuple(c) for c in centers.tolist()}
+    assert (0.0, 0.0) in as_set and (80.0, 70.0) in as_set
+    assert (-110.0, -110.0) not in as_set
+
+
+def test_gray_cell_round_trips_through_lab():
+    rgb = lab_to_rgb(np.array([[[50.0, 0.0, 0.0]]], np.float32))
+    assert np.allclose(rgb[0, 0], rgb[0, 0, 0], atol=1e-3)
+
+
+def test_soft_encoding_spreads_over_nearest_bins():
+    centers = ab_bin_centers()
+    ab = torch.tensor([[0.0, 0.0], [33.0, -12.0]])
+    indices, weights = soft_encode(ab, centers, neighbors=5, sigma=5.0)
+    assert indices.shape == weights.shape == (2, 5)
+    assert torch.allclose(weights.sum(dim=1), torch.ones(2))
+    assert centers[indices[0, 0]].tolist() == [0.0, 0.0]
+    assert centers[indices[1, 0]].tolist() == [30.0, -10.0]
+    assert weights[0, 0] > weights[0, 1]  # the exact bin weighs most
+    one_hot_indices, one_hot = soft_encode(ab, centers, neighbors=1)
+    assert one_hot.tolist() == [[1.0], [1.0]]
+    assert torch.equal(one_hot_indices[:, 0], indices[:, 0])
+
+
+def test_rebalance_weights_have_unit_expectation_under_the_prior():
+    prior = torch.tensor([0.7, 0.2, 0.1, 0.0])
+    weights = rebalance_weights(prior, 0.5)
+    assert float((prior * weights).sum()) == pytest.approx(1.0, abs=1e-6)
+    assert weights[3] > weights[2] > weights[1] > weights[0]  # rare colours weigh more
+    assert torch.allclose(rebalance_weights(prior, 1.0), torch.ones(4))
+
+
+def test_annealed_mean_moves_from_mean_to_mode():
+    centers = torch.tensor([[0.0, 0.0], [100.0, 0.0]])
+    logits = torch.log(torch.tensor([0.6, 0.4])).reshape(1, 2, 1, 1)
+    mean = annealed_mean(logits, centers, 1.0)
+    assert mean.shape == (1, 2, 1, 1)
+    assert float(mean[0, 0]) == pytest.approx(40.0 / 110.0, abs=1e-5)
+    vivid = annealed_mean(logits, centers, 0.05)  # the mode is gray: the mean goes to 0
+    assert float(vivid[0, 0]) == pytest.approx(0.0, abs=1e-3)
+    with pytest.raises(ValueError, match="temperature must be positive, got 0"):
+        annealed_mean(logits, centers, 0)
+
+
+def test_confidence_is_zero_for_uniform_and_near_one_for_a_peak():
+    uniform = torch.zeros(1, 262, 2, 2)
+    assert torch.allclose(confidence(uniform), torch.zeros(1, 1, 2, 2), atol=1e-6)
+    peaked = torch.full((1, 262, 1, 1), -50.0)
+    peaked[0, 7] = 50.0
+    assert float(confidence(peaked)) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_classification_loss_is_lowest_for_the_true_colour():
+    centers = ab_bin_centers()
+    target_bin = int(torch.cdist(torch.tensor([[40.0, 20.0]]), centers).argmin())
+    labels = torch.tensor([40.0, 20.0]).reshape(1, 2, 1, 1).expand(1, 2, 4, 4) / 110.0
+    right = torch.zeros(1, centers.shape[0], 2, 2)
+    right[:, target_bin] = 10.0
+    wrong = torch.zeros(1, centers.shape[0], 2, 2)
+    wrong[:, (target_bin + 40) % centers.shape[0]] = 10.0
+    assert classification_loss(right, labels, centers) < classification_loss(wrong, labels, centers)
+    # a constant per-bin weight scales the loss
+    weights = torch.full((centers.shape[0],), 3.0)
+    assert classification_loss(right, labels, centers, weights) == pytest.approx(
+        3 * float(classification_loss(right, labels, centers)), rel=1e-5
+    )
+
+
+def test_prior_from_histogram_is_a_smoothed_distribution():
+    centers = ab_bin_centers()
+    ab = torch.tensor([[0.0, 0.0]] * 30 + [[50.0, 50.0]] * 10)
+    counts = bin_histogram(ab, centers)
+    assert counts.sum() == 40 and counts.max() == 30
+    prior = smooth_prior(counts, centers, 5.0)
+    assert float(prior.sum()) == pytest.approx(1.0, abs=1e-5)
+    gray = int(torch.cdist(torch.zeros(1, 2), centers).argmin())
+    assert prior.argmax() == gray
+    assert (prior > 0).sum() > 2  # the smoothing reaches the neighbours
+
+
+def test_simulated_hints_copy_the_true_colour_of_their_patch():
+    labels = torch.zeros(4, 2, 32, 32)
+    labels[:, 0] = 0.5
+    labels[:, 1, :, 16:] = -0.25
+    hint_ab, mask = simulate_hints(labels, torch.Generator().manual_seed(0), probability=1.0, max_patch=1)
+    assert hint_ab.shape == (4, 2, 32, 32) and mask.shape == (4, 1, 32, 32)
+    assert torch.all(mask.sum(dim=(1, 2, 3)) >= 1)
+    hinted = mask[:, 0].bool()
+    assert torch.allclose(hint_ab[:, 0][hinted], torch.tensor(0.5))
+    assert torch.equal(hint_ab[:, 1][hinted], labels[:, 1][hinted])  # 1-pixel patches: exact colour
+    assert torch.all(hint_ab[:, :, ~hinted.any(0)] == 0)
+    again = simulate_hints(labels, torch.Generator().manual_seed(0), probability=1.0, max_patch=1)
+    assert torch.equal(again[0], hint_ab) and torch.equal(again[1], mask)
+    none_ab, none_mask = simulate_hints(labels, torch.Generator().manual_seed(0), probability=0.0)
+    assert not none_ab.any() and not none_mask.any()
+    with pytest.raises(ValueError, match=r"probability must be in \[0, 1\], got 1.5"):
+        simulate_hints(labels, torch.Generator(), probability=1.5)
+
+
+def test_simulated_hint_counts_follow_the_requested_mean():
+    labels = torch.zeros(2000, 2, 64, 64)
+    _, mask = simulate_hints(labels, torch.Generator().manual_seed(1), probability=1.0, mean_hints=8, max_patch=1)
+    counts = mask.sum(dim=(1, 2, 3))  # 1-pixel hints, rarely on the same pixel
+    assert 7.0 < float(counts.mean()) < 9.0
+
+
+def test_ema_warms_up_and_round_trips():
+    model = torch.nn.Linear(2, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    ema = ExponentialMovingAverage(model, decay=0.99)
+    assert ema.current_decay() == pytest.approx(0.1)  # (1 + 0) / (10 + 0)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model)  # decay (1 + 1) / (10 + 1)
+    assert float(ema.model.weight[0, 0]) == pytest.approx(1 - 2 / 11, abs=1e-6)
+    restored = ExponentialMovingAverage(model, decay=0.5)
+    restored.load_state_dict(ema.state_dict())
+    assert restored.num_updates == 1 and restored.decay == 0.99
+    assert torch.equal(restored.model.weight, ema.model.weight)
+    assert not any(p.requires_grad for p in ema.model.parameters())
+    with pytest.raises(ValueError, match=r"EMA decay must be in \[0, 1\), got 1.0"):
+        ExponentialMovingAverage(model, decay=1.0)
+
+
+def test_ema_follows_a_constant_model_exactly():
+    model = torch.nn.BatchNorm1d(3)
+    ema = ExponentialMovingAverage(model, decay=0.999)
+    for _ in range(5):
+        ema.update(model)
+    for shadow, value in zip(ema.model.state_dict().values(), model.state_dict().values()):
+        assert torch.allclose(shadow.float(), value.float())
+    assert math.isclose(ema.current_decay(), 6 / 15)
