@@ -16,9 +16,10 @@ from .color import (
     rgb_to_lab,
     rgb_to_lab_torch,
 )
+from .hints import Hint, HintError
 from .image_processing_colorizer import ColorizerImageProcessor, image_to_lab, image_to_lightness
 from .loading import ModelLoadError, load_model, load_processor
-from .pipeline import colorize, predicted_ab
+from .pipeline import colorize, predicted_ab, suggest_colors
 from .registry import Preset, count_parameters, create_model, create_processor, default_model, get_preset, list_models
 
 __version__ = "0.1.0"
@@ -30,6 +31,8 @@ __all__ = [
     "AB_SCALE",
     "DEFAULT_MODEL",
     "ColorizerImageProcessor",
+    "Hint",
+    "HintError",
     "ModelLoadError",
     "Preset",
     "colorize",
@@ -51,4 +54,5 @@ __all__ = [
     "predicted_ab",
     "rgb_to_lab",
     "rgb_to_lab_torch",
+    "suggest_colors",
 ]

@@ -10,8 +10,13 @@ colour is the patch's mean ab), and no hints on the rest, so one model serves bo
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
+
+from .color import rgb_to_lab
 
 
 def simulate_hints(
@@ -60,3 +65,167 @@ def simulate_hints(
             hint_ab[index, :, y : y + side_h, x : x + side_w] = patch.mean(dim=(1, 2), keepdim=True)
             hint_mask[index, :, y : y + side_h, x : x + side_w] = 1.0
     return hint_ab, hint_mask
+
+
+# ----------------------------------------------------------------------------------------------
+# User hints: parsed, checked, and drawn at the model's working size
+# ----------------------------------------------------------------------------------------------
+
+MAX_HINTS = 1000
+AB_LIMIT = 110.0  # |a|, |b| beyond this are outside every screen's gamut (colorizers.color.AB_SCALE)
+
+
+class HintError(ValueError):
+    """A hint that cannot be used; the message names which one and why."""
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One user hint: the point (x, y) in the original image's pixels, a radius and an ab colour.
+
+    The colour is kept as CIELAB a*b*: a hint says "this hue and saturation here", applied at the
+    image's own lightness (a light-blue pick on a dark coat gives a dark blue coat).
+    """
+
+    x: float
+    y: float
+    a: float
+    b: float
+    radius: float | None = None  # original pixels; None: 1% of the image's longer side
+
+    def to_dict(self) -> dict:
+        data = {"x": self.x, "y": self.y, "ab": [round(self.a, 3), round(self.b, 3)]}
+        if self.radius is not None:
+            data["radius"] = self.radius
+        return data
+
+
+def color_to_ab(color: Any) -> tuple[float, float]:
+    """A colour as ``#rrggbb`` / ``#rgb`` text, an (r, g, b) triple of 0..255, or ``{"ab": [a, b]}``,
+    ``{"rgb": [r, g, b]}``, ``{"hex": "#..."}`` -> its CIELAB (a, b)."""
+    if isinstance(color, dict):
+        if "ab" in color:
+            a, b = _numbers(color["ab"], 2, "ab")
+            if abs(a) > AB_LIMIT or abs(b) > AB_LIMIT:
+                raise HintError(f"ab colour ({a:g}, {b:g}) is outside [-{AB_LIMIT:g}, {AB_LIMIT:g}]: no screen shows it")
+            return a, b
+        if "rgb" in color:
+            return color_to_ab(color["rgb"])
+        if "hex" in color:
+            return color_to_ab(color["hex"])
+        raise HintError(f"a colour object needs 'ab', 'rgb' or 'hex', got keys {sorted(color)}")
+    if isinstance(color, str):
+        text = color.strip().lstrip("#")
+        if len(text) == 3:
+            text = "".join(c * 2 for c in text)
+        if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+            raise HintError(f"colour {color!r} is not #rrggbb or #rgb hex")
+        rgb = [int(text[i : i + 2], 16) for i in (0, 2, 4)]
+    else:
+        rgb = _numbers(color, 3, "rgb")
+        if any(not 0 <= v <= 255 for v in rgb):
+            raise HintError(f"rgb colour {tuple(rgb)} must have components in 0..255")
+    lab = rgb_to_lab(np.array([[rgb]], np.float32) / 255.0)[0, 0]
+    return float(lab[1]), float(lab[2])
+
+
+def _numbers(values: Any, count: int, what: str) -> list[float]:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) != count:
+        raise HintError(f"{what} needs {count} numbers, got {values!r}")
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise HintError(f"{what} needs {count} numbers, got {values!r}") from None
+    if not all(math.isfinite(v) for v in numbers):
+        raise HintError(f"{what} needs finite numbers, got {values!r}")
+    return numbers
+
+
+def parse_hints(hints: Any, width: int, height: int) -> list[Hint]:
+    """Check user hints against an image of ``width`` x ``height`` pixels.
+
+    Each hint is a `Hint` or a dict ``{"x": .., "y": .., "color": <see color_to_ab>, "radius": ..}``
+    (``"ab"``, ``"rgb"`` or ``"hex"`` may stand in for ``"color"``). Points must lie inside the
+    image; radii are clamped to [0, a quarter of the longer side]; at most 1,000 hints.
+    """
+    if hints is None:
+        return []
+    if isinstance(hints, (str, bytes, dict)) or not hasattr(hints, "__iter__"):
+        raise HintError(f"hints must be a list of hints, got {type(hints).__name__}")
+    hints = list(hints)
+    if len(hints) > MAX_HINTS:
+        raise HintError(f"{len(hints)} hints given; at most {MAX_HINTS} are accepted")
+    parsed = []
+    for number, hint in enumerate(hints, start=1):
+        try:
+            parsed.append(_parse_one(hint, width, height))
+        except HintError as error:
+            raise HintError(f"hint {number}: {error}") from None
+    return parsed
+
+
+def _parse_one(hint: Any, width: int, height: int) -> Hint:
+    if isinstance(hint, Hint):
+        x, y, (a, b), radius = hint.x, hint.y, color_to_ab({"ab": [hint.a, hint.b]}), hint.radius
+    elif isinstance(hint, dict):
+        unknown = set(hint) - {"x", "y", "radius", "color", "ab", "rgb", "hex"}
+        if unknown:
+            raise HintError(f"unknown keys {sorted(unknown)}")
+        if "x" not in hint or "y" not in hint:
+            raise HintError("needs 'x' and 'y' (pixels from the top-left corner)")
+        x, y = _numbers([hint["x"], hint["y"]], 2, "x, y")
+        colour_keys = [key for key in ("color", "ab", "rgb", "hex") if key in hint]
+        if len(colour_keys) != 1:
+            raise HintError("needs exactly one colour: 'color', 'ab', 'rgb' or 'hex'")
+        key = colour_keys[0]
+        a, b = color_to_ab(hint[key] if key == "color" else {key: hint[key]})
+        radius = hint.get("radius")
+        if radius is not None:
+            (radius,) = _numbers([radius], 1, "radius")
+    else:
+        raise HintError(f"must be a Hint or a dict, got {type(hint).__name__}")
+    if not (0 <= x < width and 0 <= y < height):
+        raise HintError(f"point ({x:g}, {y:g}) is outside the {width}x{height} image")
+    if radius is not None:
+        radius = min(max(radius, 0.0), max(width, height) / 4)
+    return Hint(x=x, y=y, a=a, b=b, radius=radius)
+
+
+def render_hints(hints: list[Hint], original_size: tuple[int, int], working_size: tuple[int, int]):
+    """Hints drawn as discs at the working size: ``(hint_ab, hint_mask)`` float32 arrays shaped
+    (2, h, w) and (1, h, w), ab normalised (ab / 110). Later hints cover earlier ones.
+
+    Every hint covers at least the working-size pixel its point falls in.
+    """
+    height, width = original_size
+    work_h, work_w = working_size
+    hint_ab = np.zeros((2, work_h, work_w), np.float32)
+    hint_mask = np.zeros((1, work_h, work_w), np.float32)
+    scale_x, scale_y = work_w / width, work_h / height
+    rows, columns = np.mgrid[0:work_h, 0:work_w]
+    for hint in hints:
+        radius = hint.radius if hint.radius is not None else 0.01 * max(width, height)
+        centre_x, centre_y = (hint.x + 0.5) * scale_x - 0.5, (hint.y + 0.5) * scale_y - 0.5
+        disc = ((columns - centre_x) / max(radius * scale_x, 0.5)) ** 2 + ((rows - centre_y) / max(radius * scale_y, 0.5)) ** 2 <= 1
+        disc[min(int(hint.y * scale_y), work_h - 1), min(int(hint.x * scale_x), work_w - 1)] = True
+        hint_ab[0][disc], hint_ab[1][disc] = hint.a / AB_LIMIT, hint.b / AB_LIMIT
+        hint_mask[0][disc] = 1.0
+    return hint_ab, hint_mask
+
+
+def load_hints_file(path: str) -> Any:
+    """Hints from a JSON file: a list of hints, or ``{"hints": [...]}``, or ``{"file name": [...], ...}``."""
+    import json
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).expanduser().read_text())
+    except OSError as error:
+        raise HintError(f"cannot read hints file {path}: {error.strerror or error}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise HintError(f"hints file {path} is not valid JSON: {error}") from None
+    if isinstance(data, dict) and set(data) == {"hints"}:
+        data = data["hints"]
+    if not isinstance(data, (list, dict)):
+        raise HintError(f"hints file {path} must hold a list of hints or an object mapping file names to lists")
+    return data

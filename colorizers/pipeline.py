@@ -13,6 +13,7 @@ from transformers import PreTrainedModel
 
 from .color import normalize_ab, rgb_to_lab_torch
 from .image_processing_colorizer import ColorizerImageProcessor, image_to_lightness, resize_plane, working_size
+from .hints import Hint, HintError, parse_hints, render_hints
 from .loading import load_model, load_processor
 
 # Annealed-mean temperatures colorize() accepts: 1 is the distribution's mean, lower is more vivid;
@@ -72,6 +73,7 @@ def colorize(
     device: str | torch.device | None = None,
     temperature: float | None = None,
     return_confidence: bool = False,
+    hints: Any = None,
 ) -> Image.Image | list[Image.Image] | tuple:
     """Colorize one image or a list of images; each result has its input's size.
 
@@ -90,6 +92,11 @@ def colorize(
         return_confidence: also return, per image, a float32 (H, W) map in [0, 1] at full resolution:
             one minus the normalised entropy of the predicted colour distribution (zeros for models
             that predict a single colour). The result is then ``(images, confidences)``.
+        hints: colour hints for models with hint inputs (``chroma``): for one image a list of hints,
+            each ``{"x": .., "y": .., "color": "#rrggbb" | [r, g, b] | {"ab": [a, b]}, "radius": ..}``
+            in the original image's pixels (see ``colorizers.hints.parse_hints``); for a list of
+            images, one such list (or None) per image. A hint's colour is applied at the image's own
+            lightness.
 
     Returns:
         One PIL RGB image (or a list, for a list input) at each input's own size; with
@@ -114,6 +121,7 @@ def colorize(
     single = not isinstance(images, (list, tuple))
     images = [images] if single else list(images)
     lightness = [image_to_lightness(image) for image in images]
+    per_image_hints = _hints_per_image(hints, single, lightness, model)
     groups = defaultdict(list)
     for index, light in enumerate(lightness):
         groups[working_size(*light.shape, size)].append(index)
@@ -130,7 +138,9 @@ def colorize(
                     chunk = indices[start : start + batch_size]
                     inputs = processor.preprocess_lightness([lightness[i] for i in chunk], size=size)
                     pixel_values = inputs["pixel_values"].to(parameter.device, parameter.dtype)
-                    model_outputs = model(pixel_values=pixel_values, **forward_options)
+                    hint_inputs = _hint_tensors([per_image_hints[i] for i in chunk], [lightness[i].shape for i in chunk],
+                                                tuple(pixel_values.shape[-2:]), pixel_values)
+                    model_outputs = model(pixel_values=pixel_values, **forward_options, **hint_inputs)
                     ab = predicted_ab(model_outputs)
                     outputs = processor.post_process_colorization(ab, [lightness[i] for i in chunk])
                     for index, output in zip(chunk, outputs):
@@ -144,6 +154,95 @@ def colorize(
     if return_confidence:
         return (results[0], confidences[0]) if single else (results, confidences)
     return results[0] if single else results
+
+
+def _hints_per_image(hints: Any, single: bool, lightness: list[np.ndarray], model: PreTrainedModel) -> list[list[Hint]]:
+    """Parsed hints, one list per image; a model without hint inputs refuses any."""
+    if hints is None:
+        return [[] for _ in lightness]
+    if single:
+        hints = [hints]
+    elif not isinstance(hints, (list, tuple)) or len(hints) != len(lightness):
+        raise HintError(f"for {len(lightness)} images, hints must be a list of {len(lightness)} hint lists (or None)")
+    parsed = [parse_hints(h, plane.shape[1], plane.shape[0]) for h, plane in zip(hints, lightness)]
+    if any(parsed) and not getattr(model.config, "use_hints", False):
+        raise HintError(
+            f"this {model.config.model_type} model has no hint inputs: it cannot take colour hints "
+            "(use a hint-capable model such as chroma)"
+        )
+    return parsed
+
+
+def _hint_tensors(hints: list[list[Hint]], sizes: list[tuple[int, int]], working: tuple[int, int], like: torch.Tensor) -> dict:
+    if not any(hints):
+        return {}
+    drawn = [render_hints(h, size, working) for h, size in zip(hints, sizes)]
+    hint_ab = torch.from_numpy(np.stack([ab for ab, _ in drawn])).to(like.device, like.dtype)
+    hint_mask = torch.from_numpy(np.stack([mask for _, mask in drawn])).to(like.device, like.dtype)
+    return {"hint_ab": hint_ab, "hint_mask": hint_mask}
+
+
+def suggest_colors(
+    image: Any,
+    model: PreTrainedModel | str,
+    x: float,
+    y: float,
+    *,
+    top_k: int = 5,
+    hints: Any = None,
+    size: int | dict | None = None,
+) -> list[dict]:
+    """The model's most likely colours at pixel (x, y): the top modes of its predicted ab distribution.
+
+    Returns up to ``top_k`` dicts ``{"ab": [a, b], "rgb": [r, g, b], "hex": "#rrggbb", "probability": p}``,
+    most likely first, each colour shown at the pixel's own lightness; modes closer than two ab bins
+    to a likelier one are skipped, so the choices differ visibly. ``hints`` (already placed) condition
+    the prediction as in ``colorize``.
+    """
+    from .color import lightness_ab_to_rgb_uint8
+
+    model = load_model(model) if not isinstance(model, PreTrainedModel) else model
+    if not has_color_distribution(model):
+        raise ValueError(f"this {model.config.model_type} model predicts one colour per pixel: it has no colours to suggest")
+    if not isinstance(top_k, int) or not 1 <= top_k <= 20:
+        raise ValueError(f"top_k must be an integer from 1 to 20, got {top_k!r}")
+    processor = load_processor(model)
+    size = _size_dict(size, processor)
+    light = image_to_lightness(image)
+    height, width = light.shape
+    (hint_list,) = _hints_per_image(hints, True, [light], model)
+    parse_hints([{"x": x, "y": y, "ab": [0, 0]}], width, height)  # the same bounds check as a hint's
+    parameter = next(model.parameters())
+    pixel_values = processor.preprocess_lightness([light], size=size)["pixel_values"].to(parameter.device, parameter.dtype)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            logits = model(pixel_values=pixel_values, **_hint_tensors([hint_list], [light.shape], tuple(pixel_values.shape[-2:]), pixel_values)).logits
+    finally:
+        model.train(was_training)
+    grid_h, grid_w = logits.shape[-2:]
+    row = min(int(y * grid_h / height), grid_h - 1)
+    column = min(int(x * grid_w / width), grid_w - 1)
+    probabilities = torch.softmax(logits[0, :, row, column].float(), dim=0).cpu()
+    centers = model.ab_bins.float().cpu()
+    spacing = 2.0 * float(model.config.ab_grid_step)
+    chosen: list[int] = []
+    for index in torch.argsort(probabilities, descending=True).tolist():
+        if all(float(torch.dist(centers[index], centers[other])) >= spacing - 1e-6 for other in chosen):
+            chosen.append(index)
+        if len(chosen) == top_k:
+            break
+    pixel_l = np.full((1, 1), light[min(int(y), height - 1), min(int(x), width - 1)], np.float32)
+    suggestions = []
+    for index in chosen:
+        a, b = (float(v) for v in centers[index])
+        rgb = lightness_ab_to_rgb_uint8(pixel_l, np.full((1, 1), a, np.float32), np.full((1, 1), b, np.float32))[0, 0]
+        suggestions.append({
+            "ab": [a, b], "rgb": [int(v) for v in rgb], "hex": "#" + "".join(f"{int(v):02x}" for v in rgb),
+            "probability": float(probabilities[index]),
+        })
+    return suggestions
 
 
 def _full_size_map(maps: torch.Tensor | None, position: int, shape: tuple[int, int]) -> np.ndarray:
