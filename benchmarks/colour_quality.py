@@ -1,0 +1,135 @@
+"""Colour quality of models on full-resolution photos, swept over the run-time settings that matter.
+
+    python benchmarks/colour_quality.py --model runs/chroma --sets kodak24 cbsd68 tiny-val \
+        --temperatures 1.0 0.6 0.38 --edge-aware on off --sizes 64 128 256 --output results.json
+
+Every image goes through ``colorizers.colorize`` (the users' pipeline) at its own full resolution
+and is scored with ``colorizers.metrics`` per ``shared/data/README.md``: PSNR, SSIM, colourfulness
+(CF), and the AuC of the ab error curve (Zhang et al. 2016; raw, and class-rebalanced over the set),
+next to the gray prediction (ab = 0).
+
+Sets: ``kodak24`` and ``cbsd68`` (``--data-root``/eval, reported, never tuned on), ``tiny-val``
+(the first ``--tiny-images`` colour images of tiny-imagenet's validation split, 64x64, reported) and
+two tuning sets used to choose defaults: ``skimage`` (scikit-image's bundled colour photos: astronaut,
+coffee, chelsea, rocket, motorcycle) and ``tiny-tune`` (tiny-imagenet validation images 5000..).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+import colorizers
+from colorizers.evaluation import gray_prediction, load_references
+from colorizers.metrics import AucAccumulator, as_rgb_uint8, is_grayscale, score
+from colorizers.pipeline import has_color_distribution
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORTED_SETS = ("kodak24", "cbsd68", "tiny-val")
+TUNING_SETS = ("skimage", "tiny-tune")
+
+
+def load_set(name: str, data_root: Path, tiny_images: int) -> dict[str, np.ndarray]:
+    if name in ("kodak24", "cbsd68"):
+        return load_references(data_root / "eval" / name).references
+    if name == "skimage":
+        import skimage.data
+
+        photos = {n: getattr(skimage.data, n)() for n in ("astronaut", "coffee", "chelsea", "rocket")}
+        photos["motorcycle"] = skimage.data.stereo_motorcycle()[0]
+        return photos
+    if name in ("tiny-val", "tiny-tune"):
+        import io
+
+        import pyarrow.parquet as pq
+        from PIL import Image
+
+        table = pq.read_table(next((data_root / "tiny-imagenet").glob("validation-*.parquet")), columns=["image"])
+        start = 0 if name == "tiny-val" else 5000
+        images = {}
+        for index in range(start, table.num_rows):
+            rgb = as_rgb_uint8(Image.open(io.BytesIO(table["image"][index]["bytes"].as_py())))
+            if not is_grayscale(rgb):
+                images[f"{index:05d}"] = rgb
+            if len(images) == tiny_images:
+                break
+        return images
+    raise SystemExit(f"error: unknown set {name!r}; known: {', '.join(REPORTED_SETS + TUNING_SETS)}")
+
+
+def score_set(references: dict[str, np.ndarray], predict) -> dict:
+    rows, auc = [], AucAccumulator()
+    started = time.perf_counter()
+    for reference in references.values():
+        prediction = as_rgb_uint8(predict(reference))
+        row = score(prediction, reference)
+        rows.append(row)
+        auc.add(prediction, reference)
+    seconds = time.perf_counter() - started
+    summary = {key: float(np.mean([row[key] for row in rows])) for key in ("psnr", "ssim", "colorfulness", "reference_colorfulness")}
+    summary.update(auc.result())  # "auc" (pooled over the set's pixels) and "auc_rebalanced"
+    summary["seconds_per_image"] = seconds / len(references)
+    return summary
+
+
+def settings_of(model, args) -> list[dict]:
+    temperatures = args.temperatures if has_color_distribution(model) else [None]
+    return [
+        {"size": size, "temperature": temperature, "edge_aware": edge == "on"}
+        for size in args.sizes for temperature in temperatures for edge in args.edge_aware
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", required=True, help="preset, folder or Hub id (repeatable)")
+    parser.add_argument("--sets", nargs="+", default=list(REPORTED_SETS))
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.6, 0.38])
+    parser.add_argument("--edge-aware", nargs="+", choices=("on", "off"), default=["on"])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[None], help="working sizes (default: each model's own)")
+    parser.add_argument("--tiny-images", type=int, default=500)
+    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", default=None, help="write every result as JSON here")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    data_root = Path(args.data_root)
+    sets = {name: load_set(name, data_root, args.tiny_images) for name in args.sets}
+    models = {name: colorizers.load_model(name) for name in args.model}
+    results = []
+    print("| set | model | size | T | edge-aware | PSNR | SSIM | CF (ref) | AuC | AuC rebal. | s/img |")
+    print("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    for set_name, references in sets.items():
+        gray = score_set(references, gray_prediction)
+        results.append({"set": set_name, "model": "gray", **gray})
+        print(f"| {set_name} | gray | – | – | – | {gray['psnr']:.2f} | {gray['ssim']:.3f} | {gray['colorfulness']:.1f} "
+              f"({gray['reference_colorfulness']:.1f}) | {gray['auc']:.2f} | {gray['auc_rebalanced']:.2f} | – |", flush=True)
+        for model_name, model in models.items():
+            for setting in settings_of(model, args):
+                def predict(reference, setting=setting):
+                    return colorizers.colorize(reference, model, size=setting["size"], temperature=setting["temperature"],
+                                               edge_aware=setting["edge_aware"])
+
+                summary = score_set(references, predict)
+                results.append({"set": set_name, "model": model_name, **setting, **summary})
+                size = setting["size"] or "own"
+                temperature = "–" if setting["temperature"] is None else f"{setting['temperature']:g}"
+                print(f"| {set_name} | {model_name} | {size} | {temperature} | {'on' if setting['edge_aware'] else 'off'} "
+                      f"| {summary['psnr']:.2f} | {summary['ssim']:.3f} | {summary['colorfulness']:.1f} "
+                      f"({summary['reference_colorfulness']:.1f}) | {summary['auc']:.2f} | {summary['auc_rebalanced']:.2f} "
+                      f"| {summary['seconds_per_image']:.3f} |", flush=True)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps([{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in results], indent=1))
+
+
+if __name__ == "__main__":
+    main()
