@@ -33,6 +33,11 @@ def has_image_suffix(path: str | Path) -> bool:
 _IMAGE_SUFFIXES = {suffix.lower() for suffix in Image.registered_extensions()}
 # The suffixes PIL can also write, and the format each one means (".jpg" -> "JPEG").
 SAVE_FORMAT_BY_SUFFIX = {suffix: fmt for suffix, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+# The permissions open() would give a new file (mkstemp's are 0600). Read once, at import: os.umask
+# can only be read by setting it, which would race with other threads creating files.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_NEW_FILE_MODE = 0o666 & ~_UMASK
 
 
 class ImageReadError(ValueError):
@@ -92,7 +97,8 @@ def save_image(image: Image.Image | np.ndarray, path: str | Path, **options) -> 
 
     An interrupted run (or a reader racing the writer) never sees a half-written file. The format
     follows the suffix (PNG when PIL cannot write that suffix); JPEG is written at quality 95 unless
-    ``options`` (passed to ``Image.save``) say otherwise. Parent folders are created.
+    ``options`` (passed to ``Image.save``) say otherwise. Parent folders are created; the file gets
+    the permissions a plain ``open()`` would give it.
     """
     path = Path(path)
     if isinstance(image, np.ndarray):
@@ -105,6 +111,7 @@ def save_image(image: Image.Image | np.ndarray, path: str | Path, **options) -> 
     try:
         with os.fdopen(handle, "wb") as stream:
             image.save(stream, format=fmt, **options)
+        os.chmod(temporary, _NEW_FILE_MODE)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -74,3 +74,9 @@ def test_a_failed_save_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path)
         save_image(Image.new("RGBA", (8, 8)), target)
     assert target.read_bytes() == b"the previous result"
     assert [p.name for p in tmp_path.iterdir()] == ["out.jpg"]
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    (tmp_path / "plain.txt").write_text("made by open()")
+    save_image(Image.new("RGB", (8, 8)), tmp_path / "saved.png")
+    assert (tmp_path / "saved.png").stat().st_mode & 0o777 == (tmp_path / "plain.txt").stat().st_mode & 0o777
