@@ -11,55 +11,41 @@ Stable API (``gradio_client``):
   ``model, psnr, ssim, colorfulness, colorfulness_gap, ms``). PSNR of identical images is the text
   ``"inf"``; metrics that need a colour reference are empty (None) when there is none.
 
-Only UI code lives here: decoding rules, colour science, models and metrics come from ``colorizers``.
+Layout, events and messages live here; the rules (which names are models, what an upload may be,
+what the outputs are scored against) live in ``colorizers.serving`` and ``colorizers.comparison``,
+and their refusals become ``gr.Error`` here.
 """
 
-from __future__ import annotations
-
+import functools
 import html
 import logging
 import math
 import os
-import re
-import shutil
-import socket
 import tempfile
-import threading
-import time
-import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlparse
 
 import gradio as gr
 import numpy as np
 import torch
+from gradio import FileData
 from PIL import Image
 
 import colorizers
-from colorizers import ModelLoadError, colorize, get_preset, list_models, load_model, load_processor
-from colorizers.evaluation import gray_prediction
+from colorizers import comparison, get_preset, list_models
+from colorizers.comparison import Upload, parse_working_size, read_upload
+from colorizers.image_io import save_image
 from colorizers.registry import default_working_size
-from colorizers.image_io import ImageReadError
-from colorizers.image_io import read_image as read_image_file
-from colorizers.image_processing_colorizer import image_to_array
-from colorizers.metrics import as_rgb_uint8, is_grayscale, score
+from colorizers.serving import LoadedModel, ModelCache, RequestError, RequestFolders, parse_model_names
+from colorizers.serving import resolve_model, safe_filename
 
-# ---------------------------------------------------------------------------------------------------
-# Limits and settings
-# ---------------------------------------------------------------------------------------------------
-
-MAX_PIXELS = 40_000_000  # larger uploads are refused (decompression bombs included)
-MIN_SIDE = 8  # SSIM needs 7x7; the models need a few pixels to downsample
 MAX_MODELS_PER_REQUEST = 8
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 1024  # working resolution (longest edge); 0 / None = auto
 CONCURRENCY = int(os.environ.get("COLORIZERS_APP_CONCURRENCY", "2"))  # inferences at once
 QUEUE_SIZE = int(os.environ.get("COLORIZERS_APP_QUEUE", "64"))
 MODEL_CACHE_SIZE = int(os.environ.get("COLORIZERS_APP_MAX_MODELS", "4"))
-OUTPUT_TTL_S = 3600  # our per-request PNG folders older than this are deleted
 CACHE_ROOT = Path(os.environ.get("COLORIZERS_APP_CACHE", Path(tempfile.gettempdir()) / "colorizers-app"))
+OUTPUTS = RequestFolders(CACHE_ROOT / "outputs", ttl_s=3600)  # one folder of PNGs per request
 COLUMNS = ["model", "psnr", "ssim", "colorfulness", "colorfulness_gap", "ms"]
 UNTRAINED = "untrained: random weights"
 
@@ -74,165 +60,34 @@ class UserError(gr.Error):
         logger.warning("request refused: %s", message)
 
 
-# Tests (and embedders) may register models here: name -> model object or a zero-argument factory.
-MODEL_OVERRIDES: dict[str, Any] = {}
+def refusals_as_user_errors(fn: Callable) -> Callable:
+    """Turn the library's refusals (``RequestError``) into messages the user sees."""
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-# ---------------------------------------------------------------------------------------------------
-# Models: resolution of names, a bounded LRU cache, labels
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class LoadedModel:
-    name: str
-    model: torch.nn.Module
-    processor: Any
-    untrained: bool
-
-    @property
-    def default_size(self) -> int:
-        size = dict(self.processor.size)
-        return int(size.get("longest_edge") or max(size.get("height") or 0, size.get("width") or 0) or 256)
-
-
-def _colorizer_model_types() -> set[str]:
-    return {get_preset(name).config_class.model_type for name in list_models()}
-
-
-_hub_probe: dict[str, Any] = {"at": -1e9, "ok": False}
-_hub_probe_lock = threading.Lock()
-
-
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """Whether the Hub answers a TCP connection (cached for a minute; False in offline mode)."""
-    from huggingface_hub import constants
-
-    if constants.is_offline_mode():
-        return False
-    with _hub_probe_lock:
-        if time.monotonic() - _hub_probe["at"] < 60:
-            return _hub_probe["ok"]
-        parsed = urlparse(constants.ENDPOINT)
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
         try:
-            socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout).close()
-            ok = True
-        except OSError:
-            ok = False
-        _hub_probe.update(at=time.monotonic(), ok=ok)
-        return ok
+            return fn(*args, **kwargs)
+        except RequestError as error:
+            raise UserError(str(error)) from None
+
+    return wrapper
 
 
-def _load_untrained_preset(name: str):
-    # Random weights, but the same ones on every start: seed a private copy of the RNG.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return load_model(name)
-
-
-def unknown_model(name: str) -> UserError | None:
-    """The error for a name that is no preset, override, existing path or Hub id; None if it is one."""
-    if name in MODEL_OVERRIDES or name in list_models() or _HUB_ID.match(name) or Path(name).expanduser().exists():
-        return None
-    import difflib
-
-    close = difflib.get_close_matches(name, list_models(), n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    return UserError(
-        f"Unknown model {name!r}: it is not a preset, a local folder or a Hub id (owner/name).{hint} "
-        f"Presets: {', '.join(list_models())}."
-    )
-
-
-def resolve_model(name: str) -> LoadedModel:
-    """Load what a user typed: a preset, a registered override, a local folder or a Hub id."""
-    if name in MODEL_OVERRIDES:
-        entry = MODEL_OVERRIDES[name]
-        model = entry() if callable(entry) and not isinstance(entry, torch.nn.Module) else entry
-        model.eval()
-        return LoadedModel(name, model, load_processor(model), bool(getattr(model, "colorizers_untrained", False)))
-    if name in list_models():
-        preset = get_preset(name)
-        model = load_model(name) if preset.has_weights else _load_untrained_preset(name)
-        return LoadedModel(name, model, load_processor(model), not preset.has_weights)
-    path = Path(name).expanduser()
-    if path.exists():
-        try:
-            model = load_model(str(path))
-        except ModelLoadError as error:
-            raise UserError(f"Model {name!r}: {error}") from None
-    elif _HUB_ID.match(name):
-        try:
-            model = load_model(name, local_files_only=True)
-        except ModelLoadError:
-            if not hub_reachable():
-                raise UserError(
-                    f"Model {name!r} is not available offline: it is not a preset or a local folder, it is not "
-                    "in this server's Hugging Face cache, and the Hub cannot be reached from here "
-                    "(offline mode or no network). Pick a preset instead."
-                ) from None
-            try:
-                model = load_model(name)
-            except ModelLoadError as error:
-                raise UserError(f"Model {name!r} could not be loaded from the Hugging Face Hub: {error}") from None
-    else:
-        raise unknown_model(name)
-    model_type = getattr(model.config, "model_type", "?")
-    if model_type not in _colorizer_model_types():
-        raise UserError(f"Model {name!r} is a {model_type!r} model, not a colorizer this app can run.")
-    return LoadedModel(name, model, load_processor(model), bool(getattr(model, "colorizers_untrained", False)))
-
-
-class ModelCache:
-    """Bounded LRU of loaded models; each model is loaded once even when requests race for it."""
-
-    def __init__(self, capacity: int, loader: Callable[[str], LoadedModel]):
-        self.capacity = max(1, capacity)
-        self.loader = loader
-        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
-        self._lock = threading.Lock()
-        self._key_locks: dict[str, threading.Lock] = {}
-        self.loads = 0  # how many times a model was actually loaded (tests check the caching)
-
-    def get(self, name: str) -> LoadedModel:
-        with self._lock:
-            if name in self._models:
-                self._models.move_to_end(name)
-                return self._models[name]
-            key_lock = self._key_locks.setdefault(name, threading.Lock())
-        with key_lock:
-            with self._lock:
-                if name in self._models:
-                    self._models.move_to_end(name)
-                    return self._models[name]
-            try:
-                loaded = self.loader(name)
-            except BaseException:
-                with self._lock:
-                    self._key_locks.pop(name, None)
-                raise
-            with self._lock:  # publish the model and retire its lock in one step
-                self.loads += 1
-                self._models[name] = loaded
-                while len(self._models) > self.capacity:
-                    self._models.popitem(last=False)
-                self._key_locks.pop(name, None)
-            return loaded
-
-    def clear(self) -> None:
-        with self._lock:
-            self._models.clear()
-
-
-MODELS = ModelCache(MODEL_CACHE_SIZE, resolve_model)
+def read_payload(payload: Any, what: str = "image") -> Upload:
+    """Decode an uploaded file (a Gradio file payload). Only files uploaded to Gradio are read: a request
+    naming any other path on the server is refused."""
+    if not isinstance(payload, dict):
+        raise UserError(f"Expected an image file, got {type(payload).__name__}.")
+    if not payload.get("path"):
+        raise UserError("The upload carries no file (try uploading it again).")
+    if not Path(payload["path"]).resolve().is_relative_to(Path(gr.utils.get_upload_folder()).resolve()):
+        raise UserError(f"The {what} must be a file uploaded to this app (gradio_client: handle_file(path)).")
+    return read_upload(payload["path"], payload.get("orig_name"), what=what)
 
 
 def ordered_presets() -> list[str]:
     """Every preset: those with trained weights first, each group in registration order."""
-    names = list_models()
-    return [n for n in names if get_preset(n).has_weights] + [n for n in names if not get_preset(n).has_weights]
+    return sorted(list_models(), key=lambda name: not get_preset(name).has_weights)
 
 
 def preset_label(name: str) -> str:
@@ -246,144 +101,15 @@ def default_models() -> list[str]:
     return trained[:1] or list_models()[:1]
 
 
-def preset_size(name: str) -> int | None:
-    try:
-        return default_working_size(name)
-    except (KeyError, AttributeError, TypeError, ValueError):
-        return None
+# Handlers of the API endpoints -------------------------------------------------------------------------
 
 
-# ---------------------------------------------------------------------------------------------------
-# Input decoding
-# ---------------------------------------------------------------------------------------------------
+def save_png(image: Image.Image | np.ndarray, path: Path) -> str:
+    return str(save_image(image, path, compress_level=3))
 
 
-@dataclass
-class Decoded:
-    array: np.ndarray  # what image_to_array gives: (H, W) gray or (H, W, 3), uint8 or float in [0, 1]
-    name: str
-    notes: list[str]
-
-    @property
-    def height(self) -> int:
-        return self.array.shape[0]
-
-    @property
-    def width(self) -> int:
-        return self.array.shape[1]
-
-
-def _payload_path(payload: Any) -> tuple[str, str]:
-    if isinstance(payload, dict):
-        path = payload.get("path")
-        if not path:
-            raise UserError("The upload carries no file (try uploading it again).")
-        return path, payload.get("orig_name") or Path(path).name
-    if isinstance(payload, (str, Path)):
-        return str(payload), Path(payload).name
-    raise UserError(f"Expected an image file, got {type(payload).__name__}.")
-
-
-def read_image(payload: Any, what: str = "image") -> Decoded:
-    """Decode an upload (a Gradio file payload or a path) with a specific error for every bad case."""
-    path, name = _payload_path(payload)
-    try:
-        read = read_image_file(path, max_pixels=MAX_PIXELS)
-    except ImageReadError as error:
-        raise UserError(f"The {what} {name!r} cannot be used: {error.reason}.") from None
-    width, height = read.image.size
-    if min(width, height) < MIN_SIDE:
-        raise UserError(
-            f"The {what} {name!r} is only {width}x{height} pixels: both sides must be at least {MIN_SIDE} pixels."
-        )
-    try:
-        array = image_to_array(read.image)
-    except ValueError as error:
-        raise UserError(f"The {what} {name!r} cannot be used: {error}.") from None
-    return Decoded(array, name, [f"The {what} is {note}." for note in read.notes])
-
-
-# ---------------------------------------------------------------------------------------------------
-# Work
-# ---------------------------------------------------------------------------------------------------
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "model"
-
-
-def _request_dir() -> Path:
-    root = CACHE_ROOT / "outputs"
-    root.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in root.iterdir():
-        try:
-            if now - old.stat().st_mtime > OUTPUT_TTL_S:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass
-    folder = root / uuid.uuid4().hex
-    folder.mkdir()
-    return folder
-
-
-def _save_png(image: Image.Image | np.ndarray, path: Path) -> str:
-    if isinstance(image, np.ndarray):
-        image = Image.fromarray(image)
-    image.save(path, format="PNG", compress_level=3)
-    return str(path)
-
-
-def _parse_models(models: Any) -> list[str]:
-    if models is None:
-        models = []
-    elif isinstance(models, str):
-        models = [models]
-    names, seen = [], set()
-    for item in models:
-        name = str(item).strip()
-        if name and name not in seen:
-            seen.add(name)
-            names.append(name)
-    if not names:
-        raise UserError("Pick at least one model (a preset, a Hub id or a local folder).")
-    if len(names) > MAX_MODELS_PER_REQUEST:
-        raise UserError(f"Pick at most {MAX_MODELS_PER_REQUEST} models at once (got {len(names)}).")
-    for name in names:  # refuse unknown names before loading anything
-        error = unknown_model(name)
-        if error is not None:
-            raise error
-    return names
-
-
-def _parse_resolution(resolution: Any) -> int | None:
-    if resolution is None or resolution == "" or str(resolution).lower() == "auto":
-        return None
-    try:
-        value = float(resolution)
-    except (TypeError, ValueError):
-        raise UserError(f"The working resolution must be a number of pixels or empty for auto, got {resolution!r}.") from None
-    if not math.isfinite(value) or value == 0:
-        return None
-    if not MIN_RESOLUTION <= value <= MAX_RESOLUTION:
-        raise UserError(
-            f"The working resolution must be between {MIN_RESOLUTION} and {MAX_RESOLUTION} pixels "
-            f"(or 0 / empty for each model's own), got {resolution}."
-        )
-    return int(round(value))
-
-
-def _run_model(loaded: LoadedModel, array: np.ndarray, size: int | None) -> tuple[Image.Image, float]:
-    start = time.perf_counter()
-    try:
-        output = colorize(array, loaded.model, processor=loaded.processor, size=size)
-    except (RuntimeError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"Model {loaded.name!r} failed on this image: {first}") from None
-    return output, (time.perf_counter() - start) * 1000.0
-
-
-def _round(value: float | None, digits: int) -> float | str | None:
+def _cell(value: float | None, digits: int) -> float | str | None:
+    """A metric as the table holds it: rounded, and infinity as the text "inf" (JSON has no infinity)."""
     if value is None:
         return None
     if math.isinf(value):
@@ -391,92 +117,42 @@ def _round(value: float | None, digits: int) -> float | str | None:
     return round(float(value), digits)
 
 
-def _reference(decoded: Decoded, reference_payload: Any) -> tuple[np.ndarray | None, str]:
-    """The colour reference the metrics use (RGB uint8 at the input's size) and a note saying which."""
-    size = f"{decoded.width}x{decoded.height}"
-    if reference_payload is not None:
-        ref = read_image(reference_payload, "colour reference")
-        rgb = as_rgb_uint8(ref.array)
-        notes = list(ref.notes)
-        if (ref.width, ref.height) != (decoded.width, decoded.height):
-            rgb = np.asarray(Image.fromarray(rgb).resize((decoded.width, decoded.height), Image.Resampling.LANCZOS))
-            notes.append(
-                f"**Note:** the colour reference is {ref.width}x{ref.height}, the input {size}: the reference was "
-                f"resized to {size} for the metrics, which blurs or distorts it a little."
-            )
-        if is_grayscale(rgb):
-            notes.append(
-                "**Note:** the colour reference looks black-and-white, so the metrics against it say little about colour."
-            )
-        return rgb, " ".join(["Metrics are computed against the separate colour reference."] + notes)
-    if not is_grayscale(decoded.array):
-        return as_rgb_uint8(decoded.array), (
-            "Metrics are computed against the uploaded photo itself (it is in colour); the models only saw its "
-            "black-and-white version."
-        )
-    return None, (
-        "**No colour reference:** the photo is black-and-white and no separate colour reference was uploaded, so "
-        "PSNR, SSIM and the colourfulness gap cannot be computed; the table shows time and colourfulness only. "
-        "Upload a colour reference (or a colour photo) to score the models."
-    )
+def _row(run: comparison.ModelRun) -> list:
+    scores = run.scores
+    return [run.name, _cell(scores["psnr"], 3), _cell(scores["ssim"], 4), _cell(scores["colorfulness"], 2),
+            _cell(scores["colorfulness_gap"], 2), int(round(run.ms))]
 
 
-def compare(image: Any, models: Any, reference: Any = None, resolution: Any = None):
+@refusals_as_user_errors
+def compare(cache: ModelCache, image: Any, models: Any, reference: Any = None, resolution: Any = None):
     """``/compare``: every model on one image; returns (gallery, metrics table, UI state)."""
     if image is None:
         raise UserError("Upload an image first (or pick one of the examples).")
-    names = _parse_models(models)
-    size = _parse_resolution(resolution)
-    decoded = read_image(image)
-    reference_rgb, reference_note = _reference(decoded, reference)
-    loaded = [MODELS.get(name) for name in names]
-
-    folder = _request_dir()
-    gallery, rows, outputs = [], [], []
-    for item in loaded:
-        output, ms = _run_model(item, decoded.array, size)
-        metrics = score(output, reference_rgb)
-        path = _save_png(output, folder / f"{_safe_name(item.name)}-colorized.png")
-        gallery.append((path, item.name))
-        outputs.append((item.name, path))
-        rows.append(
-            [
-                item.name,
-                _round(metrics["psnr"], 3),
-                _round(metrics["ssim"], 4),
-                _round(metrics["colorfulness"], 2),
-                _round(metrics["colorfulness_gap"], 2),
-                int(round(ms)),
-            ]
-        )
-
-    before = _save_png(gray_prediction(decoded.array), folder / "input-black-and-white.png")  # what models see
-    sizes = ", ".join(f"{item.name} {size or item.default_size} px" for item in loaded)
-    notes = [reference_note, *decoded.notes]
-    notes.append(
-        f"Working resolution (longest edge): {sizes}. Every output keeps the input's {decoded.width}x{decoded.height} pixels."
-    )
-    untrained = [item.name for item in loaded if item.untrained]
-    if untrained:
-        notes.append(
-            f"**Untrained, random weights:** {', '.join(untrained)}: no trained weights exist for "
-            f"{'this model' if len(untrained) == 1 else 'these models'} yet, so the colours are arbitrary."
-        )
-    state = {"before": before, "outputs": outputs, "notes": "\n\n".join(notes)}
-    return gallery, rows, state
+    names = parse_model_names(models, limit=MAX_MODELS_PER_REQUEST)  # all checked before any loads
+    size = parse_working_size(resolution, minimum=MIN_RESOLUTION, maximum=MAX_RESOLUTION)
+    upload = read_payload(image)
+    against = None if reference is None else read_payload(reference, "colour reference")
+    result = comparison.compare(upload, [cache.get(name) for name in names], reference=against, size=size)
+    folder = OUTPUTS.new()
+    outputs = [(run.name, save_png(run.output, folder / f"{safe_filename(run.name)}-colorized.png"))
+               for run in result.runs]
+    before = save_png(result.gray, folder / "input-black-and-white.png")  # what the models see
+    state = {"before": before, "outputs": outputs, "notes": "\n\n".join(result.notes)}
+    return [(path, name) for name, path in outputs], [_row(run) for run in result.runs], state
 
 
-def colorize_one(image: Any, model: Any):
-    """``/colorize``: one model, one image -> the colorized PNG file (input's size)."""
+@refusals_as_user_errors
+def colorize_one(cache: ModelCache, image: Any, model: Any) -> str:
+    """``/colorize``: one model, one image -> the path of the colorized PNG (input's size)."""
     if image is None:
         raise UserError("Upload an image first.")
-    names = _parse_models(model)
+    names = parse_model_names(model, limit=MAX_MODELS_PER_REQUEST)
     if len(names) != 1:
         raise UserError("/colorize takes one model; use /compare for several.")
-    decoded = read_image(image)
-    loaded = MODELS.get(names[0])
-    output, _ = _run_model(loaded, decoded.array, None)
-    return _save_png(output, _request_dir() / f"{_safe_name(loaded.name)}-colorized.png")
+    upload = read_payload(image)
+    loaded = cache.get(names[0])
+    output, _ = comparison.run_model(loaded, upload.array)
+    return save_png(output, OUTPUTS.new() / f"{safe_filename(loaded.name)}-colorized.png")
 
 
 # UI-only follow-ups (not part of the API) --------------------------------------------------------------
@@ -487,12 +163,8 @@ def show_details(state: dict | None):
         return gr.update(), gr.update(), None, None
     outputs = state["outputs"]
     first_name, first_path = outputs[0]
-    return (
-        state["notes"],
-        gr.update(choices=[name for name, _ in outputs], value=first_name, interactive=len(outputs) > 1),
-        (state["before"], first_path),
-        [path for _, path in outputs],
-    )
+    choices = gr.update(choices=[name for name, _ in outputs], value=first_name, interactive=len(outputs) > 1)
+    return state["notes"], choices, (state["before"], first_path), [path for _, path in outputs]
 
 
 def choose(name: str, state: dict | None):
@@ -510,58 +182,38 @@ def select_from_gallery(state: dict | None, event: gr.SelectData):
 
 
 def resolution_info(models: Any) -> dict:
-    names = [str(m) for m in (models or []) if str(m).strip()]
-    parts = []
-    for name in names:
-        size = preset_size(name) if name in list_models() else None
-        parts.append(f"{name}: {size} px" if size else f"{name}: its own")
-    own = "; ".join(parts) if parts else "each model's own"
+    parts = [f"{name}: {default_working_size(name)} px" if name in list_models() else f"{name}: its own"
+             for name in map(str, models or []) if name.strip()]
+    own = "; ".join(parts) or "each model's own"
     return gr.update(info=f"0 = auto ({own}). Outputs always keep the input's resolution.")
 
 
-# ---------------------------------------------------------------------------------------------------
-# Examples (scikit-image's bundled photos; nothing is downloaded)
-# ---------------------------------------------------------------------------------------------------
+# Examples (scikit-image's bundled photos; nothing is downloaded) ---------------------------------------
 
-
-def _write_atomically(array: np.ndarray, path: Path) -> None:
-    if path.is_file():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    with os.fdopen(handle, "wb") as stream:
-        Image.fromarray(array).save(stream, format="PNG")
-    os.replace(temporary, path)
+EXAMPLES = [  # (label, photo, colour reference)
+    ("astronaut", "astronaut", None), ("coffee", "coffee", None),
+    ("cat (chelsea)", "chelsea", None), ("rocket", "rocket", None),
+    ("coffee, b&w + colour reference", "coffee-black-and-white", "coffee"),
+    ("cameraman (b&w, no reference)", "camera", None),
+]
 
 
 def example_files() -> list[tuple[str, list[str | None]]]:
-    """(label, [image, reference]) rows, written to the cache folder on first use."""
+    """(label, [image, reference]) rows; the photos are written to the cache folder on first use."""
     from skimage import data
 
     folder = CACHE_ROOT / "examples"
-    rows = []
-    for key, label in [
-        ("astronaut", "astronaut"),
-        ("coffee", "coffee"),
-        ("chelsea", "cat (chelsea)"),
-        ("rocket", "rocket"),
-    ]:
-        path = folder / f"{key}.png"
-        _write_atomically(getattr(data, key)(), path)
-        rows.append((label, [str(path), None]))
-    coffee = data.coffee()
-    gray_path = folder / "coffee-black-and-white.png"
-    _write_atomically(np.asarray(Image.fromarray(coffee).convert("L")), gray_path)
-    rows.append(("coffee, b&w + colour reference", [str(gray_path), str(folder / "coffee.png")]))
-    camera = folder / "camera.png"
-    _write_atomically(data.camera(), camera)
-    rows.append(("cameraman (b&w, no reference)", [str(camera), None]))
-    return rows
+    photos = {"astronaut": data.astronaut, "coffee": data.coffee, "chelsea": data.chelsea, "rocket": data.rocket,
+              "coffee-black-and-white": lambda: np.asarray(Image.fromarray(data.coffee()).convert("L")),
+              "camera": data.camera}
+    for key, photo in photos.items():
+        if not (folder / f"{key}.png").is_file():
+            save_image(photo(), folder / f"{key}.png")  # atomic: servers starting together may race
+    return [(label, [str(folder / f"{image}.png"), reference and str(folder / f"{reference}.png")])
+            for label, image, reference in EXAMPLES]
 
 
-# ---------------------------------------------------------------------------------------------------
-# The Blocks app
-# ---------------------------------------------------------------------------------------------------
+# The Blocks app ----------------------------------------------------------------------------------------
 
 CSS = """
 .gradio-container { max-width: 1280px !important; margin: 0 auto !important; }
@@ -575,13 +227,8 @@ CSS = """
 THEME = gr.themes.Soft(primary_hue="orange", secondary_hue="slate", neutral_hue="slate")
 
 # launch() arguments shared by ``python app.py`` and the tests (theme and CSS live in launch()).
-LAUNCH_KWARGS: dict[str, Any] = {
-    "theme": THEME,
-    "css": CSS,
-    "max_file_size": "100mb",
-    "allowed_paths": [str(CACHE_ROOT)],
-    "footer_links": ["api", "gradio"],
-}
+LAUNCH_KWARGS: dict[str, Any] = dict(theme=THEME, css=CSS, max_file_size="100mb", allowed_paths=[str(CACHE_ROOT)],
+                                     footer_links=["api", "gradio"])
 
 
 def _models_markdown() -> str:
@@ -589,17 +236,24 @@ def _models_markdown() -> str:
     for name in ordered_presets():
         preset = get_preset(name)
         status = "trained" if preset.has_weights else f"**{UNTRAINED}**"
-        size = preset_size(name)
-        lines.append(
-            f"| `{name}` | {status} | {size or '?'} px | {html.escape(preset.description or '')} |"
-        )
+        lines.append(f"| `{name}` | {status} | {default_working_size(name)} px | {html.escape(preset.description)} |")
     return "\n".join(lines)
 
 
-def build_demo() -> gr.Blocks:
+def _untrained_banner(untrained: list[str], presets: list[str]) -> str:
+    count = "No preset has" if len(untrained) == len(presets) else f"{len(untrained)} presets have no"
+    return (f"⚠️ **{count} trained weights yet**: they are labelled *{UNTRAINED}* and colorize with random, "
+            "untrained weights, so their colours are arbitrary. The app, the metrics and the API work the same.")
+
+
+def build_demo(loader: Callable[[str], LoadedModel] = resolve_model) -> gr.Blocks:
+    """The app. ``loader`` turns a model name (a preset, an existing path or an owner/name id) into a
+    ``LoadedModel``; the app keeps the last ``COLORIZERS_APP_MAX_MODELS`` it loaded."""
+    cache = ModelCache(MODEL_CACHE_SIZE, loader)
     presets = ordered_presets()
     untrained = [name for name in presets if not get_preset(name).has_weights]
     examples = example_files()
+    upload = dict(type="filepath", image_mode=None, sources=["upload", "clipboard"], format="png")
 
     with gr.Blocks(title="colorizers: compare colorization models", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
@@ -610,100 +264,42 @@ def build_demo() -> gr.Blocks:
             elem_id="app-title",
         )
         if untrained:
-            everything = len(untrained) == len(presets)
-            gr.Markdown(
-                ("⚠️ **No preset has trained weights yet**" if everything else
-                 f"⚠️ **{len(untrained)} presets have no trained weights yet**")
-                + f": they are labelled *{UNTRAINED}* and colorize with random, untrained weights, so their "
-                "colours are arbitrary. The app, the metrics and the API work the same.",
-                elem_id="untrained-banner",
-            )
+            gr.Markdown(_untrained_banner(untrained, presets), elem_id="untrained-banner")
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
-                image = gr.Image(
-                    label="Photo to colorize",
-                    type="filepath",
-                    image_mode=None,
-                    sources=["upload", "clipboard"],
-                    format="png",
-                    height=340,
-                    elem_id="input-image",
-                )
+                image = gr.Image(label="Photo to colorize", height=340, elem_id="input-image", **upload)
                 with gr.Accordion("Colour reference (optional)", open=False, elem_id="reference-accordion"):
-                    reference = gr.Image(
-                        label="Colour reference for the metrics",
-                        type="filepath",
-                        image_mode=None,
-                        sources=["upload", "clipboard"],
-                        format="png",
-                        height=220,
-                        elem_id="reference-image",
-                    )
+                    reference = gr.Image(label="Colour reference for the metrics", height=220,
+                                         elem_id="reference-image", **upload)
                     gr.Markdown(
                         "Used for PSNR/SSIM when the photo is black-and-white (a colour photo is its own "
                         "reference). Resized to the photo's size if the sizes differ."
                     )
             with gr.Column(scale=4):
                 models = gr.Dropdown(
-                    choices=[(preset_label(name), name) for name in presets],
-                    value=default_models(),
-                    multiselect=True,
-                    allow_custom_value=True,
-                    max_choices=MAX_MODELS_PER_REQUEST,
-                    label="Models",
+                    [(preset_label(name), name) for name in presets], value=default_models(), multiselect=True,
+                    allow_custom_value=True, max_choices=MAX_MODELS_PER_REQUEST, label="Models", elem_id="models",
                     info="Pick presets, or type a Hub id (owner/name) or a local model folder and press Enter.",
-                    elem_id="models",
                 )
-                resolution = gr.Slider(
-                    0,
-                    MAX_RESOLUTION,
-                    value=0,
-                    step=32,
-                    label="Working resolution (longest edge, px)",
-                    info=resolution_info(default_models())["info"],
-                    elem_id="resolution",
-                )
+                resolution = gr.Slider(0, MAX_RESOLUTION, value=0, step=32, elem_id="resolution",
+                                       label="Working resolution (longest edge, px)",
+                                       info=resolution_info(default_models())["info"])
                 run = gr.Button("Colorize", variant="primary", size="lg", elem_id="colorize-button")
-                gr.Examples(
-                    examples=[row for _, row in examples],
-                    example_labels=[label for label, _ in examples],
-                    inputs=[image, reference],
-                    label="Examples (scikit-image's photos)",
-                    examples_per_page=6,
-                )
+                gr.Examples([row for _, row in examples], inputs=[image, reference], examples_per_page=6,
+                            example_labels=[label for label, _ in examples], label="Examples (scikit-image's photos)")
         notes = gr.Markdown(elem_id="notes")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                gallery = gr.Gallery(
-                    label="Colorized",
-                    format="png",
-                    columns=3,
-                    height=400,
-                    object_fit="contain",
-                    buttons=["download", "fullscreen"],
-                    interactive=False,
-                    elem_id="gallery",
-                )
+                gallery = gr.Gallery(label="Colorized", format="png", columns=3, height=400, object_fit="contain",
+                                     buttons=["download", "fullscreen"], interactive=False, elem_id="gallery")
             with gr.Column(scale=2):
                 chosen = gr.Dropdown(label="Before / after for", choices=[], interactive=False, elem_id="chosen")
-                slider = gr.ImageSlider(
-                    label="Black-and-white input | colorized",
-                    type="filepath",
-                    format="png",
-                    interactive=False,
-                    max_height=360,
-                    elem_id="before-after",
-                )
+                slider = gr.ImageSlider(label="Black-and-white input | colorized", type="filepath", format="png",
+                                        interactive=False, max_height=360, elem_id="before-after")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                table = gr.Dataframe(
-                    headers=COLUMNS,
-                    datatype=["str", "number", "number", "number", "number", "number"],
-                    label="Metrics",
-                    interactive=False,
-                    wrap=True,
-                    elem_id="metrics",
-                )
+                table = gr.Dataframe(headers=COLUMNS, datatype=["str"] + ["number"] * 5, label="Metrics",
+                                     interactive=False, wrap=True, elem_id="metrics")
                 gr.Markdown(
                     "PSNR in dB and SSIM against the colour reference (RGB uint8, full resolution; higher is "
                     "better, PSNR `inf` = identical); colourfulness after Hasler & Süsstrunk and its gap to the "
@@ -711,43 +307,28 @@ def build_demo() -> gr.Blocks:
                     elem_id="metrics-legend",
                 )
             with gr.Column(scale=2):
-                downloads = gr.File(label="Download PNGs", file_count="multiple", interactive=False, elem_id="downloads")
+                downloads = gr.File(label="Download PNGs", file_count="multiple", interactive=False,
+                                    elem_id="downloads")
         with gr.Accordion("About the models", open=False):
             gr.Markdown(_models_markdown())
-
         state = gr.State()
-        # /colorize has no UI of its own: hidden components carry its API.
-        with gr.Row(visible=False):
-            api_image = gr.Image(label="image", type="filepath", image_mode=None, format="png")
-            api_model = gr.Textbox(label="model")
-            api_output = gr.Image(label="colorized", type="filepath", format="png")
-            api_button = gr.Button()
 
+        inference = dict(concurrency_limit=CONCURRENCY, concurrency_id="inference")  # shared by both endpoints
         run.click(
-            compare,
-            inputs=[image, models, reference, resolution],
-            outputs=[gallery, table, state],
-            api_name="compare",
+            functools.partial(compare, cache), inputs=[image, models, reference, resolution],
+            outputs=[gallery, table, state], api_name="compare",
             api_description="Colorize an image with several models; returns the gallery and the metrics table.",
-            preprocess=False,  # decoding (and its error messages) is ours
-            concurrency_limit=CONCURRENCY,
-            concurrency_id="inference",
-        ).success(
-            show_details, inputs=[state], outputs=[notes, chosen, slider, downloads], api_visibility="private"
-        )
-        api_button.click(
-            colorize_one,
-            inputs=[api_image, api_model],
-            outputs=[api_output],
-            api_name="colorize",
-            api_description="Colorize an image with one model; returns a PNG at the input's size.",
-            preprocess=False,
-            concurrency_limit=CONCURRENCY,
-            concurrency_id="inference",
-        )
+            preprocess=False, **inference,  # decoding (and its error messages) is ours
+        ).success(show_details, inputs=[state], outputs=[notes, chosen, slider, downloads], api_visibility="private")
         gallery.select(select_from_gallery, inputs=[state], outputs=[chosen, slider], api_visibility="private")
         chosen.input(choose, inputs=[chosen, state], outputs=[slider], api_visibility="private")
         models.change(resolution_info, inputs=[models], outputs=[resolution], api_visibility="private")
+
+        def colorize(image: FileData, model: str) -> FileData:  # /colorize has no UI of its own
+            return FileData(path=colorize_one(cache, image, model))
+
+        gr.api(colorize, api_name="colorize", **inference,
+               api_description="Colorize an image with one model; returns a PNG at the input's size.")
 
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo
@@ -759,11 +340,8 @@ demo = build_demo()
 def main() -> None:
     # Each of the CONCURRENCY inferences gets its share of the cores instead of all of them.
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
-    demo.launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        **LAUNCH_KWARGS,
-    )
+    host, port = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    demo.launch(server_name=host, server_port=port, **LAUNCH_KWARGS)
 
 
 if __name__ == "__main__":

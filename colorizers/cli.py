@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
-from .image_io import DEFAULT_MAX_PIXELS, has_image_suffix
-
-_SAVE_FORMAT_BY_SUFFIX = {suffix: fmt for suffix, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+from .image_io import DEFAULT_MAX_PIXELS, SAVE_FORMAT_BY_SUFFIX, has_image_suffix, save_image
 
 
 @dataclass
@@ -46,24 +40,9 @@ def collect_jobs(inputs: list[str], output_dir: Path, output_format: str) -> lis
 
 
 def _output_name(relative: Path, output_format: str) -> Path:
-    if output_format == "same" and relative.suffix.lower() in _SAVE_FORMAT_BY_SUFFIX:
+    if output_format == "same" and relative.suffix.lower() in SAVE_FORMAT_BY_SUFFIX:
         return relative
     return relative.with_suffix(".png")
-
-
-def _save_atomically(image: Image.Image, target: Path) -> None:
-    """Write next to the target then rename, so an interrupted run never leaves a half-written file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fmt = _SAVE_FORMAT_BY_SUFFIX.get(target.suffix.lower(), "PNG")
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            options = {"quality": 95} if fmt == "JPEG" else {}
-            image.save(stream, format=fmt, **options)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def run_colorize(args: argparse.Namespace) -> int:
@@ -138,7 +117,7 @@ def run_colorize(args: argparse.Namespace) -> int:
                 failed.append(job)
                 tqdm.write(f"failed {job.source}: {result}", file=sys.stderr)
             else:
-                _save_atomically(result, job.target)
+                save_image(result, job.target)  # atomic: an interrupted run leaves no half-written file
                 written += 1
             progress.update()
     progress.close()

@@ -1,4 +1,5 @@
-"""Reading image files safely: one place that decides what is too large, truncated or not an image.
+"""Reading and writing image files safely: one place that decides what is too large, truncated or not
+an image, and the one writer that never leaves a half-written file.
 
 Used by the CLI, the evaluation command and the app, so each reports the same problem the same way.
 PIL's global ``Image.MAX_IMAGE_PIXELS`` is left alone: the limit is checked here, from the header,
@@ -7,10 +8,13 @@ before any pixel is decoded.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 # PIL's own decompression-bomb threshold (2 x its 89.5 MP warning level).
@@ -27,6 +31,13 @@ def has_image_suffix(path: str | Path) -> bool:
 
 
 _IMAGE_SUFFIXES = {suffix.lower() for suffix in Image.registered_extensions()}
+# The suffixes PIL can also write, and the format each one means (".jpg" -> "JPEG").
+SAVE_FORMAT_BY_SUFFIX = {suffix: fmt for suffix, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+# The permissions open() would give a new file (mkstemp's are 0600). Read once, at import: os.umask
+# can only be read by setting it, which would race with other threads creating files.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_NEW_FILE_MODE = 0o666 & ~_UMASK
 
 
 class ImageReadError(ValueError):
@@ -79,3 +90,30 @@ def read_image(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS)
         raise ImageReadError(path, "no such file") from None
     except (OSError, SyntaxError, EOFError, ValueError) as error:  # truncated or corrupt data
         raise ImageReadError(path, f"truncated or corrupt image data ({error})") from None
+
+
+def save_image(image: Image.Image | np.ndarray, path: str | Path, **options) -> Path:
+    """Write ``image`` to ``path`` atomically: into a temporary file beside it, then renamed.
+
+    An interrupted run (or a reader racing the writer) never sees a half-written file. The format
+    follows the suffix (PNG when PIL cannot write that suffix); JPEG is written at quality 95 unless
+    ``options`` (passed to ``Image.save``) say otherwise. Parent folders are created; the file gets
+    the permissions a plain ``open()`` would give it.
+    """
+    path = Path(path)
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    fmt = SAVE_FORMAT_BY_SUFFIX.get(path.suffix.lower(), "PNG")
+    if fmt == "JPEG":
+        options = {"quality": 95, **options}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            image.save(stream, format=fmt, **options)
+        os.chmod(temporary, _NEW_FILE_MODE)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path

@@ -156,6 +156,15 @@ def working_size(height: int, width: int, size: SizeDict | dict) -> tuple[int, i
     raise ValueError(f"size must hold 'height' and 'width', 'longest_edge' or 'shortest_edge', got {size}")
 
 
+def nominal_edge(size: SizeDict | dict) -> int | None:
+    """The one number of pixels a size dict stands for, to tell a user ("works at 224 px"): its
+    ``longest_edge``, else the larger of ``height`` and ``width``, else its ``shortest_edge``; None
+    when it holds none of them."""
+    size = dict(size)
+    edge = size.get("longest_edge") or max(size.get("height") or 0, size.get("width") or 0) or size.get("shortest_edge")
+    return int(edge) if edge else None
+
+
 class ColorizerImageProcessorKwargs(ImagesKwargs, total=False):
     return_lightness: bool
 
@@ -275,4 +284,4 @@ class ColorizerImageProcessor(PilBackend):
         return outputs
 
 
-__all__ = ["ColorizerImageProcessor", "image_to_array", "image_to_lab", "image_to_lightness", "working_size"]
+__all__ = ["ColorizerImageProcessor", "image_to_array", "image_to_lab", "image_to_lightness", "nominal_edge", "working_size"]

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedConfig, PreTrainedModel
 
-from .image_processing_colorizer import ColorizerImageProcessor
+from .image_processing_colorizer import ColorizerImageProcessor, nominal_edge
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
@@ -65,6 +65,11 @@ def register_preset(preset: Preset) -> None:
 def list_models(*, with_weights: bool = False) -> list[str]:
     """Names of every preset, in registration order (only those with shipped weights if asked)."""
     return [name for name, preset in _PRESETS.items() if preset.has_weights or not with_weights]
+
+
+def preset_model_types() -> set[str]:
+    """The ``model_type`` of every family that has a preset: the configs colorizers can run."""
+    return {preset.config_class.model_type for preset in _PRESETS.values()}
 
 
 def get_preset(name: str) -> Preset:
@@ -125,8 +130,7 @@ def default_working_size(name: str) -> int:
     preset = get_preset(name)
     processor_config = preset.weights_dir / "preprocessor_config.json"
     if preset.has_weights and processor_config.is_file():
-        size = json.loads(processor_config.read_text()).get("size", {})
-        edge = size.get("longest_edge") or max(size.get("height", 0), size.get("width", 0)) or size.get("shortest_edge")
+        edge = nominal_edge(json.loads(processor_config.read_text()).get("size", {}))
         if edge:
-            return int(edge)
+            return edge
     return int(preset.make_config().image_size)

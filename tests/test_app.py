@@ -24,6 +24,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # no
 
 import colorizers  # noqa: E402
 from colorizers.metrics import colorfulness  # noqa: E402
+from colorizers.serving import LoadedModel, resolve_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,16 +54,31 @@ def zero_ab_model():
     return model
 
 
+class RecordingLoader:
+    """The app's model loader, plus "test/zero-ab" (a zero_ab_model); records every name it loads."""
+
+    def __init__(self):
+        self.loaded: list[str] = []
+
+    def __call__(self, name: str) -> LoadedModel:
+        self.loaded.append(name)
+        return LoadedModel.from_model(name, zero_ab_model()) if name == "test/zero-ab" else resolve_model(name)
+
+
 @pytest.fixture(scope="module")
-def server():
-    app.MODEL_OVERRIDES["test/zero-ab"] = zero_ab_model
+def loader():
+    return RecordingLoader()
+
+
+@pytest.fixture(scope="module")
+def server(loader):
+    demo = app.build_demo(loader=loader)
     port = free_port()
-    app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.LAUNCH_KWARGS)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.LAUNCH_KWARGS)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
-        app.demo.close()
-        app.MODEL_OVERRIDES.pop("test/zero-ab", None)
+        demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +240,30 @@ def test_bad_input_on_colorize_endpoint(client, images):
         client.predict(handle_file(str(images["colour.png"])), "nope", api_name="/colorize")
 
 
+def call_without_client(server: str, api: str, data: list) -> str:
+    """One call through Gradio's REST API, as any program may send it (gradio_client uploads every file)."""
+    import httpx
+
+    event = httpx.post(f"{server}gradio_api/call/{api}", json={"data": data}).json()["event_id"]
+    return httpx.get(f"{server}gradio_api/call/{api}/{event}", timeout=120).text
+
+
+@pytest.mark.parametrize(
+    "api, image, message",
+    [
+        ("colorize", "PATH", "Expected an image file, got str."),
+        ("colorize", {"path": "PATH"}, "The image must be a file uploaded to this app"),
+        ("compare", {"path": "PATH"}, "The image must be a file uploaded to this app"),
+    ],
+)
+def test_only_uploaded_files_are_read_never_other_paths_on_the_server(server, images, api, image, message):
+    path = str(images["colour.png"])  # a file on the server that was never uploaded
+    image = path if image == "PATH" else {"path": path}
+    data = [image, "vanilla-v1"] if api == "colorize" else [image, ["vanilla-v1"], None, None]
+    answer = call_without_client(server, api, data)
+    assert "event: error" in answer and message in answer, answer
+
+
 @pytest.mark.parametrize("name", ["16bit.png", "cmyk.jpg", "palette.png", "animated.gif"])
 def test_unusual_formats_work(client, images, name):
     gallery, rows = compare(client, images[name], ["vanilla-v1"])
@@ -239,13 +279,13 @@ def test_animated_gif_uses_its_first_frame(client, images):
     np.testing.assert_array_equal(from_gif, from_frame)
 
 
-def test_models_are_loaded_once_and_cached(client, images):
+def test_models_are_loaded_once_and_cached(client, images, loader):
     compare(client, images["colour.png"], FAST)
-    loads = app.MODELS.loads
+    loaded = list(loader.loaded)
     compare(client, images["colour.png"], FAST)
     compare(client, images["gray.png"], FAST[:1])
-    assert app.MODELS.loads == loads
-    assert len(app.MODELS._models) <= app.MODELS.capacity
+    assert loader.loaded == loaded  # served from the cache
+    assert set(FAST) <= set(loaded)
 
 
 def test_eight_concurrent_clients_get_correct_results(server, images, tmp_path):

@@ -30,7 +30,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import app  # noqa: E402
-from test_app import zero_ab_model  # noqa: E402
+from test_app import RecordingLoader  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
@@ -43,8 +43,7 @@ NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 @pytest.fixture(scope="module")
 def url():
-    app.MODEL_OVERRIDES["test/zero-ab"] = zero_ab_model
-    demo = app.build_demo()
+    demo = app.build_demo(loader=RecordingLoader())  # knows "test/zero-ab" too
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -53,7 +52,6 @@ def url():
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
-        app.MODEL_OVERRIDES.pop("test/zero-ab", None)
 
 
 @pytest.fixture(scope="module")

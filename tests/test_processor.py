@@ -9,7 +9,7 @@ from transformers import AutoImageProcessor
 
 import colorizers
 from colorizers import ColorizerImageProcessor
-from colorizers.image_processing_colorizer import image_to_array, working_size
+from colorizers.image_processing_colorizer import image_to_array, nominal_edge, working_size
 
 
 def _rgb(rng, height=45, width=67):
@@ -104,6 +104,15 @@ def test_colour_input_is_treated_as_its_grayscale(rng):
 ])
 def test_working_size_rules(size, expected):
     assert working_size(45 * 2, 67 * 2, size) == expected
+
+
+@pytest.mark.parametrize(
+    "size, expected",
+    [({"longest_edge": 224}, 224), ({"height": 64, "width": 96}, 96), ({"shortest_edge": 128}, 128),
+     ({"longest_edge": None, "height": None, "width": None, "shortest_edge": 80}, 80), ({}, None)],
+)
+def test_nominal_edge_is_the_number_a_size_stands_for(size, expected):
+    assert nominal_edge(size) == expected
 
 
 def test_ragged_batches_come_back_as_lists(rng):

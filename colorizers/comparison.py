@@ -1,0 +1,222 @@
+"""Comparing colorizers on one uploaded photo: the rules a server applies to a request.
+
+* :func:`read_upload` decodes an uploaded file with size limits, refusing bad files with a precise
+  reason.
+* :func:`parse_working_size` reads the working resolution a user asked for.
+* :func:`metric_reference` decides what the outputs are scored against: a separate colour reference
+  (resized to the photo), else the photo itself when it is in colour, else nothing.
+* :func:`run_model` colorizes the photo with one model, timed; :func:`compare` runs every model
+  asked for, scores each output and writes the notes a user reads next to the results.
+
+Refusals are :class:`colorizers.serving.RequestError`, with messages meant for the user.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .evaluation import gray_prediction
+from .image_io import ImageReadError, read_image
+from .image_processing_colorizer import image_to_array
+from .metrics import as_rgb_uint8, is_grayscale, score
+from .pipeline import colorize
+from .serving import LoadedModel, RequestError
+
+MAX_PIXELS = 40_000_000  # larger uploads are refused (decompression bombs included)
+MIN_SIDE = 8  # SSIM needs 7x7; the models need a few pixels to downsample
+
+
+@dataclass
+class Upload:
+    """A decoded upload: the pixels colorizers works on, the file's name, and notes for the user."""
+
+    array: np.ndarray  # what image_to_array gives: (H, W) gray or (H, W, 3), uint8 or float in [0, 1]
+    name: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        return self.array.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.array.shape[1]
+
+
+def read_upload(
+    path: str | Path,
+    name: str | None = None,
+    *,
+    what: str = "image",
+    max_pixels: int = MAX_PIXELS,
+    min_side: int = MIN_SIDE,
+) -> Upload:
+    """Decode the file at ``path`` (called ``name`` in messages; ``what`` says which upload it is).
+
+    Raises :class:`RequestError` for a file that is not an image, is truncated or corrupt, has more
+    than ``max_pixels`` pixels or a side shorter than ``min_side``.
+    """
+    name = name or Path(path).name
+    try:
+        read = read_image(path, max_pixels=max_pixels)
+    except ImageReadError as error:
+        raise RequestError(f"The {what} {name!r} cannot be used: {error.reason}.") from None
+    width, height = read.image.size
+    if min(width, height) < min_side:
+        raise RequestError(
+            f"The {what} {name!r} is only {width}x{height} pixels: both sides must be at least {min_side} pixels."
+        )
+    try:
+        array = image_to_array(read.image)
+    except ValueError as error:
+        raise RequestError(f"The {what} {name!r} cannot be used: {error}.") from None
+    return Upload(array, name, [f"The {what} is {note}." for note in read.notes])
+
+
+def parse_working_size(value: Any, *, minimum: int = 32, maximum: int = 1024) -> int | None:
+    """The working resolution (longest edge, pixels) a user asked for; None (each model's own) for
+    None, "", "auto" or 0. Raises :class:`RequestError` for anything else outside [minimum, maximum]."""
+    if value is None or value == "" or str(value).lower() == "auto":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RequestError(f"The working resolution must be a number of pixels or empty for auto, got {value!r}.") from None
+    if not math.isfinite(number) or number == 0:
+        return None
+    if not minimum <= number <= maximum:
+        raise RequestError(
+            f"The working resolution must be between {minimum} and {maximum} pixels "
+            f"(or 0 / empty for each model's own), got {value}."
+        )
+    return int(round(number))
+
+
+@dataclass
+class MetricReference:
+    """What the outputs of one photo are scored against, and a note (Markdown) saying which."""
+
+    rgb: np.ndarray | None  # RGB uint8 at the photo's size; None: no colour to score against
+    note: str
+
+
+def metric_reference(image: Upload, reference: Upload | None = None) -> MetricReference:
+    """The colour reference for the metrics of ``image``'s outputs.
+
+    A separate ``reference`` wins, resized (Lanczos) to the photo's size when the sizes differ; else
+    the photo itself when it is in colour (the models only see its lightness); else none, and only
+    the metrics that need no reference (colourfulness, time) can be computed.
+    """
+    size = f"{image.width}x{image.height}"
+    if reference is not None:
+        rgb = as_rgb_uint8(reference.array)
+        notes = ["Metrics are computed against the separate colour reference.", *reference.notes]
+        if (reference.width, reference.height) != (image.width, image.height):
+            rgb = np.asarray(Image.fromarray(rgb).resize((image.width, image.height), Image.Resampling.LANCZOS))
+            notes.append(
+                f"**Note:** the colour reference is {reference.width}x{reference.height}, the input {size}: the "
+                f"reference was resized to {size} for the metrics, which blurs or distorts it a little."
+            )
+        if is_grayscale(rgb):
+            notes.append(
+                "**Note:** the colour reference looks black-and-white, so the metrics against it say little about colour."
+            )
+        return MetricReference(rgb, " ".join(notes))
+    if not is_grayscale(image.array):
+        return MetricReference(
+            as_rgb_uint8(image.array),
+            "Metrics are computed against the uploaded photo itself (it is in colour); the models only saw its "
+            "black-and-white version.",
+        )
+    return MetricReference(
+        None,
+        "**No colour reference:** the photo is black-and-white and no separate colour reference was uploaded, so "
+        "PSNR, SSIM and the colourfulness gap cannot be computed; the table shows time and colourfulness only. "
+        "Upload a colour reference (or a colour photo) to score the models.",
+    )
+
+
+def run_model(
+    loaded: LoadedModel, array: np.ndarray, *, size: int | None = None, **options: Any
+) -> tuple[Image.Image, float]:
+    """Colorize ``array`` with ``loaded`` at working resolution ``size`` (None: the model's own);
+    other per-request ``options`` go to :func:`colorizers.colorize` as they are.
+
+    Returns the output (the input's size) and the time it took in milliseconds. A model that fails
+    on this image raises :class:`RequestError` with the first line of its error.
+    """
+    start = time.perf_counter()
+    try:
+        output = colorize(array, loaded.model, processor=loaded.processor, size=size, **options)
+    except (RuntimeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RequestError(f"Model {loaded.name!r} failed on this image: {first}") from None
+    return output, (time.perf_counter() - start) * 1000.0
+
+
+@dataclass
+class ModelRun:
+    """One model's output for the photo, its scores (``colorizers.metrics.score``) and its time."""
+
+    name: str
+    output: Image.Image
+    scores: dict[str, float | None]
+    ms: float
+
+
+@dataclass
+class Comparison:
+    runs: list[ModelRun]  # in the order the models were given
+    gray: np.ndarray  # the photo as every model sees it (ab = 0), RGB uint8
+    notes: list[str]  # for the user (Markdown): the reference used, the upload's notes, sizes, untrained models
+
+
+def compare(
+    image: Upload,
+    models: list[LoadedModel],
+    *,
+    reference: Upload | None = None,
+    size: int | None = None,
+    **options: Any,
+) -> Comparison:
+    """Colorize ``image`` with every model (see :func:`run_model` for ``size`` and ``options``) and
+    score each output against :func:`metric_reference`."""
+    against = metric_reference(image, reference)
+    runs = []
+    for loaded in models:
+        output, ms = run_model(loaded, image.array, size=size, **options)
+        runs.append(ModelRun(loaded.name, output, score(output, against.rgb), ms))
+    sizes = ", ".join(f"{loaded.name} {size or loaded.default_size} px" for loaded in models)
+    notes = [against.note, *image.notes]
+    notes.append(
+        f"Working resolution (longest edge): {sizes}. Every output keeps the input's {image.width}x{image.height} pixels."
+    )
+    untrained = [loaded.name for loaded in models if loaded.untrained]
+    if untrained:
+        notes.append(
+            f"**Untrained, random weights:** {', '.join(untrained)}: no trained weights exist for "
+            f"{'this model' if len(untrained) == 1 else 'these models'} yet, so the colours are arbitrary."
+        )
+    return Comparison(runs, gray_prediction(image.array), notes)
+
+
+__all__ = [
+    "MAX_PIXELS",
+    "MIN_SIDE",
+    "Comparison",
+    "MetricReference",
+    "ModelRun",
+    "Upload",
+    "compare",
+    "metric_reference",
+    "parse_working_size",
+    "read_upload",
+    "run_model",
+]

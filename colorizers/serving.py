@@ -1,0 +1,248 @@
+"""Serving colorizers by name: what a server (the Gradio app, or any other) needs between a model
+name a user typed and a loaded model.
+
+* :func:`check_model_name` refuses a name that cannot be a model before anything is loaded;
+  :func:`parse_model_names` does that for a request's whole list.
+* :func:`resolve_model` loads a preset, a local folder or a Hub id into a :class:`LoadedModel`, and
+  says precisely why when it cannot (offline, not a colorizer, broken folder).
+* :class:`ModelCache` keeps the most recently used models loaded, loading each one once.
+* :class:`RequestFolders` gives each request its own folder for output files, expired after a while.
+
+Every refusal is a :class:`RequestError` whose message is meant for the user as is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+from transformers import PreTrainedModel
+
+from .image_processing_colorizer import ColorizerImageProcessor, nominal_edge
+from .loading import ModelLoadError, load_model, load_processor
+from .registry import get_preset, list_models, preset_model_types
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name
+
+
+class RequestError(ValueError):
+    """A request a server must refuse; the message says why, in words meant for the user."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to serve, under the name the user gave it."""
+
+    name: str
+    model: PreTrainedModel
+    processor: ColorizerImageProcessor
+    untrained: bool  # random weights: no trained weights exist for it (yet)
+
+    @classmethod
+    def from_model(cls, name: str, model: PreTrainedModel) -> LoadedModel:
+        """Wrap a model object (in eval mode) with the processor saved beside its weights."""
+        model.eval()
+        return cls(name, model, load_processor(model), bool(getattr(model, "colorizers_untrained", False)))
+
+    @property
+    def default_size(self) -> int:
+        """The working resolution (longest edge, pixels) it colorizes at when none is asked for."""
+        return nominal_edge(self.processor.size) or 256
+
+
+def check_model_name(name: str) -> None:
+    """Raise :class:`RequestError` unless ``name`` is a preset, an existing path or a Hub id (owner/name).
+
+    Cheap (nothing is loaded), so a request naming several models is refused before any of them loads.
+    """
+    if name in list_models() or HUB_ID.match(name) or Path(name).expanduser().exists():
+        return
+    close = difflib.get_close_matches(name, list_models(), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise RequestError(
+        f"Unknown model {name!r}: it is not a preset, a local folder or a Hub id (owner/name).{hint} "
+        f"Presets: {', '.join(list_models())}."
+    )
+
+
+def parse_model_names(models: str | Iterable[Any] | None, *, limit: int) -> list[str]:
+    """The distinct model names of a request, in order; at least one, at most ``limit``, each plausible."""
+    if models is None:
+        models = []
+    elif isinstance(models, str):
+        models = [models]
+    names = list(dict.fromkeys(name for name in (str(item).strip() for item in models) if name))
+    if not names:
+        raise RequestError("Pick at least one model (a preset, a Hub id or a local folder).")
+    if len(names) > limit:
+        raise RequestError(f"Pick at most {limit} models at once (got {len(names)}).")
+    for name in names:
+        check_model_name(name)
+    return names
+
+
+_hub_probe: dict[str, Any] = {"at": -1e9, "ok": False}
+_hub_probe_lock = threading.Lock()
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the Hub answers a TCP connection (cached for a minute; False in offline mode)."""
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
+        return False
+    with _hub_probe_lock:
+        if time.monotonic() - _hub_probe["at"] < 60:
+            return _hub_probe["ok"]
+        parsed = urlparse(constants.ENDPOINT)
+        try:
+            socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout).close()
+            ok = True
+        except OSError:
+            ok = False
+        _hub_probe.update(at=time.monotonic(), ok=ok)
+        return ok
+
+
+def resolve_model(name: str) -> LoadedModel:
+    """Load what a user typed: a preset, a local folder or a Hub id (the cache first, then the Hub).
+
+    A preset without trained weights gets the same random weights on every call. Raises
+    :class:`RequestError` for an unknown name, a folder or repository that does not load, a Hub id
+    that is neither cached nor reachable, and a model that is no colorizer.
+    """
+    if name in list_models():
+        if get_preset(name).has_weights:
+            return LoadedModel.from_model(name, load_model(name))
+        with torch.random.fork_rng(devices=[]):  # seed a private copy of the RNG
+            torch.manual_seed(0)
+            return LoadedModel.from_model(name, load_model(name))
+    check_model_name(name)
+    if Path(name).expanduser().exists():
+        try:
+            model = load_model(str(Path(name).expanduser()))
+        except ModelLoadError as error:
+            raise RequestError(f"Model {name!r}: {error}") from None
+    else:
+        model = _load_from_hub(name)
+    model_type = getattr(model.config, "model_type", "?")
+    if model_type not in preset_model_types():
+        raise RequestError(f"Model {name!r} is a {model_type!r} model, not a colorizer this app can run.")
+    return LoadedModel.from_model(name, model)
+
+
+def _load_from_hub(name: str) -> PreTrainedModel:
+    try:
+        return load_model(name, local_files_only=True)
+    except ModelLoadError:
+        pass
+    if not hub_reachable():
+        raise RequestError(
+            f"Model {name!r} is not available offline: it is not a preset or a local folder, it is not "
+            "in this server's Hugging Face cache, and the Hub cannot be reached from here "
+            "(offline mode or no network). Pick a preset instead."
+        )
+    try:
+        return load_model(name)
+    except ModelLoadError as error:
+        raise RequestError(f"Model {name!r} could not be loaded from the Hugging Face Hub: {error}") from None
+
+
+class ModelCache:
+    """The ``capacity`` most recently used models, loaded by ``loader`` (a name -> LoadedModel function).
+
+    Each model is loaded once even when requests race for it; a load that fails is not cached.
+    """
+
+    def __init__(self, capacity: int, loader: Callable[[str], LoadedModel] = resolve_model):
+        self.capacity = max(1, capacity)
+        self.loader = loader
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._models
+
+    def get(self, name: str) -> LoadedModel:
+        with self._lock:
+            if name in self._models:
+                self._models.move_to_end(name)
+                return self._models[name]
+            key_lock = self._key_locks.setdefault(name, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if name in self._models:
+                    self._models.move_to_end(name)
+                    return self._models[name]
+            try:
+                loaded = self.loader(name)
+            except BaseException:
+                with self._lock:
+                    self._key_locks.pop(name, None)
+                raise
+            with self._lock:  # publish the model and retire its lock in one step
+                self._models[name] = loaded
+                while len(self._models) > self.capacity:
+                    self._models.popitem(last=False)
+                self._key_locks.pop(name, None)
+            return loaded
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+class RequestFolders:
+    """One fresh folder per request under ``root``; folders older than ``ttl_s`` seconds are deleted."""
+
+    def __init__(self, root: str | Path, ttl_s: float = 3600):
+        self.root = Path(root)
+        self.ttl_s = ttl_s
+
+    def new(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        for old in self.root.iterdir():
+            try:
+                if now - old.stat().st_mtime > self.ttl_s:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                pass
+        folder = self.root / uuid.uuid4().hex
+        folder.mkdir()
+        return folder
+
+
+def safe_filename(name: str) -> str:
+    """``name`` (a model name, a path, a Hub id) as one harmless file-name part."""
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "model"
+
+
+__all__ = [
+    "HUB_ID",
+    "LoadedModel",
+    "ModelCache",
+    "RequestError",
+    "RequestFolders",
+    "check_model_name",
+    "hub_reachable",
+    "parse_model_names",
+    "resolve_model",
+    "safe_filename",
+]

@@ -1,0 +1,217 @@
+"""colorizers.serving: model names, loading with precise refusals, the LRU model cache, request folders."""
+
+import os
+import threading
+import time
+
+import pytest
+import torch
+from conftest import tiny_model
+
+from colorizers.models.discriminator import ColorizerDiscriminatorConfig, ColorizerDiscriminatorModel
+from colorizers.registry import default_working_size, preset_model_types
+from colorizers.serving import (
+    LoadedModel,
+    ModelCache,
+    RequestError,
+    RequestFolders,
+    check_model_name,
+    hub_reachable,
+    parse_model_names,
+    resolve_model,
+    safe_filename,
+)
+
+
+@pytest.mark.parametrize("name", ["vanilla-v1", "someone/some-colorizer", "a.b/c_d-e"])
+def test_presets_and_hub_ids_are_plausible_names(name):
+    check_model_name(name)  # no error
+
+
+def test_an_existing_path_is_a_plausible_name(tmp_path):
+    check_model_name(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("no-such-model", r"^Unknown model 'no-such-model': it is not a preset, a local folder or a Hub id \(owner/name\)\. "
+                          r"Presets: .*vanilla-v1"),
+        ("vanila-v1", r"Did you mean vanilla-v1"),
+        ("/no/such/folder", r"Unknown model '/no/such/folder'"),
+        ("owner/", r"Unknown model 'owner/'"),
+    ],
+)
+def test_unknown_names_are_refused_with_a_hint(name, message):
+    with pytest.raises(RequestError, match=message):
+        check_model_name(name)
+
+
+def test_request_errors_are_value_errors():
+    assert issubclass(RequestError, ValueError)
+
+
+def test_model_names_of_a_request_are_stripped_and_deduplicated_in_order():
+    assert parse_model_names([" vanilla-v2", "vanilla-v1", "vanilla-v2 ", ""], limit=8) == ["vanilla-v2", "vanilla-v1"]
+    assert parse_model_names("vanilla-v1", limit=1) == ["vanilla-v1"]
+
+
+@pytest.mark.parametrize("models", [None, [], ["", "  "]])
+def test_a_request_needs_a_model(models):
+    with pytest.raises(RequestError, match=r"^Pick at least one model \(a preset, a Hub id or a local folder\)\.$"):
+        parse_model_names(models, limit=8)
+
+
+def test_a_request_names_at_most_limit_models():
+    with pytest.raises(RequestError, match=r"^Pick at most 2 models at once \(got 3\)\.$"):
+        parse_model_names(["vanilla-v1", "vanilla-v2", "unet"], limit=2)
+
+
+def test_an_unknown_name_anywhere_refuses_the_whole_request_before_loading():
+    with pytest.raises(RequestError, match="Unknown model 'nope'"):
+        parse_model_names(["vanilla-v1", "nope"], limit=8)
+
+
+def test_an_untrained_preset_gets_the_same_weights_every_time_and_leaves_the_rng_alone():
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    first, second = resolve_model("vanilla-v1"), resolve_model("vanilla-v1")
+    assert torch.equal(torch.rand(3), expected_next)  # the global RNG did not move
+    assert first.untrained and first.name == "vanilla-v1"
+    for a, b in zip(first.model.parameters(), second.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert not first.model.training
+
+
+def test_a_trained_preset_loads_its_weights():
+    loaded = resolve_model("vanilla-v2")
+    assert not loaded.untrained
+    assert loaded.default_size == default_working_size("vanilla-v2") == 128  # its shipped processor's
+
+
+def test_a_local_folder_loads(tmp_path):
+    tiny_model("vanilla-v1").save_pretrained(tmp_path / "mine")
+    loaded = resolve_model(str(tmp_path / "mine"))
+    assert loaded.name == str(tmp_path / "mine")
+    assert loaded.model.config.model_type == "colorizer_vanilla"
+    assert loaded.default_size == 16  # no processor saved: the config's image_size
+    assert not loaded.untrained
+
+
+def test_a_folder_that_is_not_a_model_is_refused(tmp_path):
+    with pytest.raises(RequestError, match=rf"^Model '{tmp_path}': {tmp_path} is not a saved model folder: it has no config.json$"):
+        resolve_model(str(tmp_path))
+
+
+def test_a_model_that_is_not_a_colorizer_is_refused(tmp_path):
+    torch.manual_seed(0)
+    ColorizerDiscriminatorModel(ColorizerDiscriminatorConfig(hidden_sizes=[4, 8])).save_pretrained(tmp_path / "disc")
+    assert "colorizer_discriminator" not in preset_model_types()
+    with pytest.raises(RequestError, match="is a 'colorizer_discriminator' model, not a colorizer this app can run"):
+        resolve_model(str(tmp_path / "disc"))
+
+
+def test_a_hub_id_is_refused_offline_with_the_reason():
+    assert os.environ["HF_HUB_OFFLINE"] == "1"  # conftest
+    assert not hub_reachable()
+    with pytest.raises(RequestError, match=r"^Model 'someone/some-colorizer' is not available offline: .* Pick a preset instead\.$"):
+        resolve_model("someone/some-colorizer")
+
+
+def test_every_family_with_presets_is_a_colorizer_model_type():
+    assert {"colorizer_vanilla", "colorizer_unet", "colorizer_koalarization"} <= preset_model_types()
+
+
+def test_loaded_model_wraps_a_model_object():
+    model = tiny_model("vanilla-v1").train()
+    model.colorizers_untrained = True
+    loaded = LoadedModel.from_model("mine", model)
+    assert loaded.untrained and not loaded.model.training
+    assert loaded.default_size == 16
+
+
+# The cache -----------------------------------------------------------------------------------------------
+
+
+class FakeLoader:
+    def __init__(self, delay: float = 0.0, fail: set[str] = frozenset()):
+        self.calls: list[str] = []
+        self.delay, self.fail = delay, set(fail)
+        self.lock = threading.Lock()
+
+    def __call__(self, name: str):
+        with self.lock:
+            self.calls.append(name)
+        time.sleep(self.delay)
+        if name in self.fail:
+            raise RequestError(f"cannot load {name}")
+        return f"model {name}"
+
+
+def test_cache_keeps_the_most_recently_used_models():
+    loader = FakeLoader()
+    cache = ModelCache(2, loader)
+    assert cache.get("a") == "model a"
+    cache.get("b")
+    cache.get("a")  # a is now the most recently used
+    cache.get("c")  # evicts b
+    assert "a" in cache and "c" in cache and "b" not in cache and len(cache) == 2
+    cache.get("b")
+    assert loader.calls == ["a", "b", "c", "b"]
+
+
+def test_cache_loads_a_model_once_when_requests_race_for_it():
+    loader = FakeLoader(delay=0.2)
+    cache = ModelCache(4, loader)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("a"))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["model a"] * 6
+    assert loader.calls == ["a"]
+
+
+def test_a_failed_load_is_not_cached_and_can_be_retried():
+    loader = FakeLoader(fail={"a"})
+    cache = ModelCache(2, loader)
+    with pytest.raises(RequestError, match="^cannot load a$"):
+        cache.get("a")
+    assert "a" not in cache
+    loader.fail.clear()
+    assert cache.get("a") == "model a"
+    assert loader.calls == ["a", "a"]
+
+
+def test_cache_capacity_is_at_least_one_and_clear_empties_it():
+    cache = ModelCache(0, FakeLoader())
+    cache.get("a")
+    cache.get("b")
+    assert len(cache) == 1 and "b" in cache
+    cache.clear()
+    assert len(cache) == 0
+
+
+# Request folders and file names ------------------------------------------------------------------------
+
+
+def test_each_request_gets_a_new_folder_and_old_ones_expire(tmp_path):
+    folders = RequestFolders(tmp_path / "outputs", ttl_s=60)
+    first, second = folders.new(), folders.new()
+    assert first != second and first.is_dir() and second.is_dir() and first.parent == tmp_path / "outputs"
+    (first / "x.png").write_bytes(b"png")
+    old = time.time() - 120
+    os.utime(first, (old, old))
+    third = folders.new()
+    assert not first.exists() and second.is_dir() and third.is_dir()
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [("vanilla-v1", "vanilla-v1"), ("owner/model name", "owner_model_name"), ("/tmp/x/my-model", "tmp_x_my-model"),
+     ("...", "model"), ("../../etc", "etc")],
+)
+def test_safe_filename(name, expected):
+    assert safe_filename(name) == expected
