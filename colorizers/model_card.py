@@ -57,6 +57,7 @@ def card_source(family: str) -> dict:
     """The card text of a family: ``hub_cards/common.yaml`` overlaid with ``hub_cards/<family>.yaml``."""
     return {**_load_yaml(CARDS_DIR / "common.yaml"), **_load_yaml(CARDS_DIR / f"{family}.yaml")}
 
+
 def _finite(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
