@@ -27,8 +27,9 @@ from pathlib import Path
 import torch
 
 import colorizers
-from colorizers.evaluation import evaluate, load_references
-from colorizers.hub import write_model_card
+from colorizers.eval_results import evaluation_entry, read_eval_results, replace_evaluations, write_eval_results
+from colorizers.evaluation import SCORES, evaluate, load_references
+from colorizers.model_card import write_model_card
 from colorizers.registry import PRETRAINED_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,17 +62,17 @@ def choose_default(rows: list[dict], gray: dict[str, dict]) -> tuple[str, str]:
 def record_scores(preset: str, summaries: dict[str, dict]) -> None:
     """Put the set scores into the preset's eval_results.json (replacing earlier ones) and re-render its card."""
     folder = PRETRAINED_DIR / preset
-    path = folder / "eval_results.json"
-    results = json.loads(path.read_text()) if path.is_file() else {}
-    kept = [e for e in results.get("evaluations", []) if e.get("dataset_name") not in SETS]
-    for name, s in summaries.items():
-        kept.append({
-            "dataset_name": name, "dataset_type": name, "split": "test", "num_images": s["num_images"],
-            "size": s["size"].get("longest_edge") if isinstance(s["size"], dict) else s["size"],
-            **{k: s[k] for k in ("psnr", "ssim", "colorfulness", "reference_colorfulness", "colorfulness_gap")},
-        })
-    results["evaluations"] = kept
-    path.write_text(json.dumps(results, indent=2))
+    entries = [
+        evaluation_entry(
+            name,
+            {key: s[key] for key in SCORES if key in s},
+            split="test",
+            num_images=s["num_images"],
+            size=s["size"].get("longest_edge") if isinstance(s["size"], dict) else s["size"],
+        )
+        for name, s in summaries.items()
+    ]
+    write_eval_results(folder, replace_evaluations(read_eval_results(folder), entries))
     write_model_card(folder, preset_name=preset)
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m colorizers colorize|list ...`` (also installed as ``colorizers``)."""
+"""Command line: ``python -m colorizers colorize|evaluate|list|push ...`` (also installed as ``colorizers``)."""
 
 from __future__ import annotations
 
@@ -186,6 +186,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_push(args: argparse.Namespace) -> int:
+    """Publish a saved model folder (``colorizers.hub.push_to_hub``); 2 with a one-line reason on failure."""
+    from .hub import HubError, push_to_hub
+
+    try:
+        commit = push_to_hub(
+            args.folder,
+            args.repo_id,
+            private=args.private,
+            revision=args.revision,
+            commit_message=args.commit_message,
+            preset_name=args.preset,
+        )
+    except (HubError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    print(f"pushed {args.folder} to {commit.commit_url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="colorizers", description="Automatic colorization of black-and-white photos.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -225,9 +246,21 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list the model presets")
     listing.set_defaults(handler=run_list)
 
-    from .hub import add_push_command
-
-    add_push_command(commands)  # push FOLDER --repo-id ID [--private] [--revision B] [--commit-message M]
+    push = commands.add_parser(
+        "push",
+        help="publish a saved model folder on the Hugging Face Hub (card, weights, remote code)",
+        description="Upload a saved model folder: config.json, model.safetensors, preprocessor_config.json, a "
+        "rendered README.md model card, sample images and the code that loads it with trust_remote_code. "
+        "Checkpoints, optimizer states and pickles are never uploaded. The token comes from HF_TOKEN or "
+        "`hf auth login`.",
+    )
+    push.add_argument("folder", help="a folder written by save_pretrained (config.json + model.safetensors)")
+    push.add_argument("--repo-id", required=True, help="target repository, e.g. your-org/colorizers-unet")
+    push.add_argument("--private", action="store_true", default=None, help="create the repository as private")
+    push.add_argument("--revision", default=None, help="branch to push to (created from main if it does not exist)")
+    push.add_argument("--commit-message", default=None, help="commit message (default: what was uploaded)")
+    push.add_argument("--preset", default=None, help="preset the model is an instance of (default: from its config)")
+    push.set_defaults(handler=run_push)
     return parser
 
 

@@ -1,5 +1,6 @@
 """Turn what a user names (a preset, a local folder, a Hub id, or a model object) into a model and
-its image processor. Weights are only ever read from safetensors."""
+its image processor. Weights are only ever read from safetensors: a folder or repository that offers
+only pickled weights (``.bin``, ``.pt``, ...) is refused with the reason (``safetensors_refusal``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from .image_processing_colorizer import ColorizerImageProcessor
 from .registry import create_model, create_processor, get_preset, list_models
 
 logger = logging.getLogger(__name__)
+
+# Weight files that are pickles: never loaded (unpickling can run arbitrary code), never published.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 class ModelLoadError(ValueError):
@@ -67,11 +71,54 @@ def load_model(
 
 
 def _refuse_pickles(name: str, **kwargs) -> None:
-    from .hub import safetensors_refusal
-
     reason = safetensors_refusal(name, **kwargs)
     if reason:
         raise ModelLoadError(reason)
+
+
+def _listing(
+    name_or_path: str, *, revision: str | None, token: str | bool | None, local_files_only: bool | None
+) -> list[str] | None:
+    """Top-level file names of a local folder or a Hub repo (or its cached snapshot), or None if unknown."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return sorted(item.name for item in path.iterdir() if item.is_file())
+    from huggingface_hub import HfApi, constants, snapshot_download
+
+    if not (local_files_only or constants.is_offline_mode()):
+        try:
+            return [name for name in HfApi(token=token).list_repo_files(name_or_path, revision=revision) if "/" not in name]
+        except Exception:  # noqa: BLE001 - unknown repo, no network...: the caller's own error stands
+            return None
+    try:
+        snapshot = Path(snapshot_download(name_or_path, revision=revision, local_files_only=True))
+    except Exception:  # noqa: BLE001
+        return None
+    return sorted(item.name for item in snapshot.iterdir() if item.is_file())
+
+
+def safetensors_refusal(
+    name_or_path: str,
+    *,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool | None = None,
+) -> str | None:
+    """Why ``name_or_path`` cannot be loaded when it offers only pickled weights; ``None`` otherwise."""
+    files = _listing(str(name_or_path), revision=revision, token=token, local_files_only=local_files_only)
+    if not files or any(name.endswith(".safetensors") for name in files):
+        return None
+    pickles = [name for name in files if name.endswith(PICKLE_SUFFIXES)]
+    if not pickles:
+        return None
+    at = f" at revision {revision!r}" if revision else ""
+    return (
+        f"{name_or_path}{at} offers its weights only as pickle files ({', '.join(pickles)}), and colorizers "
+        "loads weights only from safetensors: unpickling a .bin/.pt file can run arbitrary code on your machine. "
+        "Ask its author to publish model.safetensors (for example `model.save_pretrained(folder)` with current "
+        "transformers, then `python -m colorizers push folder --repo-id ...`), or convert it yourself only if you "
+        "trust its source."
+    )
 
 
 def _from_pretrained(name: str, *, dtype=None, **kwargs) -> PreTrainedModel:

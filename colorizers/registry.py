@@ -81,6 +81,65 @@ def get_preset(name: str) -> Preset:
         raise KeyError(f"unknown model preset {name!r}.{hint} Known presets: {', '.join(_PRESETS)}") from None
 
 
+class PresetMismatchError(ValueError):
+    """A preset was named for a saved config it cannot describe (unknown name, other model type)."""
+
+
+def preset_names_of(model_type: str) -> list[str]:
+    """Names of the presets whose config class has ``model_type``."""
+    return [name for name, preset in _PRESETS.items() if preset.config_class.model_type == model_type]
+
+
+def _same(value, expected) -> bool:
+    if isinstance(value, (list, tuple)) and isinstance(expected, (list, tuple)):
+        return list(value) == list(expected)
+    if isinstance(expected, dict):  # a sub-config: the values the preset sets, among all saved ones
+        if not isinstance(value, dict):
+            return False
+        # transformers saves num_labels as the length of id2label
+        saved = {**value, "num_labels": value.get("num_labels", len(value.get("id2label") or {}) or None)}
+        return all(_same(saved.get(key), item) for key, item in expected.items())
+    return value == expected
+
+
+# Preset values that tune a model without making it another preset (a unet trained at 64 px or
+# with an L1 loss is still the unet): they rank candidates but never exclude one.
+SOFT_PRESET_KEYS = {"image_size", "loss_type", "huber_delta", "gan_l1_weight"}
+
+
+def match_preset(config: dict, preset_name: str | None = None) -> Preset | None:
+    """The preset a saved config (``config.json`` as a dict) is an instance of, or ``None``.
+
+    A preset matches when every value it sets (other than ``SOFT_PRESET_KEYS``) equals the config's;
+    the most specific match wins, then the one matching the most soft values. ``preset_name`` forces
+    one (it must be of the config's model type, else ``PresetMismatchError``).
+    """
+    model_type = config.get("model_type")
+    if preset_name is not None:
+        try:
+            preset = get_preset(preset_name)
+        except KeyError as error:
+            raise PresetMismatchError(error.args[0]) from None
+        if preset.config_class.model_type != model_type:
+            raise PresetMismatchError(
+                f"preset {preset_name!r} is a {preset.config_class.model_type!r} model but the folder holds a "
+                f"{model_type!r} model"
+            )
+        return preset
+    best, best_score = None, None
+    for preset in _PRESETS.values():
+        if preset.config_class.model_type != model_type:
+            continue
+        hard = {key: value for key, value in preset.config.items() if key not in SOFT_PRESET_KEYS}
+        if not all(_same(config.get(key), value) for key, value in hard.items()):
+            continue
+        soft = sum(_same(config.get(key), value) for key, value in preset.config.items() if key in SOFT_PRESET_KEYS)
+        score = (len(hard), soft)
+        if best_score is None or score > best_score:
+            best, best_score = preset, score
+    return best
+
+
 def model_class_for(config: PreTrainedConfig, preset: Preset | None = None) -> type[PreTrainedModel]:
     if preset is not None and preset.model_class is not None:
         return preset.model_class

@@ -32,9 +32,10 @@ from PIL import Image
 from transformers import AutoImageProcessor, AutoModel
 
 import colorizers
-from colorizers import hub
+from colorizers import hub, model_card, model_folder, remote_code
 from colorizers.cli import main as cli_main
 from colorizers.loading import ModelLoadError
+from colorizers.registry import match_preset
 from hub_server import HubServer
 
 TOKEN = "hf_test_write_token"
@@ -454,10 +455,10 @@ def test_pickle_only_repo_is_refused(hub_env, tmp_path, monkeypatch):
         colorizers.load_model(repo_id)  # refused (loading.py's message: "no model.safetensors")
     monkeypatch.delenv("DISABLE_SAFETENSORS_CONVERSION")  # as for users: refused before transformers runs
     with pytest.raises(ModelLoadError, match=r"only as pickle files \(pytorch_model\.bin\).*arbitrary code"):
-        hub.load_from_hub(repo_id)
+        colorizers.load_model(repo_id)
     assert not [path for _, path in hub_env.requests if "/discussions" in path]  # no conversion request
     with pytest.raises(ModelLoadError, match="only as pickle files"):
-        hub.load_from_hub(str(folder))
+        colorizers.load_model(str(folder))
     with pytest.raises(OSError):
         AutoModel.from_pretrained(repo_id, use_safetensors=True)
     assert not [path for method, path in hub_env.requests if method == "GET" and path.endswith("pytorch_model.bin")]
@@ -555,7 +556,7 @@ def test_card_round_trips_with_eval_results(hub_env, published):
         for metric in ("psnr", "ssim", "colorfulness")
     }
     assert measured == expected
-    assert data.eval_results == hub.eval_results_from(EVAL_RESULTS, "colorizers-unet")
+    assert data.eval_results == model_card.eval_results_from(EVAL_RESULTS, "colorizers-unet")
     assert {result.dataset_split for result in data.eval_results} == {"test"}
     assert "| kodak24 | test | 24 | 256 px | 23.42 | 0.9312 | 14.25 | 36.57 | -22.32 |" in card.text
     assert "![Gray input, colorized output and the true colours](samples.png)" in card.text
@@ -589,7 +590,7 @@ def test_card_from_training_run_results(tmp_path):
                      "rank_weight_checksums": [0.123456789] * 50, "filtered": {"train": {"kept": 9, "dropped": 1}}},
     }
     (folder / "eval_results.json").write_text(json.dumps(results))
-    card = hub.render_model_card(folder)
+    card = model_card.render_model_card(folder)
     assert card.data.datasets is None  # a local path is no Hub dataset id
     assert "trained on **tiny-imagenet (a local copy)**" in card.text and "/data/shared" not in card.text
     assert "| tiny-val | validation | 24 | 64 px | 22.00 | 0.9300 | 0.10 | 30.20 | -30.10 |" in card.text
@@ -602,10 +603,10 @@ def test_card_from_training_run_results(tmp_path):
 def test_every_preset_renders_a_card(tmp_path, name):
     folder = _save_folder(tiny_model(name), tmp_path / name)
     # tiny configs of two presets of one family can be identical: name the preset, as train.py does
-    path = hub.write_model_card(folder, preset_name=name)
+    path = model_card.write_model_card(folder, preset_name=name)
     assert path == folder / "README.md"
     card = ModelCard.load(path)
-    source = hub.card_source(hub.inspect_model_folder(folder).family)
+    source = model_card.card_source(model_folder.inspect_model_folder(folder).family)
     assert source["presets"][name]["faithfulness"].split()[0] in card.text
     assert f"the `{name}` preset" in card.text
     assert "@" in card.text.split("## Citation", 1)[1]  # a BibTeX entry
@@ -616,11 +617,11 @@ def test_every_preset_renders_a_card(tmp_path, name):
 def test_preset_is_matched_from_config(tmp_path):
     for name in PRESETS:
         config = colorizers.get_preset(name).make_config().to_dict()
-        assert hub.match_preset(config).name == name
+        assert match_preset(config).name == name
         retrained = {**config, "image_size": 64, "loss_type": "l1"}  # tuning values do not change the preset
-        assert hub.match_preset(retrained).name == name
+        assert match_preset(retrained).name == name
     tiny_model("unet").save_pretrained(tmp_path / "unet")
-    assert hub.inspect_model_folder(tmp_path / "unet").preset.name == "unet"
+    assert model_folder.inspect_model_folder(tmp_path / "unet").preset.name == "unet"
 
 
 def test_remote_code_files_are_self_contained():
@@ -629,9 +630,9 @@ def test_remote_code_files_are_self_contained():
         if not module.PRESETS:
             continue
         config_class, model_class = module.AUTO_CLASSES[0]
-        fake = hub.ModelFolder(Path("."), {}, family, config_class.model_type, config_class, model_class, None)
+        fake = model_folder.ModelFolder(Path("."), {}, family, config_class.model_type, config_class, model_class, None)
         expected = {f"configuration_{family}.py", f"modeling_{family}.py", "image_processing_colorizer.py", "color.py"}
-        assert expected <= set(hub.remote_code_files(fake))
+        assert expected <= set(remote_code.remote_code_files(fake))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ the evaluation sets and renders the card.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -21,15 +20,16 @@ from pathlib import Path
 import torch
 
 import colorizers
-from colorizers.hub import write_model_card
+from colorizers.eval_results import RESULTS_FILE, read_eval_results, write_eval_results
+from colorizers.model_card import write_model_card
 from colorizers.registry import PRETRAINED_DIR
 
-COPIED = ("eval_results.json", "sample_grid.png", "loss_curves.png")
+COPIED = (RESULTS_FILE, "sample_grid.png", "loss_curves.png")
 
 
 def ship(run: Path, preset: str, working_size: int | None, dtype: torch.dtype = torch.float16) -> Path:
     colorizers.get_preset(preset)  # a clear error for an unknown name
-    if not (run / "model.safetensors").is_file() or not (run / "eval_results.json").is_file():
+    if not (run / "model.safetensors").is_file() or not (run / RESULTS_FILE).is_file():
         raise SystemExit(f"error: {run} is not a finished training run (model.safetensors and eval_results.json)")
     model = colorizers.load_model(str(run))
     processor = colorizers.load_processor(model)
@@ -44,9 +44,9 @@ def ship(run: Path, preset: str, working_size: int | None, dtype: torch.dtype = 
     for name in COPIED:
         if (run / name).is_file():
             shutil.copy2(run / name, staging / name)
-    results = json.loads((staging / "eval_results.json").read_text())
+    results = read_eval_results(staging)
     results.setdefault("training", {})["preset"] = preset
-    (staging / "eval_results.json").write_text(json.dumps(results, indent=2))
+    write_eval_results(staging, results)
     write_model_card(staging, preset_name=preset)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)

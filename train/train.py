@@ -839,9 +839,10 @@ def main(argv: list[str] | None = None) -> int:
                 "rank_weight_checksums": rank_checksums,
             },
         }
-        (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
-        from colorizers.hub import write_model_card
+        from colorizers.eval_results import write_eval_results
+        from colorizers.model_card import write_model_card
 
+        write_eval_results(output_dir, results)
         write_model_card(output_dir, preset_name=args.model if args.model in colorizers.list_models() else None)
         if args.push_to_hub:
             from colorizers.hub import push_to_hub

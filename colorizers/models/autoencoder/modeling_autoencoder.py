@@ -26,6 +26,7 @@ VGG16_BLOCK_DEPTHS = (2, 2, 3, 3, 3)
 STRIDED_LAYERS = (0, 2, 4)
 
 
+# Copied from colorizers.models.unet.modeling_unet.UNetColorizerOutput with UNet->Autoencoder
 @dataclass
 class AutoencoderColorizerOutput(ModelOutput):
     """
@@ -37,6 +38,7 @@ class AutoencoderColorizerOutput(ModelOutput):
     ab: torch.FloatTensor | None = None
 
 
+# Copied from colorizers.models.unet.modeling_unet.regression_loss
 def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
     if labels.shape != prediction.shape:
         raise ValueError(f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}")
@@ -48,6 +50,7 @@ def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: s
     return F.mse_loss(prediction, labels)
 
 
+# Copied from colorizers.models.unet.modeling_unet.pad_to_multiple
 def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
     """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
     height, width = pixel_values.shape[-2:]

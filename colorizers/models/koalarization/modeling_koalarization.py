@@ -21,6 +21,7 @@ STRIDED_LAYERS = (0, 2, 4)
 UPSAMPLE_AFTER = (0, 2)
 
 
+# Copied from colorizers.models.unet.modeling_unet.UNetColorizerOutput with UNet->Koalarization
 @dataclass
 class KoalarizationColorizerOutput(ModelOutput):
     """
@@ -32,6 +33,7 @@ class KoalarizationColorizerOutput(ModelOutput):
     ab: torch.FloatTensor | None = None
 
 
+# Copied from colorizers.models.unet.modeling_unet.regression_loss
 def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
     if labels.shape != prediction.shape:
         raise ValueError(f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}")
@@ -43,6 +45,7 @@ def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: s
     return F.mse_loss(prediction, labels)
 
 
+# Copied from colorizers.models.unet.modeling_unet.pad_to_multiple
 def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
     """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
     height, width = pixel_values.shape[-2:]
@@ -74,6 +77,7 @@ class KoalarizationColorizerEncoder(nn.Module):
             for index, (in_size, out_size) in enumerate(zip([1] + sizes[:-1], sizes))
         )
 
+    # Copied from colorizers.models.autoencoder.modeling_autoencoder.AutoencoderColorizerStridedEncoder.forward
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         hidden_states = pixel_values
         for layer in self.layers:
@@ -125,6 +129,7 @@ class KoalarizationColorizerPreTrainedModel(PreTrainedModel):
             self.classifier.requires_grad_(False)
             self.classifier.eval()
 
+    # Copied from colorizers.models.autoencoder.modeling_autoencoder.AutoencoderColorizerPreTrainedModel.from_pretrained
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         # Loading replaces every parameter with a fresh, trainable one: freeze again afterwards.

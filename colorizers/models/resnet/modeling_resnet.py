@@ -16,6 +16,7 @@ from .configuration_resnet import ResNetColorizerConfig
 BACKBONE_STRIDE = 8
 
 
+# Copied from colorizers.models.unet.modeling_unet.UNetColorizerOutput with UNet->ResNet
 @dataclass
 class ResNetColorizerOutput(ModelOutput):
     """
@@ -27,6 +28,7 @@ class ResNetColorizerOutput(ModelOutput):
     ab: torch.FloatTensor | None = None
 
 
+# Copied from colorizers.models.unet.modeling_unet.regression_loss
 def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
     if labels.shape != prediction.shape:
         raise ValueError(f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}")
@@ -38,6 +40,7 @@ def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: s
     return F.mse_loss(prediction, labels)
 
 
+# Copied from colorizers.models.unet.modeling_unet.pad_to_multiple
 def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
     """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
     height, width = pixel_values.shape[-2:]

@@ -32,6 +32,7 @@ def check_labels(labels: torch.Tensor, expected_shape: tuple) -> None:
         raise ValueError(f"labels must be shaped like the prediction {tuple(expected_shape)}, got {tuple(labels.shape)}")
 
 
+# Copied from colorizers.models.unet.modeling_unet.regression_loss
 def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
     if labels.shape != prediction.shape:
         raise ValueError(f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}")
@@ -43,6 +44,7 @@ def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: s
     return F.mse_loss(prediction, labels)
 
 
+# Copied from colorizers.models.unet.modeling_unet.pad_to_multiple
 def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
     """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
     height, width = pixel_values.shape[-2:]

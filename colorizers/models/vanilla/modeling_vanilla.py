@@ -12,6 +12,7 @@ from transformers.utils import ModelOutput
 from .configuration_vanilla import VanillaColorizerConfig
 
 
+# Copied from colorizers.models.unet.modeling_unet.UNetColorizerOutput with UNet->Vanilla
 @dataclass
 class VanillaColorizerOutput(ModelOutput):
     """
@@ -23,6 +24,7 @@ class VanillaColorizerOutput(ModelOutput):
     ab: torch.FloatTensor | None = None
 
 
+# Copied from colorizers.models.unet.modeling_unet.regression_loss
 def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
     if labels.shape != prediction.shape:
         raise ValueError(f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}")
