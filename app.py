@@ -5,9 +5,11 @@ that); it is also the entry point of the Hugging Face Space described in README.
 
 Stable API (``gradio_client``):
 
-* ``/colorize``: (image, model name or id) -> the colorized image, a PNG file at the input's size.
+* ``/colorize``: (image, model name or id, optional vividness 0..100) -> the colorized image, a PNG file at
+  the input's size.
 * ``/compare``: (image, list of model names/ids, optional colour reference image, working resolution
-  or None for each model's own) -> (gallery of (PNG, model name), metrics table with the columns
+  or None for each model's own, optional vividness 0..100 or None for each model's own) -> (gallery of
+  (PNG, model name), metrics table with the columns
   ``model, psnr, ssim, colorfulness, colorfulness_gap, ms``). PSNR of identical images is the text
   ``"inf"``; metrics that need a colour reference are empty (None) when there is none.
 
@@ -35,7 +37,7 @@ import colorizers
 from colorizers import comparison, get_preset, list_models
 from colorizers.comparison import Upload, parse_working_size, read_upload
 from colorizers.image_io import save_image
-from colorizers.registry import default_working_size
+from colorizers.registry import default_temperature, default_working_size
 from colorizers.serving import LoadedModel, ModelCache, RequestError, RequestFolders, parse_model_names
 from colorizers.serving import resolve_model, safe_filename
 
@@ -94,6 +96,11 @@ def preset_label(name: str) -> str:
     return name if get_preset(name).has_weights else f"{name} ({UNTRAINED})"
 
 
+def default_vividness() -> float:
+    """The slider's start: the default model's own temperature, as vividness."""
+    return comparison.vividness_for_temperature(default_temperature(colorizers.DEFAULT_MODEL) or 1.0)
+
+
 def default_models() -> list[str]:
     trained = list_models(with_weights=True)
     if colorizers.DEFAULT_MODEL in list_models() and (not trained or colorizers.DEFAULT_MODEL in trained):
@@ -124,15 +131,18 @@ def _row(run: comparison.ModelRun) -> list:
 
 
 @refusals_as_user_errors
-def compare(cache: ModelCache, image: Any, models: Any, reference: Any = None, resolution: Any = None):
+def compare(cache: ModelCache, image: Any, models: Any, reference: Any = None, resolution: Any = None,
+            vividness: Any = None):
     """``/compare``: every model on one image; returns (gallery, metrics table, UI state)."""
     if image is None:
         raise UserError("Upload an image first (or pick one of the examples).")
     names = parse_model_names(models, limit=MAX_MODELS_PER_REQUEST)  # all checked before any loads
     size = parse_working_size(resolution, minimum=MIN_RESOLUTION, maximum=MAX_RESOLUTION)
+    temperature = comparison.temperature_for_vividness(vividness)
     upload = read_payload(image)
     against = None if reference is None else read_payload(reference, "colour reference")
-    result = comparison.compare(upload, [cache.get(name) for name in names], reference=against, size=size)
+    result = comparison.compare(upload, [cache.get(name) for name in names], reference=against, size=size,
+                                temperature=temperature)
     folder = OUTPUTS.new()
     outputs = [(run.name, save_png(run.output, folder / f"{safe_filename(run.name)}-colorized.png"))
                for run in result.runs]
@@ -142,7 +152,7 @@ def compare(cache: ModelCache, image: Any, models: Any, reference: Any = None, r
 
 
 @refusals_as_user_errors
-def colorize_one(cache: ModelCache, image: Any, model: Any) -> str:
+def colorize_one(cache: ModelCache, image: Any, model: Any, vividness: Any = None) -> str:
     """``/colorize``: one model, one image -> the path of the colorized PNG (input's size)."""
     if image is None:
         raise UserError("Upload an image first.")
@@ -151,7 +161,7 @@ def colorize_one(cache: ModelCache, image: Any, model: Any) -> str:
         raise UserError("/colorize takes one model; use /compare for several.")
     upload = read_payload(image)
     loaded = cache.get(names[0])
-    output, _ = comparison.run_model(loaded, upload.array)
+    output, _ = comparison.run_model(loaded, upload.array, temperature=comparison.temperature_for_vividness(vividness))
     return save_png(output, OUTPUTS.new() / f"{safe_filename(loaded.name)}-colorized.png")
 
 
@@ -186,31 +196,6 @@ def resolution_info(models: Any) -> dict:
              for name in map(str, models or []) if name.strip()]
     own = "; ".join(parts) or "each model's own"
     return gr.update(info=f"0 = auto ({own}). Outputs always keep the input's resolution.")
-
-
-# Examples (scikit-image's bundled photos; nothing is downloaded) ---------------------------------------
-
-EXAMPLES = [  # (label, photo, colour reference)
-    ("astronaut", "astronaut", None), ("coffee", "coffee", None),
-    ("cat (chelsea)", "chelsea", None), ("rocket", "rocket", None),
-    ("coffee, b&w + colour reference", "coffee-black-and-white", "coffee"),
-    ("cameraman (b&w, no reference)", "camera", None),
-]
-
-
-def example_files() -> list[tuple[str, list[str | None]]]:
-    """(label, [image, reference]) rows; the photos are written to the cache folder on first use."""
-    from skimage import data
-
-    folder = CACHE_ROOT / "examples"
-    photos = {"astronaut": data.astronaut, "coffee": data.coffee, "chelsea": data.chelsea, "rocket": data.rocket,
-              "coffee-black-and-white": lambda: np.asarray(Image.fromarray(data.coffee()).convert("L")),
-              "camera": data.camera}
-    for key, photo in photos.items():
-        if not (folder / f"{key}.png").is_file():
-            save_image(photo(), folder / f"{key}.png")  # atomic: servers starting together may race
-    return [(label, [str(folder / f"{image}.png"), reference and str(folder / f"{reference}.png")])
-            for label, image, reference in EXAMPLES]
 
 
 # The Blocks app ----------------------------------------------------------------------------------------
@@ -252,7 +237,7 @@ def build_demo(loader: Callable[[str], LoadedModel] = resolve_model) -> gr.Block
     cache = ModelCache(MODEL_CACHE_SIZE, loader)
     presets = ordered_presets()
     untrained = [name for name in presets if not get_preset(name).has_weights]
-    examples = example_files()
+    examples = comparison.example_photos(CACHE_ROOT / "examples")
     upload = dict(type="filepath", image_mode=None, sources=["upload", "clipboard"], format="png")
 
     with gr.Blocks(title="colorizers: compare colorization models", delete_cache=(3600, 3600)) as demo:
@@ -284,6 +269,9 @@ def build_demo(loader: Callable[[str], LoadedModel] = resolve_model) -> gr.Block
                 resolution = gr.Slider(0, MAX_RESOLUTION, value=0, step=32, elem_id="resolution",
                                        label="Working resolution (longest edge, px)",
                                        info=resolution_info(default_models())["info"])
+                vividness = gr.Slider(0, 100, value=default_vividness(), step=5, elem_id="vividness", label="Vividness",
+                                      info="Models that predict a colour distribution (chroma): 0 = its mean "
+                                      "(safe, muted), 100 = its mode (vivid, sometimes wrong).")
                 run = gr.Button("Colorize", variant="primary", size="lg", elem_id="colorize-button")
                 gr.Examples([row for _, row in examples], inputs=[image, reference], examples_per_page=6,
                             example_labels=[label for label, _ in examples], label="Examples (scikit-image's photos)")
@@ -315,7 +303,7 @@ def build_demo(loader: Callable[[str], LoadedModel] = resolve_model) -> gr.Block
 
         inference = dict(concurrency_limit=CONCURRENCY, concurrency_id="inference")  # shared by both endpoints
         run.click(
-            functools.partial(compare, cache), inputs=[image, models, reference, resolution],
+            functools.partial(compare, cache), inputs=[image, models, reference, resolution, vividness],
             outputs=[gallery, table, state], api_name="compare",
             api_description="Colorize an image with several models; returns the gallery and the metrics table.",
             preprocess=False, **inference,  # decoding (and its error messages) is ours
@@ -324,8 +312,8 @@ def build_demo(loader: Callable[[str], LoadedModel] = resolve_model) -> gr.Block
         chosen.input(choose, inputs=[chosen, state], outputs=[slider], api_visibility="private")
         models.change(resolution_info, inputs=[models], outputs=[resolution], api_visibility="private")
 
-        def colorize(image: FileData, model: str) -> FileData:  # /colorize has no UI of its own
-            return FileData(path=colorize_one(cache, image, model))
+        def colorize(image: FileData, model: str, vividness: float | None = None) -> FileData:  # no UI of its own
+            return FileData(path=colorize_one(cache, image, model, vividness))
 
         gr.api(colorize, api_name="colorize", **inference,
                api_description="Colorize an image with one model; returns a PNG at the input's size.")

@@ -26,7 +26,7 @@ from .evaluation import gray_prediction
 from .image_io import ImageReadError, read_image
 from .image_processing_colorizer import image_to_array
 from .metrics import as_rgb_uint8, is_grayscale, score
-from .pipeline import colorize
+from .pipeline import colorize, has_color_distribution
 from .serving import LoadedModel, RequestError
 
 MAX_PIXELS = 40_000_000  # larger uploads are refused (decompression bombs included)
@@ -143,6 +143,30 @@ def metric_reference(image: Upload, reference: Upload | None = None) -> MetricRe
     )
 
 
+# The app's "vividness" (0..100) is the annealed-mean temperature, from 1.0 (the distribution's mean:
+# safe, muted) down to 0.2 (close to its mode: vivid, sometimes wrong).
+MOST_MUTED_TEMPERATURE, MOST_VIVID_TEMPERATURE = 1.0, 0.2
+
+
+def temperature_for_vividness(value: Any) -> float | None:
+    """Vividness 0..100 -> temperature 1.0..0.2; ``None`` (or an empty value) keeps each model's default."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        vividness = float(value)
+    except (TypeError, ValueError):
+        raise RequestError(f"Vividness must be a number from 0 to 100, got {str(value)[:40]!r}.") from None
+    if not (math.isfinite(vividness) and 0 <= vividness <= 100):
+        raise RequestError(f"Vividness must be a number from 0 to 100, got {str(value)[:40]}.")
+    return round(MOST_MUTED_TEMPERATURE - (MOST_MUTED_TEMPERATURE - MOST_VIVID_TEMPERATURE) * vividness / 100, 4)
+
+
+def vividness_for_temperature(temperature: float) -> float:
+    """The inverse of :func:`temperature_for_vividness`, clipped to 0..100 (for the slider's default)."""
+    span = MOST_MUTED_TEMPERATURE - MOST_VIVID_TEMPERATURE
+    return float(min(100.0, max(0.0, round(100 * (MOST_MUTED_TEMPERATURE - temperature) / span))))
+
+
 def run_model(
     loaded: LoadedModel, array: np.ndarray, *, size: int | None = None, **options: Any
 ) -> tuple[Image.Image, float]:
@@ -152,6 +176,8 @@ def run_model(
     Returns the output (the input's size) and the time it took in milliseconds. A model that fails
     on this image raises :class:`RequestError` with the first line of its error.
     """
+    if options.get("temperature") is not None and not has_color_distribution(loaded.model):
+        options = {k: v for k, v in options.items() if k != "temperature"}  # vividness is for distribution models
     start = time.perf_counter()
     try:
         output = colorize(array, loaded.model, processor=loaded.processor, size=size, **options)
@@ -207,7 +233,33 @@ def compare(
     return Comparison(runs, gray_prediction(image.array), notes)
 
 
+# The app's examples: scikit-image's bundled photos (nothing is downloaded). (label, photo, colour reference)
+EXAMPLES = [
+    ("astronaut", "astronaut", None), ("coffee", "coffee", None),
+    ("cat (chelsea)", "chelsea", None), ("rocket", "rocket", None),
+    ("coffee, b&w + colour reference", "coffee-black-and-white", "coffee"),
+    ("cameraman (b&w, no reference)", "camera", None),
+]
+
+
+def example_photos(folder: Path) -> list[tuple[str, list[str | None]]]:
+    """(label, [image, reference]) rows of :data:`EXAMPLES`; the photos are written to ``folder`` on first use."""
+    from skimage import data
+
+    from .image_io import save_image
+
+    photos = {"astronaut": data.astronaut, "coffee": data.coffee, "chelsea": data.chelsea, "rocket": data.rocket,
+              "coffee-black-and-white": lambda: np.asarray(Image.fromarray(data.coffee()).convert("L")),
+              "camera": data.camera}
+    for key, photo in photos.items():
+        if not (folder / f"{key}.png").is_file():
+            save_image(photo(), folder / f"{key}.png")  # atomic: servers starting together may race
+    return [(label, [str(folder / f"{image}.png"), reference and str(folder / f"{reference}.png")])
+            for label, image, reference in EXAMPLES]
+
+
 __all__ = [
+    "EXAMPLES",
     "MAX_PIXELS",
     "MIN_SIDE",
     "Comparison",
@@ -215,8 +267,11 @@ __all__ = [
     "ModelRun",
     "Upload",
     "compare",
+    "example_photos",
     "metric_reference",
     "parse_working_size",
     "read_upload",
     "run_model",
+    "temperature_for_vividness",
+    "vividness_for_temperature",
 ]

@@ -259,7 +259,7 @@ def call_without_client(server: str, api: str, data: list) -> str:
 def test_only_uploaded_files_are_read_never_other_paths_on_the_server(server, images, api, image, message):
     path = str(images["colour.png"])  # a file on the server that was never uploaded
     image = path if image == "PATH" else {"path": path}
-    data = [image, "vanilla-v1"] if api == "colorize" else [image, ["vanilla-v1"], None, None]
+    data = [image, "vanilla-v1", None] if api == "colorize" else [image, ["vanilla-v1"], None, None, None]
     answer = call_without_client(server, api, data)
     assert "event: error" in answer and message in answer, answer
 

@@ -190,3 +190,37 @@ def test_other_options_go_to_colorize(files):
     assert output.size == (113, 75)
     with pytest.raises(RequestError, match=r"^Model 'tiny' failed on this image: batch_size must be at least 1, got 0$"):
         compare(read_upload(files["colour.png"]), [loaded("tiny")], batch_size=0)
+
+
+@pytest.mark.parametrize("value, expected", [(None, None), ("", None), (0, 1.0), (100, 0.2), (50, 0.6), ("25", 0.8)])
+def test_vividness_maps_to_temperature(value, expected):
+    from colorizers.comparison import temperature_for_vividness, vividness_for_temperature
+
+    assert temperature_for_vividness(value) == (None if expected is None else pytest.approx(expected))
+    if expected is not None:
+        assert vividness_for_temperature(expected) == pytest.approx(float(value))
+    assert vividness_for_temperature(0.05) == 100.0 and vividness_for_temperature(1.5) == 0.0
+
+
+@pytest.mark.parametrize("value", [-1, 101, "loud", float("nan")])
+def test_bad_vividness_is_refused(value):
+    from colorizers.comparison import temperature_for_vividness
+
+    with pytest.raises(RequestError, match="Vividness must be a number from 0 to 100"):
+        temperature_for_vividness(value)
+
+
+def test_temperature_reaches_distribution_models_only():
+    import torch
+
+    chroma = tiny_model("chroma").eval()
+    with torch.no_grad():
+        chroma.head.weight.normal_(0, 1.0)
+    image = (np.random.default_rng(0).random((24, 32, 3)) * 255).astype(np.uint8)
+    muted, _ = run_model(LoadedModel.from_model("chroma", chroma), image, temperature=1.0)
+    vivid, _ = run_model(LoadedModel.from_model("chroma", chroma), image, temperature=0.2)
+    assert not np.array_equal(np.asarray(muted), np.asarray(vivid))
+    regression = LoadedModel.from_model("resnet18", tiny_model("resnet18"))
+    plain, _ = run_model(regression, image)
+    ignored, _ = run_model(regression, image, temperature=0.2)  # no distribution: vividness does not apply
+    assert np.array_equal(np.asarray(plain), np.asarray(ignored))
