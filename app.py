@@ -34,6 +34,7 @@ from gradio import FileData
 from PIL import Image
 
 import colorizers
+from app_guide import build_guide_tab
 from colorizers import comparison, get_preset, list_models
 from colorizers.comparison import Upload, parse_working_size, read_upload
 from colorizers.image_io import save_image
@@ -250,55 +251,56 @@ def build_demo(loader: Callable[[str], LoadedModel] = resolve_model) -> gr.Block
         )
         if untrained:
             gr.Markdown(_untrained_banner(untrained, presets), elem_id="untrained-banner")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=5):
-                image = gr.Image(label="Photo to colorize", height=340, elem_id="input-image", **upload)
-                with gr.Accordion("Colour reference (optional)", open=False, elem_id="reference-accordion"):
-                    reference = gr.Image(label="Colour reference for the metrics", height=220,
-                                         elem_id="reference-image", **upload)
-                    gr.Markdown(
-                        "Used for PSNR/SSIM when the photo is black-and-white (a colour photo is its own "
-                        "reference). Resized to the photo's size if the sizes differ."
+        with gr.Tab("Compare models", id="compare"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=5):
+                    image = gr.Image(label="Photo to colorize", height=340, elem_id="input-image", **upload)
+                    with gr.Accordion("Colour reference (optional)", open=False, elem_id="reference-accordion"):
+                        reference = gr.Image(label="Colour reference for the metrics", height=220,
+                                             elem_id="reference-image", **upload)
+                        gr.Markdown(
+                            "Used for PSNR/SSIM when the photo is black-and-white (a colour photo is its own "
+                            "reference). Resized to the photo's size if the sizes differ."
+                        )
+                with gr.Column(scale=4):
+                    models = gr.Dropdown(
+                        [(preset_label(name), name) for name in presets], value=default_models(), multiselect=True,
+                        allow_custom_value=True, max_choices=MAX_MODELS_PER_REQUEST, label="Models", elem_id="models",
+                        info="Pick presets, or type a Hub id (owner/name) or a local model folder and press Enter.",
                     )
-            with gr.Column(scale=4):
-                models = gr.Dropdown(
-                    [(preset_label(name), name) for name in presets], value=default_models(), multiselect=True,
-                    allow_custom_value=True, max_choices=MAX_MODELS_PER_REQUEST, label="Models", elem_id="models",
-                    info="Pick presets, or type a Hub id (owner/name) or a local model folder and press Enter.",
-                )
-                resolution = gr.Slider(0, MAX_RESOLUTION, value=0, step=32, elem_id="resolution",
-                                       label="Working resolution (longest edge, px)",
-                                       info=resolution_info(default_models())["info"])
-                vividness = gr.Slider(0, 100, value=default_vividness(), step=5, elem_id="vividness", label="Vividness",
-                                      info="Models that predict a colour distribution (chroma): 0 = its mean "
-                                      "(safe, muted), 100 = its mode (vivid, sometimes wrong).")
-                run = gr.Button("Colorize", variant="primary", size="lg", elem_id="colorize-button")
-                gr.Examples([row for _, row in examples], inputs=[image, reference], examples_per_page=6,
-                            example_labels=[label for label, _ in examples], label="Examples (scikit-image's photos)")
-        notes = gr.Markdown(elem_id="notes")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                gallery = gr.Gallery(label="Colorized", format="png", columns=3, height=400, object_fit="contain",
-                                     buttons=["download", "fullscreen"], interactive=False, elem_id="gallery")
-            with gr.Column(scale=2):
-                chosen = gr.Dropdown(label="Before / after for", choices=[], interactive=False, elem_id="chosen")
-                slider = gr.ImageSlider(label="Black-and-white input | colorized", type="filepath", format="png",
-                                        interactive=False, max_height=360, elem_id="before-after")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                table = gr.Dataframe(headers=COLUMNS, datatype=["str"] + ["number"] * 5, label="Metrics",
-                                     interactive=False, wrap=True, elem_id="metrics")
-                gr.Markdown(
-                    "PSNR in dB and SSIM against the colour reference (RGB uint8, full resolution; higher is "
-                    "better, PSNR `inf` = identical); colourfulness after Hasler & Süsstrunk and its gap to the "
-                    "reference's (reference − output); ms = inference time.",
-                    elem_id="metrics-legend",
-                )
-            with gr.Column(scale=2):
-                downloads = gr.File(label="Download PNGs", file_count="multiple", interactive=False,
-                                    elem_id="downloads")
-        with gr.Accordion("About the models", open=False):
-            gr.Markdown(_models_markdown())
+                    resolution = gr.Slider(0, MAX_RESOLUTION, value=0, step=32, elem_id="resolution",
+                                           label="Working resolution (longest edge, px)",
+                                           info=resolution_info(default_models())["info"])
+                    vividness = gr.Slider(0, 100, value=default_vividness(), step=5, elem_id="vividness", label="Vividness",
+                                          info="Models that predict a colour distribution (chroma): 0 = its mean "
+                                          "(safe, muted), 100 = its mode (vivid, sometimes wrong).")
+                    run = gr.Button("Colorize", variant="primary", size="lg", elem_id="colorize-button")
+                    gr.Examples([row for _, row in examples], inputs=[image, reference], examples_per_page=6,
+                                example_labels=[label for label, _ in examples], label="Examples (scikit-image's photos)")
+            notes = gr.Markdown(elem_id="notes")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    gallery = gr.Gallery(label="Colorized", format="png", columns=3, height=400, object_fit="contain",
+                                         buttons=["download", "fullscreen"], interactive=False, elem_id="gallery")
+                with gr.Column(scale=2):
+                    chosen = gr.Dropdown(label="Before / after for", choices=[], interactive=False, elem_id="chosen")
+                    slider = gr.ImageSlider(label="Black-and-white input | colorized", type="filepath", format="png",
+                                            interactive=False, max_height=360, elem_id="before-after")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    table = gr.Dataframe(headers=COLUMNS, datatype=["str"] + ["number"] * 5, label="Metrics",
+                                         interactive=False, wrap=True, elem_id="metrics")
+                    gr.Markdown(
+                        "PSNR in dB and SSIM against the colour reference (RGB uint8, full resolution; higher is "
+                        "better, PSNR `inf` = identical); colourfulness after Hasler & Süsstrunk and its gap to the "
+                        "reference's (reference − output); ms = inference time.",
+                        elem_id="metrics-legend",
+                    )
+                with gr.Column(scale=2):
+                    downloads = gr.File(label="Download PNGs", file_count="multiple", interactive=False,
+                                        elem_id="downloads")
+            with gr.Accordion("About the models", open=False):
+                gr.Markdown(_models_markdown())
         state = gr.State()
 
         inference = dict(concurrency_limit=CONCURRENCY, concurrency_id="inference")  # shared by both endpoints
@@ -317,6 +319,7 @@ def build_demo(loader: Callable[[str], LoadedModel] = resolve_model) -> gr.Block
 
         gr.api(colorize, api_name="colorize", **inference,
                api_description="Colorize an image with one model; returns a PNG at the input's size.")
+        build_guide_tab(cache, read_payload, refusals_as_user_errors, OUTPUTS, inference)
 
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo
