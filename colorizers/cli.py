@@ -45,11 +45,40 @@ def _output_name(relative: Path, output_format: str) -> Path:
     return relative.with_suffix(".png")
 
 
+def read_hint_map(path: str, jobs: list[Job], model) -> dict:
+    """``--hints FILE``: a list of hints for a single input, or an object mapping input file names (as given,
+    or just the file name) to lists of hints. Hints are checked per image when it is read."""
+    from .hints import HintError, load_hints_file
+
+    if not getattr(model.config, "use_hints", False):
+        raise HintError(f"--hints: this {model.config.model_type} model has no hint inputs (use a hint-capable model such as chroma)")
+    data = load_hints_file(path)
+    if isinstance(data, list):
+        if len(jobs) != 1:
+            raise HintError(f"--hints: {path} holds one list of hints, but {len(jobs)} images are to be colorized; "
+                            "map each file name to its hints instead")
+        return {jobs[0].source: data}
+    known = {job.source: job for job in jobs}
+    mapping = {}
+    for key, hints in data.items():
+        matches = [source for source in known if key in (str(source), source.name, source.as_posix())]
+        if not matches:
+            raise HintError(f"--hints: {key!r} names none of the input files")
+        for source in matches:
+            mapping[source] = hints
+    return mapping
+
+
+def hints_for(job: Job, hint_map: dict) -> list | None:
+    return hint_map.get(job.source)
+
+
 def run_colorize(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .image_io import ImageReadError, read_image
     from .loading import ModelLoadError, load_model
+    from .hints import HintError, parse_hints
     from .pipeline import check_temperature, colorize
 
     output_dir = Path(args.output).expanduser()
@@ -73,6 +102,7 @@ def run_colorize(args: argparse.Namespace) -> int:
     try:
         model = load_model(args.model, device=args.device, revision=args.revision)
         check_temperature(args.temperature, model)
+        hint_map = read_hint_map(args.hints, jobs, model) if args.hints else None
     except (ModelLoadError, KeyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -97,19 +127,26 @@ def run_colorize(args: argparse.Namespace) -> int:
                 continue
             if reason is None:
                 try:
-                    images.append(read_image(job.source, max_pixels=args.max_pixels).image)
+                    image = read_image(job.source, max_pixels=args.max_pixels).image
+                    if hint_map is not None:  # a bad hint fails its own image, not the batch
+                        parse_hints(hint_map.get(job.source), image.width, image.height)
+                    images.append(image)
                     batch.append(job)
                     claimed.add(target)
                     continue
                 except ImageReadError as error:
                     reason = error.reason
+                except HintError as error:
+                    reason = f"--hints: {error}"
             failed.append(job)
             tqdm.write(f"failed {job.source}: {reason}", file=sys.stderr)
             progress.update()
         if not batch:
             continue
         try:
-            results = colorize(images, model, size=args.size, batch_size=args.batch_size, temperature=args.temperature)
+            hints = [hints_for(job, hint_map) for job in batch] if hint_map is not None else None
+            results = colorize(images, model, size=args.size, batch_size=args.batch_size, temperature=args.temperature,
+                               hints=hints)
         except (ValueError, TypeError, RuntimeError) as error:  # one bad batch must not end the run
             results = [error] * len(batch)
         for job, result in zip(batch, results):
@@ -218,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     colorize.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
     colorize.add_argument("--size", type=int, default=None, help="working resolution (longest edge, pixels)")
     colorize.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default 4)")
+    colorize.add_argument(
+        "--hints", default=None, metavar="JSON",
+        help='colour hints for hint-capable models: [{"x": 120, "y": 80, "color": "#aa3322", "radius": 6}, ...] '
+        "for one image, or {file name: [hints], ...}",
+    )
     colorize.add_argument(
         "--temperature", type=float, default=None,
         help="vividness of models that predict a colour distribution: 0.05 (vivid) .. 2; 1 = mean (default: the model's)",

@@ -141,3 +141,34 @@ def test_evaluate_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", "--data", str(tmp_path / "empty")]) == 2
     assert "no usable colour image" in capsys.readouterr().err
+
+
+def test_hints_file_guides_each_named_image(tmp_path, capsys):
+    import json
+
+    rng = np.random.default_rng(3)
+    for name, shape in (("a.png", (40, 60)), ("b.png", (30, 20))):
+        Image.fromarray((rng.random(shape) * 255).astype(np.uint8)).save(tmp_path / name)
+    hints = tmp_path / "hints.json"
+    hints.write_text(json.dumps({"a.png": [{"x": 5, "y": 5, "color": "#ff0000"}], "b.png": [{"x": 50, "y": 5, "color": "#f00"}]}))
+    code = main(["colorize", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "out"), "-m", "chroma",
+                 "--hints", str(hints), "-q"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "failed " + str(tmp_path / "b.png") + ": --hints: hint 1: point (50, 5) is outside the 20x30 image" in err
+    assert (tmp_path / "out" / "a.png").is_file() and not (tmp_path / "out" / "b.png").exists()
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps([{"x": 1, "y": 1, "color": "#00f"}]))
+    assert main(["colorize", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "o2"), "-m", "chroma",
+                 "--hints", str(one), "-q"]) == 2
+    assert "holds one list of hints, but 2 images are to be colorized" in capsys.readouterr().err
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o3"), "-m", "vanilla-v2", "--hints", str(one)]) == 2
+    assert "model has no hint inputs" in capsys.readouterr().err
+
+
+def test_temperature_is_checked_before_any_work(photos, tmp_path, capsys):
+    assert main(["colorize", str(photos), "-o", str(tmp_path / "t"), "-m", "vanilla-v2", "--temperature", "0.5"]) == 2
+    assert "temperature applies to models that predict a colour distribution" in capsys.readouterr().err
+    assert main(["colorize", str(photos), "-o", str(tmp_path / "t"), "-m", "chroma", "--temperature", "9"]) == 2
+    assert "temperature must be between 0.05 and 2.0, got 9.0" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
