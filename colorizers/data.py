@@ -1,37 +1,61 @@
-"""Training and evaluation data: any image collection -> (L, ab, RGB) crops, through `datasets`.
+"""Training and evaluation data: any image collection -> filtered train and validation splits, through `datasets`.
 
 Sources: a folder of images (nested folders welcome), a folder of parquet shards (such as
 tiny-imagenet), or a Hub dataset. Images that cannot be decoded, and images with no colour (the
-seed-1 grayscale filter), are dropped once, up front, and counted.
+seed-1 grayscale filter), are dropped once, up front, and counted. ``load_training_splits`` makes
+every choice a training run makes about its data (which split validates, how much is held out,
+how many images are used); ``class_labels`` turns a label column into the semantic head's classes.
 
-Augmentation is a pure function of (seed, epoch, sample index): any number of data-loader workers,
-processes or a resume in the middle of an epoch reproduce exactly the same crops.
+The samples themselves (crops, augmentation, torch datasets) are in ``colorizers.samples``.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from PIL import Image
-
-from .color import normalize_ab, normalize_lightness, rgb_to_lab
 from .image_io import has_image_suffix
-from .image_processing_colorizer import image_to_array
 from .metrics import GRAY_CHROMA_THRESHOLD, GRAY_MAX_SHARE, neutral_share
+from .samples import (  # re-exported: samples were part of this module
+    IGNORE_LABEL,
+    Augmentation,
+    ColorizationDataset,
+    StreamingColorizationDataset,
+    collate,
+    colorization_dataset,
+    decode_image,
+    make_sample,
+)
 
 logger = logging.getLogger(__name__)
 
 STATUS_KEEP, STATUS_GRAY, STATUS_CORRUPT = 0, 1, 2
 STATUS_NAMES = {STATUS_KEEP: "kept", STATUS_GRAY: "grayscale", STATUS_CORRUPT: "undecodable"}
-IGNORE_LABEL = -100  # a class label the semantic loss skips (unknown or unseen class)
+
+__all__ = [
+    "IGNORE_LABEL",
+    "Augmentation",
+    "ClassLabels",
+    "ColorizationDataset",
+    "DataError",
+    "StreamingColorizationDataset",
+    "TrainingSplits",
+    "class_index",
+    "class_labels",
+    "class_names",
+    "collate",
+    "colorization_dataset",
+    "decode_image",
+    "filter_images",
+    "find_image_column",
+    "image_status",
+    "load_image_dataset",
+    "load_training_splits",
+    "make_sample",
+]
 
 
 class DataError(ValueError):
@@ -100,24 +124,6 @@ def find_image_column(dataset, image_column: str | None = None) -> str:
     raise DataError(f"no image column found among {', '.join(features) or 'no columns'}; name one")
 
 
-def decode_image(value: Any) -> Image.Image:
-    """A stored image (`datasets.Image(decode=False)` dict, path, bytes or PIL) -> loaded PIL image."""
-    if isinstance(value, Image.Image):
-        image = value
-    elif isinstance(value, dict) and value.get("bytes"):
-        image = Image.open(io.BytesIO(value["bytes"]))
-    elif isinstance(value, dict) and value.get("path"):
-        image = Image.open(value["path"])
-    elif isinstance(value, (bytes, bytearray)):
-        image = Image.open(io.BytesIO(value))
-    elif isinstance(value, (str, Path)):
-        image = Image.open(value)
-    else:
-        raise ValueError(f"cannot decode an image from {type(value).__name__}")
-    image.load()
-    return image
-
-
 def image_status(
     value: Any, *, chroma_threshold: float = GRAY_CHROMA_THRESHOLD, max_share: float | None = GRAY_MAX_SHARE
 ) -> int:
@@ -165,185 +171,6 @@ def filter_images(
     return kept.remove_columns("_status"), {STATUS_NAMES[k]: counts.get(k, 0) for k in STATUS_NAMES}
 
 
-# ----------------------------------------------------------------------------------------------
-# Samples: crop, augment, convert
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Augmentation:
-    """Seed-5 style augmentation: random resized crop, horizontal flip, optional small rotation."""
-
-    min_scale: float = 0.5  # smallest crop, as a share of the image area
-    max_aspect_change: float = 4 / 3
-    hflip: bool = True
-    max_rotation: float = 0.0  # degrees
-
-
-def _random_box(rng: np.random.Generator, width: int, height: int, aug: Augmentation) -> tuple[float, ...]:
-    """A random crop box (left, top, right, bottom) of area share in [min_scale, 1]."""
-    area = width * height
-    for _ in range(10):
-        target = area * rng.uniform(aug.min_scale, 1.0)
-        log_ratio = rng.uniform(-math.log(aug.max_aspect_change), math.log(aug.max_aspect_change))
-        ratio = math.exp(log_ratio)
-        crop_w, crop_h = math.sqrt(target * ratio), math.sqrt(target / ratio)
-        if crop_w <= width and crop_h <= height:
-            left = rng.uniform(0, width - crop_w)
-            top = rng.uniform(0, height - crop_h)
-            return (left, top, left + crop_w, top + crop_h)
-    return _center_box(width, height)
-
-
-def _center_box(width: int, height: int) -> tuple[float, ...]:
-    side = min(width, height)
-    left, top = (width - side) / 2, (height - side) / 2
-    return (left, top, left + side, top + side)
-
-
-def _to_rgb_image(image: Image.Image) -> Image.Image:
-    """Any PIL mode -> 8-bit RGB with the same rules as inference (EXIF, alpha on white, 16-bit)."""
-    array = image_to_array(image)
-    if array.dtype != np.uint8:
-        array = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
-    if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=-1)
-    return Image.fromarray(array)
-
-
-def make_sample(
-    image: Image.Image,
-    resolution: int,
-    *,
-    augmentation: Augmentation | None = None,
-    rng: np.random.Generator | None = None,
-) -> dict[str, torch.Tensor]:
-    """One training/evaluation sample at ``resolution`` x ``resolution``.
-
-    Without augmentation: the largest centred square, resized (deterministic, for evaluation).
-    Returns ``pixel_values`` (1, R, R) normalised L, ``labels`` (2, R, R) normalised ab and ``rgb``
-    (3, R, R) in [0, 1] (the target of models that predict RGB, and the metrics' reference).
-    """
-    image = _to_rgb_image(image)
-    width, height = image.size
-    if augmentation is None:
-        box = _center_box(width, height)
-    else:
-        rng = rng if rng is not None else np.random.default_rng()
-        if augmentation.max_rotation > 0:
-            angle = rng.uniform(-augmentation.max_rotation, augmentation.max_rotation)
-            image = image.rotate(angle, resample=Image.Resampling.BILINEAR)
-            # keep the crop inside the region the rotation left free of empty corners
-            theta = math.radians(abs(angle))
-            shrink = 1.0 / (math.cos(theta) + math.sin(theta))
-            inner_w, inner_h = width * shrink, height * shrink
-            left, top, right, bottom = _random_box(rng, max(1, int(inner_w)), max(1, int(inner_h)), augmentation)
-            offset_x, offset_y = (width - inner_w) / 2, (height - inner_h) / 2
-            box = (left + offset_x, top + offset_y, right + offset_x, bottom + offset_y)
-        else:
-            box = _random_box(rng, width, height, augmentation)
-        if augmentation.hflip and rng.random() < 0.5:
-            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            box = (width - box[2], box[1], width - box[0], box[3])
-    crop = np.asarray(image.resize((resolution, resolution), Image.Resampling.BICUBIC, box=box))
-    lab = rgb_to_lab(crop)
-    return {
-        "pixel_values": torch.from_numpy(normalize_lightness(lab[..., 0])[None].astype(np.float32)),
-        "labels": torch.from_numpy(np.ascontiguousarray(normalize_ab(lab[..., 1:]).transpose(2, 0, 1), np.float32)),
-        "rgb": torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1), np.float32) / 255.0),
-    }
-
-
-class ColorizationDataset(torch.utils.data.Dataset):
-    """Map-style samples from a `datasets.Dataset` of (filtered) images.
-
-    Each sample's augmentation draws from a generator seeded by (seed, epoch, index); call
-    ``set_epoch`` at the start of every epoch.
-    """
-
-    def __init__(
-        self,
-        dataset,
-        image_column: str,
-        resolution: int,
-        *,
-        augmentation: Augmentation | None,
-        seed: int = 0,
-        label_column: str | None = None,
-        class_index: dict[Any, int] | None = None,
-    ):
-        self.dataset = dataset
-        self.image_column = image_column
-        self.resolution = resolution
-        self.augmentation = augmentation
-        self.seed = seed
-        self.epoch = 0
-        self.label_column = label_column
-        self.class_index = class_index or {}
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        row = self.dataset[int(index)]
-        image = decode_image(row[self.image_column])
-        rng = np.random.default_rng((self.seed, self.epoch, int(index)))
-        sample = make_sample(image, self.resolution, augmentation=self.augmentation, rng=rng)
-        if self.label_column is not None:
-            sample["class_labels"] = torch.tensor(self.class_index.get(row[self.label_column], IGNORE_LABEL))
-        return sample
-
-
-class StreamingColorizationDataset(torch.utils.data.IterableDataset):
-    """Samples from a streaming `datasets.IterableDataset`; undecodable items are skipped and counted."""
-
-    def __init__(
-        self,
-        dataset,
-        image_column: str,
-        resolution: int,
-        *,
-        augmentation: Augmentation | None,
-        seed: int = 0,
-        label_column: str | None = None,
-        class_index: dict[Any, int] | None = None,
-    ):
-        self.dataset = dataset
-        self.image_column = image_column
-        self.resolution = resolution
-        self.augmentation = augmentation
-        self.seed = seed
-        self.epoch = 0
-        self.skipped = 0
-        self.label_column = label_column
-        self.class_index = class_index or {}
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(epoch)
-
-    def __iter__(self):
-        worker = torch.utils.data.get_worker_info()
-        dataset = self.dataset
-        if worker is not None and worker.num_workers > 1:
-            dataset = dataset.shard(num_shards=worker.num_workers, index=worker.id) if hasattr(dataset, "shard") else dataset
-        for position, row in enumerate(dataset):
-            try:
-                image = decode_image(row[self.image_column])
-            except Exception:  # noqa: BLE001
-                self.skipped += 1
-                continue
-            rng = np.random.default_rng((self.seed, self.epoch, position, worker.id if worker else 0))
-            sample = make_sample(image, self.resolution, augmentation=self.augmentation, rng=rng)
-            if self.label_column is not None:
-                sample["class_labels"] = torch.tensor(self.class_index.get(row[self.label_column], IGNORE_LABEL))
-            yield sample
-
-
 def class_names(dataset, label_column: str) -> list[str]:
     """The sorted class names of ``label_column`` (a `ClassLabel`'s names, else the distinct values as text)."""
     import datasets
@@ -355,7 +182,7 @@ def class_names(dataset, label_column: str) -> list[str]:
     if isinstance(feature, datasets.ClassLabel):
         return list(feature.names)
     if isinstance(dataset, datasets.IterableDataset):
-        raise DataError(f"--label_column {label_column!r} of a streamed dataset must be a ClassLabel feature")
+        raise DataError(f"label column {label_column!r} of a streamed dataset must be a ClassLabel feature")
     values = dataset.unique(label_column)
     if not values:
         raise DataError(f"column {label_column!r} is empty")
@@ -378,5 +205,110 @@ def class_index(dataset, label_column: str, names: list[str]) -> dict[Any, int]:
     return mapping or positions
 
 
-def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {key: torch.stack([sample[key] for sample in samples]) for key in samples[0]}
+
+@dataclass(frozen=True)
+class ClassLabels:
+    """The image classes of a label column: what the semantic head predicts."""
+
+    column: str
+    names: list[str]
+    index: dict[Any, int]  # raw column value -> position in ``names``
+
+    def dataset_options(self, dataset) -> dict[str, Any]:
+        """Keyword arguments of ``colorization_dataset`` for ``dataset`` (none when it lacks the column)."""
+        if self.column not in (dataset.features or {}):
+            return {}
+        return {"label_column": self.column, "class_index": self.index}
+
+
+def class_labels(dataset, label_column: str) -> ClassLabels:
+    """The classes of ``label_column`` in ``dataset`` (a training split), sorted, with their index."""
+    names = class_names(dataset, label_column)
+    return ClassLabels(label_column, names, class_index(dataset, label_column, names))
+
+
+# ----------------------------------------------------------------------------------------------
+# Splits: what a training run trains and validates on
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingSplits:
+    """Filtered training and validation splits, and how they came to be."""
+
+    train: Any  # datasets.Dataset, or IterableDataset when streamed
+    validation: Any
+    image_column: str
+    validation_image_column: str
+    validation_name: str  # how results name the validation set
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # per side: images kept/dropped ({} when streamed)
+
+
+def _first(dataset, count: int | None):
+    """The first ``count`` rows (all of them for ``None`` or 0), of a dataset or a stream."""
+    import datasets
+
+    if not count:
+        return dataset
+    if isinstance(dataset, datasets.IterableDataset):
+        return dataset.take(count)
+    return dataset.select(range(min(count, len(dataset))))
+
+
+def load_training_splits(
+    data_dir: str | None = None,
+    *,
+    dataset_name: str | None = None,
+    dataset_config: str | None = None,
+    image_column: str | None = None,
+    validation_data_dir: str | None = None,
+    validation_split_percentage: float = 5.0,
+    streaming: bool = False,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
+    seed: int = 0,
+    chroma_threshold: float = GRAY_CHROMA_THRESHOLD,
+    max_share: float | None = GRAY_MAX_SHARE,
+    num_proc: int | None = None,
+    cache_dir: str | None = None,
+) -> TrainingSplits:
+    """Load a folder or Hub dataset and choose what trains and what validates.
+
+    The validation set is, in this order: ``validation_data_dir``, the data's own ``validation``
+    split, or ``validation_split_percentage`` percent of the training split held out (seeded by
+    ``seed``; not possible for a stream). Each side is then cut to its first ``max_*_samples``
+    images and filtered (undecodable and, unless ``max_share`` is None, grayscale images dropped).
+    Raises `DataError` when a side is left without a usable image.
+    """
+    raw = load_image_dataset(data_dir, dataset_name=dataset_name, dataset_config=dataset_config,
+                             streaming=streaming, cache_dir=cache_dir)
+    train = raw["train"] if "train" in raw else raw[next(iter(raw))]
+    image_column = find_image_column(train, image_column)
+    source = Path(data_dir or dataset_name).name
+    if validation_data_dir:
+        validation_raw = load_image_dataset(validation_data_dir, cache_dir=cache_dir)
+        validation = validation_raw[next(iter(validation_raw))]
+        validation_name = Path(validation_data_dir).name
+    elif "validation" in raw:
+        validation, validation_name = raw["validation"], f"{source} validation"
+    elif streaming:
+        raise DataError("a streamed dataset needs a validation split or a validation folder (--validation_data_dir)")
+    elif not 0 < validation_split_percentage < 100:
+        raise DataError(f"holding out {validation_split_percentage:g}% of {source} leaves no validation images; "
+                        "give a validation folder (--validation_data_dir)")
+    else:
+        parts = train.train_test_split(test_size=validation_split_percentage / 100, seed=seed)
+        train, validation = parts["train"], parts["test"]
+        validation_name = f"{source} ({validation_split_percentage:g}% held out)"
+    train, validation = _first(train, max_train_samples), _first(validation, max_eval_samples)
+    # a separate validation folder has its own columns; a split of the same data shares the training one's
+    validation_column = find_image_column(validation, image_column if validation_data_dir is None else None)
+    options = {"chroma_threshold": chroma_threshold, "max_share": max_share, "num_proc": num_proc}
+    train, train_counts = filter_images(train, image_column, **options)
+    validation, validation_counts = filter_images(validation, validation_column, **options)
+    if train_counts and train_counts["kept"] == 0:
+        raise DataError(f"no decodable colour image in {data_dir or dataset_name} ({train_counts})")
+    if validation_counts and validation_counts["kept"] == 0:
+        raise DataError(f"no decodable colour image in the validation data ({validation_counts})")
+    counts = {"train": train_counts, "validation": validation_counts}
+    return TrainingSplits(train, validation, image_column, validation_column, validation_name, counts)

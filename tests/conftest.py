@@ -28,3 +28,24 @@ def tiny_model(preset_name: str, **overrides):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def colour_image(rng, height=24, width=32):
+    """A PIL RGB image with colour everywhere: a random red level, a green ramp, blue noise."""
+    from PIL import Image
+
+    image = np.zeros((height, width, 3), np.uint8)
+    image[..., 0] = rng.integers(0, 256)
+    image[..., 1] = np.linspace(0, 255, width, dtype=np.uint8)[None]
+    image[..., 2] = rng.integers(0, 256, (height, width))
+    return Image.fromarray(image)
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """For tests that make an `Accelerator` in the test process: its global state is cleared afterwards."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()

@@ -1,4 +1,5 @@
-"""The training script, run for real: subprocesses, 2-process gloo runs, kills and resumes."""
+"""The training script: its argument and setup errors in-process, and real runs (subprocesses,
+2-process gloo runs, kills and resumes, marked slow)."""
 
 import importlib.util
 import json
@@ -12,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import colour_image
 from PIL import Image
 from safetensors.torch import load_file
 
 import colorizers
+from colorizers.training import complete_checkpoints, resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "train" / "train.py"
@@ -32,14 +35,6 @@ def _load_train_module():
 train_script = _load_train_module()
 
 
-def _colour_image(rng, height=24, width=32):
-    image = np.zeros((height, width, 3), np.uint8)
-    image[..., 0] = rng.integers(0, 256)
-    image[..., 1] = np.linspace(0, 255, width, dtype=np.uint8)[None]
-    image[..., 2] = rng.integers(0, 256, (height, width))
-    return Image.fromarray(image)
-
-
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
     """12 colour images in nested folders, 3 grayscale ones, one corrupt file."""
@@ -47,7 +42,7 @@ def image_folder(tmp_path_factory):
     root = tmp_path_factory.mktemp("photos")
     (root / "nested").mkdir()
     for index in range(12):
-        _colour_image(rng).save(root / ("nested" if index % 2 else ".") / f"colour{index}.png")
+        colour_image(rng).save(root / ("nested" if index % 2 else ".") / f"colour{index}.png")
     for index in range(3):
         Image.fromarray(rng.integers(0, 256, (24, 32), dtype=np.uint8)).save(root / f"gray{index}.png")
     (root / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
@@ -59,7 +54,7 @@ def validation_folder(tmp_path_factory):
     rng = np.random.default_rng(1)
     root = tmp_path_factory.mktemp("validation")
     for index in range(7):  # odd on purpose: 2 processes get uneven shares
-        _colour_image(rng, 20, 20).save(root / f"val{index}.png")
+        colour_image(rng, 20, 20).save(root / f"val{index}.png")
     return root
 
 
@@ -80,6 +75,7 @@ def _weights(path: Path) -> dict:
     return load_file(str(path))
 
 
+@pytest.mark.slow
 def test_two_process_run_syncs_weights_and_gathers_every_image_once(image_folder, validation_folder, tmp_path):
     out = tmp_path / "run"
     result = _train(
@@ -109,6 +105,7 @@ def test_two_process_run_syncs_weights_and_gathers_every_image_once(image_folder
     assert dict(colorizers.load_processor(model).size) == {"longest_edge": 16}
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_a_straight_run(image_folder, tmp_path):
     common = [*TINY_UNET, "--train_data_dir", image_folder, "--validation_split_percentage", 20,
               "--train_batch_size", 2, "--max_train_steps", 8, "--checkpointing_steps", 4,
@@ -136,6 +133,7 @@ def test_resume_after_sigkill_matches_a_straight_run(image_folder, tmp_path):
         assert torch.equal(expected[key], actual[key]), key
 
 
+@pytest.mark.slow
 def test_sigterm_writes_a_loadable_checkpoint_and_latest_ignores_partial_ones(image_folder, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, str(SCRIPT), *TINY_UNET, "--train_data_dir", str(image_folder), "--output_dir", str(out),
@@ -153,7 +151,7 @@ def test_sigterm_writes_a_loadable_checkpoint_and_latest_ignores_partial_ones(im
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr[-3000:]
     assert "stopped by SIGTERM" in stderr
-    (checkpoint,) = train_script.complete_checkpoints(out)
+    (checkpoint,) = complete_checkpoints(out)
     step = json.loads((checkpoint / "training_state.json").read_text())["global_step"]
     assert step >= 3 and checkpoint.name == f"checkpoint-{step}"
     loaded = colorizers.load_model(str(checkpoint))
@@ -164,13 +162,14 @@ def test_sigterm_writes_a_loadable_checkpoint_and_latest_ignores_partial_ones(im
     partial = out / "checkpoints" / f"checkpoint-{step + 10}"
     partial.mkdir()
     (partial / "model.safetensors").write_bytes(b"half")
-    assert train_script.resolve_checkpoint("latest", out) == checkpoint
+    assert resolve_checkpoint("latest", out) == checkpoint
 
     # and a fresh run refuses to clobber the run it would otherwise overwrite
     again = _train(*TINY_UNET, "--train_data_dir", image_folder, "--output_dir", out, "--max_train_steps", 1)
     assert again.returncode == 2 and "already holds checkpoints" in again.stderr
 
 
+@pytest.mark.slow
 def test_gan_mode_updates_generator_and_discriminator(image_folder, tmp_path):
     out = tmp_path / "gan"
     overrides = {"hidden_sizes": [4, 8, 8], "discriminator": {"hidden_sizes": [4, 8]}}
@@ -193,18 +192,42 @@ def test_gan_mode_updates_generator_and_discriminator(image_folder, tmp_path):
     assert discriminator.config.model_type == "colorizer_discriminator"
 
 
+def _error_lines(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--train_data_dir", "{missing}"], "does not exist"),
-        (["--train_data_dir", "{empty}"], "is empty"),
-        (["--train_data_dir", "{junk}"], "no decodable colour image"),
-        (["--train_data_dir", "{images}", "--model", "no-such-model"], "unknown model 'no-such-model'"),
-        (["--train_data_dir", "{images}", "--resolution", "3"], "cannot be built with these settings"),
-        (["--train_data_dir", "{images}", "--config_overrides", "{not json"], "not valid JSON"),
+        (["--train_data_dir", "x", "--dataset_name", "y"], "give exactly one of --train_data_dir or --dataset_name"),
+        (["--train_data_dir", "x", "--streaming"], "--streaming needs --max_train_steps (a stream has no length)"),
+        (["--train_data_dir", "x", "--ema_decay", "1"], "--ema_decay must be in [0, 1)"),
+        (["--train_data_dir", "x", "--train_batch_size", "0"], "--train_batch_size must be at least 1"),
+        (["--train_data_dir", "x", "--config_overrides", "[1, 2]"], "--config_overrides must be a JSON object"),
     ],
 )
-def test_bad_setups_exit_2_with_one_clear_message(args, message, image_folder, tmp_path):
+def test_bad_arguments_exit_2_with_one_clear_message(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_script.parse_args(["--model", "unet", "--output_dir", "out", *args])
+    assert exit_info.value.code == 2
+    assert _error_lines(capsys) == [f"error: {message}"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--train_data_dir", "{missing}"], "data folder {missing} does not exist"),
+        (["--train_data_dir", "{empty}"], "data folder {empty} is empty"),
+        (["--train_data_dir", "{junk}"], "no decodable colour image in {junk} ({'kept': 0, 'grayscale': 0, 'undecodable': 1})"),
+        (["--train_data_dir", "{images}", "--model", "no-such-model"], "unknown model 'no-such-model': not a preset ("),
+        (["--train_data_dir", "{images}", "--resolution", "3"], "model 'unet' cannot be built with these settings (resolution 3): "),
+        (["--train_data_dir", "{images}", "--config_overrides", "{not json"], "--config_overrides is not valid JSON: "),
+        (["--train_data_dir", "{images}", "--resume_from_checkpoint", "{empty}"], "{empty} is not a complete checkpoint (no training_state.json)"),
+        (["--train_data_dir", "{images}", "--label_column", "label"], "--label_column: the colorizer_unet family has no semantic head"),
+        (["--train_data_dir", "{images}", "--objective", "hybrid"], "--objective: the unet family has no choice of colour objective"),
+    ],
+)
+def test_bad_setups_exit_2_with_one_clear_message(args, message, image_folder, tmp_path, capsys, fresh_accelerate_state):
     (tmp_path / "empty").mkdir()
     junk = tmp_path / "junk"
     junk.mkdir()
@@ -213,105 +236,24 @@ def test_bad_setups_exit_2_with_one_clear_message(args, message, image_folder, t
     paths = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "junk": junk, "images": image_folder}
     for key, value in paths.items():
         args = [a.replace("{" + key + "}", str(value)) for a in args]
-    base = ["--model", "unet", "--resolution", "16", "--output_dir", str(tmp_path / "out"), "--max_train_steps", "1"]
-    result = _train(*base, *args, cache=tmp_path / "cache")
-    assert result.returncode == 2, result.stderr[-2000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+        message = message.replace("{" + key + "}", str(value))
+    base = ["--model", "unet", "--resolution", "16", "--output_dir", str(tmp_path / "out"), "--max_train_steps", "1",
+            "--cache_dir", str(tmp_path / "cache")]
+    with pytest.raises(SystemExit) as exit_info:
+        train_script.main([*base, *args])
+    assert exit_info.value.code == 2
+    (line,) = _error_lines(capsys)
+    assert line.startswith(f"error: {message}"), line
 
 
-def test_gray_filter_drops_gray_and_corrupt_keeps_colour():
-    import datasets
-
-    from colorizers.data import filter_images
-
-    rng = np.random.default_rng(2)
-    images = [_colour_image(rng) for _ in range(4)]
-    images += [Image.fromarray(rng.integers(0, 256, (24, 32), dtype=np.uint8)).convert("RGB") for _ in range(2)]  # gray stored as RGB
-    images += [Image.fromarray(rng.integers(0, 256, (24, 32), dtype=np.uint8))]  # mode L
-    dataset = datasets.Dataset.from_dict({"image": images}, features=datasets.Features({"image": datasets.Image()}))
-    rows = dataset.cast_column("image", datasets.Image(decode=False)).to_list()
-    rows.append({"image": {"bytes": b"garbage", "path": None}})
-    dataset = datasets.Dataset.from_list(rows, features=datasets.Features({"image": datasets.Image(decode=False)}))
-    kept, counts = filter_images(dataset, "image")
-    assert counts == {"kept": 4, "grayscale": 3, "undecodable": 1}
-    assert len(kept) == 4
-    _, unfiltered = filter_images(dataset, "image", max_share=None)
-    assert unfiltered == {"kept": 7, "grayscale": 0, "undecodable": 1}
-
-
-def test_samples_are_reproducible_and_augmented():
-    from colorizers.data import Augmentation, make_sample
-
-    image = _colour_image(np.random.default_rng(3), 40, 50)
-    augmentation = Augmentation(max_rotation=10)
-    a = make_sample(image, 16, augmentation=augmentation, rng=np.random.default_rng(7))
-    b = make_sample(image, 16, augmentation=augmentation, rng=np.random.default_rng(7))
-    c = make_sample(image, 16, augmentation=augmentation, rng=np.random.default_rng(8))
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not torch.equal(a["labels"], c["labels"])
-    assert a["pixel_values"].shape == (1, 16, 16) and a["labels"].shape == (2, 16, 16) and a["rgb"].shape == (3, 16, 16)
-    # the three views describe the same pixels
-    lab = colorizers.rgb_to_lab_torch(a["rgb"][None])[0]
-    torch.testing.assert_close(colorizers.normalize_lightness(lab[:1]), a["pixel_values"], atol=1e-4, rtol=0)
-    torch.testing.assert_close(colorizers.normalize_ab(lab[1:]), a["labels"], atol=1e-4, rtol=0)
-
-
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop"])
-@pytest.mark.parametrize("schedule", ["constant", "cosine", "plateau"])
-def test_every_optimizer_and_schedule_combination_steps(optimizer, schedule):
-    args = train_script.parse_args(["--model", "unet", "--train_data_dir", ".", "--output_dir", "x", "--lr_scheduler", schedule,
-                                    "--optimizer", optimizer, "--lr_warmup_steps", "2"])
-    model = colorizers.create_model("unet", hidden_sizes=[4, 8])
-    opt = train_script.build_optimizer(optimizer, model.parameters(), 1e-3, 0.01)
-    sched = train_script.build_scheduler(args, opt, total_steps=10, num_processes=1)
-    before = [p.detach().clone() for p in model.parameters()]
-    rates = []
-    for _ in range(3):
-        model(pixel_values=torch.rand(2, 1, 16, 16), labels=torch.rand(2, 2, 16, 16)).loss.backward()
-        opt.step()
-        opt.zero_grad()
-        sched.step(1.0) if schedule == "plateau" else sched.step()
-        rates.append(opt.param_groups[0]["lr"])
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
-    if schedule == "plateau":
-        for _ in range(60):
-            sched.step(1.0)  # no improvement: the rate drops, but never below the floor
-        assert opt.param_groups[0]["lr"] == pytest.approx(args.min_learning_rate)
-    elif schedule == "constant":
-        assert rates == pytest.approx([5e-4, 1e-3, 1e-3])  # linear warm-up over 2 steps, then flat
-    else:
-        assert rates[0] == pytest.approx(5e-4) and rates[1] == pytest.approx(1e-3) and rates[2] < 1e-3
-
-
-@pytest.mark.parametrize("loss_type", ["mse", "l1", "huber"])
-def test_each_regression_loss(loss_type):
-    model = colorizers.create_model("unet", hidden_sizes=[4, 8], loss_type=loss_type)
-    labels = torch.full((1, 2, 16, 16), 0.5)
-    prediction = colorizers.predicted_ab(model(pixel_values=torch.zeros(1, 1, 16, 16)))
-    expected = {
-        "mse": torch.nn.functional.mse_loss(prediction, labels),
-        "l1": torch.nn.functional.l1_loss(prediction, labels),
-        "huber": torch.nn.functional.huber_loss(prediction, labels, delta=0.1),
-    }[loss_type]
-    torch.testing.assert_close(model(pixel_values=torch.zeros(1, 1, 16, 16), labels=labels).loss, expected)
-
-
-def test_gan_losses_and_frozen_forward():
-    from colorizers.losses import discriminator_loss, frozen_forward, generator_adversarial_loss
-
-    confident = torch.full((2, 1, 3, 3), 20.0)
-    assert discriminator_loss(confident, -confident) < 1e-6
-    assert generator_adversarial_loss(-confident) > 10
-    discriminator = colorizers.models.FAMILIES["discriminator"].ColorizerDiscriminatorModel(
-        colorizers.models.FAMILIES["discriminator"].ColorizerDiscriminatorConfig(hidden_sizes=[4, 8])
-    )
-    ab = torch.zeros(1, 2, 24, 24, requires_grad=True)
-    logits = frozen_forward(discriminator, pixel_values=torch.zeros(1, 1, 24, 24), ab=ab).logits
-    generator_adversarial_loss(logits).backward()
-    assert ab.grad is not None and ab.grad.abs().sum() > 0
-    assert all(p.grad is None for p in discriminator.parameters())
+def test_a_run_refuses_to_overwrite_an_earlier_runs_checkpoints(tmp_path, capsys):
+    (tmp_path / "out" / "checkpoints" / "checkpoint-3").mkdir(parents=True)
+    (tmp_path / "out" / "checkpoints" / "checkpoint-3" / "training_state.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        train_script.main(["--model", "unet", "--train_data_dir", ".", "--output_dir", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    (line,) = _error_lines(capsys)
+    assert line.startswith(f"error: {tmp_path / 'out'} already holds checkpoints of a run: continue it with --resume_from_checkpoint latest")
 
 
 def test_accelerate_configs_parse():
@@ -331,6 +273,7 @@ def test_accelerate_configs_parse():
     }
 
 
+@pytest.mark.slow
 def test_streaming_run_filters_lazily_and_finishes(image_folder, tmp_path):
     out = tmp_path / "stream"
     result = _train(

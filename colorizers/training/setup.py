@@ -1,0 +1,203 @@
+"""What a training run builds before its first step: the model and its loss, the discriminator of
+GAN presets, the pretrained backbone, optimizers, learning-rate schedules and the colour prior.
+
+Every problem a user can fix raises `TrainingSetupError` with a one-line message; the training
+script shows it as ``error: ...`` and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from ..color import AB_SCALE
+from ..loading import ModelLoadError, load_model
+from ..registry import create_model, get_preset, list_models
+
+logger = logging.getLogger(__name__)
+
+LOSSES = ("mse", "l1", "huber", "gan")
+OPTIMIZERS = ("adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "cosine", "plateau")
+
+
+class TrainingSetupError(ValueError):
+    """A training run cannot start with these settings; the message says which and why."""
+
+
+def build_model(
+    model: str,
+    *,
+    overrides: dict | None = None,
+    resolution: int | None = None,
+    objective: str | None = None,
+):
+    """The colorizer to train, and the loss its family declares (``"gan"`` for GAN presets).
+
+    ``model`` is a preset name (a fresh model with ``overrides``) or a saved model folder to
+    fine-tune (its config updated with ``overrides``; its objective and image classes, which shape
+    its layers, must stay). ``resolution`` sets ``image_size``.
+    """
+    overrides = dict(overrides or {})
+    if resolution is not None:
+        overrides["image_size"] = resolution
+    is_preset = model in list_models()
+    folder = Path(model).expanduser()
+    if not is_preset and not folder.is_dir():
+        raise TrainingSetupError(
+            f"unknown model {model!r}: not a preset ({', '.join(list_models())}) nor a saved model folder"
+        )
+    if objective is not None and is_preset:
+        if not hasattr(get_preset(model).make_config(), "objective"):
+            raise TrainingSetupError(f"--objective: the {model} family has no choice of colour objective")
+        overrides["objective"] = objective
+    try:
+        if is_preset:
+            colorizer = create_model(model, **overrides)
+        else:
+            colorizer = load_model(str(folder)).train()
+    except ModelLoadError as error:
+        raise TrainingSetupError(str(error)) from error
+    except Exception as error:  # config validation: strict dataclasses raise their own error types
+        raise _cannot_build(model, resolution, error) from error
+    if not is_preset:
+        if objective is not None and getattr(colorizer.config, "objective", None) != objective:
+            raise TrainingSetupError(
+                f"{model} was not trained with the {objective} objective; fine-tuning keeps a model's objective"
+            )
+        classes = overrides.pop("semantic_classes", None)
+        if classes is not None and list(getattr(colorizer.config, "semantic_classes", [])) != list(classes):
+            raise TrainingSetupError(
+                f"{model} was trained on other image classes than --label_column's; fine-tuning keeps them"
+            )
+        for key, value in overrides.items():
+            setattr(colorizer.config, key, value)
+        try:
+            colorizer.config.validate()
+        except Exception as error:
+            raise _cannot_build(model, resolution, error) from error
+    training_objective = getattr(colorizer.config, "training_objective", "regression")
+    return colorizer, "gan" if training_objective == "gan" else colorizer.config.loss_type
+
+
+def _cannot_build(model: str, resolution: int | None, error: Exception) -> TrainingSetupError:
+    message = str(error).strip().replace("\n", " ")
+    return TrainingSetupError(
+        f"model {model!r} cannot be built with these settings (resolution {resolution}): {message}"
+    )
+
+
+def configure_loss(config, loss_name: str) -> None:
+    """Write the chosen loss into the config: a regression loss, or the GAN (BCE + lambda * L1 on top)."""
+    if loss_name not in LOSSES:
+        raise TrainingSetupError(f"unknown loss {loss_name!r}; choose one of {', '.join(LOSSES)}")
+    if loss_name in ("mse", "l1", "huber"):
+        config.loss_type = loss_name
+    else:  # conditional GAN: BCE + lambda * L1, the L1 being the model's own reconstruction loss
+        config.loss_type = "l1"
+        if hasattr(config, "training_objective"):
+            config.training_objective = "gan"
+
+
+def build_discriminator(overrides: dict | None = None):
+    """The PatchGAN discriminator of GAN training, with the ``"discriminator"`` entry of ``overrides``."""
+    from ..models.discriminator import (
+        ColorizerDiscriminatorConfig,
+        ColorizerDiscriminatorModel,
+    )
+
+    return ColorizerDiscriminatorModel(ColorizerDiscriminatorConfig(**(overrides or {}).get("discriminator", {})))
+
+
+def prepare_backbone(model, *, pretrained: bool, accelerator) -> bool:
+    """Load the ImageNet backbone when asked (once; other processes read the cache); returns whether it loaded.
+
+    A backbone that stays random is unfrozen: the seed reports froze a pretrained one, and a frozen
+    random backbone would never learn. A missing download is a warning, not an error.
+    """
+    loaded = False
+    if pretrained:
+        if not hasattr(model, "load_pretrained_backbone"):
+            raise TrainingSetupError(f"--pretrained_backbone: the {model.config.model_type} family has no pretrained backbone")
+        try:
+            with accelerator.main_process_first():
+                model.load_pretrained_backbone()
+            loaded = True
+            logger.info("pretrained backbone %s loaded", model.config.backbone_id)
+        except (OSError, ValueError) as error:
+            logger.warning("pretrained backbone %s unavailable (%s): training it from scratch", model.config.backbone_id, error)
+    if getattr(model.config, "freeze_backbone", False) and not loaded:
+        model.config.freeze_backbone = False
+        model.requires_grad_(True)
+        logger.info("backbone has no pretrained weights: it trains with the rest of the model")
+    return loaded
+
+
+def build_optimizer(name: str, parameters, learning_rate: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam, AdamW or RMSprop (seed 2's) over the parameters that train."""
+    parameters = [p for p in parameters if p.requires_grad]
+    if name == "adamw":
+        return torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=learning_rate, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay)
+    raise TrainingSetupError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def build_scheduler(
+    name: str,
+    optimizer: torch.optim.Optimizer,
+    *,
+    total_steps: int,
+    num_processes: int = 1,
+    warmup_steps: int = 0,
+    plateau_factor: float = 0.5,
+    plateau_patience: int = 2,
+    min_learning_rate: float = 1e-6,
+):
+    """``constant`` or ``cosine`` with linear warm-up (stepped at every update), or ``plateau``
+    (seed 4's reduce-on-plateau with a floor, stepped with the validation loss)."""
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=plateau_factor, patience=plateau_patience, min_lr=min_learning_rate
+        )
+    if name not in SCHEDULES:
+        raise TrainingSetupError(f"unknown learning-rate schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+    from transformers import get_scheduler
+
+    # An accelerate-prepared scheduler steps once per process at each update.
+    return get_scheduler(
+        "cosine" if name == "cosine" else "constant_with_warmup",
+        optimizer=optimizer,
+        num_warmup_steps=warmup_steps * num_processes,
+        num_training_steps=total_steps * num_processes,
+    )
+
+
+def is_plateau(scheduler) -> bool:
+    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def measure_color_prior(model, dataset, num_samples: int) -> torch.Tensor:
+    """The empirical ab-bin distribution of ``num_samples`` training crops (evenly spread over the data),
+    on the grid the classification loss sees, smoothed as in Zhang et al. 2016."""
+    from ..objectives import bin_histogram, pool_labels, smooth_prior
+
+    centers = model.ab_bins.detach().cpu()
+    stride = int(model.config.output_stride)
+    counts = torch.zeros(centers.shape[0], dtype=torch.float64)
+    step = max(1, len(dataset) // num_samples)
+    pooled = []
+    for index in range(0, min(len(dataset), step * num_samples), step):
+        labels = dataset[index]["labels"][None]
+        grid = (max(1, labels.shape[-2] // stride), max(1, labels.shape[-1] // stride))
+        pooled.append(pool_labels(labels, grid).permute(0, 2, 3, 1).reshape(-1, 2) * AB_SCALE)
+        if len(pooled) == 256:  # one distance matrix per 256 crops: far fewer, larger kernels
+            counts += bin_histogram(torch.cat(pooled), centers)
+            pooled = []
+    if pooled:
+        counts += bin_histogram(torch.cat(pooled), centers)
+    return smooth_prior(counts, centers, float(model.config.soft_encoding_sigma))

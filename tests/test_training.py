@@ -1,0 +1,324 @@
+"""Library pieces of training (``colorizers.training``): setup, steps, checkpoints, validation, reports."""
+
+import json
+import math
+import os
+import re
+import signal
+
+import numpy as np
+import pytest
+import torch
+from conftest import colour_image
+
+import colorizers
+from colorizers import metrics
+from colorizers.losses import (
+    discriminator_loss,
+    frozen_forward,
+    generator_adversarial_loss,
+)
+from colorizers.samples import collate, make_sample
+from colorizers.training import (
+    MetricsLog,
+    StopRequest,
+    TrainingSetupError,
+    build_discriminator,
+    build_model,
+    build_optimizer,
+    build_scheduler,
+    complete_checkpoints,
+    configure_loss,
+    evaluate,
+    labels_key,
+    load_checkpoint,
+    model_inputs,
+    plot_loss_curves,
+    resolve_checkpoint,
+    save_checkpoint,
+    save_grid,
+    step_hints,
+)
+from colorizers.training import validation as validation_module
+
+TINY_UNET = {"hidden_sizes": [4, 8]}
+
+
+@pytest.fixture
+def accelerator(fresh_accelerate_state):
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Setup: model, loss, optimizers, schedules
+# ----------------------------------------------------------------------------------------------
+
+
+def test_build_model_from_a_preset_and_from_a_saved_folder(tmp_path):
+    model, loss = build_model("unet", overrides=TINY_UNET, resolution=16)
+    assert model.config.image_size == 16 and loss == model.config.loss_type
+    model.save_pretrained(tmp_path / "saved")
+    tuned, _ = build_model(str(tmp_path / "saved"), overrides={"loss_type": "l1"}, resolution=32)
+    assert tuned.training and tuned.config.loss_type == "l1" and tuned.config.image_size == 32
+    _, gan_loss = build_model("unet-gan", overrides={"hidden_sizes": [4, 8, 8]})
+    assert gan_loss == "gan"
+
+
+@pytest.mark.parametrize(
+    "name,options,message",
+    [
+        ("no-such-model", {}, r"^unknown model 'no-such-model': not a preset \(.*unet.*\) nor a saved model folder$"),
+        ("unet", {"resolution": 1}, r"^model 'unet' cannot be built with these settings \(resolution 1\): .*image_size must be at least 2"),
+        ("unet", {"objective": "hybrid"}, r"^--objective: the unet family has no choice of colour objective$"),
+    ],
+)
+def test_build_model_refuses_what_cannot_be_built(name, options, message):
+    with pytest.raises(TrainingSetupError, match=message):
+        build_model(name, overrides=TINY_UNET, **options)
+
+
+def test_configure_loss_and_the_discriminator():
+    model = colorizers.create_model("unet-gan", hidden_sizes=[4, 8, 8])
+    configure_loss(model.config, "huber")
+    assert model.config.loss_type == "huber"
+    configure_loss(model.config, "gan")
+    assert (model.config.loss_type, model.config.training_objective) == ("l1", "gan")
+    with pytest.raises(TrainingSetupError, match=r"^unknown loss 'hinge'; choose one of mse, l1, huber, gan$"):
+        configure_loss(model.config, "hinge")
+    discriminator = build_discriminator({"hidden_sizes": [1], "discriminator": {"hidden_sizes": [4, 8]}})
+    assert list(discriminator.config.hidden_sizes) == [4, 8]
+
+
+def test_unknown_optimizer_and_schedule_names_raise():
+    parameters = [torch.nn.Parameter(torch.zeros(2))]
+    with pytest.raises(TrainingSetupError, match=r"^unknown optimizer 'sgd'; choose one of adam, adamw, rmsprop$"):
+        build_optimizer("sgd", parameters, 1e-3)
+    with pytest.raises(TrainingSetupError, match=r"^unknown learning-rate schedule 'step'; choose one of constant, cosine, plateau$"):
+        build_scheduler("step", torch.optim.Adam(parameters), total_steps=10)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop"])
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "plateau"])
+def test_every_optimizer_and_schedule_combination_steps(optimizer, schedule):
+    model = colorizers.create_model("unet", hidden_sizes=[4, 8])
+    opt = build_optimizer(optimizer, model.parameters(), 1e-3, 0.01)
+    sched = build_scheduler(schedule, opt, total_steps=10, num_processes=1, warmup_steps=2, min_learning_rate=1e-6)
+    before = [p.detach().clone() for p in model.parameters()]
+    rates = []
+    for _ in range(3):
+        model(pixel_values=torch.rand(2, 1, 16, 16), labels=torch.rand(2, 2, 16, 16)).loss.backward()
+        opt.step()
+        opt.zero_grad()
+        sched.step(1.0) if schedule == "plateau" else sched.step()
+        rates.append(opt.param_groups[0]["lr"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    if schedule == "plateau":
+        for _ in range(60):
+            sched.step(1.0)  # no improvement: the rate drops, but never below the floor
+        assert opt.param_groups[0]["lr"] == pytest.approx(1e-6)
+    elif schedule == "constant":
+        assert rates == pytest.approx([5e-4, 1e-3, 1e-3])  # linear warm-up over 2 steps, then flat
+    else:
+        assert rates[0] == pytest.approx(5e-4) and rates[1] == pytest.approx(1e-3) and rates[2] < 1e-3
+
+
+
+@pytest.mark.parametrize("loss_type", ["mse", "l1", "huber"])
+def test_each_regression_loss(loss_type):
+    model = colorizers.create_model("unet", hidden_sizes=[4, 8], loss_type=loss_type)
+    labels = torch.full((1, 2, 16, 16), 0.5)
+    prediction = colorizers.predicted_ab(model(pixel_values=torch.zeros(1, 1, 16, 16)))
+    expected = {
+        "mse": torch.nn.functional.mse_loss(prediction, labels),
+        "l1": torch.nn.functional.l1_loss(prediction, labels),
+        "huber": torch.nn.functional.huber_loss(prediction, labels, delta=0.1),
+    }[loss_type]
+    torch.testing.assert_close(model(pixel_values=torch.zeros(1, 1, 16, 16), labels=labels).loss, expected)
+
+
+
+def test_gan_losses_and_frozen_forward():
+    confident = torch.full((2, 1, 3, 3), 20.0)
+    assert discriminator_loss(confident, -confident) < 1e-6
+    assert generator_adversarial_loss(-confident) > 10
+    discriminator = colorizers.models.FAMILIES["discriminator"].ColorizerDiscriminatorModel(
+        colorizers.models.FAMILIES["discriminator"].ColorizerDiscriminatorConfig(hidden_sizes=[4, 8])
+    )
+    ab = torch.zeros(1, 2, 24, 24, requires_grad=True)
+    logits = frozen_forward(discriminator, pixel_values=torch.zeros(1, 1, 24, 24), ab=ab).logits
+    generator_adversarial_loss(logits).backward()
+    assert ab.grad is not None and ab.grad.abs().sum() > 0
+    assert all(p.grad is None for p in discriminator.parameters())
+
+
+# ----------------------------------------------------------------------------------------------
+# Steps
+# ----------------------------------------------------------------------------------------------
+
+
+def test_model_inputs_pass_what_the_family_takes():
+    batch = {"pixel_values": torch.zeros(2, 1, 8, 8), "labels": torch.ones(2, 2, 8, 8), "rgb": torch.ones(2, 3, 8, 8),
+             "class_labels": torch.tensor([0, 1])}
+    unet = colorizers.create_model("unet", **TINY_UNET).config
+    assert labels_key(unet) == "labels"
+    assert set(model_inputs(batch, unet, "labels")) == {"pixel_values", "labels"}
+    chroma = colorizers.get_preset("chroma").make_config(semantic_classes=["a", "b"])
+    hints = (torch.zeros(2, 2, 8, 8), torch.zeros(2, 1, 8, 8))
+    inputs = model_inputs(batch, chroma, "labels", hints)
+    assert set(inputs) == {"pixel_values", "labels", "class_labels", "hint_ab", "hint_mask"}
+    assert inputs["hint_mask"] is hints[1]
+
+
+def test_step_hints_are_a_function_of_seed_step_batch_and_rank():
+    labels = torch.rand(4, 2, 16, 16) * 2 - 1
+    first = step_hints(labels, seed=0, step=3, batch_index=1, rank=0, probability=1.0)
+    again = step_hints(labels, seed=0, step=3, batch_index=1, rank=0, probability=1.0)
+    other_rank = step_hints(labels, seed=0, step=3, batch_index=1, rank=1, probability=1.0)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[1], other_rank[1])
+    assert first[0].shape == (4, 2, 16, 16) and first[1].shape == (4, 1, 16, 16) and first[1].sum() > 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------------------------------
+
+
+def _fake_checkpoint(output_dir, name, complete=True):
+    folder = output_dir / "checkpoints" / name
+    folder.mkdir(parents=True)
+    if complete:
+        (folder / "training_state.json").write_text("{}")
+    return folder
+
+
+def test_latest_is_the_newest_complete_checkpoint(tmp_path):
+    assert complete_checkpoints(tmp_path) == [] and resolve_checkpoint("latest", tmp_path) is None
+    ten, two = _fake_checkpoint(tmp_path, "checkpoint-10"), _fake_checkpoint(tmp_path, "checkpoint-2")
+    _fake_checkpoint(tmp_path, "checkpoint-30", complete=False)  # crashed while writing
+    _fake_checkpoint(tmp_path, ".tmp-checkpoint-40")  # staging folder
+    _fake_checkpoint(tmp_path, "checkpoint-final")  # not a step
+    assert complete_checkpoints(tmp_path) == [two, ten]  # by step, not by name
+    assert resolve_checkpoint("latest", tmp_path) == ten
+    assert resolve_checkpoint(str(two), tmp_path) == two
+    incomplete = tmp_path / "checkpoints" / "checkpoint-30"
+    with pytest.raises(TrainingSetupError, match="^" + re.escape(f"{incomplete} is not a complete checkpoint (no training_state.json)") + "$"):
+        resolve_checkpoint(str(incomplete), tmp_path)
+
+
+def test_save_checkpoint_keeps_the_newest_and_loads_back(accelerator, tmp_path):
+    torch.manual_seed(0)
+    model = colorizers.create_model("unet", **TINY_UNET)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    for step in (1, 2, 3):
+        path = save_checkpoint(accelerator, tmp_path, {"global_step": step, "epoch": 0}, 2, model)
+        assert path == tmp_path / "checkpoints" / f"checkpoint-{step}"
+    assert [p.name for p in complete_checkpoints(tmp_path)] == ["checkpoint-2", "checkpoint-3"]
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+    assert colorizers.load_model(str(path)).config.hidden_sizes == [4, 8]  # the config travels with the weights
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    assert load_checkpoint(accelerator, path) == {"global_step": 3, "epoch": 0}
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+
+
+def test_stop_request_records_the_signal_and_restores_the_default():
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        stop = StopRequest()
+        assert stop.name is None
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.name == "SIGTERM"
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # a second SIGTERM stops at once
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation: the users' post-processing and metrics
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def validation_batches():
+    rng = np.random.default_rng(4)
+    samples = [make_sample(colour_image(rng, 20, 30), 16) for _ in range(5)]
+    return torch.utils.data.DataLoader(samples, batch_size=2, collate_fn=collate)
+
+
+def _expected_scores(model, loader, processor, ab=None):
+    rows = []
+    for batch in loader:
+        lightness = [plane for plane in colorizers.denormalize_lightness(batch["pixel_values"].numpy()[:, 0])]
+        predicted = colorizers.predicted_ab(model(pixel_values=batch["pixel_values"])) if ab is None else torch.zeros_like(batch["labels"])
+        images = processor.post_process_colorization(predicted, lightness, output_type="np")
+        references = [metrics.as_rgb_uint8(image.permute(1, 2, 0).numpy()) for image in batch["rgb"]]
+        rows += [metrics.score(image, reference) for image, reference in zip(images, references)]
+    return {name: float(np.mean([row[name] for row in rows])) for name in rows[0]}
+
+
+def test_validation_scores_are_the_metrics_of_the_post_processed_images(accelerator, validation_batches):
+    torch.manual_seed(0)
+    model = colorizers.create_model("unet", **TINY_UNET).train()
+    processor = colorizers.ColorizerImageProcessor(size={"longest_edge": 16})
+    loader = accelerator.prepare(validation_batches)
+    result, grid = evaluate(accelerator, model, loader, processor, num_grid_images=3, with_gray_baseline=True)
+    assert model.training  # evaluation leaves the mode it found
+    model.eval()
+    with torch.no_grad():
+        expected = _expected_scores(model, validation_batches, processor)
+        gray = _expected_scores(model, validation_batches, processor, ab="zeros")
+    assert result["num_images"] == 5
+    assert {k: v for k, v in result.items() if k not in ("num_images", "loss", "gray_baseline")} == pytest.approx(expected)
+    assert result["gray_baseline"] == pytest.approx(gray)
+    assert result["gray_baseline"]["colorfulness"] < 1.0
+    assert len(grid) == 3 and grid[0].shape == (16, 48, 3) and grid[0].dtype == np.uint8
+
+
+def test_every_numeric_score_flows_into_the_validation_results(accelerator, validation_batches, monkeypatch):
+    def score_with_more(prediction, reference=None):
+        return {**metrics.score(prediction, reference), "auc": 0.25, "undefined": None, "note": "text"}
+
+    monkeypatch.setattr(validation_module, "score", score_with_more)
+    model = colorizers.create_model("unet", **TINY_UNET)
+    result, grid = evaluate(accelerator, model, accelerator.prepare(validation_batches), colorizers.ColorizerImageProcessor(),
+                            with_gray_baseline=True)
+    assert result["auc"] == 0.25 and result["gray_baseline"]["auc"] == 0.25
+    assert result["undefined"] is None and "note" not in result
+    assert grid == []
+    assert math.isfinite(result["loss"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Reports
+# ----------------------------------------------------------------------------------------------
+
+
+def test_metrics_log_appends_and_forgets_what_came_after_a_checkpoint(accelerator, tmp_path):
+    log = MetricsLog(accelerator, tmp_path / "run" / "metrics.jsonl")
+    log.restart()
+    for step in (1, 2, 3):
+        log({"step": step, "train_loss": 1.0 / step})
+    log({"step": 3, "eval": {"loss": 0.5, "psnr": 20.0, "gray_baseline": {"psnr": 19.0}}})
+    assert [r["step"] for r in log.records()] == [1, 2, 3, 3]
+    assert plot_loss_curves(log.records(), tmp_path / "curves.png") and (tmp_path / "curves.png").is_file()
+    log.restart(after_step=2)
+    assert [json.loads(line)["step"] for line in log.path.read_text().splitlines()] == [1, 2]
+    log.restart()
+    assert log.records() == []
+
+
+def test_save_grid_scales_small_crops_up(tmp_path):
+    rows = [np.zeros((16, 48, 3), np.uint8)] * 2
+    save_grid(rows, tmp_path / "samples" / "grid.png")
+    from PIL import Image
+
+    assert Image.open(tmp_path / "samples" / "grid.png").size == (48 * 16, 32 * 16)
+    save_grid([], tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
