@@ -73,7 +73,8 @@ IGNORE_PATTERNS = [
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 # Modules the uploaded code may import besides its own files (checked before every push).
-REMOTE_CODE_PACKAGES = {"torch", "transformers", "huggingface_hub", "safetensors", "numpy", "PIL"}
+# cv2 is optional there: the image processor imports it inside try/except and falls back to NumPy and PIL.
+REMOTE_CODE_PACKAGES = {"torch", "transformers", "huggingface_hub", "safetensors", "numpy", "PIL", "cv2"}
 
 # Config fields that are transformers' bookkeeping, not architecture: left out of the card's table.
 _CONFIG_NOISE = {

@@ -45,6 +45,7 @@ def colorize(
     size: int | dict | None = None,
     batch_size: int = 8,
     device: str | torch.device | None = None,
+    edge_aware: bool | None = None,
 ) -> Image.Image | list[Image.Image]:
     """Colorize one image or a list of images; each result has its input's size.
 
@@ -57,6 +58,8 @@ def colorize(
             processor's default. Colour is predicted at this size; lightness always stays full size.
         batch_size: images per forward pass. Images of equal working size are batched together.
         device: where to run; the model is moved there. Default: where the model already is.
+        edge_aware: upsample the predicted colour guided by the full-resolution lightness (``True``)
+            or bilinearly (``False``); ``None`` keeps the processor's ``edge_aware`` setting.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -89,7 +92,9 @@ def colorize(
                     inputs = processor.preprocess_lightness([lightness[i] for i in chunk], size=size)
                     pixel_values = inputs["pixel_values"].to(parameter.device, parameter.dtype)
                     ab = predicted_ab(model(pixel_values=pixel_values))
-                    outputs = processor.post_process_colorization(ab, [lightness[i] for i in chunk])
+                    outputs = processor.post_process_colorization(
+                        ab, [lightness[i] for i in chunk], edge_aware=edge_aware
+                    )
                     for index, output in zip(chunk, outputs):
                         results[index] = output
     finally:
