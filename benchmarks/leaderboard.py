@@ -68,7 +68,7 @@ def record_scores(preset: str, summaries: dict[str, dict]) -> None:
         kept.append({
             "dataset_name": name, "dataset_type": name, "split": "test", "num_images": s["num_images"],
             "size": s["size"].get("longest_edge") if isinstance(s["size"], dict) else s["size"],
-            **{k: s[k] for k in ("psnr", "ssim", "colorfulness", "reference_colorfulness", "colorfulness_gap")},
+            **{k: s[k] for k in ("psnr", "ssim", "colorfulness", "reference_colorfulness", "colorfulness_gap", "auc", "auc_rebalanced")},
         })
     results["evaluations"] = kept
     path.write_text(json.dumps(results, indent=2))
@@ -76,19 +76,29 @@ def record_scores(preset: str, summaries: dict[str, dict]) -> None:
 
 
 def markdown(rows: list[dict], gray: dict[str, dict], default: str, why: str, peak: float) -> str:
-    header = "| model | params | GFLOPs @256 | CPU p50 ms (768x512) | " + " | ".join(f"{s} PSNR | {s} SSIM | {s} CF" for s in SETS) + " |"
-    lines = [header, "|---|---:|---:|---:|" + "---:|---:|---:|" * len(SETS)]
-    cells = " | ".join(f"{gray[s]['psnr']:.2f} | {gray[s]['ssim']:.3f} | {gray[s]['colorfulness']:.2f}" for s in SETS)
-    lines.append(f"| gray baseline (ab = 0) | 0 | 0 | – | {cells} |")
+    header = "| model | params | GFLOPs @256 | CPU p50 ms (768x512) | " + " | ".join(
+        f"{s} PSNR | {s} SSIM | {s} AuC | {s} AuC rb | {s} CF" for s in SETS
+    ) + " |"
+    lines = [header, "|---|---:|---:|---:|" + "---:|---:|---:|---:|---:|" * len(SETS)]
+
+    def set_cells(scores: dict) -> str:
+        return " | ".join(
+            f"{scores[s]['psnr']:.2f} | {scores[s]['ssim']:.3f} | {scores[s]['auc']:.2f} | "
+            f"{scores[s]['auc_rebalanced']:.2f} | {scores[s]['colorfulness']:.2f}"
+            for s in SETS
+        )
+
+    lines.append(f"| gray baseline (ab = 0) | 0 | 0 | – | {set_cells(gray)} |")
     for r in sorted(rows, key=lambda r: -statistics.mean(r["sets"][s]["psnr"] for s in SETS)):
         name = f"**`{r['preset']}`** (default)" if r["preset"] == default else f"`{r['preset']}`"
-        cells = " | ".join(f"{r['sets'][s]['psnr']:.2f} | {r['sets'][s]['ssim']:.3f} | {r['sets'][s]['colorfulness']:.2f}" for s in SETS)
+        cells = set_cells(r["sets"])
         lines.append(f"| {name} | {r['parameters'] / 1e6:.2f}M | {r['gflops']:.2f} | {r['p50_ms']:.0f} | {cells} |")
     refs = ", ".join(f"{s} {gray[s]['reference_colorfulness']:.1f}" for s in SETS)
     lines += [
         "",
         f"Reference colourfulness (CF): {refs}. Scores on RGB uint8 at full resolution (PSNR/SSIM with "
-        f"`data_range=255`), every image colorized at the preset's own working size; latency is the "
+        f"`data_range=255`; AuC of Zhang et al. 2016 in %, over all of a set's pixels, raw and class-rebalanced "
+        f"(rb), see `colorizers/metrics.py`), every image colorized at the preset's own working size; latency is the "
         f"median of `colorize()` on a 768x512 photo with {torch.get_num_threads()} CPU threads (this "
         f"machine's float32 GEMM: {peak:.0f} GFLOP/s). Default: `{default}` ({why}).",
     ]

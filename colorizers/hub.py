@@ -350,7 +350,8 @@ def _finite(value) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-METRICS = (("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("colorfulness", "Colourfulness (Hasler & Süsstrunk)"))
+METRICS = (("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("colorfulness", "Colourfulness (Hasler & Süsstrunk)"),
+           ("auc", "AuC (%)"), ("auc_rebalanced", "AuC class-rebalanced (%)"))
 
 
 def eval_results_from(results: dict | None, model_name: str) -> list:
@@ -409,6 +410,7 @@ def _evaluation_rows(results: dict | None) -> list[dict]:
                 "colorfulness": _format_number(item.get("colorfulness"), 2),
                 "reference_colorfulness": _format_number(item.get("reference_colorfulness"), 2),
                 "colorfulness_gap": _format_number(item.get("colorfulness_gap"), 2),
+                **{key: _format_number(item[key], 2) if item.get(key) is not None else "–" for key in ("auc", "auc_rebalanced")},
             }
         )
     return rows
