@@ -5,8 +5,9 @@ throughput, and how close the model runs to the machine's measured compute limit
 
 Per model it prints:
 * p50 / p90 end-to-end latency of ``colorize()`` on a 768x512 photo (``--runs`` runs after a warm-up);
-* the split of one call: decode to L, resize to the working size, model, ab upsampling and the
-  Lab -> RGB conversion (timed separately, same functions as the pipeline);
+* the split of one call: decode to L, resize to the working size, model, ab upsampling (guided or
+  bilinear, as the model's processor is set) and the Lab -> RGB conversion (timed separately, same
+  functions as the pipeline);
 * batch throughput on 256x256 images (``--batch`` per forward pass);
 * the model's GFLOPs at 256x256 (torch's FLOP counter), the GFLOP/s it reaches, and the GEMM
   GFLOP/s this CPU reaches on a large float32 matrix product, as the practical ceiling.
@@ -25,7 +26,7 @@ from PIL import Image
 
 import colorizers
 from colorizers.color import denormalize_ab, lightness_ab_to_rgb_uint8
-from colorizers.image_processing_colorizer import image_to_lightness, resize_plane, working_size
+from colorizers.image_processing_colorizer import guided_upsample, image_to_lightness, resize_plane, working_size
 
 KODIM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval" / "kodak24" / "kodim23.png"
 
@@ -101,8 +102,14 @@ def main() -> None:
         }
         with torch.inference_mode():
             stages["model"] = timed(lambda: model(pixel_values=inputs["pixel_values"]), args.runs)
-        stages["upsample ab"] = timed(lambda: [resize_plane(p, *lightness.shape) for p in ab], args.runs)
-        a, b = (denormalize_ab(resize_plane(p, *lightness.shape)) for p in ab)
+
+        def upsample():  # as post_process_colorization does it: guided (edge_aware) or bilinear
+            if processor.edge_aware and (ab.shape[1] < lightness.shape[0] or ab.shape[2] < lightness.shape[1]):
+                return guided_upsample(denormalize_ab(ab), lightness, radius=processor.guided_radius, eps=processor.guided_eps)
+            return tuple(denormalize_ab(resize_plane(p, *lightness.shape)) for p in ab)
+
+        stages["upsample ab"] = timed(upsample, args.runs)
+        a, b = upsample()
         stages["Lab -> RGB"] = timed(lambda: lightness_ab_to_rgb_uint8(lightness, a, b), args.runs)
         splits.append((name, size, {k: statistics.median(v) for k, v in stages.items()}))
 

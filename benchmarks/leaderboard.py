@@ -28,7 +28,7 @@ import torch
 
 import colorizers
 from colorizers.eval_results import evaluation_entry, read_eval_results, replace_evaluations, write_eval_results
-from colorizers.evaluation import SCORES, evaluate, load_references
+from colorizers.evaluation import SCORES, SET_SCORES, evaluate, load_references
 from colorizers.model_card import write_model_card
 from colorizers.registry import PRETRAINED_DIR
 
@@ -65,7 +65,7 @@ def record_scores(preset: str, summaries: dict[str, dict]) -> None:
     entries = [
         evaluation_entry(
             name,
-            {key: s[key] for key in SCORES if key in s},
+            {key: s[key] for key in SCORES + SET_SCORES if key in s},
             split="test",
             num_images=s["num_images"],
             size=s["size"].get("longest_edge") if isinstance(s["size"], dict) else s["size"],
@@ -77,19 +77,29 @@ def record_scores(preset: str, summaries: dict[str, dict]) -> None:
 
 
 def markdown(rows: list[dict], gray: dict[str, dict], default: str, why: str, peak: float) -> str:
-    header = "| model | params | GFLOPs @256 | CPU p50 ms (768x512) | " + " | ".join(f"{s} PSNR | {s} SSIM | {s} CF" for s in SETS) + " |"
-    lines = [header, "|---|---:|---:|---:|" + "---:|---:|---:|" * len(SETS)]
-    cells = " | ".join(f"{gray[s]['psnr']:.2f} | {gray[s]['ssim']:.3f} | {gray[s]['colorfulness']:.2f}" for s in SETS)
-    lines.append(f"| gray baseline (ab = 0) | 0 | 0 | – | {cells} |")
+    header = "| model | params | GFLOPs @256 | CPU p50 ms (768x512) | " + " | ".join(
+        f"{s} PSNR | {s} SSIM | {s} AuC | {s} AuC rb | {s} CF" for s in SETS
+    ) + " |"
+    lines = [header, "|---|---:|---:|---:|" + "---:|---:|---:|---:|---:|" * len(SETS)]
+
+    def set_cells(scores: dict) -> str:
+        return " | ".join(
+            f"{scores[s]['psnr']:.2f} | {scores[s]['ssim']:.3f} | {scores[s]['auc']:.2f} | "
+            f"{scores[s]['auc_rebalanced']:.2f} | {scores[s]['colorfulness']:.2f}"
+            for s in SETS
+        )
+
+    lines.append(f"| gray baseline (ab = 0) | 0 | 0 | – | {set_cells(gray)} |")
     for r in sorted(rows, key=lambda r: -statistics.mean(r["sets"][s]["psnr"] for s in SETS)):
         name = f"**`{r['preset']}`** (default)" if r["preset"] == default else f"`{r['preset']}`"
-        cells = " | ".join(f"{r['sets'][s]['psnr']:.2f} | {r['sets'][s]['ssim']:.3f} | {r['sets'][s]['colorfulness']:.2f}" for s in SETS)
+        cells = set_cells(r["sets"])
         lines.append(f"| {name} | {r['parameters'] / 1e6:.2f}M | {r['gflops']:.2f} | {r['p50_ms']:.0f} | {cells} |")
     refs = ", ".join(f"{s} {gray[s]['reference_colorfulness']:.1f}" for s in SETS)
     lines += [
         "",
         f"Reference colourfulness (CF): {refs}. Scores on RGB uint8 at full resolution (PSNR/SSIM with "
-        f"`data_range=255`), every image colorized at the preset's own working size; latency is the "
+        f"`data_range=255`; AuC of Zhang et al. 2016 in %, over all of a set's pixels, raw and class-rebalanced "
+        f"(rb), see `colorizers/metrics.py`), every image colorized at the preset's own working size; latency is the "
         f"median of `colorize()` on a 768x512 photo with {torch.get_num_threads()} CPU threads (this "
         f"machine's float32 GEMM: {peak:.0f} GFLOP/s). Default: `{default}` ({why}).",
     ]

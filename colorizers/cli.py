@@ -211,7 +211,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "skipped": data.skipped,
         "size": args.size,
         "protocol": "RGB uint8 at full resolution; PSNR and SSIM (channel_axis=2) with data_range=255; "
-        "colourfulness of Hasler & Suesstrunk 2003 on 0..255",
+        "colourfulness of Hasler & Suesstrunk 2003 on 0..255; AuC of Zhang et al. 2016 (ab error thresholds "
+        "0..150, percent) raw and class-rebalanced (10x10 ab bins, inverse frequency over the set), over all pixels",
         "results": summaries,
     }
     if args.output:

@@ -2,8 +2,10 @@
 
 Each reference is reduced to its lightness, colorized at full resolution through the same
 ``colorize()`` users call, and compared with the original on RGB uint8: PSNR and SSIM
-(``data_range=255``), colourfulness and its gap to the reference's. The "gray" baseline (ab = 0,
-the input shown as is) is scored alongside, so every number has its floor next to it.
+(``data_range=255``), colourfulness and its gap to the reference's (means of per-image scores), and
+the raw and class-rebalanced AuC of Zhang et al. (2016) over all the set's pixels
+(``colorizers.metrics``). The "gray" baseline (ab = 0, the input shown as is) is scored alongside,
+so every number has its floor next to it.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import torch
 from .color import lab_to_rgb_uint8
 from .image_io import ImageReadError, has_image_suffix, read_image
 from .image_processing_colorizer import image_to_lightness
-from .metrics import as_rgb_uint8, is_grayscale, score
+from .metrics import AucAccumulator, as_rgb_uint8, is_grayscale, score
 
 GRAY_BASELINE = "gray"
-SCORES = ("psnr", "ssim", "colorfulness", "reference_colorfulness", "colorfulness_gap")
+SCORES = ("psnr", "ssim", "colorfulness", "reference_colorfulness", "colorfulness_gap")  # per-image means
+SET_SCORES = ("auc", "auc_rebalanced")  # over every pixel of the set (AucAccumulator)
 
 
 @dataclass
@@ -63,11 +66,14 @@ def gray_prediction(reference: np.ndarray) -> np.ndarray:
     return lab_to_rgb_uint8(np.dstack([lightness, np.zeros(lightness.shape + (2,), np.float32)]))
 
 
-def _summarise(name: str, rows: list[dict[str, float]], seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
+def _summarise(
+    name: str, rows: list[dict[str, float]], auc: AucAccumulator, seconds: float, extra: dict[str, Any]
+) -> dict[str, Any]:
     summary: dict[str, Any] = {"model": name, "num_images": len(rows)}
     for key in SCORES:
         values = [row[key] for row in rows]
         summary[key] = float(np.mean(values)) if all(math.isfinite(v) for v in values) else math.inf
+    summary.update(auc.result())
     summary["seconds"] = seconds
     summary["images_per_second"] = len(rows) / seconds if seconds > 0 else math.inf
     summary.update(extra)
@@ -96,44 +102,45 @@ def evaluate(
 
     summaries = []
     if include_gray:
-        rows, elapsed = [], 0.0
+        rows, auc, elapsed = [], AucAccumulator(), 0.0
         for reference in data.references.values():
             start = time.perf_counter()
             prediction = gray_prediction(reference)
             elapsed += time.perf_counter() - start
-            rows.append(score(prediction, reference))
-        summaries.append(_summarise(GRAY_BASELINE, rows, elapsed, {"parameters": 0}))
+            rows.append(score(prediction, reference, accumulator=auc))
+        summaries.append(_summarise(GRAY_BASELINE, rows, auc, elapsed, {"parameters": 0}))
     for entry in models:
         model = load_model(entry, device=device)
         processor = load_processor(model)
         name = entry if isinstance(entry, str) else getattr(model, "name_or_path", type(model).__name__)
         colorize(next(iter(data.references.values())), model, processor=processor, size=size)  # warm-up
-        rows, elapsed = [], 0.0
+        rows, auc, elapsed = [], AucAccumulator(), 0.0
         for reference in tqdm(data.references.values(), desc=str(name), disable=not progress, leave=False):
             start = time.perf_counter()
             prediction = colorize(reference, model, processor=processor, size=size)
             elapsed += time.perf_counter() - start
-            rows.append(score(prediction, reference))
+            rows.append(score(prediction, reference, accumulator=auc))
         extra = {
             "parameters": sum(p.numel() for p in model.parameters()),
             "size": size or dict(processor.size),
             "untrained": bool(getattr(model, "colorizers_untrained", False)),
         }
-        summaries.append(_summarise(str(name), rows, elapsed, extra))
+        summaries.append(_summarise(str(name), rows, auc, elapsed, extra))
     return summaries
 
 
 def markdown_table(summaries: list[dict[str, Any]], title: str | None = None) -> str:
     lines = [f"**{title}**", ""] if title else []
     lines += [
-        "| model | PSNR (dB) | SSIM | colourfulness | CF gap | images/s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| model | PSNR (dB) | SSIM | AuC (%) | AuC rebal. (%) | colourfulness | CF gap | images/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
         label = s["model"] + (" (untrained)" if s.get("untrained") else "")
         psnr = "inf" if math.isinf(s["psnr"]) else f"{s['psnr']:.2f}"
         lines.append(
-            f"| {label} | {psnr} | {s['ssim']:.3f} | {s['colorfulness']:.2f} | {s['colorfulness_gap']:.2f} "
+            f"| {label} | {psnr} | {s['ssim']:.3f} | {s['auc']:.2f} | {s['auc_rebalanced']:.2f} "
+            f"| {s['colorfulness']:.2f} | {s['colorfulness_gap']:.2f} "
             f"| {s['images_per_second']:.1f} |"
         )
     return "\n".join(lines)

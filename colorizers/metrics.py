@@ -1,8 +1,22 @@
 """Image-quality metrics, following the protocol of ``shared/data/README.md``.
 
 Everything is scored on RGB uint8 at the image's full resolution: PSNR with ``data_range=255``,
-SSIM with ``channel_axis=2`` and ``data_range=255`` (scikit-image), and colourfulness
-(Hasler & Suesstrunk 2003) with its gap to the reference's colourfulness.
+SSIM with ``channel_axis=2`` and ``data_range=255`` (scikit-image), colourfulness
+(Hasler & Suesstrunk 2003) with its gap to the reference's colourfulness, and the AuC of Zhang,
+Isola & Efros, "Colorful Image Colorization" (ECCV 2016, section 3.1), raw and class-rebalanced.
+
+AuC, exactly as computed here: both images are converted to CIELAB (``colorizers.color.rgb_to_lab``,
+D65) and every pixel gets its ab error ``d = |ab_prediction - ab_reference|`` (L2, CIELAB units).
+For each threshold t = 0, 1, ..., 150 the share of pixels with ``d <= t`` is taken; AuC is the mean
+of those 151 shares, in percent (identical images: 100; ``d`` above 150 everywhere: 0). Per pixel
+this is ``(151 - ceil(d)) / 151`` clipped to [0, 1], which is how it is computed. The
+class-rebalanced AuC weights every pixel by the inverse of the frequency of its reference ab bin:
+bins are 10 x 10 ab units centred on multiples of 10 (ab rounded to the nearest multiple of 10,
+the grid of Zhang et al.'s colour classes, so neutral colours sit in the middle of one bin), their
+frequencies are counted over every pixel of the reference images being scored together (a whole
+evaluation set, see ``AucAccumulator``), with no smoothing toward uniform. Since the weights are
+``1 / frequency``, this equals the mean, over the ab bins that occur in the references, of the raw
+AuC of the pixels in that bin: every colour present counts equally, however rare.
 """
 
 from __future__ import annotations
@@ -53,12 +67,99 @@ def colorfulness(image: np.ndarray) -> float:
     return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
 
 
-def score(prediction: Any, reference: Any | None = None) -> dict[str, float | None]:
-    """All metrics of one prediction; PSNR/SSIM and the gap are ``None`` without a colour reference."""
+AUC_MAX_THRESHOLD = 150  # ab units: thresholds 0, 1, ..., 150 as in Zhang et al. (2016)
+AB_BIN_SIZE = 10  # ab units: the side of the bins of the class-rebalanced AuC
+_AB_BIN_OFFSET = 13  # round(ab / 10) + 13 maps the CIELAB range of sRGB (-108..98) well inside 0..25
+_AB_BINS = 2 * _AB_BIN_OFFSET
+
+
+def ab_error(prediction: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-pixel L2 distance in CIELAB ab between two uint8 RGB images, float64 (H, W)."""
+    from .color import rgb_to_lab
+
+    _check_pair(prediction, reference)
+    difference = rgb_to_lab(prediction)[..., 1:].astype(np.float64) - rgb_to_lab(reference)[..., 1:]
+    return np.hypot(difference[..., 0], difference[..., 1])
+
+
+def auc_per_pixel(error: np.ndarray) -> np.ndarray:
+    """Each pixel's share of the thresholds 0..150 its ab error is within: ``(151 - ceil(d)) / 151`` in [0, 1]."""
+    steps = AUC_MAX_THRESHOLD + 1
+    return np.clip(steps - np.ceil(np.asarray(error, np.float64)), 0, steps) / steps
+
+
+def auc(prediction: np.ndarray, reference: np.ndarray) -> float:
+    """Raw AuC (percent, 0..100) of one uint8 RGB prediction: see the module docstring."""
+    return float(100.0 * auc_per_pixel(ab_error(prediction, reference)).mean())
+
+
+def _ab_bin(ab: np.ndarray) -> np.ndarray:
+    cells = np.floor(np.asarray(ab, np.float64) / AB_BIN_SIZE + 0.5).astype(np.int64) + _AB_BIN_OFFSET
+    cells = np.clip(cells, 0, _AB_BINS - 1)
+    return (cells[..., 0] * _AB_BINS + cells[..., 1]).ravel()
+
+
+class AucAccumulator:
+    """Raw and class-rebalanced AuC over a whole set of (prediction, reference) pairs.
+
+    ``add`` each pair (uint8 RGB of equal shape; images may differ in size from pair to pair), then
+    read ``result()``. Both numbers are over every pixel of the set pooled (a large image weighs
+    more than a small one); the rebalanced one weights each pixel by the inverse frequency of its
+    reference ab bin counted over all the set's references, which is the mean over occupied bins
+    of each bin's raw AuC (module docstring). Only per-bin sums are kept, so memory stays constant.
+    """
+
+    def __init__(self) -> None:
+        self._pixels = np.zeros(_AB_BINS * _AB_BINS, np.float64)
+        self._scores = np.zeros(_AB_BINS * _AB_BINS, np.float64)
+
+    def add(self, prediction: np.ndarray, reference: np.ndarray) -> float:
+        """Add one pair; returns its own raw AuC (percent)."""
+        from .color import rgb_to_lab
+
+        _check_pair(prediction, reference)
+        reference_ab = rgb_to_lab(reference)[..., 1:].astype(np.float64)
+        difference = rgb_to_lab(prediction)[..., 1:] - reference_ab
+        per_pixel = auc_per_pixel(np.hypot(difference[..., 0], difference[..., 1]))
+        return self.add_lab(per_pixel, reference_ab)
+
+    def add_lab(self, per_pixel: np.ndarray, reference_ab: np.ndarray) -> float:
+        """Add pixels given their ``auc_per_pixel`` values and reference ab (..., 2); returns their raw AuC."""
+        bins = _ab_bin(reference_ab)
+        per_pixel = np.asarray(per_pixel, np.float64).ravel()
+        if per_pixel.size != bins.size or per_pixel.size == 0:
+            raise ValueError(f"got {per_pixel.size} pixel scores for {bins.size} reference pixels")
+        self._pixels += np.bincount(bins, minlength=self._pixels.size)
+        self._scores += np.bincount(bins, weights=per_pixel, minlength=self._scores.size)
+        return float(100.0 * per_pixel.mean())
+
+    @property
+    def num_pixels(self) -> int:
+        return int(self._pixels.sum())
+
+    def result(self) -> dict[str, float | None]:
+        """``{"auc": raw, "auc_rebalanced": rebalanced}`` in percent; ``None`` before any pair."""
+        if not self.num_pixels:
+            return {"auc": None, "auc_rebalanced": None}
+        occupied = self._pixels > 0
+        return {
+            "auc": float(100.0 * self._scores.sum() / self._pixels.sum()),
+            "auc_rebalanced": float(100.0 * np.mean(self._scores[occupied] / self._pixels[occupied])),
+        }
+
+
+def score(
+    prediction: Any, reference: Any | None = None, *, accumulator: AucAccumulator | None = None
+) -> dict[str, float | None]:
+    """All metrics of one prediction; PSNR/SSIM, AuC and the gap are ``None`` without a colour reference.
+
+    ``accumulator``: also add the pair to this set-level ``AucAccumulator`` (the Lab conversion is shared).
+    """
     prediction = as_rgb_uint8(prediction)
     result: dict[str, float | None] = {
         "psnr": None,
         "ssim": None,
+        "auc": None,
         "colorfulness": colorfulness(prediction),
         "reference_colorfulness": None,
         "colorfulness_gap": None,
@@ -67,6 +168,7 @@ def score(prediction: Any, reference: Any | None = None) -> dict[str, float | No
         reference = as_rgb_uint8(reference)
         result["psnr"] = psnr(prediction, reference)
         result["ssim"] = ssim(prediction, reference)
+        result["auc"] = (accumulator or AucAccumulator()).add(prediction, reference)
         result["reference_colorfulness"] = colorfulness(reference)
         result["colorfulness_gap"] = result["reference_colorfulness"] - result["colorfulness"]
     return result

@@ -74,6 +74,7 @@ def colorize(
     temperature: float | None = None,
     return_confidence: bool = False,
     hints: Any = None,
+    edge_aware: bool | None = None,
 ) -> Image.Image | list[Image.Image] | tuple:
     """Colorize one image or a list of images; each result has its input's size.
 
@@ -97,6 +98,8 @@ def colorize(
             in the original image's pixels (see ``colorizers.hints.parse_hints``); for a list of
             images, one such list (or None) per image. A hint's colour is applied at the image's own
             lightness.
+        edge_aware: upsample the predicted colour guided by the full-resolution lightness (``True``)
+            or bilinearly (``False``); ``None`` keeps the processor's ``edge_aware`` setting.
 
     Returns:
         One PIL RGB image (or a list, for a list input) at each input's own size; with
@@ -142,7 +145,7 @@ def colorize(
                                                 tuple(pixel_values.shape[-2:]), pixel_values)
                     model_outputs = model(pixel_values=pixel_values, **forward_options, **hint_inputs)
                     ab = predicted_ab(model_outputs)
-                    outputs = processor.post_process_colorization(ab, [lightness[i] for i in chunk])
+                    outputs = processor.post_process_colorization(ab, [lightness[i] for i in chunk], edge_aware=edge_aware)
                     for index, output in zip(chunk, outputs):
                         results[index] = output
                     if return_confidence:

@@ -24,7 +24,8 @@ from .model_folder import HubError, ModelFolder, NotASavedModelError
 from .registry import create_processor
 
 # Modules the uploaded code may import besides its own files (checked before every push).
-REMOTE_CODE_PACKAGES = {"torch", "transformers", "huggingface_hub", "safetensors", "numpy", "PIL"}
+# cv2 is optional there: the image processor imports it inside try/except and falls back to NumPy and PIL.
+REMOTE_CODE_PACKAGES = {"torch", "transformers", "huggingface_hub", "safetensors", "numpy", "PIL", "cv2"}
 
 
 class RemoteCodeError(HubError):

@@ -133,6 +133,16 @@ def test_evaluate_prints_table_and_writes_json(references, tmp_path, capsys):
     expected = np.mean([peak_signal_noise_ratio(r, gray_prediction(r), data_range=255) for r in refs])
     assert report["results"][0]["psnr"] == pytest.approx(expected)
     assert report["results"][1]["parameters"] > 0 and report["results"][1]["images_per_second"] > 0
+    # AuC over all the set's pixels: the gray baseline's equals the accumulator's on the same pairs
+    from colorizers.metrics import AucAccumulator
+
+    accumulator = AucAccumulator()
+    for r in refs:
+        accumulator.add(gray_prediction(r), r)
+    for key, value in accumulator.result().items():
+        assert report["results"][0][key] == pytest.approx(value)
+        assert all(0.0 <= row[key] <= 100.0 for row in report["results"])
+    assert "| AuC (%) | AuC rebal. (%) |" in captured.out
 
 
 def test_evaluate_errors(tmp_path, capsys):

@@ -599,6 +599,19 @@ def test_card_from_training_run_results(tmp_path):
     assert {(result.dataset_name, result.dataset_split) for result in card.data.eval_results} == {("tiny-val", "validation")}
 
 
+def test_card_shows_auc_where_measured(tmp_path):
+    folder = _save_folder(tiny_model("unet"), tmp_path / "run")
+    measured = {**EVAL_RESULTS["evaluations"][0], "auc": 91.2345, "auc_rebalanced": 61.5}
+    (folder / "eval_results.json").write_text(json.dumps({"evaluations": [measured, EVAL_RESULTS["evaluations"][1]]}))
+    card = hub.render_model_card(folder)
+    assert "| AuC (%) | AuC rebalanced (%) |" in card.text
+    assert "| kodak24 | test | 24 | 256 px | 23.42 | 0.9312 | 14.25 | 36.57 | -22.32 | 91.23 | 61.50 |" in card.text
+    assert "| cbsd68 | test | 68 | processor default | 22.90 | 0.9402 | 12.50 | 33.86 | -21.36 | – | – |" in card.text
+    values = {(r.dataset_name, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert values[("kodak24", "auc")] == 91.2345 and values[("kodak24", "auc_rebalanced")] == 61.5
+    assert ("cbsd68", "auc") not in values
+
+
 @pytest.mark.parametrize("name", PRESETS)
 def test_every_preset_renders_a_card(tmp_path, name):
     folder = _save_folder(tiny_model(name), tmp_path / name)
