@@ -130,6 +130,19 @@ def classification_loss(
     return cross_entropy.mean()
 
 
+def prior_corrected_logits(logits: torch.Tensor, bin_weights: torch.Tensor, strength: float) -> torch.Tensor:
+    """Undo ``strength`` (0..1) of the class rebalancing a model was trained with.
+
+    A cross-entropy weighted by w(q) is minimised by p'(q|x) ~ w(q) p(q|x): rare colours are boosted.
+    Subtracting log w from the logits recovers the calibrated p(q|x) (strength 1: accurate, muted) while
+    strength 0 keeps the rebalanced distribution (vivid); this is the logit adjustment of long-tail
+    classification (Menon et al. 2021).
+    """
+    if strength == 0:
+        return logits
+    return logits - strength * torch.log(bin_weights.to(logits.device, logits.dtype).clamp_min(1e-12))[None, :, None, None]
+
+
 def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Normalised ab (B, 2, h, w) from logits (B, Q, h, w): the mean of softmax(logits / temperature).
 

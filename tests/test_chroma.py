@@ -139,3 +139,20 @@ def test_chroma_is_registered_with_auto_classes(tmp_path):
     model.save_pretrained(tmp_path)
     assert type(AutoConfig.from_pretrained(tmp_path)) is ChromaColorizerConfig
     assert type(AutoModel.from_pretrained(tmp_path)) is ChromaColorizerModel
+
+
+def test_prior_correction_mutes_a_model_trained_with_rebalancing():
+    model = tiny_model("chroma").eval()
+    prior = torch.full((model.num_bins,), 1e-4)
+    gray = int(torch.cdist(torch.zeros(1, 2), model.ab_bins).argmin())
+    prior[gray] = 1.0  # gray is common: the rebalancing weights favour every other colour
+    model.set_color_prior(prior)
+    with torch.no_grad():
+        model.head.weight.normal_(0, 0.5)
+    pixel_values = torch.rand(1, 1, 32, 32) * 2 - 1
+    vivid = model(pixel_values=pixel_values, temperature=1.0).ab.abs().mean()
+    model.config.prior_correction = 1.0
+    muted = model(pixel_values=pixel_values, temperature=1.0).ab.abs().mean()
+    assert muted < vivid
+    with pytest.raises(StrictDataclassClassValidationError, match=r"prior_correction must be in \[0, 1\]"):
+        ChromaColorizerConfig(prior_correction=1.5)

@@ -163,3 +163,16 @@ def test_ema_follows_a_constant_model_exactly():
     for shadow, value in zip(ema.model.state_dict().values(), model.state_dict().values()):
         assert torch.allclose(shadow.float(), value.float())
     assert math.isclose(ema.current_decay(), 6 / 15)
+
+
+def test_prior_correction_recovers_the_calibrated_distribution():
+    from colorizers.objectives import prior_corrected_logits
+
+    p = torch.tensor([0.6, 0.3, 0.1])
+    weights = rebalance_weights(torch.tensor([0.7, 0.2, 0.1]), 0.5)
+    boosted = torch.log(p * weights).reshape(1, 3, 1, 1)  # what the rebalanced loss learns
+    recovered = torch.softmax(prior_corrected_logits(boosted, weights, 1.0), dim=1)
+    assert torch.allclose(recovered[0, :, 0, 0], p, atol=1e-6)
+    assert torch.equal(prior_corrected_logits(boosted, weights, 0.0), boosted)
+    half = torch.softmax(prior_corrected_logits(boosted, weights, 0.5), dim=1)[0, :, 0, 0]
+    assert half[2] < torch.softmax(boosted, dim=1)[0, 2, 0, 0] and half[2] > p[2]  # between the two

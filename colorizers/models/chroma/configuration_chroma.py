@@ -61,6 +61,11 @@ class ChromaColorizerConfig(PreTrainedConfig):
         soft_encoding_sigma (`float`, defaults to 5.0): Gaussian width of the soft encoding, ab units.
         rebalance_lambda (`float`, defaults to 0.5): mix of the colour prior with uniform; 1 = no rebalancing.
         default_temperature (`float`, defaults to 0.6): annealed-mean temperature when none is asked for.
+        prior_correction (`float`, defaults to 0.0): how much of the class rebalancing to undo when decoding,
+            0..1: the rebalanced cross-entropy learns p(q|x) boosted by the rebalancing weights w(q);
+            decoding from logits - prior_correction * log w goes from that vivid distribution (0) to the
+            calibrated one (1: higher PSNR, muted colours). Lower temperatures are more vivid only when this
+            is small (the calibrated mode of an uncertain pixel is a muted colour).
         semantic_classes (`list[str]`, defaults to `[]`): names of the image classes of the semantic head
             (empty: no semantic head).
         semantic_loss_weight (`float`, defaults to 0.1): weight of the semantic cross-entropy.
@@ -89,6 +94,7 @@ class ChromaColorizerConfig(PreTrainedConfig):
     soft_encoding_sigma: float | int = 5.0
     rebalance_lambda: float | int = 0.5
     default_temperature: float | int = 0.6
+    prior_correction: float | int = 0.0
     semantic_classes: list[str] | tuple[str, ...] = ()
     semantic_loss_weight: float | int = 0.1
     use_hints: bool = True
@@ -134,6 +140,8 @@ class ChromaColorizerConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if not (math.isfinite(self.prior_correction) and 0 <= self.prior_correction <= 1):
+            raise ValueError(f"prior_correction must be in [0, 1], got {self.prior_correction}")
         if not 2 <= self.ab_grid_step <= 55:
             raise ValueError(f"ab_grid_step must be in [2, 55] ab units, got {self.ab_grid_step}")
         if not isinstance(self.soft_encoding_neighbors, int) or not 1 <= self.soft_encoding_neighbors <= 32:

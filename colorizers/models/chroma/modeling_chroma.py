@@ -123,6 +123,20 @@ def classification_loss(
     return cross_entropy.mean()
 
 
+# Copied from colorizers.objectives.prior_corrected_logits
+def prior_corrected_logits(logits: torch.Tensor, bin_weights: torch.Tensor, strength: float) -> torch.Tensor:
+    """Undo ``strength`` (0..1) of the class rebalancing a model was trained with.
+
+    A cross-entropy weighted by w(q) is minimised by p'(q|x) ~ w(q) p(q|x): rare colours are boosted.
+    Subtracting log w from the logits recovers the calibrated p(q|x) (strength 1: accurate, muted) while
+    strength 0 keeps the rebalanced distribution (vivid); this is the logit adjustment of long-tail
+    classification (Menon et al. 2021).
+    """
+    if strength == 0:
+        return logits
+    return logits - strength * torch.log(bin_weights.to(logits.device, logits.dtype).clamp_min(1e-12))[None, :, None, None]
+
+
 # Copied from colorizers.objectives.annealed_mean
 def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Normalised ab (B, 2, h, w) from logits (B, Q, h, w): the mean of softmax(logits / temperature).
@@ -362,7 +376,7 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
             low_res_ab = torch.tanh(scores)
         else:
             logits = scores
-            low_res_ab = annealed_mean(logits, self.ab_bins, temperature)
+            low_res_ab = annealed_mean(self._decoding_logits(logits), self.ab_bins, temperature)
         ab = self._upsample(low_res_ab, height, width)
 
         loss = None
@@ -375,7 +389,7 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
                 loss = semantic_term if loss is None else loss + semantic_term
         confidence_map = None
         if output_confidence and logits is not None:
-            confidence_map = self._upsample(confidence(logits), height, width)
+            confidence_map = self._upsample(confidence(self._decoding_logits(logits)), height, width)
         elif output_confidence:  # a regression head has no distribution: no confidence to speak of
             confidence_map = ab.new_zeros(ab.shape[0], 1, height, width)
 
@@ -383,6 +397,13 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
         if not return_dict:
             return tuple(v for v in (loss, ab, logits, class_logits, confidence_map) if v is not None)
         return ChromaColorizerOutput(loss=loss, ab=ab, logits=logits, class_logits=class_logits, confidence=confidence_map)
+
+    def _decoding_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """The logits decoding starts from: ``config.prior_correction`` of the rebalancing undone."""
+        strength = float(self.config.prior_correction)
+        if strength == 0:
+            return logits
+        return prior_corrected_logits(logits, rebalance_weights(self.color_prior, float(self.config.rebalance_lambda)), strength)
 
     def _upsample(self, values: torch.Tensor, height: int, width: int) -> torch.Tensor:
         if self.output_level == 0:
