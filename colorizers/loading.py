@@ -4,6 +4,7 @@ only pickled weights (``.bin``, ``.pt``, ...) is refused with the reason (``safe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -31,12 +32,14 @@ def load_model(
     dtype: torch.dtype | None = None,
     local_files_only: bool | None = None,
     token: str | bool | None = None,
+    progress: bool = False,
 ) -> PreTrainedModel:
     """Load a colorizer by preset name, local folder or Hub id, in eval mode.
 
     A preset whose trained weights ship with the package loads them (offline); a preset without
     them is built with random weights, and ``model.colorizers_untrained`` is set so callers can say
     so. Weights load in float32 unless ``dtype`` says otherwise (CPUs run half precision slowly).
+    transformers' weight-loading progress bars are shown only with ``progress=True``.
     """
     if isinstance(name_or_path, PreTrainedModel):
         model = name_or_path
@@ -45,7 +48,7 @@ def load_model(
         if name in list_models():
             preset = get_preset(name)
             if preset.has_weights:
-                model = _from_pretrained(str(preset.weights_dir), dtype=dtype, local_files_only=True)
+                model = _from_pretrained(str(preset.weights_dir), dtype=dtype, local_files_only=True, progress=progress)
             else:
                 logger.warning("preset %r has no trained weights yet: it colorizes with random weights", name)
                 model = create_model(name)
@@ -55,7 +58,7 @@ def load_model(
             if not (folder / "config.json").is_file():
                 raise ModelLoadError(f"{folder} is not a saved model folder: it has no config.json")
             _refuse_pickles(str(folder), local_files_only=True)
-            model = _from_pretrained(str(folder), dtype=dtype, local_files_only=True)
+            model = _from_pretrained(str(folder), dtype=dtype, local_files_only=True, progress=progress)
         else:
             if Path(name).expanduser().exists():
                 raise ModelLoadError(f"{name} is a file, not a model folder, preset name or Hub id")
@@ -63,7 +66,7 @@ def load_model(
             # service to convert it (sending the token along) instead of failing
             _refuse_pickles(name, revision=revision, token=token, local_files_only=local_files_only)
             model = _from_pretrained(
-                name, revision=revision, dtype=dtype, local_files_only=local_files_only, token=token
+                name, revision=revision, dtype=dtype, local_files_only=local_files_only, token=token, progress=progress
             )
     if device is not None:
         model.to(device)
@@ -121,9 +124,23 @@ def safetensors_refusal(
     )
 
 
-def _from_pretrained(name: str, *, dtype=None, **kwargs) -> PreTrainedModel:
+@contextlib.contextmanager
+def _progress_bars(shown: bool):
+    """transformers' progress bars on or off for the duration (restored afterwards)."""
+    from transformers.utils import logging as transformers_logging
+
+    before = transformers_logging.is_progress_bar_enabled()
+    (transformers_logging.enable_progress_bar if shown else transformers_logging.disable_progress_bar)()
     try:
-        return AutoModel.from_pretrained(name, use_safetensors=True, dtype=dtype or torch.float32, **kwargs)
+        yield
+    finally:
+        (transformers_logging.enable_progress_bar if before else transformers_logging.disable_progress_bar)()
+
+
+def _from_pretrained(name: str, *, dtype=None, progress: bool = False, **kwargs) -> PreTrainedModel:
+    try:
+        with _progress_bars(progress):
+            return AutoModel.from_pretrained(name, use_safetensors=True, dtype=dtype or torch.float32, **kwargs)
     except (OSError, ValueError) as error:
         reason = str(error).strip().splitlines()[0]
         if Path(name).expanduser().is_dir():

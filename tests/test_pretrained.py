@@ -60,3 +60,18 @@ def test_default_working_size_is_the_shipped_processors(name):
 
     processor = colorizers.load_processor(colorizers.load_model(name))
     assert default_working_size(name) == processor.size["longest_edge"]
+
+
+def test_loading_prints_no_progress_bar_unless_asked(capfd):
+    import colorizers
+
+    colorizers.load_model("resnet18")
+    quiet = capfd.readouterr()
+    assert "Loading weights" not in quiet.err + quiet.out
+    colorizers.load_model("resnet18", progress=True)
+    assert "Loading weights" in "".join(capfd.readouterr())
+    from transformers.utils import logging as transformers_logging
+
+    before = transformers_logging.is_progress_bar_enabled()
+    colorizers.load_model("resnet18")
+    assert transformers_logging.is_progress_bar_enabled() == before  # the global setting is restored
