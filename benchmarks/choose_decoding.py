@@ -1,0 +1,98 @@
+"""Choose a distribution model's decoding defaults (working size, prior correction, temperature) on
+tuning sets, never on the sets the results are reported on.
+
+    python benchmarks/choose_decoding.py --model runs/chroma [--sizes 64 128 192] \
+        [--corrections 0 0.25 0.5 0.75] [--temperatures 1.0 0.7 0.5 0.38]
+
+Tuning sets: scikit-image's bundled colour photos (astronaut, coffee, chelsea, rocket, motorcycle: full
+resolution, like users' photos) and 300 tiny-imagenet validation images from index 5000 on (disjoint
+from the 500 the reports use). Each setting is scored with ``benchmarks/colour_quality.py``'s code.
+
+The rule (the same weighing of accuracy and colour as the default-model rule of
+``benchmarks/leaderboard.py``): maximise, averaged over the tuning sets,
+
+    S = (PSNR - PSNR of the gray prediction) + min(CF, reference CF) / 10
+
+(10 points of colourfulness weigh like 1 dB), among settings that beat the gray prediction's PSNR on
+every tuning set and whose vivid end (temperature 0.2, the app's "vividness 100") is more colourful
+than the setting itself, so that lowering the temperature does make colours more vivid. The working
+size is scored on the photos alone (tiny-imagenet images are colorized at their own 64 px).
+Prints the table, the choice and the ``train/ship.py --set`` arguments that apply it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+import torch
+
+import colorizers
+from colour_quality import ROOT, load_set, score_set
+from colorizers.evaluation import gray_prediction
+
+VIVID_TEMPERATURE = 0.2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 192])
+    parser.add_argument("--corrections", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75])
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.7, 0.5, 0.38])
+    parser.add_argument("--tiny-images", type=int, default=300)
+    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    photos = load_set("skimage", Path(args.data_root), 0)
+    tiny = load_set("tiny-tune", Path(args.data_root), args.tiny_images)
+    gray = {"photos": score_set(photos, gray_prediction), "tiny": score_set(tiny, gray_prediction)}
+    model = colorizers.load_model(args.model)
+
+    def run(references, size, correction, temperature):
+        model.config.prior_correction = correction
+        return score_set(references, lambda r: colorizers.colorize(r, model, size=size, temperature=temperature))
+
+    def merit(summary, base):
+        return summary["psnr"] - base["psnr"] + min(summary["colorfulness"], summary["reference_colorfulness"]) / 10
+
+    rows = []
+    print("| size | correction | T | photos dPSNR | photos CF | tiny dPSNR | tiny CF | vivid CF (photos/tiny) | S |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    tiny_scores, vivid_cache = {}, {}
+    for size, correction, temperature in itertools.product(args.sizes, args.corrections, args.temperatures):
+        on_photos = run(photos, size, correction, temperature)
+        if (correction, temperature) not in tiny_scores:  # 64 px images: the working size does not apply
+            tiny_scores[(correction, temperature)] = run(tiny, None, correction, temperature)
+        on_tiny = tiny_scores[(correction, temperature)]
+        if (size, correction) not in vivid_cache:
+            if (None, correction) not in vivid_cache:
+                vivid_cache[(None, correction)] = run(tiny, None, correction, VIVID_TEMPERATURE)["colorfulness"]
+            vivid_cache[(size, correction)] = (run(photos, size, correction, VIVID_TEMPERATURE)["colorfulness"],
+                                               vivid_cache[(None, correction)])
+        vivid = vivid_cache[(size, correction)]
+        score = (merit(on_photos, gray["photos"]) + merit(on_tiny, gray["tiny"])) / 2
+        eligible = (on_photos["psnr"] > gray["photos"]["psnr"] and on_tiny["psnr"] > gray["tiny"]["psnr"]
+                    and vivid[0] > on_photos["colorfulness"] and vivid[1] > on_tiny["colorfulness"])
+        rows.append({"size": size, "correction": correction, "temperature": temperature, "photos": on_photos,
+                     "tiny": on_tiny, "vivid_cf": vivid, "score": score, "eligible": eligible})
+        print(f"| {size} | {correction:g} | {temperature:g} | {on_photos['psnr'] - gray['photos']['psnr']:+.2f} "
+              f"| {on_photos['colorfulness']:.1f} | {on_tiny['psnr'] - gray['tiny']['psnr']:+.2f} | {on_tiny['colorfulness']:.1f} "
+              f"| {vivid[0]:.1f} / {vivid[1]:.1f} | {score:.3f}{'' if eligible else ' (not eligible)'} |", flush=True)
+    pool = [r for r in rows if r["eligible"]] or rows
+    best = max(pool, key=lambda r: r["score"])
+    print(f"\nchosen: working size {best['size']}, prior_correction {best['correction']:g}, temperature "
+          f"{best['temperature']:g} (S = {best['score']:.3f}{'' if best['eligible'] else '; no setting met every condition'})")
+    print(f"ship with: --working-size {best['size']} --set prior_correction={best['correction']:g} "
+          f"--set default_temperature={best['temperature']:g}")
+    if args.output:
+        Path(args.output).write_text(json.dumps({"gray": gray, "rows": rows, "chosen": best}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
