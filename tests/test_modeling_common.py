@@ -20,7 +20,10 @@ from dataclasses import dataclass
 import pytest
 import torch
 from conftest import family_of, tiny_model
-from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
+from huggingface_hub.errors import (
+    StrictDataclassClassValidationError,
+    StrictDataclassFieldValidationError,
+)
 from transformers import AutoConfig, AutoModel, AutoModelForImageToImage
 
 import colorizers
