@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,12 +72,12 @@ def test_guide_applies_hints_and_keeps_the_size(client, photo):
     ],
 )
 def test_bad_hints_get_a_clear_message(client, photo, hints, message):
-    with pytest.raises(Exception, match=message):
+    with pytest.raises(AppError, match=message):
         client.predict(handle_file(str(photo)), "test/chroma", hints, None, api_name="/guide")
 
 
 def test_models_without_hint_inputs_are_refused(client, photo):
-    with pytest.raises(Exception, match="has no hint inputs"):
+    with pytest.raises(AppError, match="has no hint inputs"):
         client.predict(handle_file(str(photo)), "vanilla-v2", '[{"x": 1, "y": 1, "color": "#00f"}]', None,
                        api_name="/guide")
 
@@ -86,7 +87,7 @@ def test_suggest_returns_distinct_colours(client, photo):
     assert 1 <= len(suggestions) <= 5
     assert {"ab", "rgb", "hex", "probability"} <= set(suggestions[0])
     assert len({s["hex"] for s in suggestions}) == len(suggestions)
-    with pytest.raises(Exception, match=r"outside the 56x40 image"):
+    with pytest.raises(AppError, match=r"outside the 56x40 image"):
         client.predict(handle_file(str(photo)), "test/chroma", 56, 0, None, api_name="/suggest")
 
 

@@ -3,16 +3,15 @@
 import numpy as np
 import pytest
 import torch
-from huggingface_hub.errors import StrictDataclassClassValidationError
 
 import colorizers
-from colorizers.models.chroma import ChromaColorizerConfig, ChromaColorizerModel
 from conftest import tiny_model
 
 
+# Shapes at other sizes, gradients and save/load of the default (hybrid) model: tests/test_modeling_common.py.
 @pytest.mark.parametrize("objective", ["regression", "classification", "hybrid"])
-@pytest.mark.parametrize("size", [(32, 32), (37, 19), (9, 70)])
-def test_every_objective_trains_on_any_size(objective, size):
+def test_every_objective_trains(objective):
+    size = (37, 19)  # odd sides: the logits grid rounds up
     model = tiny_model("chroma", objective=objective, semantic_classes=["cat", "dog", "fish"]).train()
     pixel_values = torch.rand(2, 1, *size) * 2 - 1
     labels = torch.rand(2, 2, *size) * 0.6 - 0.3
@@ -95,25 +94,6 @@ def test_colour_prior_is_saved_with_the_model(tmp_path):
         model.set_color_prior(torch.zeros(model.num_bins))
 
 
-@pytest.mark.parametrize(
-    "overrides, message",
-    [
-        ({"objective": "gan"}, "objective must be one of"),
-        ({"hidden_sizes": []}, "hidden_sizes must be a non-empty list"),
-        ({"depths": [1]}, "depths needs one entry per level of hidden_sizes"),
-        ({"output_stride": 3}, "output_stride must be a power of two"),
-        ({"rebalance_lambda": 1.5}, r"rebalance_lambda must be in \[0, 1\]"),
-        ({"default_temperature": 0}, "default_temperature must be a finite number > 0"),
-        ({"soft_encoding_neighbors": 0}, r"soft_encoding_neighbors must be an integer in \[1, 32\]"),
-        ({"semantic_classes": ["a", "a"]}, "semantic_classes must not repeat a name"),
-        ({"ab_grid_step": 1}, r"ab_grid_step must be in \[2, 55\]"),
-    ],
-)
-def test_config_validation_names_the_field(overrides, message):
-    with pytest.raises(StrictDataclassClassValidationError, match=message):
-        ChromaColorizerConfig(**overrides)
-
-
 def test_colorize_with_temperature_and_confidence():
     model = tiny_model("chroma").eval()
     image = (np.random.default_rng(0).random((40, 60)) * 255).astype(np.uint8)
@@ -132,15 +112,6 @@ def test_colorize_with_temperature_and_confidence():
     assert not zeros.any()
 
 
-def test_chroma_is_registered_with_auto_classes(tmp_path):
-    from transformers import AutoConfig, AutoModel
-
-    model = tiny_model("chroma")
-    model.save_pretrained(tmp_path)
-    assert type(AutoConfig.from_pretrained(tmp_path)) is ChromaColorizerConfig
-    assert type(AutoModel.from_pretrained(tmp_path)) is ChromaColorizerModel
-
-
 def test_prior_correction_mutes_a_model_trained_with_rebalancing():
     model = tiny_model("chroma").eval()
     prior = torch.full((model.num_bins,), 1e-4)
@@ -154,5 +125,3 @@ def test_prior_correction_mutes_a_model_trained_with_rebalancing():
     model.config.prior_correction = 1.0
     muted = model(pixel_values=pixel_values, temperature=1.0).ab.abs().mean()
     assert muted < vivid
-    with pytest.raises(StrictDataclassClassValidationError, match=r"prior_correction must be in \[0, 1\]"):
-        ChromaColorizerConfig(prior_correction=1.5)

@@ -68,19 +68,3 @@ def test_load_pretrained_backbone_rejects_other_sizes(tmp_path):
     model = tiny_model("resnet18")
     with pytest.raises(ValueError, match=r"hidden_sizes\[:2\]"):
         model.load_pretrained_backbone(str(tmp_path))
-
-
-@pytest.mark.parametrize("size", [(3, 5), (8, 8), (17, 40)])
-def test_any_input_size(size):
-    model = tiny_model("resnet18").eval()
-    with torch.no_grad():
-        assert model(pixel_values=torch.zeros(1, 1, *size)).ab.shape == (1, 2, *size)
-
-
-@pytest.mark.parametrize(
-    "field,value",
-    [("backbone_hidden_sizes", [64, 128, 256]), ("backbone_depths", [2, 0]), ("head_hidden_sizes", [128, -64, 32])],
-)
-def test_resnet_rejects_bad_sizes(field, value):
-    with pytest.raises(Exception, match=field):
-        colorizers.get_preset("resnet18").make_config(**{field: value})

@@ -1,0 +1,153 @@
+"""Pinned outputs of every shipped model (transformers' ``expected_slice`` integration tests).
+
+Each preset with weights in ``colorizers/pretrained/`` is run on one fixed, deterministic input and
+compared with values recorded here:
+
+* ``EXPECTED_AB``: ``colorizers.predicted_ab(model(pixel_values=fixed_lightness()))[0, :, 10:13, 20:23]``,
+  the normalised ab of a 3x3 patch (atol 1e-4);
+* ``EXPECTED_PIXELS``: RGB pixels of ``colorizers.colorize(fixed_image(), name)`` at ``PIXELS`` (uint8, +-1),
+  which covers the shipped image processor and the post-processing too.
+
+A failure means the shipped weights, a model's forward pass, or pre/post-processing changed what users
+get. If that change is deliberate (retrained weights, a fixed colour conversion, a new resize), update
+the pins: run ``PYTHONPATH=. python tests/test_pretrained_pins.py [preset ...]`` from the repository root;
+it prints the new ``EXPECTED_AB`` / ``EXPECTED_PIXELS`` entries to paste below (all shipped presets when
+none is named). Say in the commit why the outputs moved.
+
+A preset that ships weights without a pin fails ``test_shipped_model_outputs_are_pinned``: add its pin
+the same way, so that no shipped model goes unpinned.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import colorizers
+
+SHIPPED = colorizers.list_models(with_weights=True)
+AB_SLICE = (0, slice(None), slice(10, 13), slice(20, 23))
+# (row, column) of the colorize() pixels that are pinned: corners, the bright square, the ramp.
+PIXELS = [(2, 3), (8, 50), (24, 32), (30, 22), (40, 10), (45, 61)]
+
+# Recorded with this file's __main__ block (see the module docstring).
+EXPECTED_AB = {
+    "ae-baseline": [
+        [[0.024337, 0.024337, 0.023432], [0.024337, 0.024337, 0.023432], [0.024193, 0.024193, 0.023769]],
+        [[0.071294, 0.071294, 0.074777], [0.071294, 0.071294, 0.074777], [0.074473, 0.074473, 0.078085]],
+    ],
+    "cifar-ae": [
+        [[0.003096, 0.003004, 0.002826], [-0.006156, -0.005864, -0.006027], [-0.013619, -0.012666, -0.012811]],
+        [[0.082614, 0.080556, 0.083916], [0.089146, 0.090979, 0.095368], [0.094705, 0.099400, 0.103135]],
+    ],
+    "koalarization-small": [
+        [[0.021299, 0.021299, 0.028452], [0.021299, 0.021299, 0.028452], [0.016844, 0.016844, 0.020966]],
+        [[0.047568, 0.047568, 0.038683], [0.047568, 0.047568, 0.038683], [0.036429, 0.036429, 0.032041]],
+    ],
+    "resnet18": [
+        [[0.015844, 0.015844, 0.013643], [0.015844, 0.015844, 0.013643], [-0.000750, -0.000750, -0.002949]],
+        [[0.071274, 0.071274, 0.074345], [0.071274, 0.071274, 0.074345], [0.075845, 0.075845, 0.079741]],
+    ],
+    "strided-unet": [
+        [[0.037861, 0.029677, 0.044809], [0.026666, 0.036161, 0.033864], [0.012444, 0.022967, 0.022860]],
+        [[0.049484, 0.044148, 0.041958], [0.037419, 0.025943, 0.038807], [0.042983, 0.033495, 0.043604]],
+    ],
+    "unet": [
+        [[0.033824, 0.031666, 0.031215], [0.016881, 0.015395, 0.015282], [0.014408, 0.013466, 0.013270]],
+        [[0.050120, 0.046946, 0.046516], [0.041940, 0.039074, 0.039892], [0.056443, 0.055754, 0.056593]],
+    ],
+    "vanilla-v2": [
+        [[0.039809, 0.040796, 0.040547], [0.029820, 0.031795, 0.030017], [0.011939, 0.012629, 0.008893]],
+        [[0.075373, 0.075156, 0.065614], [0.083752, 0.082290, 0.072860], [0.092277, 0.090431, 0.075349]],
+    ],
+}
+
+EXPECTED_PIXELS = {
+    "ae-baseline": [[18, 12, 8], [171, 165, 161], [210, 198, 188], [213, 197, 185], [34, 29, 25], [22, 16, 11]],
+    "cifar-ae": [[15, 13, 7], [173, 166, 144], [208, 200, 174], [211, 199, 175], [37, 28, 21], [24, 16, 0]],
+    "koalarization-small": [[17, 11, 17], [171, 164, 170], [206, 198, 198], [211, 198, 191], [34, 29, 25], [21, 16, 18]],
+    "resnet18": [[20, 11, 7], [157, 166, 187], [195, 200, 213], [206, 199, 191], [34, 29, 27], [23, 16, 11]],
+    "strided-unet": [[13, 13, 14], [168, 165, 168], [202, 200, 196], [212, 198, 182], [36, 28, 27], [18, 17, 17]],
+    "unet": [[14, 13, 14], [163, 165, 180], [201, 200, 201], [205, 199, 190], [34, 29, 27], [19, 17, 17]],
+    "vanilla-v2": [[20, 11, 5], [173, 165, 153], [204, 200, 190], [208, 199, 184], [38, 28, 24], [24, 15, 9]],
+}
+
+
+def fixed_lightness() -> torch.Tensor:
+    """A 1x1x40x56 normalised L in [-1, 1]: a diagonal ramp with a ripple and a bright square, no randomness."""
+    y = torch.linspace(0, 1, 40)[:, None]
+    x = torch.linspace(0, 1, 56)[None, :]
+    lightness = 0.8 * (x + y) - 0.8 + 0.2 * torch.sin(6 * torch.pi * x) * torch.cos(4 * torch.pi * y)
+    lightness[12:24, 16:30] = 0.7
+    return lightness.clamp(-1, 1)[None, None]
+
+
+def fixed_image() -> np.ndarray:
+    """A 48x64 uint8 gray pattern: a wrapping diagonal ramp with a light rectangle and a dark bar."""
+    y, x = np.mgrid[0:48, 0:64]
+    image = (x * 3 + y * 2) % 256
+    image[16:32, 20:44] = 200
+    image[36:42, 4:60] = 30
+    return image.astype(np.uint8)
+
+
+def current_ab(name: str) -> torch.Tensor:
+    model = colorizers.load_model(name)
+    with torch.no_grad():
+        return colorizers.predicted_ab(model(pixel_values=fixed_lightness()))[AB_SLICE]
+
+
+def current_pixels(name: str) -> np.ndarray:
+    result = np.asarray(colorizers.colorize(fixed_image(), name))
+    return np.stack([result[row, column] for row, column in PIXELS])
+
+
+def _missing_pin_message(name: str) -> str:
+    return (
+        f"preset {name!r} ships weights but its outputs are not pinned: run "
+        f"`PYTHONPATH=. python tests/test_pretrained_pins.py {name}` and paste the printed entries into "
+        "EXPECTED_AB and EXPECTED_PIXELS in tests/test_pretrained_pins.py"
+    )
+
+
+def test_pins_are_only_for_shipped_models():
+    stale = sorted((set(EXPECTED_AB) | set(EXPECTED_PIXELS)) - set(SHIPPED))
+    assert not stale, f"pinned presets that no longer ship weights: {stale}; remove their pins"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_outputs_are_pinned(name):
+    if name not in EXPECTED_AB:
+        pytest.fail(_missing_pin_message(name))
+    expected = torch.tensor(EXPECTED_AB[name])
+    torch.testing.assert_close(current_ab(name), expected, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_colorize_is_pinned(name):
+    if name not in EXPECTED_PIXELS:
+        pytest.fail(_missing_pin_message(name))
+    expected = np.array(EXPECTED_PIXELS[name], dtype=np.int16)
+    actual = current_pixels(name).astype(np.int16)
+    assert np.abs(actual - expected).max() <= 1, f"colorize() at {PIXELS}: {actual.tolist()} != {expected.tolist()}"
+
+
+def _print_pins(names: list[str]) -> None:
+    print("EXPECTED_AB = {")
+    for name in names:
+        rows = ",\n".join(
+            "        [" + ", ".join("[" + ", ".join(f"{v:.6f}" for v in row) + "]" for row in channel) + "]"
+            for channel in current_ab(name).tolist()
+        )
+        print(f'    "{name}": [\n{rows},\n    ],')
+    print("}\n\nEXPECTED_PIXELS = {")
+    for name in names:
+        print(f'    "{name}": {current_pixels(name).tolist()},')
+    print("}")
+
+
+if __name__ == "__main__":
+    _print_pins(sys.argv[1:] or SHIPPED)
