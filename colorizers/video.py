@@ -24,42 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from transformers import PreTrainedModel
 
-from .color import AB_SCALE, denormalize_lightness, gray_to_lightness, lightness_ab_to_rgb_uint8
+from .color import denormalize_lightness, gray_to_lightness
+from .frame_color import join_lightness_ab
 from .image_processing_colorizer import ColorizerImageProcessor
 from .loading import load_model, load_processor
 from .pipeline import check_temperature, predict_lightness_ab
 from .temporal import TemporalStabilizer
 from .video_io import CONTAINERS, VIDEO_SUFFIXES, VideoError, VideoInfo, VideoWriter, open_video, probe_video, read_stream
 
-GAMUT_STEPS = 7
 _WAIT_S = 0.1  # how often blocked threads look up to see whether the others stopped
-
-
-def join_lightness_ab(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    """Full-resolution L ``(H, W)`` and normalised ab at any size ``(2, h, w)`` -> sRGB uint8 ``(H, W, 3)``.
-
-    The video fast path of ``ColorizerImageProcessor.post_process_colorization``: ab is upsampled
-    (bilinear) and converted by OpenCV; only the pixels OpenCV had to clip (out of the sRGB gamut) go
-    through colorizers' lightness-preserving conversion, so the result matches it.
-    """
-    height, width = lightness.shape
-    ab_small = np.moveaxis(np.asarray(ab, np.float32), 0, -1) * np.float32(AB_SCALE)
-    ab_full = cv2.resize(ab_small, (width, height), interpolation=cv2.INTER_LINEAR)
-    lab = cv2.merge([np.asarray(lightness, np.float32), ab_full])
-    rgb = cv2.convertScaleAbs(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), alpha=255.0)
-    clipped = cv2.inRange(rgb, (1, 1, 1), (254, 254, 254)) == 0
-    clipped &= cv2.inRange(rgb, (0, 0, 0), (0, 0, 0)) == 0  # black and white are in gamut: their own L
-    clipped &= cv2.inRange(rgb, (255, 255, 255), (255, 255, 255)) == 0
-    rows, columns = np.nonzero(clipped)
-    if rows.size:  # 7 bisection steps fit chroma to 1/128: below one 8-bit level
-        fixed = lab[rows, columns]
-        rgb[rows, columns] = lightness_ab_to_rgb_uint8(fixed[:, 0], fixed[:, 1], fixed[:, 2], iterations=GAMUT_STEPS)
-    return rgb
 
 
 class FrameColorizer:
