@@ -251,3 +251,20 @@ def test_cli_interrupt_leaves_nothing(clip, tmp_path, monkeypatch, capsys):
     assert main(["colorize", str(clip), "-o", str(tmp_path / "out"), "-m", "resnet18", "-q"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert not list((tmp_path / "out").iterdir())
+
+
+def test_display_rotation_is_kept(model, tmp_path):
+    import av
+
+    with av.open(str(tmp_path / "phone.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(90)
+        for index, frame in enumerate(pan_frames(4)):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts = index
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+    colorize_video(tmp_path / "phone.mp4", tmp_path / "out.mp4", model)
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert next(container.decode(video=0)).rotation == 90
