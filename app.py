@@ -35,6 +35,7 @@ from PIL import Image
 
 import colorizers
 from app_guide import build_guide_tab
+from app_video import build_video_tab
 from colorizers import comparison, get_preset, list_models
 from colorizers.comparison import Upload, parse_working_size, read_upload
 from colorizers.image_io import save_image
@@ -320,6 +321,7 @@ def build_demo(loader: Callable[[str], LoadedModel] = resolve_model) -> gr.Block
         gr.api(colorize, api_name="colorize", **inference,
                api_description="Colorize an image with one model; returns a PNG at the input's size.")
         build_guide_tab(cache, read_payload, refusals_as_user_errors, OUTPUTS, inference)
+        build_video_tab(cache, refusals_as_user_errors, OUTPUTS, inference)
 
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo

@@ -24,6 +24,17 @@ from .registry import Preset, count_parameters, create_model, create_processor, 
 
 __version__ = "0.1.0"
 
+_LAZY = {"colorize_video": "video", "VideoError": "video_io", "VideoResult": "video"}  # PyAV and OpenCV load on first use
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # The preset colorize() uses when no model is named: chosen by the leaderboard (benchmarks/leaderboard.py).
 DEFAULT_MODEL = default_model()
 
@@ -35,7 +46,10 @@ __all__ = [
     "HintError",
     "ModelLoadError",
     "Preset",
+    "VideoError",
+    "VideoResult",
     "colorize",
+    "colorize_video",
     "count_parameters",
     "create_model",
     "create_processor",

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .image_io import DEFAULT_MAX_PIXELS, SAVE_FORMAT_BY_SUFFIX, has_image_suffix, save_image
+from .cli_video import add_video_arguments, check_video_options, run_video_jobs, video_output_file
+from .video_io import has_video_suffix, writable_suffix
 
 
 @dataclass
@@ -15,12 +17,17 @@ class Job:
     source: Path
     target: Path
 
+    @property
+    def video(self) -> bool:
+        return has_video_suffix(self.source)
+
 
 def collect_jobs(inputs: list[str], output_dir: Path, output_format: str) -> list[Job]:
-    """Every image file named or found (recursively) under the inputs, and where its result goes.
+    """Every image and video file named or found (recursively) under the inputs, and where its result goes.
 
     Folders mirror their sub-folders into ``output_dir``; files given directly go to its top level.
-    Files whose extension no image format claims (``notes.txt``) are ignored inside folders.
+    Files whose extension no image or video format claims (``notes.txt``) are ignored inside folders.
+    Videos keep their container (``.mpg``/``.mpeg``, which colorizers does not write, become ``.mp4``).
     """
     output_resolved = output_dir.resolve()
     jobs = []
@@ -30,7 +37,7 @@ def collect_jobs(inputs: list[str], output_dir: Path, output_format: str) -> lis
             jobs.append(Job(path, output_dir / _output_name(Path(path.name), output_format)))
             continue
         for source in sorted(path.rglob("*")):
-            if not source.is_file() or not has_image_suffix(source):
+            if not source.is_file() or not (has_image_suffix(source) or has_video_suffix(source)):
                 continue
             if output_resolved in source.resolve().parents:  # never re-colorize earlier outputs
                 continue
@@ -40,6 +47,8 @@ def collect_jobs(inputs: list[str], output_dir: Path, output_format: str) -> lis
 
 
 def _output_name(relative: Path, output_format: str) -> Path:
+    if has_video_suffix(relative):
+        return relative.with_suffix(writable_suffix(relative.suffix))
     if output_format == "same" and relative.suffix.lower() in SAVE_FORMAT_BY_SUFFIX:
         return relative
     return relative.with_suffix(".png")
@@ -94,23 +103,31 @@ def run_colorize(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    jobs = collect_jobs(args.inputs, output_dir, args.format)
-    if not jobs:
-        print("error: no image files found in " + ", ".join(args.inputs), file=sys.stderr)
+    problem = check_video_options(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    video_file = video_output_file(args)  # -o film-colorized.mp4 for one video
+    jobs = [Job(Path(args.inputs[0]).expanduser(), video_file)] if video_file else collect_jobs(args.inputs, output_dir, args.format)
+    videos, jobs = [job for job in jobs if job.video], [job for job in jobs if not job.video]
+    if not jobs and not videos:
+        print("error: no image files (or videos) found in " + ", ".join(args.inputs), file=sys.stderr)
         return 2
 
     try:
         model = load_model(args.model, device=args.device, revision=args.revision)
         check_temperature(args.temperature, model)
+        if args.hints and not jobs:
+            raise ValueError("--hints applies to images, and no image is to be colorized")
         hint_map = read_hint_map(args.hints, jobs, model) if args.hints else None
     except (ModelLoadError, KeyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    sources = {job.source.resolve() for job in jobs}
+    sources = {job.source.resolve() for job in jobs + videos}
     failed, skipped, written = [], [], 0
     claimed: set[Path] = set()
-    progress = tqdm(total=len(jobs), unit="img", desc="colorizing", disable=args.quiet)
+    progress = tqdm(total=len(jobs), unit="img", desc="colorizing", disable=args.quiet or not jobs)
     for start in range(0, len(jobs), args.batch_size):
         batch, images = [], []
         for job in jobs[start : start + args.batch_size]:
@@ -158,6 +175,9 @@ def run_colorize(args: argparse.Namespace) -> int:
                 written += 1
             progress.update()
     progress.close()
+    if videos:
+        video_written, video_failed, video_skipped = run_video_jobs(videos, model, args, sources, claimed)
+        written, failed, skipped = written + video_written, failed + video_failed, skipped + video_skipped
 
     summary = f"{written} colorized into {output_dir}, {len(failed)} failed, {len(skipped)} skipped"
     print(summary, file=sys.stderr if failed else sys.stdout)
@@ -249,9 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="colorizers", description="Automatic colorization of black-and-white photos.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    colorize = commands.add_parser("colorize", help="colorize image files and folders (recursively)")
-    colorize.add_argument("inputs", nargs="+", help="image files and/or folders")
-    colorize.add_argument("-o", "--output", required=True, help="output folder (sub-folders are mirrored)")
+    colorize = commands.add_parser("colorize", help="colorize image and video files and folders (recursively)")
+    colorize.add_argument("inputs", nargs="+", help="image and video files and/or folders")
+    colorize.add_argument("-o", "--output", required=True,
+                          help="output folder (sub-folders are mirrored), or the output file for a single video")
     colorize.add_argument("-m", "--model", default=None, help="preset name, local model folder or Hub id")
     colorize.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
     colorize.add_argument("--size", type=int, default=None, help="working resolution (longest edge, pixels)")
@@ -267,12 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     colorize.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     colorize.add_argument(
-        "--format", choices=("png", "same"), default="png", help="png (default) or the input's own format"
+        "--format", choices=("png", "same"), default="png", help="images: png (default) or the input's own format (videos keep their container)"
     )
     colorize.add_argument("--overwrite", action="store_true", help="replace existing outputs (even inputs)")
     colorize.add_argument(
         "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (default: PIL's bomb limit)"
     )
+    add_video_arguments(colorize)
     colorize.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     colorize.set_defaults(handler=run_colorize)
 
@@ -319,7 +341,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import DEFAULT_MODEL
 
         args.model = [DEFAULT_MODEL] if args.command == "evaluate" else DEFAULT_MODEL
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:  # outputs are written under temporary names: nothing half-written is left
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -159,6 +159,29 @@ def colorize(
     return results[0] if single else results
 
 
+def predict_lightness_ab(
+    lightness: list[np.ndarray],
+    model: PreTrainedModel,
+    processor: ColorizerImageProcessor,
+    *,
+    size: int | dict | None = None,
+    temperature: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lower half of ``colorize()`` for streams of frames (video): full-resolution L planes of one
+    shape in, ``(pixel_values, ab)`` out, both float32 on the CPU at the working size: the model's L input
+    (normalised, ``(B, 1, h, w)``) and its normalised ab prediction (``(B, 2, h, w)``). No image is built;
+    join ab with the full-resolution L with ``processor.post_process_colorization`` (or
+    ``colorizers.video.join_lightness_ab``). The model is used as it is (its device, eval mode)."""
+    parameter = next(model.parameters())
+    pixel_values = processor.preprocess_lightness(lightness, size=_size_dict(size, processor))["pixel_values"]
+    if isinstance(pixel_values, list):
+        raise ValueError("predict_lightness_ab takes L planes of one shape")
+    forward_options = {"temperature": temperature} if temperature is not None else {}
+    with torch.inference_mode():
+        outputs = model(pixel_values=pixel_values.to(parameter.device, parameter.dtype), **forward_options)
+        return pixel_values.float(), predicted_ab(outputs).float().cpu()
+
+
 def _hints_per_image(hints: Any, single: bool, lightness: list[np.ndarray], model: PreTrainedModel) -> list[list[Hint]]:
     """Parsed hints, one list per image; a model without hint inputs refuses any."""
     if hints is None:
