@@ -338,9 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --size must be a positive number of pixels", file=sys.stderr)
         return 2
     if getattr(args, "model", "") is None:
-        from . import DEFAULT_MODEL
+        from .registry import default_model
 
-        args.model = [DEFAULT_MODEL] if args.command == "evaluate" else DEFAULT_MODEL
+        args.model = [default_model()] if args.command == "evaluate" else default_model()
     try:
         return args.handler(args)
     except KeyboardInterrupt:  # outputs are written under temporary names: nothing half-written is left

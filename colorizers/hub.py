@@ -144,7 +144,7 @@ def push_to_hub(
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
     from huggingface_hub.utils import httpx
 
-    from . import __version__
+    from .version import __version__
 
     check_repo_id(repo_id)
     model = inspect_model_folder(folder, preset_name)

@@ -108,9 +108,9 @@ def colorize(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if model is None:
-        from . import DEFAULT_MODEL
+        from .registry import default_model
 
-        model = DEFAULT_MODEL
+        model = default_model()
     model = load_model(model, device=device) if not isinstance(model, PreTrainedModel) else model
     if device is not None:
         model.to(device)

@@ -204,9 +204,9 @@ def colorize_video(
         raise VideoError(f"{dst} exists (pass overwrite=True, or --overwrite)")
     probe_video(src)  # refuse a bad input before loading any model
     if model is None:
-        from . import DEFAULT_MODEL
+        from .registry import default_model
 
-        model = DEFAULT_MODEL
+        model = default_model()
     model = load_model(model, device=device) if not isinstance(model, PreTrainedModel) else model
     if device is not None:
         model.to(device)

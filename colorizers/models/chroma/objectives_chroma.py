@@ -1,0 +1,160 @@
+"""The colour objectives of the chroma family: copies of ``colorizers.objectives`` (this folder must run
+alone as Hub remote code); ``utils/check_copies.py`` keeps them identical to the library's."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+AB_SCALE = 110.0
+
+
+# Copied from colorizers.objectives.ab_bin_centers
+def ab_bin_centers(grid_step: float = 10.0, ab_range: float = 110.0) -> torch.Tensor:
+    """Centres (Q, 2), in ab units, of the ``grid_step`` cells over [-ab_range, ab_range]^2 that hold at
+    least one colour an sRGB screen can show at some lightness (313 cells for Zhang et al.'s step of 10).
+    """
+    # Each cell is probed at 5x5 points; CIELAB -> linear sRGB is written out here because this runs
+    # once per model and has to work in remote code too, where colorizers.color is not importable.
+    # explicit device: models are also built under torch.device("meta") (parameter counts, loading)
+    cpu = {"dtype": torch.float64, "device": "cpu"}
+    centres = torch.arange(-ab_range, ab_range + 1e-6, grid_step, **cpu)
+    offsets = torch.linspace(-0.5, 0.5, 5, **cpu) * grid_step
+    probes = (centres[:, None] + offsets[None, :]).reshape(-1)
+    a, b = torch.meshgrid(probes, probes, indexing="ij")
+    lightness = torch.arange(1.0, 100.0, 1.0, **cpu)[:, None, None]
+    fy = (lightness + 16.0) / 116.0
+    fx, fz = fy + a / 500.0, fy - b / 200.0
+
+    def finv(f):
+        return torch.where(f > 6.0 / 29.0, f**3, 3.0 * (6.0 / 29.0) ** 2 * (f - 4.0 / 29.0))
+
+    xyz = torch.stack([finv(fx) * 0.95047, finv(fy).expand_as(fx), finv(fz) * 1.08883], dim=-1)
+    rgb_from_xyz = torch.linalg.inv(
+        torch.tensor(
+            [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
+            **cpu,
+        )
+    )
+    linear = xyz @ rgb_from_xyz.T
+    shown = ((linear >= 0.0) & (linear <= 1.0)).all(dim=-1).any(dim=0)  # (P, P) probes
+    count = centres.numel()
+    cells = shown.reshape(count, offsets.numel(), count, offsets.numel()).any(dim=3).any(dim=1)
+    a_cells, b_cells = torch.meshgrid(centres, centres, indexing="ij")
+    return torch.stack([a_cells[cells], b_cells[cells]], dim=-1).float()
+
+
+# Copied from colorizers.objectives.nearest_bins
+def nearest_bins(ab: torch.Tensor, centers: torch.Tensor, neighbors: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For ab (N, 2) in ab units: indices (N, k) of the k nearest centres and squared distances (N, k)."""
+    distances = torch.cdist(ab.float(), centers.float()).pow(2)
+    squared, indices = distances.topk(neighbors, dim=1, largest=False)
+    return indices, squared
+
+
+# Copied from colorizers.objectives.soft_encode
+def soft_encode(ab: torch.Tensor, centers: torch.Tensor, neighbors: int = 5, sigma: float = 5.0):
+    """Targets for ab (N, 2) in ab units: bin indices (N, k) and weights (N, k) summing to 1.
+
+    ``neighbors=1`` is the one-hot encoding; otherwise a Gaussian of ``sigma`` ab units over the k
+    nearest bins (Zhang et al. 2016: k = 5, sigma = 5).
+    """
+    indices, squared = nearest_bins(ab, centers, neighbors)
+    if neighbors == 1:
+        return indices, torch.ones_like(squared)
+    weights = torch.softmax(-squared / (2.0 * sigma**2), dim=1)
+    return indices, weights
+
+
+# Copied from colorizers.objectives.rebalance_weights
+def rebalance_weights(prior: torch.Tensor, rebalance_lambda: float) -> torch.Tensor:
+    """Per-bin loss weights w ~ 1 / ((1 - lambda) p + lambda / Q), scaled so that E_p[w] = 1.
+
+    ``rebalance_lambda=1`` gives every bin weight 1 (no rebalancing); Zhang et al. used 0.5.
+    """
+    prior = prior.float().clamp_min(0)
+    prior = prior / prior.sum().clamp_min(1e-12)
+    weights = 1.0 / ((1.0 - rebalance_lambda) * prior + rebalance_lambda / prior.numel())
+    return weights / (prior * weights).sum().clamp_min(1e-12)
+
+
+# Copied from colorizers.objectives.pool_labels
+def pool_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Normalised ab labels (B, 2, H, W) averaged down to the prediction grid ``size``."""
+    if tuple(labels.shape[-2:]) == tuple(size):
+        return labels
+    return F.adaptive_avg_pool2d(labels, size)
+
+
+# Copied from colorizers.objectives.classification_loss
+def classification_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    centers: torch.Tensor,
+    bin_weights: torch.Tensor | None = None,
+    *,
+    neighbors: int = 5,
+    sigma: float = 5.0,
+) -> torch.Tensor:
+    """Class-rebalanced cross-entropy between logits (B, Q, h, w) and normalised ab labels (B, 2, H, W).
+
+    Labels are averaged onto the logits' grid, encoded over their nearest bins, and each pixel's
+    cross-entropy is weighted by the weight of its nearest bin (``bin_weights``, none = 1).
+    """
+    height, width = logits.shape[-2:]
+    target = pool_labels(labels.to(logits.dtype), (height, width))
+    target = target.permute(0, 2, 3, 1).reshape(-1, 2).float() * AB_SCALE
+    indices, weights = soft_encode(target, centers, neighbors, sigma)
+    log_probabilities = F.log_softmax(logits.float().permute(0, 2, 3, 1).reshape(-1, logits.shape[1]), dim=1)
+    cross_entropy = -(weights * log_probabilities.gather(1, indices)).sum(dim=1)
+    if bin_weights is not None:
+        cross_entropy = cross_entropy * bin_weights.float()[indices[:, 0]]
+    return cross_entropy.mean()
+
+
+# Copied from colorizers.objectives.prior_corrected_logits
+def prior_corrected_logits(logits: torch.Tensor, bin_weights: torch.Tensor, strength: float) -> torch.Tensor:
+    """Undo ``strength`` (0..1) of the class rebalancing a model was trained with.
+
+    A cross-entropy weighted by w(q) is minimised by p'(q|x) ~ w(q) p(q|x): rare colours are boosted.
+    Subtracting log w from the logits recovers the calibrated p(q|x) (strength 1: accurate, muted) while
+    strength 0 keeps the rebalanced distribution (vivid); this is the logit adjustment of long-tail
+    classification (Menon et al. 2021).
+    """
+    if strength == 0:
+        return logits
+    return logits - strength * torch.log(bin_weights.to(logits.device, logits.dtype).clamp_min(1e-12))[None, :, None, None]
+
+
+# Copied from colorizers.objectives.annealed_mean
+def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Normalised ab (B, 2, h, w) from logits (B, Q, h, w): the mean of softmax(logits / temperature).
+
+    Temperature 1 is the distribution's mean; towards 0 it approaches the mode (Zhang et al.'s
+    "annealed mean", 0.38 in their paper).
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    probabilities = torch.softmax(logits.float() / temperature, dim=1)
+    ab = torch.einsum("bqhw,qc->bchw", probabilities, centers.float().to(logits.device))
+    return (ab / AB_SCALE).to(logits.dtype)
+
+
+# Copied from colorizers.objectives.confidence
+def confidence(logits: torch.Tensor) -> torch.Tensor:
+    """Per-pixel confidence (B, 1, h, w) in [0, 1]: one minus the entropy over log(Q)."""
+    log_probabilities = F.log_softmax(logits.float(), dim=1)
+    entropy = -(log_probabilities.exp() * log_probabilities).sum(dim=1, keepdim=True)
+    return (1.0 - entropy / math.log(logits.shape[1])).clamp(0.0, 1.0).to(logits.dtype)
+
+
+# Copied from colorizers.objectives.regression_loss
+def regression_loss(prediction, labels, loss_type, huber_delta):
+    if labels.shape != prediction.shape:
+        raise ValueError(f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}")
+    labels = labels.to(prediction.dtype)
+    if loss_type == "l1":
+        return F.l1_loss(prediction, labels)
+    if loss_type == "huber":
+        return F.huber_loss(prediction, labels, delta=huber_delta)
+    return F.mse_loss(prediction, labels)
