@@ -174,8 +174,8 @@ def check_weights(files: list[Path], model, where: str) -> None:
         raise BrokenModelError(f"{where} has no model.safetensors")
     shapes: dict[str, list[int]] = {}
     for file in files:
+        shapes.update(tensor_shapes(file))  # a truncated file says so; then the checksum catches any other damage
         verify_cached_file(file)
-        shapes.update(tensor_shapes(file))
     expected = {name: list(tensor.shape) for name, tensor in model.state_dict().items()}
     wrong = [name for name, shape in shapes.items() if name in expected and shape != expected[name]]
     if wrong:
@@ -256,9 +256,14 @@ def check_hub_weights(repo_id: str, max_bytes: int | None, *, revision: str | No
         raise BrokenModelError(f"{repo_id} offers no safetensors weights (colorizers loads weights only from safetensors)")
     total = sum(safetensors.values())
     if max_bytes is not None and total > max_bytes:
-        raise BrokenModelError(
-            f"{repo_id}'s weights are {total / 1e6:,.0f} MB, above the limit of {max_bytes / 1e6:,.0f} MB (max_weight_mb)"
-        )
+        raise BrokenModelError(f"{repo_id}'s weights are {_size(total)}, above the limit of {_size(max_bytes)} (max_weight_mb)")
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:,.1f} {unit}"
+    return f"{count} bytes"
 
 
 __all__ = [

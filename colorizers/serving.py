@@ -187,13 +187,13 @@ def resolve_model(name: str, policy: ModelPolicy = PRIVATE_POLICY) -> LoadedMode
                 return LoadedModel.from_model(name, load_model(name))
         path = None if policy.public else local_path(name)
         model = load_model(str(path), **limits) if path is not None else _load_from_hub(name, limits)
-    except ModelLoadError as error:
-        if policy.public:
+    except (ModelLoadError, RequestError) as error:
+        if policy.public:  # an allowed model that fails: the reason (paths of this server) goes to the log only
             logger.warning("model %r failed to load: %s", name, shorten(error, 1000))
             raise RequestError(f"Model {name!r} cannot be loaded on this server right now.") from None
+        if isinstance(error, RequestError):
+            raise
         raise RequestError(f"Model {shorten(name)!r}: {error}") from None
-    except RequestError:
-        raise
     except Exception as error:  # noqa: BLE001 - never a traceback for a model that does not load
         logger.warning("model %r failed to load: %s", shorten(name), shorten(error_reason(error), 1000))
         raise RequestError(f"Model {shorten(name)!r} could not be loaded ({type(error).__name__}).") from None
