@@ -46,6 +46,7 @@ from colorizers.serving import LoadedModel, ModelCache, ModelPolicy, RequestFold
 from colorizers.serving import resolve_model, safe_filename
 
 LIMITS = resource_limits.current()  # public mode and every limit, from the environment (colorizers.limits)
+resource_limits.limit_allocator_arenas()  # a server's threads share two malloc arenas: less idle memory
 MODEL_CACHE_SIZE = int(os.environ.get("COLORIZERS_APP_MAX_MODELS", "4"))
 CACHE_ROOT = Path(os.environ.get("COLORIZERS_APP_CACHE", Path(tempfile.gettempdir()) / "colorizers-app"))
 OUTPUTS = RequestFolders(CACHE_ROOT / "outputs", ttl_s=3600)  # one folder of PNGs per request

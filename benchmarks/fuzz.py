@@ -233,12 +233,14 @@ def start_app(port: int, public: bool = False) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
            "COLORIZERS_PUBLIC": "1" if public else "0", "COLORIZERS_REQUESTS_PER_MINUTE": "0",
            "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall a chatty server
     process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=log, text=True)
+    process.log = log
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("the app did not start: " + process.stderr.read()[-2000:])
+            raise RuntimeError("the app did not start: " + server_log(process)[-2000:])
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return process
@@ -246,6 +248,12 @@ def start_app(port: int, public: bool = False) -> subprocess.Popen:
             time.sleep(0.5)
     process.kill()
     raise RuntimeError("the app did not open its port within 300 s")
+
+
+def server_log(process: subprocess.Popen) -> str:
+    """What a server started by :func:`start_app` wrote to its stderr so far."""
+    process.log.seek(0)
+    return process.log.read()
 
 
 def process_rss_mb(pid: int) -> float:
@@ -333,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                     server.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     server.kill()
-                log = server.stderr.read()
+                log = server_log(server)
             tracebacks = log.count("Traceback")
             print(f"server log: {tracebacks} tracebacks")
             failures += tracebacks
