@@ -1,7 +1,9 @@
 """The colorizers Gradio app: compare colorization models side by side, with live PSNR/SSIM.
 
 ``python app.py`` serves it on 127.0.0.1:7860 (``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` change
-that); it is also the entry point of the Hugging Face Space described in README.md.
+that); it is also the entry point of the Hugging Face Space described in README.md. On a Space (``SPACE_ID``
+set), with ``COLORIZERS_PUBLIC=1`` or ``python app.py --public`` it runs in public mode: only its listed
+models, tighter limits (``colorizers.limits``).
 
 Stable API (``gradio_client``):
 
@@ -18,10 +20,10 @@ what the outputs are scored against) live in ``colorizers.serving`` and ``colori
 and their refusals become ``gr.Error`` here.
 """
 
+import argparse
 import functools
 import html
 import logging
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -36,17 +38,16 @@ from PIL import Image
 import colorizers
 from app_guide import build_guide_tab
 from app_video import build_video_tab
-from colorizers import comparison, get_preset, list_models
+from colorizers import comparison, get_preset, limits as resource_limits, list_models
 from colorizers.comparison import Upload, parse_working_size, read_upload
 from colorizers.image_io import save_image
+from colorizers.limits import Gate, Limits, shorten
 from colorizers.registry import default_temperature, default_working_size
-from colorizers.serving import LoadedModel, ModelCache, RequestError, RequestFolders, parse_model_names
+from colorizers.serving import LoadedModel, ModelCache, ModelPolicy, RequestFolders, guarded, parse_model_names
 from colorizers.serving import resolve_model, safe_filename
 
-MAX_MODELS_PER_REQUEST = 8
-MIN_RESOLUTION, MAX_RESOLUTION = 32, 1024  # working resolution (longest edge); 0 / None = auto
-CONCURRENCY = int(os.environ.get("COLORIZERS_APP_CONCURRENCY", "2"))  # inferences at once
-QUEUE_SIZE = int(os.environ.get("COLORIZERS_APP_QUEUE", "64"))
+LIMITS = resource_limits.current()  # public mode and every limit, from the environment (colorizers.limits)
+resource_limits.limit_allocator_arenas()  # a server's threads share two malloc arenas: less idle memory
 MODEL_CACHE_SIZE = int(os.environ.get("COLORIZERS_APP_MAX_MODELS", "4"))
 CACHE_ROOT = Path(os.environ.get("COLORIZERS_APP_CACHE", Path(tempfile.gettempdir()) / "colorizers-app"))
 OUTPUTS = RequestFolders(CACHE_ROOT / "outputs", ttl_s=3600)  # one folder of PNGs per request
@@ -57,36 +58,39 @@ logger = logging.getLogger("colorizers.app")
 
 
 class UserError(gr.Error):
-    """A ``gr.Error`` for bad input: shown to the user, logged in one line instead of a traceback."""
+    """A ``gr.Error`` for bad input: shown to the user, logged in one line (user strings cut short), no traceback."""
 
     def __init__(self, message: str):
-        super().__init__(message, duration=20, print_exception=False)
-        logger.warning("request refused: %s", message)
+        super().__init__(shorten(message, 2000), duration=20, print_exception=False)
+        logger.warning("request refused: %s", shorten(message, LIMITS.log_chars))
 
 
-def refusals_as_user_errors(fn: Callable) -> Callable:
-    """Turn the library's refusals (``RequestError``) into messages the user sees."""
+def client_id() -> str | None:
+    """Who sent the request being served (its address; on a Space, the first X-Forwarded-For hop)."""
+    try:
+        from gradio.context import LocalContext
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except RequestError as error:
-            raise UserError(str(error)) from None
-
-    return wrapper
+        request = LocalContext.request.get(None)
+        forwarded = request.headers.get("x-forwarded-for", "") if request is not None and os.environ.get("SPACE_ID") else ""
+        return forwarded.split(",")[0].strip() or getattr(getattr(request, "client", None), "host", None)
+    except Exception:  # noqa: BLE001 - Gradio internals moved: no per-client rate limit
+        return None
 
 
-def read_payload(payload: Any, what: str = "image") -> Upload:
+def read_payload(payload: Any, what: str = "image", limits: Limits = LIMITS) -> Upload:
     """Decode an uploaded file (a Gradio file payload). Only files uploaded to Gradio are read: a request
     naming any other path on the server is refused."""
     if not isinstance(payload, dict):
         raise UserError(f"Expected an image file, got {type(payload).__name__}.")
-    if not payload.get("path"):
+    if not isinstance(payload.get("path"), str) or not payload["path"] or "\x00" in payload["path"]:
         raise UserError("The upload carries no file (try uploading it again).")
-    if not Path(payload["path"]).resolve().is_relative_to(Path(gr.utils.get_upload_folder()).resolve()):
+    path = Path(payload["path"]).resolve()
+    if not path.is_relative_to(Path(gr.utils.get_upload_folder()).resolve()):
         raise UserError(f"The {what} must be a file uploaded to this app (gradio_client: handle_file(path)).")
-    return read_upload(payload["path"], payload.get("orig_name"), what=what)
+    if path.is_file() and path.stat().st_size > limits.upload_bytes:
+        raise UserError(f"The {what} is {path.stat().st_size / 1e6:.1f} MB, above the limit of {limits.upload_mb:g} MB (upload_mb).")
+    name = payload.get("orig_name") if isinstance(payload.get("orig_name"), str) else None
+    return read_upload(path, name, what=what, max_pixels=limits.max_pixels)
 
 
 def ordered_presets() -> list[str]:
@@ -117,51 +121,36 @@ def save_png(image: Image.Image | np.ndarray, path: Path) -> str:
     return str(save_image(image, path, compress_level=3))
 
 
-def _cell(value: float | None, digits: int) -> float | str | None:
-    """A metric as the table holds it: rounded, and infinity as the text "inf" (JSON has no infinity)."""
-    if value is None:
-        return None
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return round(float(value), digits)
-
-
-def _row(run: comparison.ModelRun) -> list:
-    scores = run.scores
-    return [run.name, _cell(scores["psnr"], 3), _cell(scores["ssim"], 4), _cell(scores["colorfulness"], 2),
-            _cell(scores["colorfulness_gap"], 2), int(round(run.ms))]
-
-
-@refusals_as_user_errors
 def compare(cache: ModelCache, image: Any, models: Any, reference: Any = None, resolution: Any = None,
-            vividness: Any = None):
+            vividness: Any = None, limits: Limits = LIMITS):
     """``/compare``: every model on one image; returns (gallery, metrics table, UI state)."""
     if image is None:
         raise UserError("Upload an image first (or pick one of the examples).")
-    names = parse_model_names(models, limit=MAX_MODELS_PER_REQUEST)  # all checked before any loads
-    size = parse_working_size(resolution, minimum=MIN_RESOLUTION, maximum=MAX_RESOLUTION)
+    names = parse_model_names(models, limit=limits.models_per_request, policy=ModelPolicy.from_limits(limits))
+    size = parse_working_size(resolution, minimum=limits.min_working_size, maximum=limits.max_working_size)
     temperature = comparison.temperature_for_vividness(vividness)
-    upload = read_payload(image)
-    against = None if reference is None else read_payload(reference, "colour reference")
-    result = comparison.compare(upload, [cache.get(name) for name in names], reference=against, size=size,
-                                temperature=temperature)
-    folder = OUTPUTS.new()
-    outputs = [(run.name, save_png(run.output, folder / f"{safe_filename(run.name)}-colorized.png"))
-               for run in result.runs]
+    upload = read_payload(image, limits=limits)
+    against = None if reference is None else read_payload(reference, "colour reference", limits=limits)
+    loaded, folder = [cache.get(name) for name in names], OUTPUTS.new()  # all names checked before any loads
+
+    def save(name: str, output) -> str:  # each output is written as soon as it is scored, then let go
+        return save_png(output, folder / f"{safe_filename(name)}-colorized.png")
+
+    result = comparison.compare(upload, loaded, reference=against, size=size, temperature=temperature, on_output=save)
+    outputs = [(run.name, run.output) for run in result.runs]
     before = save_png(result.gray, folder / "input-black-and-white.png")  # what the models see
     state = {"before": before, "outputs": outputs, "notes": "\n\n".join(result.notes)}
-    return [(path, name) for name, path in outputs], [_row(run) for run in result.runs], state
+    return [(path, name) for name, path in outputs], [comparison.table_row(run) for run in result.runs], state
 
 
-@refusals_as_user_errors
-def colorize_one(cache: ModelCache, image: Any, model: Any, vividness: Any = None) -> str:
+def colorize_one(cache: ModelCache, image: Any, model: Any, vividness: Any = None, limits: Limits = LIMITS) -> str:
     """``/colorize``: one model, one image -> the path of the colorized PNG (input's size)."""
     if image is None:
         raise UserError("Upload an image first.")
-    names = parse_model_names(model, limit=MAX_MODELS_PER_REQUEST)
+    names = parse_model_names(model, limit=limits.models_per_request, policy=ModelPolicy.from_limits(limits))
     if len(names) != 1:
         raise UserError("/colorize takes one model; use /compare for several.")
-    upload = read_payload(image)
+    upload = read_payload(image, limits=limits)
     loaded = cache.get(names[0])
     output, _ = comparison.run_model(loaded, upload.array, temperature=comparison.temperature_for_vividness(vividness))
     return save_png(output, OUTPUTS.new() / f"{safe_filename(loaded.name)}-colorized.png")
@@ -213,9 +202,15 @@ CSS = """
 
 THEME = gr.themes.Soft(primary_hue="orange", secondary_hue="slate", neutral_hue="slate")
 
-# launch() arguments shared by ``python app.py`` and the tests (theme and CSS live in launch()).
-LAUNCH_KWARGS: dict[str, Any] = dict(theme=THEME, css=CSS, max_file_size="100mb", allowed_paths=[str(CACHE_ROOT)],
-                                     footer_links=["api", "gradio"])
+
+
+def launch_kwargs(limits: Limits = LIMITS) -> dict[str, Any]:
+    """launch() arguments shared by ``python app.py`` and the tests (theme and CSS live in launch())."""
+    return dict(theme=THEME, css=CSS, max_file_size=f"{limits.upload_mb:g}mb", allowed_paths=[str(CACHE_ROOT)],
+                footer_links=["api", "gradio"])
+
+
+LAUNCH_KWARGS = launch_kwargs()
 
 
 def _models_markdown() -> str:
@@ -233,10 +228,13 @@ def _untrained_banner(untrained: list[str], presets: list[str]) -> str:
             "untrained weights, so their colours are arbitrary. The app, the metrics and the API work the same.")
 
 
-def build_demo(loader: Callable[[str], LoadedModel] = resolve_model) -> gr.Blocks:
-    """The app. ``loader`` turns a model name (a preset, an existing path or an owner/name id) into a
-    ``LoadedModel``; the app keeps the last ``COLORIZERS_APP_MAX_MODELS`` it loaded."""
-    cache = ModelCache(MODEL_CACHE_SIZE, loader)
+def build_demo(loader: Callable[[str], LoadedModel] | None = None, limits: Limits = LIMITS) -> gr.Blocks:
+    """The app under ``limits`` (public mode among them). ``loader`` turns a model name (a preset, an existing
+    path or an owner/name id) into a ``LoadedModel`` (default: ``resolve_model`` under the limits' policy);
+    the app keeps the last ``COLORIZERS_APP_MAX_MODELS`` it loaded."""
+    policy = ModelPolicy.from_limits(limits)
+    cache = ModelCache(MODEL_CACHE_SIZE, loader or functools.partial(resolve_model, policy=policy))
+    guard = guarded(Gate(limits), UserError, client_id)  # rate, room, deadline; every refusal a UserError
     presets = ordered_presets()
     untrained = [name for name in presets if not get_preset(name).has_weights]
     examples = comparison.example_photos(CACHE_ROOT / "examples")
@@ -265,11 +263,13 @@ def build_demo(loader: Callable[[str], LoadedModel] = resolve_model) -> gr.Block
                         )
                 with gr.Column(scale=4):
                     models = gr.Dropdown(
-                        [(preset_label(name), name) for name in presets], value=default_models(), multiselect=True,
-                        allow_custom_value=True, max_choices=MAX_MODELS_PER_REQUEST, label="Models", elem_id="models",
-                        info="Pick presets, or type a Hub id (owner/name) or a local model folder and press Enter.",
+                        [(preset_label(name), name) for name in presets] + list(limits.hub_allowlist if limits.public else []),
+                        value=default_models(), multiselect=True, allow_custom_value=not limits.public,
+                        max_choices=limits.models_per_request, label="Models", elem_id="models",
+                        info="Pick presets" + ("." if limits.public else
+                                               ", or type a Hub id (owner/name) or a local model folder and press Enter."),
                     )
-                    resolution = gr.Slider(0, MAX_RESOLUTION, value=0, step=32, elem_id="resolution",
+                    resolution = gr.Slider(0, limits.max_working_size, value=0, step=32, elem_id="resolution",
                                            label="Working resolution (longest edge, px)",
                                            info=resolution_info(default_models())["info"])
                     vividness = gr.Slider(0, 100, value=default_vividness(), step=5, elem_id="vividness", label="Vividness",
@@ -304,9 +304,9 @@ def build_demo(loader: Callable[[str], LoadedModel] = resolve_model) -> gr.Block
                 gr.Markdown(_models_markdown())
         state = gr.State()
 
-        inference = dict(concurrency_limit=CONCURRENCY, concurrency_id="inference")  # shared by both endpoints
+        inference = dict(concurrency_limit=limits.concurrency, concurrency_id="inference")  # shared by the endpoints
         run.click(
-            functools.partial(compare, cache), inputs=[image, models, reference, resolution, vividness],
+            guard(functools.partial(compare, cache, limits=limits)), inputs=[image, models, reference, resolution, vividness],
             outputs=[gallery, table, state], api_name="compare",
             api_description="Colorize an image with several models; returns the gallery and the metrics table.",
             preprocess=False, **inference,  # decoding (and its error messages) is ours
@@ -315,26 +315,34 @@ def build_demo(loader: Callable[[str], LoadedModel] = resolve_model) -> gr.Block
         chosen.input(choose, inputs=[chosen, state], outputs=[slider], api_visibility="private")
         models.change(resolution_info, inputs=[models], outputs=[resolution], api_visibility="private")
 
+        @guard
         def colorize(image: FileData, model: str, vividness: float | None = None) -> FileData:  # no UI of its own
-            return FileData(path=colorize_one(cache, image, model, vividness))
+            return FileData(path=colorize_one(cache, image, model, vividness, limits))
 
         gr.api(colorize, api_name="colorize", **inference,
                api_description="Colorize an image with one model; returns a PNG at the input's size.")
-        build_guide_tab(cache, read_payload, refusals_as_user_errors, OUTPUTS, inference)
-        build_video_tab(cache, refusals_as_user_errors, OUTPUTS, inference)
+        build_guide_tab(cache, functools.partial(read_payload, limits=limits), guard, OUTPUTS, inference, policy)
+        build_video_tab(cache, guard, OUTPUTS, inference)
 
-    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    demo.queue(max_size=limits.queue_size, default_concurrency_limit=limits.concurrency)
     return demo
 
 
 demo = build_demo()
 
 
-def main() -> None:
-    # Each of the CONCURRENCY inferences gets its share of the cores instead of all of them.
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
+def main(argv: list[str] | None = None) -> None:
+    global demo
+    parser = argparse.ArgumentParser(description="The colorizers app (see README.md, section App).")
+    parser.add_argument("--public", action="store_true", help="public mode: only listed models, tighter limits")
+    limits = resource_limits.current(public=True) if parser.parse_args(argv).public else LIMITS
+    if limits is not LIMITS:
+        demo = build_demo(limits=limits)
+    logger.warning("serving in %s mode", "public" if limits.public else "private")
+    # Each of the inference workers gets its share of the cores instead of all of them.
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // limits.concurrency))
     host, port = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
-    demo.launch(server_name=host, server_port=port, **LAUNCH_KWARGS)
+    demo.launch(server_name=host, server_port=port, **launch_kwargs(limits))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from colorizers.comparison import run_model, temperature_for_vividness
 from colorizers.hints import HintError, load_hints_file, parse_hints
 from colorizers.image_io import save_image
 from colorizers.pipeline import suggest_colors
-from colorizers.serving import ModelCache, RequestError, parse_model_names, safe_filename
+from colorizers.serving import PRIVATE_POLICY, ModelCache, ModelPolicy, RequestError, parse_model_names, safe_filename
 
 HINT_COLUMNS = ["x", "y", "colour", "radius"]
 DEFAULT_COLOUR = "#c0392b"
@@ -68,16 +68,18 @@ def _parse_json_hints(hints: Any) -> list[dict]:
     return hints or []
 
 
-def build_guide_tab(cache: ModelCache, read_payload: Callable, refuse: Callable, outputs, concurrency: dict) -> None:
+def build_guide_tab(cache: ModelCache, read_payload: Callable, refuse: Callable, outputs, concurrency: dict,
+                    policy: ModelPolicy = PRIVATE_POLICY) -> None:
     """The tab's layout and events (call inside a ``gr.Blocks``). ``read_payload`` decodes an uploaded file
-    payload (refusing other paths), ``refuse`` wraps handlers so library refusals reach the user, and
-    ``outputs`` hands out per-request folders for result files."""
+    payload (refusing other paths), ``refuse`` wraps handlers so library refusals reach the user (and applies
+    the server's limits), ``outputs`` hands out per-request folders for result files, and ``policy`` says
+    which model names may be loaded."""
     presets = hint_capable_presets()
 
     def load(image: Any, model: Any):
         if image is None:
             raise RequestError("Upload a photo first.")
-        names = parse_model_names(model, limit=1)
+        names = parse_model_names(model, limit=1, policy=policy)
         if len(names) != 1:
             raise RequestError("Pick one model.")
         return read_payload(image), cache.get(names[0])
@@ -156,7 +158,7 @@ def build_guide_tab(cache: ModelCache, read_payload: Callable, refuse: Callable,
                                   height=380, elem_id="guide-result")
             with gr.Column(scale=4):
                 model = gr.Dropdown(presets, value=presets[0] if presets else None, label="Hint-capable model",
-                                    allow_custom_value=True, elem_id="guide-model")
+                                    allow_custom_value=not policy.public, elem_id="guide-model")
                 suggestions = gr.Radio(label="Suggested colours at the last click", choices=[], elem_id="guide-suggestions")
                 colour = gr.ColorPicker(DEFAULT_COLOUR, label="Hint colour", elem_id="guide-colour")
                 radius = gr.Slider(1, 60, value=6, step=1, label="Hint radius (px of the photo)", elem_id="guide-radius")

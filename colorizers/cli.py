@@ -7,8 +7,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .image_io import DEFAULT_MAX_PIXELS, SAVE_FORMAT_BY_SUFFIX, has_image_suffix, save_image
+from .cli_files import STOPS_WRITING, Interrupted, describe, find_images, prepare_output, stop_on_signals
 from .cli_video import add_video_arguments, check_video_options, run_video_jobs, video_output_file
+from .image_io import DEFAULT_MAX_PIXELS, SAVE_FORMAT_BY_SUFFIX, save_image
+from .model_checks import local_path
 from .video_io import has_video_suffix, writable_suffix
 
 
@@ -22,28 +24,25 @@ class Job:
         return has_video_suffix(self.source)
 
 
-def collect_jobs(inputs: list[str], output_dir: Path, output_format: str) -> list[Job]:
+def collect_jobs(inputs: list[str], output_dir: Path, output_format: str, unreadable: list | None = None) -> list[Job]:
     """Every image and video file named or found (recursively) under the inputs, and where its result goes.
 
     Folders mirror their sub-folders into ``output_dir``; files given directly go to its top level.
-    Files whose extension no image or video format claims (``notes.txt``) are ignored inside folders.
-    Videos keep their container (``.mpg``/``.mpeg``, which colorizers does not write, become ``.mp4``).
+    Files whose extension no image or video format claims (``notes.txt``) are ignored inside folders;
+    folders that cannot be listed are added to ``unreadable`` as ``(folder, reason)``. Videos keep their
+    container (``.mpg``/``.mpeg``, which colorizers does not write, become ``.mp4``).
     """
-    output_resolved = output_dir.resolve()
-    jobs = []
-    for item in inputs:
-        path = Path(item).expanduser()
-        if path.is_file():
-            jobs.append(Job(path, output_dir / _output_name(Path(path.name), output_format)))
-            continue
-        for source in sorted(path.rglob("*")):
-            if not source.is_file() or not (has_image_suffix(source) or has_video_suffix(source)):
-                continue
-            if output_resolved in source.resolve().parents:  # never re-colorize earlier outputs
-                continue
-            relative = source.relative_to(path)
-            jobs.append(Job(source, output_dir / _output_name(relative, output_format)))
-    return jobs
+    found, problems = find_images(inputs, output_dir)
+    if unreadable is not None:
+        unreadable.extend(problems)
+    return [Job(source, output_dir / _output_name(relative, output_format)) for source, relative in found]
+
+
+def _expand(path: str) -> Path:
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # ~someone who does not exist: the path as typed
+        return Path(path)
 
 
 def _output_name(relative: Path, output_format: str) -> Path:
@@ -90,12 +89,12 @@ def run_colorize(args: argparse.Namespace) -> int:
     from .hints import HintError, parse_hints
     from .pipeline import check_temperature, colorize
 
-    output_dir = Path(args.output).expanduser()
-    missing = [item for item in args.inputs if not Path(item).expanduser().exists()]
+    output_dir = _expand(args.output)
+    missing = [item for item in args.inputs if local_path(item) is None]
     if missing:
         print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    input_dirs = {Path(item).expanduser().resolve() for item in args.inputs if Path(item).expanduser().is_dir()}
+    input_dirs = {path.resolve() for path in map(local_path, args.inputs) if path.is_dir()}
     if output_dir.resolve() in input_dirs and not args.overwrite:
         print(
             f"error: the output folder {output_dir} is an input folder; results would sit beside (or replace) "
@@ -107,9 +106,12 @@ def run_colorize(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    unreadable: list = []
     video_file = video_output_file(args)  # -o film-colorized.mp4 for one video
-    jobs = [Job(Path(args.inputs[0]).expanduser(), video_file)] if video_file else collect_jobs(args.inputs, output_dir, args.format)
+    jobs = [Job(_expand(args.inputs[0]), video_file)] if video_file else collect_jobs(args.inputs, output_dir, args.format, unreadable)
     videos, jobs = [job for job in jobs if job.video], [job for job in jobs if not job.video]
+    for folder, reason in unreadable:
+        print(f"failed {folder}: {reason}", file=sys.stderr)
     if not jobs and not videos:
         print("error: no image files (or videos) found in " + ", ".join(args.inputs), file=sys.stderr)
         return 2
@@ -124,64 +126,84 @@ def run_colorize(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
+    failed, skipped, written = list(unreadable), [], 0
+
+    def summary(code: int, why: str | None = None) -> int:
+        if why:
+            print(why, file=sys.stderr)
+        line = f"{written} colorized into {output_dir}, {len(failed)} failed, {len(skipped)} skipped"
+        left = len(jobs) - written - len(skipped) - (len(failed) - len(unreadable))
+        print(line + (f", {left} not done" if left else ""), file=sys.stderr if code or failed else sys.stdout)
+        return code or (1 if failed else 0)
+
+    problem = prepare_output(output_dir)
+    if problem:
+        return summary(1, f"error: {problem}")
     sources = {job.source.resolve() for job in jobs + videos}
-    failed, skipped, written = [], [], 0
     claimed: set[Path] = set()
     progress = tqdm(total=len(jobs), unit="img", desc="colorizing", disable=args.quiet or not jobs)
-    for start in range(0, len(jobs), args.batch_size):
-        batch, images = [], []
-        for job in jobs[start : start + args.batch_size]:
-            target = job.target.resolve()
-            reason = None
-            if target in claimed:
-                reason = "another input already writes to the same output name"
-            elif target in sources and not args.overwrite:
-                reason = "its output would replace an input file (use --overwrite to allow)"
-            elif job.target.exists() and not args.overwrite:
-                skipped.append(job)
-                tqdm.write(f"skipped {job.source}: {job.target} exists (use --overwrite)", file=sys.stderr)
-                progress.update()
-                continue
-            if reason is None:
-                try:
-                    image = read_image(job.source, max_pixels=args.max_pixels).image
-                    if hint_map is not None:  # a bad hint fails its own image, not the batch
-                        parse_hints(hint_map.get(job.source), image.width, image.height)
-                    images.append(image)
-                    batch.append(job)
-                    claimed.add(target)
+    try:
+        with stop_on_signals():
+            for start in range(0, len(jobs), args.batch_size):
+                batch, images = [], []
+                for job in jobs[start : start + args.batch_size]:
+                    target = job.target.resolve()
+                    reason = None
+                    if target in claimed:
+                        reason = "another input already writes to the same output name"
+                    elif target in sources and not args.overwrite:
+                        reason = "its output would replace an input file (use --overwrite to allow)"
+                    elif job.target.exists() and not args.overwrite:
+                        skipped.append(job)
+                        tqdm.write(f"skipped {job.source}: {job.target} exists (use --overwrite)", file=sys.stderr)
+                        progress.update()
+                        continue
+                    if reason is None:
+                        try:
+                            image = read_image(job.source, max_pixels=args.max_pixels).image
+                            if hint_map is not None:  # a bad hint fails its own image, not the batch
+                                parse_hints(hint_map.get(job.source), image.width, image.height)
+                            images.append(image)
+                            batch.append(job)
+                            claimed.add(target)
+                            continue
+                        except ImageReadError as error:
+                            reason = error.reason
+                        except HintError as error:
+                            reason = f"--hints: {error}"
+                    failed.append(job)
+                    tqdm.write(f"failed {job.source}: {reason}", file=sys.stderr)
+                    progress.update()
+                if not batch:
                     continue
-                except ImageReadError as error:
-                    reason = error.reason
-                except HintError as error:
-                    reason = f"--hints: {error}"
-            failed.append(job)
-            tqdm.write(f"failed {job.source}: {reason}", file=sys.stderr)
-            progress.update()
-        if not batch:
-            continue
-        try:
-            hints = [hints_for(job, hint_map) for job in batch] if hint_map is not None else None
-            results = colorize(images, model, size=args.size, batch_size=args.batch_size, temperature=args.temperature,
-                               hints=hints)
-        except (ValueError, TypeError, RuntimeError) as error:  # one bad batch must not end the run
-            results = [error] * len(batch)
-        for job, result in zip(batch, results):
-            if isinstance(result, Exception):
-                failed.append(job)
-                tqdm.write(f"failed {job.source}: {result}", file=sys.stderr)
-            else:
-                save_image(result, job.target)  # atomic: an interrupted run leaves no half-written file
-                written += 1
-            progress.update()
+                try:
+                    hints = [hints_for(job, hint_map) for job in batch] if hint_map is not None else None
+                    results = colorize(images, model, size=args.size, batch_size=args.batch_size,
+                                       temperature=args.temperature, hints=hints)
+                except (ValueError, TypeError, RuntimeError, MemoryError) as error:  # one bad batch must not end the run
+                    results = [error] * len(batch)
+                del images
+                for job, result in zip(batch, results):
+                    if isinstance(result, BaseException):
+                        failed.append(job)
+                        tqdm.write(f"failed {job.source}: {result or type(result).__name__}", file=sys.stderr)
+                    else:
+                        try:  # atomic: an interrupted run leaves no half-written file
+                            save_image(result, job.target)
+                            written += 1
+                        except OSError as error:
+                            failed.append(job)
+                            if error.errno in STOPS_WRITING:
+                                progress.close()
+                                return summary(1, f"error: cannot write {job.target}: {describe(error)}; stopped")
+                            tqdm.write(f"failed {job.source}: cannot write {job.target} ({describe(error)})", file=sys.stderr)
+                    progress.update()
+    except (Interrupted, KeyboardInterrupt) as stop:
+        progress.close()
+        name = stop.name if isinstance(stop, Interrupted) else "SIGINT"
+        return summary(stop.exit_code if isinstance(stop, Interrupted) else 130, f"interrupted by {name}: stopped")
     progress.close()
-    if videos:
-        video_written, video_failed, video_skipped = run_video_jobs(videos, model, args, sources, claimed)
-        written, failed, skipped = written + video_written, failed + video_failed, skipped + video_skipped
-
-    summary = f"{written} colorized into {output_dir}, {len(failed)} failed, {len(skipped)} skipped"
-    print(summary, file=sys.stderr if failed else sys.stdout)
-    return 1 if failed else 0
+    return summary(0)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -236,9 +258,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "results": summaries,
     }
     if args.output:
-        output = Path(args.output).expanduser()
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(report, indent=2))
+        output = _expand(args.output)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(json.dumps(report, indent=2))
+        except OSError as error:
+            print(f"error: cannot write {output}: {describe(error)}", file=sys.stderr)
+            return 1
     title = f"{data.folder.name}: {len(data.references)} images" + (f", {len(data.skipped)} skipped" if data.skipped else "")
     print(markdown_table(summaries, title=title))
     return 0
@@ -337,15 +363,24 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "size", None) is not None and args.size < 1:
         print("error: --size must be a positive number of pixels", file=sys.stderr)
         return 2
+    try:
+        from .limits import current
+
+        most = current().max_working_size
+    except ValueError as error:  # a COLORIZERS_* variable that is not a number
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if getattr(args, "size", None) is not None and args.size > most:
+        print(f"error: --size must be at most {most} pixels (limit max_working_size: a forward pass that large needs "
+              "tens of GB; COLORIZERS_MAX_WORKING_SIZE raises it)", file=sys.stderr)
+        return 2
     if getattr(args, "model", "") is None:
         from .registry import default_model
 
-        args.model = [default_model()] if args.command == "evaluate" else default_model()
-    try:
-        return args.handler(args)
-    except KeyboardInterrupt:  # outputs are written under temporary names: nothing half-written is left
-        print("interrupted", file=sys.stderr)
-        return 130
+    if videos:
+        video_written, video_failed, video_skipped = run_video_jobs(videos, model, args, sources, claimed)
+        written, failed, skipped = written + video_written, failed + video_failed, skipped + video_skipped
+    return summary(0)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,12 @@ from PIL import Image
 from .evaluation import gray_prediction
 from .image_io import ImageReadError, read_image
 from .image_processing_colorizer import image_to_array
+from .limits import PRIVATE, LimitError, admit_pixels, check_deadline, shorten
 from .metrics import as_rgb_uint8, is_grayscale, score
 from .pipeline import colorize, has_color_distribution
 from .serving import LoadedModel, RequestError
 
-MAX_PIXELS = 40_000_000  # larger uploads are refused (decompression bombs included)
+MAX_PIXELS = PRIVATE.max_pixels  # larger uploads are refused (decompression bombs included); public mode: fewer
 MIN_SIDE = 8  # SSIM needs 7x7; the models need a few pixels to downsample
 
 
@@ -61,13 +63,15 @@ def read_upload(
     """Decode the file at ``path`` (called ``name`` in messages; ``what`` says which upload it is).
 
     Raises :class:`RequestError` for a file that is not an image, is truncated or corrupt, has more
-    than ``max_pixels`` pixels or a side shorter than ``min_side``.
+    than ``max_pixels`` pixels (limit ``max_megapixels``) or a side shorter than ``min_side``. Inside a
+    request (``colorizers.limits.Gate``) it waits, between the header and the decoding, for room for its pixels.
     """
-    name = name or Path(path).name
+    name = shorten(name or Path(path).name, 80)
     try:
-        read = read_image(path, max_pixels=max_pixels)
+        read = read_image(path, max_pixels=max_pixels, before_decode=lambda width, height: admit_pixels(width * height))
     except ImageReadError as error:
-        raise RequestError(f"The {what} {name!r} cannot be used: {error.reason}.") from None
+        limit = " (limit max_megapixels)" if "above the limit" in error.reason else ""
+        raise RequestError(f"The {what} {name!r} cannot be used: {error.reason}{limit}.") from None
     width, height = read.image.size
     if min(width, height) < min_side:
         raise RequestError(
@@ -75,26 +79,31 @@ def read_upload(
         )
     try:
         array = image_to_array(read.image)
-    except ValueError as error:
-        raise RequestError(f"The {what} {name!r} cannot be used: {error}.") from None
+    except MemoryError:
+        raise RequestError(f"The {what} {name!r} is too large to decode in the memory available.") from None
+    except Exception as error:  # noqa: BLE001 - a damaged file PIL decoded but cannot convert
+        raise RequestError(f"The {what} {name!r} cannot be used: {shorten(error, 200)}.") from None
     return Upload(array, name, [f"The {what} is {note}." for note in read.notes])
 
 
 def parse_working_size(value: Any, *, minimum: int = 32, maximum: int = 1024) -> int | None:
     """The working resolution (longest edge, pixels) a user asked for; None (each model's own) for
-    None, "", "auto" or 0. Raises :class:`RequestError` for anything else outside [minimum, maximum]."""
-    if value is None or value == "" or str(value).lower() == "auto":
+    None, "", "auto" or 0. Raises :class:`RequestError` for anything else outside [minimum, maximum]
+    (NaN and infinity included)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise RequestError(f"The working resolution must be a number of pixels or empty for auto, got {value!r}.") from None
-    if not math.isfinite(number) or number == 0:
+    except (TypeError, ValueError, OverflowError):
+        raise RequestError(
+            f"The working resolution must be a number of pixels or empty for auto, got {shorten(repr(value), 40)}."
+        ) from None
+    if number == 0:
         return None
-    if not minimum <= number <= maximum:
+    if not (math.isfinite(number) and minimum <= number <= maximum):
         raise RequestError(
             f"The working resolution must be between {minimum} and {maximum} pixels "
-            f"(or 0 / empty for each model's own), got {value}."
+            f"(or 0 / empty for each model's own; limit max_working_size = {maximum}), got {shorten(value, 40)}."
         )
     return int(round(number))
 
@@ -179,11 +188,16 @@ def run_model(
     if options.get("temperature") is not None and not has_color_distribution(loaded.model):
         options = {k: v for k, v in options.items() if k != "temperature"}  # vividness is for distribution models
     start = time.perf_counter()
+    check_deadline()
     try:
         output = colorize(array, loaded.model, processor=loaded.processor, size=size, **options)
-    except (RuntimeError, ValueError) as error:
+    except LimitError:
+        raise
+    except MemoryError:
+        raise RequestError(f"Model {loaded.name!r} ran out of memory on this image; try a smaller working resolution.") from None
+    except (RuntimeError, ValueError, TypeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RequestError(f"Model {loaded.name!r} failed on this image: {first}") from None
+        raise RequestError(f"Model {loaded.name!r} failed on this image: {shorten(first, 300)}") from None
     return output, (time.perf_counter() - start) * 1000.0
 
 
@@ -192,9 +206,25 @@ class ModelRun:
     """One model's output for the photo, its scores (``colorizers.metrics.score``) and its time."""
 
     name: str
-    output: Image.Image
+    output: Image.Image | Any  # what ``compare``'s ``on_output`` returned for it, when given
     scores: dict[str, float | None]
     ms: float
+
+
+def _cell(value: float | None, digits: int) -> float | str | None:
+    """A metric as a table holds it: rounded, and infinity as the text "inf" (JSON has no infinity)."""
+    if value is None:
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return round(float(value), digits)
+
+
+def table_row(run: ModelRun) -> list:
+    """One run as a row of the metrics table: ``model, psnr, ssim, colorfulness, colorfulness_gap, ms``."""
+    scores = run.scores
+    return [run.name, _cell(scores["psnr"], 3), _cell(scores["ssim"], 4), _cell(scores["colorfulness"], 2),
+            _cell(scores["colorfulness_gap"], 2), int(round(run.ms))]
 
 
 @dataclass
@@ -210,15 +240,24 @@ def compare(
     *,
     reference: Upload | None = None,
     size: int | None = None,
+    on_output: Callable[[str, Image.Image], Any] | None = None,
     **options: Any,
 ) -> Comparison:
     """Colorize ``image`` with every model (see :func:`run_model` for ``size`` and ``options``) and
-    score each output against :func:`metric_reference`."""
+    score each output against :func:`metric_reference`.
+
+    ``on_output(name, image)``, when given, receives each output as soon as it is scored, and the run
+    keeps what it returns (a saved file's path, say) instead of the image: a comparison of many models
+    on a large photo then holds one output at a time.
+    """
     against = metric_reference(image, reference)
     runs = []
     for loaded in models:
         output, ms = run_model(loaded, image.array, size=size, **options)
-        runs.append(ModelRun(loaded.name, output, score(output, against.rgb), ms))
+        scores = score(output, against.rgb)
+        runs.append(ModelRun(loaded.name, on_output(loaded.name, output) if on_output else output, scores, ms))
+        del output
+        check_deadline()
     sizes = ", ".join(f"{loaded.name} {size or loaded.default_size} px" for loaded in models)
     notes = [against.note, *image.notes]
     notes.append(
@@ -272,6 +311,7 @@ __all__ = [
     "parse_working_size",
     "read_upload",
     "run_model",
+    "table_row",
     "temperature_for_vividness",
     "vividness_for_temperature",
 ]

@@ -55,6 +55,7 @@ __all__ = [
     "load_image_dataset",
     "load_training_splits",
     "make_sample",
+    "unreadable_parquet",
 ]
 
 
@@ -74,11 +75,14 @@ def load_image_dataset(
     dataset_config: str | None = None,
     streaming: bool = False,
     cache_dir: str | None = None,
+    skipped_files: list | None = None,
 ):
     """A `datasets.DatasetDict` (or `IterableDatasetDict`) from a folder or a Hub dataset.
 
     Folders holding ``*.parquet`` files load as parquet shards (``train-*`` / ``validation-*``
-    naming gives the splits); any other folder loads as an image folder, labels dropped.
+    naming gives the splits); any other folder loads as an image folder, labels dropped. Shards that
+    cannot be read (truncated, not parquet) are left out, logged and added to ``skipped_files`` as
+    ``{"file", "reason"}``; a split left without a readable shard is a `DataError`.
     """
     import datasets
 
@@ -100,13 +104,41 @@ def load_image_dataset(
         splits: dict[str, list[str]] = {}
         for path in parquet:
             split = "validation" if path.name.startswith(("validation", "valid", "val-", "test")) else "train"
+            reason = unreadable_parquet(path)
+            if reason:
+                logger.warning("skipped %s: %s", path, reason)
+                if skipped_files is not None:
+                    skipped_files.append({"file": str(path), "reason": reason})
+                splits.setdefault(split, [])
+                continue
             splits.setdefault(split, []).append(str(path))
+        empty = [split for split, files in splits.items() if not files]
+        if empty:
+            raise DataError(f"no readable parquet shard for the {' and '.join(empty)} split in {folder}")
         return datasets.load_dataset("parquet", data_files=splits, streaming=streaming, cache_dir=cache_dir)
     if not any(has_image_suffix(path) for path in files):
         raise DataError(f"data folder {folder} holds no image files (looked for {len(files)} files recursively)")
     return datasets.load_dataset(
         "imagefolder", data_dir=str(folder), drop_labels=True, streaming=streaming, cache_dir=cache_dir
     )
+
+
+def unreadable_parquet(path: Path) -> str | None:
+    """Why a parquet file cannot be read (truncated, not parquet, data beyond its end), or None."""
+    import pyarrow.parquet as pq
+
+    try:
+        size = path.stat().st_size
+        metadata = pq.ParquetFile(path).metadata
+        for group in range(metadata.num_row_groups):
+            for column in range(metadata.num_columns):
+                chunk = metadata.row_group(group).column(column)
+                start = min(offset for offset in (chunk.dictionary_page_offset, chunk.data_page_offset) if offset is not None)
+                if start + chunk.total_compressed_size > size:
+                    return "truncated: its data runs past the end of the file"
+    except Exception as error:  # noqa: BLE001 - pyarrow's ArrowInvalid, OSError...
+        return f"not a readable parquet file ({str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__})"
+    return None
 
 
 def find_image_column(dataset, image_column: str | None = None) -> str:
@@ -242,6 +274,7 @@ class TrainingSplits:
     validation_image_column: str
     validation_name: str  # how results name the validation set
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # per side: images kept/dropped ({} when streamed)
+    skipped_files: list[dict[str, str]] = field(default_factory=list)  # data files left out: {"file", "reason"}
 
 
 def _first(dataset, count: int | None):
@@ -280,13 +313,14 @@ def load_training_splits(
     images and filtered (undecodable and, unless ``max_share`` is None, grayscale images dropped).
     Raises `DataError` when a side is left without a usable image.
     """
+    skipped_files: list[dict[str, str]] = []
     raw = load_image_dataset(data_dir, dataset_name=dataset_name, dataset_config=dataset_config,
-                             streaming=streaming, cache_dir=cache_dir)
+                             streaming=streaming, cache_dir=cache_dir, skipped_files=skipped_files)
     train = raw["train"] if "train" in raw else raw[next(iter(raw))]
     image_column = find_image_column(train, image_column)
     source = Path(data_dir or dataset_name).name
     if validation_data_dir:
-        validation_raw = load_image_dataset(validation_data_dir, cache_dir=cache_dir)
+        validation_raw = load_image_dataset(validation_data_dir, cache_dir=cache_dir, skipped_files=skipped_files)
         validation = validation_raw[next(iter(validation_raw))]
         validation_name = Path(validation_data_dir).name
     elif "validation" in raw:
@@ -311,4 +345,4 @@ def load_training_splits(
     if validation_counts and validation_counts["kept"] == 0:
         raise DataError(f"no decodable colour image in the validation data ({validation_counts})")
     counts = {"train": train_counts, "validation": validation_counts}
-    return TrainingSplits(train, validation, image_column, validation_column, validation_name, counts)
+    return TrainingSplits(train, validation, image_column, validation_column, validation_name, counts, skipped_files)

@@ -21,7 +21,8 @@ import torch
 
 from .color import lab_to_rgb_uint8
 from .image_io import ImageReadError, has_image_suffix, read_image
-from .image_processing_colorizer import image_to_lightness
+from .image_processing_colorizer import image_to_array, image_to_lightness
+from .upsampling import BAND_PIXELS, row_bands
 from .metrics import AucAccumulator, as_rgb_uint8, is_grayscale, score
 
 GRAY_BASELINE = "gray"
@@ -61,9 +62,14 @@ def load_references(folder: str | Path) -> EvaluationSet:
 
 
 def gray_prediction(reference: np.ndarray) -> np.ndarray:
-    """The input as the model sees it, shown with ab = 0."""
-    lightness = image_to_lightness(reference)
-    return lab_to_rgb_uint8(np.dstack([lightness, np.zeros(lightness.shape + (2,), np.float32)]))
+    """The input as the model sees it, shown with ab = 0 (large images in bands of rows)."""
+    array = image_to_array(reference)
+    height, width = array.shape[:2]
+    gray = np.empty((height, width, 3), np.uint8)
+    for start, stop in row_bands(height, width) if height * width > BAND_PIXELS else [(0, height)]:
+        rows = image_to_lightness(array[start:stop])
+        gray[start:stop] = lab_to_rgb_uint8(np.dstack([rows, np.zeros(rows.shape + (2,), np.float32)]))
+    return gray
 
 
 def _summarise(

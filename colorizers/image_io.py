@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,16 +52,23 @@ class ImageReadError(ValueError):
 
 @dataclass
 class ReadImage:
-    image: Image.Image  # decoded, first frame, detached from the file
+    image: Image.Image  # decoded, first frame, detached from the file (which is closed)
     notes: list[str] = field(default_factory=list)  # what was done that the user may want to know
 
 
-def read_image(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ReadImage:
+def read_image(
+    path: str | Path,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    before_decode: Callable[[int, int], None] | None = None,
+) -> ReadImage:
     """Open and fully decode ``path``; animated files give their first frame (with a note).
 
-    Raises ``ImageReadError`` for a file that is not an image, is truncated or corrupt, or whose
-    header announces more than ``max_pixels`` pixels (checked before decoding: no decompression bomb
-    ever allocates its pixels).
+    Raises ``ImageReadError`` (and nothing else) for a file that cannot be read (permissions, a folder),
+    is not an image, is truncated or corrupt (whatever the decoder raises), or whose header announces
+    more than ``max_pixels`` pixels (checked before decoding: no decompression bomb ever allocates its
+    pixels). ``before_decode(width, height)`` is called between reading the header and decoding; what
+    it raises propagates (a server waits there for room, ``colorizers.limits.admit_pixels``).
     """
     notes = []
     try:
@@ -72,14 +80,26 @@ def read_image(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS)
                     f"{width}x{height} is {width * height / 1e6:.1f} megapixels, above the limit of "
                     f"{max_pixels / 1e6:g} megapixels",
                 )
+            _check_plausible_size(image, path)
             frames = getattr(image, "n_frames", 1) if getattr(image, "is_animated", False) else 1
             if frames > 1:
                 image.seek(0)
                 notes.append(f"animated ({frames} frames): only the first frame was used")
+            if before_decode is not None:
+                try:
+                    before_decode(width, height)
+                except BaseException as error:  # the caller's own, passed through untouched
+                    raise _CallerError(error) from None
             image.load()
-            return ReadImage(image.copy(), notes)
+            _drop_corrupt_exif(image, notes)
+            # leaving the block closes the file and keeps the decoded pixels; only pixels mapped from the
+            # file itself (uncompressed formats) are copied, so that the image never depends on the file
+            detached = image.copy() if getattr(image, "map", None) is not None or image.readonly else image
+        return ReadImage(detached, notes)
     except ImageReadError:
         raise
+    except _CallerError as wrapped:
+        raise wrapped.error from None
     except Image.UnidentifiedImageError:
         raise ImageReadError(path, "not an image file PIL can read") from None
     except Image.DecompressionBombError as error:  # PIL refuses at open, before our own check
@@ -88,8 +108,67 @@ def read_image(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS)
         raise ImageReadError(path, f"{size}, above the limit of {DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels (a possible decompression bomb)") from None
     except FileNotFoundError:
         raise ImageReadError(path, "no such file") from None
-    except (OSError, SyntaxError, EOFError, ValueError) as error:  # truncated or corrupt data
+    except OSError as error:
+        if error.errno is not None:  # the file system's refusal (permissions, a folder, I/O), not the data's
+            raise ImageReadError(path, f"cannot read the file ({error.strerror or error})") from None
         raise ImageReadError(path, f"truncated or corrupt image data ({error})") from None
+    except MemoryError:
+        raise ImageReadError(path, "too large to decode in the memory available") from None
+    except Exception as error:  # noqa: BLE001 - a decoder failing in any other way (struct.error, TypeError...)
+        raise ImageReadError(path, f"truncated or corrupt image data ({type(error).__name__}: {error})") from None
+
+
+class _CallerError(Exception):
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error
+
+
+# The fewest bytes a Huffman-coded JPEG can hold per pixel: each 8x8 block of each scan's first component
+# costs at least one bit of DC code. A file below this was cut short (libjpeg fills the rest with gray).
+_JPEG_MIN_BYTES_PER_PIXEL = 1 / 512
+_ARITHMETIC_SOF = {0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _check_plausible_size(image: Image.Image, path: str | Path) -> None:
+    if image.format != "JPEG" or image.width * image.height < 1_000_000:
+        return
+    try:
+        size = os.fstat(image.fp.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        return
+    if size < image.width * image.height * _JPEG_MIN_BYTES_PER_PIXEL and not _arithmetic_coded(image):
+        raise ImageReadError(
+            path, f"truncated or corrupt image data ({size:,} bytes cannot hold the {image.width}x{image.height} pixels its header announces)"
+        )
+
+
+def _arithmetic_coded(image: Image.Image) -> bool:
+    """Whether a JPEG uses arithmetic coding (which can go below one bit per block), from its SOF marker."""
+    fp = image.fp
+    position = fp.tell()
+    try:
+        fp.seek(0)
+        data = fp.read(1 << 16)
+    finally:
+        fp.seek(position)
+    index = 2
+    while index + 4 <= len(data) and data[index] == 0xFF:
+        marker, length = data[index + 1], int.from_bytes(data[index + 2 : index + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return marker in _ARITHMETIC_SOF
+        index += 2 + length
+    return False
+
+
+def _drop_corrupt_exif(image: Image.Image, notes: list[str]) -> None:
+    """EXIF that cannot be parsed is dropped (with a note), so that later uses of the image never fail on it."""
+    try:
+        image.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - any parse failure of the EXIF block
+        image.info.pop("exif", None)
+        image._exif = None  # PIL caches the parse; reset it so getexif() starts over from the cleaned info
+        notes.append("its EXIF metadata is corrupt and was ignored")
 
 
 def save_image(image: Image.Image | np.ndarray, path: str | Path, **options) -> Path:

@@ -18,15 +18,17 @@ from transformers.image_processing_utils import BatchFeature
 from transformers.image_utils import PILImageResampling, SizeDict
 from transformers.processing_utils import ImagesKwargs
 
-
-from .guided_filter import GUIDED_EPS, GUIDED_RADIUS, guided_upsample, resize_plane
-from .color import (
-    denormalize_ab,
-    gray_to_lightness,
-    lightness_ab_to_rgb_uint8,
-    normalize_lightness,
-    rgb_to_lab,
-    rgb_to_lightness,
+from .color import gray_to_lightness, normalize_lightness, rgb_to_lab, rgb_to_lightness
+from .upsampling import (  # noqa: F401 - re-exported: these lived here
+    BAND_PIXELS,
+    GUIDED_EPS,
+    GUIDED_RADIUS,
+    box_mean,
+    guided_upsample,
+    resize_plane,
+    resize_planes,
+    row_bands,
+    upsample_to_rgb,
 )
 
 _ALPHA_MODES = {"LA", "La", "RGBA", "RGBa", "PA"}
@@ -68,7 +70,12 @@ def _pil_to_array(image: Image.Image) -> np.ndarray:
     image.load()  # decode now so a truncated file fails here, with PIL's own message
     if image.width < 1 or image.height < 1:
         raise ValueError(f"image has no pixels ({image.width}x{image.height})")
-    image = ImageOps.exif_transpose(image)
+    try:
+        orientation = image.getexif().get(0x0112, 1)  # EXIF orientation
+    except Exception:  # noqa: BLE001 - unreadable EXIF: the pixels as stored
+        orientation = 1
+    if orientation not in (None, 1):  # exif_transpose copies even when there is nothing to turn
+        image = ImageOps.exif_transpose(image)
     mode = image.mode
     if mode == "P":
         mode = "PA" if "transparency" in image.info else "RGB"
@@ -120,9 +127,16 @@ def _numpy_to_array(array: np.ndarray) -> np.ndarray:
 
 
 def image_to_lightness(image: Any) -> np.ndarray:
-    """Any supported image -> CIELAB L, float32 ``(H, W)`` at full resolution."""
+    """Any supported image -> CIELAB L, float32 ``(H, W)`` at full resolution (large images in bands of rows)."""
     array = image_to_array(image)
-    return gray_to_lightness(array) if array.ndim == 2 else rgb_to_lightness(array)
+    convert = gray_to_lightness if array.ndim == 2 else rgb_to_lightness
+    height, width = array.shape[:2]
+    if height * width <= BAND_PIXELS:
+        return convert(array)
+    lightness = np.empty((height, width), np.float32)
+    for start, stop in row_bands(height, width):
+        lightness[start:stop] = convert(array[start:stop])
+    return lightness
 
 
 def image_to_lab(image: Any) -> np.ndarray:
@@ -158,6 +172,8 @@ def nominal_edge(size: SizeDict | dict) -> int | None:
     size = dict(size)
     edge = size.get("longest_edge") or max(size.get("height") or 0, size.get("width") or 0) or size.get("shortest_edge")
     return int(edge) if edge else None
+
+
 
 class ColorizerImageProcessorKwargs(ImagesKwargs, total=False):
     return_lightness: bool
@@ -280,7 +296,8 @@ class ColorizerImageProcessor(PilBackend):
         The ab planes are upsampled to each input's own size, edge-aware (guided by the full-resolution
         L) unless ``edge_aware`` is off, and recombined with its own L, so no detail is lost whatever
         the working size; out-of-gamut colours lose chroma, not lightness. An ab prediction at least as
-        large as its image on both sides is resized plainly: there is nothing to upsample.
+        large as its image on both sides is resized plainly: there is nothing to upsample. Images above
+        ``BAND_PIXELS`` are processed in bands of rows (``colorizers.upsampling``), without full-size float planes.
         """
         if output_type not in ("pil", "np"):
             raise ValueError(f"output_type must be 'pil' or 'np', got {output_type!r}")
@@ -298,13 +315,9 @@ class ColorizerImageProcessor(PilBackend):
             ab = ab.detach().float().cpu().numpy() if hasattr(ab, "detach") else np.asarray(ab, np.float32)
             if ab.ndim != 3 or ab.shape[0] != 2:
                 raise ValueError(f"each ab prediction must be shaped (2, h, w), got {ab.shape}")
-            height, width = light.shape
-            if edge_aware and (ab.shape[1] < height or ab.shape[2] < width):
-                a, b = guided_upsample(denormalize_ab(ab), light, radius=radius, eps=eps)
-            else:
-                a, b = (denormalize_ab(resize_plane(plane, height, width, self.resample)) for plane in ab)
-            rgb = lightness_ab_to_rgb_uint8(light, a, b)
-            outputs.append(Image.fromarray(rgb) if output_type == "pil" else rgb)
+            outputs.append(upsample_to_rgb(ab, light, edge_aware=edge_aware, radius=radius if edge_aware else 1,
+                                           eps=eps if edge_aware else 1e-3, resample=self.resample,
+                                           as_image=output_type == "pil"))
         return outputs
 
 

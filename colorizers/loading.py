@@ -1,6 +1,11 @@
 """Turn what a user names (a preset, a local folder, a Hub id, or a model object) into a model and
 its image processor. Weights are only ever read from safetensors: a folder or repository that offers
-only pickled weights (``.bin``, ``.pt``, ...) is refused with the reason (``safetensors_refusal``)."""
+only pickled weights (``.bin``, ``.pt``, ...) is refused with the reason (``safetensors_refusal``).
+
+Every failure is a ``ModelLoadError`` with one clear message: before any weight is allocated, the
+config is validated, the model is sized on the meta device (``max_parameters``, else the memory
+available) and the safetensors headers are checked against it (``colorizers.model_checks``); a Hub
+repository's weights are sized before they are downloaded when ``max_weight_bytes`` is given."""
 
 from __future__ import annotations
 
@@ -12,16 +17,24 @@ import torch
 from transformers import AutoImageProcessor, AutoModel, PreTrainedModel
 
 from .image_processing_colorizer import ColorizerImageProcessor
+from .limits import shorten
+from .model_checks import (
+    ModelLoadError,
+    build_on_meta,
+    check_hub_weights,
+    check_model_size,
+    check_weights,
+    error_reason,
+    load_config,
+    local_path,
+    weight_files,
+)
 from .registry import create_model, create_processor, get_preset, list_models
 
 logger = logging.getLogger(__name__)
 
 # Weight files that are pickles: never loaded (unpickling can run arbitrary code), never published.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-
-
-class ModelLoadError(ValueError):
-    """A model could not be loaded; the message says what was tried and why it failed."""
 
 
 def load_model(
@@ -33,6 +46,8 @@ def load_model(
     local_files_only: bool | None = None,
     token: str | bool | None = None,
     progress: bool = False,
+    max_parameters: int | None = None,
+    max_weight_bytes: int | None = None,
 ) -> PreTrainedModel:
     """Load a colorizer by preset name, local folder or Hub id, in eval mode.
 
@@ -40,37 +55,93 @@ def load_model(
     them is built with random weights, and ``model.colorizers_untrained`` is set so callers can say
     so. Weights load in float32 unless ``dtype`` says otherwise (CPUs run half precision slowly).
     transformers' weight-loading progress bars are shown only with ``progress=True``.
+
+    Raises ``ModelLoadError`` for every failure: a name that is none of the above, a broken config,
+    truncated, empty or mis-shaped weights, a model of more than ``max_parameters`` parameters (by
+    default: more than the memory available holds), a Hub repository whose weights exceed
+    ``max_weight_bytes`` (checked before downloading).
     """
     if isinstance(name_or_path, PreTrainedModel):
         model = name_or_path
     else:
         name = str(name_or_path)
+        options = dict(dtype=dtype, progress=progress, max_parameters=max_parameters)
+        path = None if name in list_models() else local_path(name)
         if name in list_models():
             preset = get_preset(name)
             if preset.has_weights:
-                model = _from_pretrained(str(preset.weights_dir), dtype=dtype, local_files_only=True, progress=progress)
+                model = _load_folder(preset.weights_dir, **options)
             else:
                 logger.warning("preset %r has no trained weights yet: it colorizes with random weights", name)
                 model = create_model(name)
                 model.colorizers_untrained = True
-        elif Path(name).expanduser().is_dir():
-            folder = Path(name).expanduser()
-            if not (folder / "config.json").is_file():
-                raise ModelLoadError(f"{folder} is not a saved model folder: it has no config.json")
-            _refuse_pickles(str(folder), local_files_only=True)
-            model = _from_pretrained(str(folder), dtype=dtype, local_files_only=True, progress=progress)
+        elif path is not None and path.is_dir():
+            if not (path / "config.json").is_file():
+                raise ModelLoadError(f"{path} is not a saved model folder: it has no config.json")
+            _refuse_pickles(str(path), local_files_only=True)
+            model = _load_folder(path, **options)
+        elif path is not None:
+            raise ModelLoadError(f"{shorten(name)} is a file, not a model folder, preset name or Hub id")
         else:
-            if Path(name).expanduser().exists():
-                raise ModelLoadError(f"{name} is a file, not a model folder, preset name or Hub id")
-            # checked first: given a pickle-only repo, transformers would ask the Hub's conversion
-            # service to convert it (sending the token along) instead of failing
-            _refuse_pickles(name, revision=revision, token=token, local_files_only=local_files_only)
-            model = _from_pretrained(
-                name, revision=revision, dtype=dtype, local_files_only=local_files_only, token=token, progress=progress
-            )
+            model = _load_hub(name, revision=revision, token=token, local_files_only=local_files_only,
+                              max_weight_bytes=max_weight_bytes, **options)
     if device is not None:
         model.to(device)
     return model.eval()
+
+
+def _load_folder(folder: Path, *, max_parameters: int | None, **options) -> PreTrainedModel:
+    where = str(folder)
+    meta = build_on_meta(load_config(str(folder), where, local_files_only=True), where)
+    check_model_size(meta, where, max_parameters)
+    check_weights(weight_files(folder), meta, where)
+    return _from_pretrained(str(folder), local_files_only=True, **options)
+
+
+def _load_hub(name: str, *, revision, token, local_files_only, max_weight_bytes, max_parameters, **options) -> PreTrainedModel:
+    from huggingface_hub import constants
+
+    where = f"model {shorten(name)!r}"
+    # checked first: given a pickle-only repo, transformers would ask the Hub's conversion
+    # service to convert it (sending the token along) instead of failing
+    _refuse_pickles(name, revision=revision, token=token, local_files_only=local_files_only)
+    hub = dict(revision=revision, token=token, local_files_only=bool(local_files_only))
+    if max_weight_bytes is not None and not (local_files_only or constants.is_offline_mode()):
+        check_hub_weights(name, max_weight_bytes, revision=revision, token=token)  # before any download
+    _hub_file(name, "config.json", **hub)
+    meta = build_on_meta(load_config(name, where, **hub), where)
+    check_model_size(meta, where, max_parameters)
+    check_weights(_hub_weights(name, **hub), meta, where)
+    return _from_pretrained(name, **hub, **options)
+
+
+def _hub_file(name: str, filename: str, **hub) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(name, filename, **hub))
+    except Exception as error:  # noqa: BLE001 - not found, offline, invalid id...
+        raise _not_found(name, error) from None
+
+
+def _hub_weights(name: str, **hub) -> list[Path]:
+    """The repository's safetensors files, downloaded (or from the cache): model.safetensors, or the index's shards."""
+    try:
+        return [_hub_file(name, "model.safetensors", **hub)]
+    except ModelLoadError as missing:
+        try:
+            index = _hub_file(name, "model.safetensors.index.json", **hub)
+        except ModelLoadError:
+            raise missing from None
+    return [_hub_file(name, shard.name, **hub) for shard in weight_files(index.parent)]
+
+
+def _not_found(name: str, error: BaseException) -> ModelLoadError:
+    known = ", ".join(list_models())
+    return ModelLoadError(
+        f"could not load model {shorten(name)!r}: it is not a preset ({known}), not a local folder, and loading "
+        f"it as a Hub repository failed: {error_reason(error)}"
+    )
 
 
 def _refuse_pickles(name: str, **kwargs) -> None:
@@ -83,8 +154,8 @@ def _listing(
     name_or_path: str, *, revision: str | None, token: str | bool | None, local_files_only: bool | None
 ) -> list[str] | None:
     """Top-level file names of a local folder or a Hub repo (or its cached snapshot), or None if unknown."""
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
+    path = local_path(name_or_path)
+    if path is not None and path.is_dir():
         return sorted(item.name for item in path.iterdir() if item.is_file())
     from huggingface_hub import HfApi, constants, snapshot_download
 
@@ -141,15 +212,12 @@ def _from_pretrained(name: str, *, dtype=None, progress: bool = False, **kwargs)
     try:
         with _progress_bars(progress):
             return AutoModel.from_pretrained(name, use_safetensors=True, dtype=dtype or torch.float32, **kwargs)
-    except (OSError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0]
-        if Path(name).expanduser().is_dir():
-            raise ModelLoadError(f"could not load the model folder {name}: {reason}") from error
-        known = ", ".join(list_models())
-        raise ModelLoadError(
-            f"could not load model {name!r}: it is not a preset ({known}), not a local folder, and loading "
-            f"it as a Hub repository failed: {reason}"
-        ) from error
+    except MemoryError:
+        raise ModelLoadError(f"not enough memory to load {shorten(name)}") from None
+    except Exception as error:  # noqa: BLE001 - whatever transformers raises, the user gets one line
+        if local_path(name) is not None:
+            raise ModelLoadError(f"could not load the model folder {name}: {error_reason(error)}") from error
+        raise _not_found(name, error) from error
 
 
 def load_processor(model: PreTrainedModel) -> ColorizerImageProcessor:

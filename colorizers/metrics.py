@@ -25,9 +25,11 @@ import math
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from .image_processing_colorizer import image_to_array
+from .upsampling import BAND_PIXELS, row_bands
 
 
 def as_rgb_uint8(image: Any) -> np.ndarray:
@@ -154,7 +156,15 @@ def score(
     """All metrics of one prediction; PSNR/SSIM, AuC and the gap are ``None`` without a colour reference.
 
     ``accumulator``: also add the pair to this set-level ``AucAccumulator`` (the Lab conversion is shared).
+    Images above ``BAND_PIXELS`` are scored in bands of rows (an RGB PIL prediction is never copied whole):
+    the same numbers to float rounding, in a few megabytes instead of gigabytes.
     """
+    if not (isinstance(prediction, Image.Image) and prediction.mode == "RGB"):
+        prediction = as_rgb_uint8(prediction)
+    reference = None if reference is None else as_rgb_uint8(reference)
+    width, height = prediction.size if isinstance(prediction, Image.Image) else prediction.shape[1::-1]
+    if height * width > BAND_PIXELS:
+        return _score_in_bands(prediction, reference, height, width, accumulator)
     prediction = as_rgb_uint8(prediction)
     result: dict[str, float | None] = {
         "psnr": None,
@@ -165,12 +175,86 @@ def score(
         "colorfulness_gap": None,
     }
     if reference is not None:
-        reference = as_rgb_uint8(reference)
         result["psnr"] = psnr(prediction, reference)
         result["ssim"] = ssim(prediction, reference)
         result["auc"] = (accumulator or AucAccumulator()).add(prediction, reference)
         result["reference_colorfulness"] = colorfulness(reference)
         result["colorfulness_gap"] = result["reference_colorfulness"] - result["colorfulness"]
+    return result
+
+
+def _rows(image: Image.Image | np.ndarray, start: int, stop: int) -> np.ndarray:
+    if isinstance(image, Image.Image):
+        return np.asarray(image.crop((0, start, image.width, stop)))
+    return image[start:stop]
+
+
+def _colorfulness_in_bands(image, height: int, width: int) -> float:
+    """:func:`colorfulness` over bands of rows: means first, then the deviations from them."""
+    def opponents(start, stop):
+        rgb = _rows(image, start, stop).astype(np.float64)
+        return np.abs(rgb[..., 0] - rgb[..., 1]), np.abs((rgb[..., 0] + rgb[..., 1]) / 2.0 - rgb[..., 2])
+
+    count, bands = height * width, row_bands(height, width)
+    sums = np.zeros(2)
+    for start, stop in bands:
+        sums += [plane.sum() for plane in opponents(start, stop)]
+    means = sums / count
+    squares = np.zeros(2)
+    for start, stop in bands:
+        squares += [((plane - mean) ** 2).sum() for plane, mean in zip(opponents(start, stop), means)]
+    deviations = np.sqrt(squares / count)
+    return float(math.hypot(*deviations) + 0.3 * math.hypot(*means))
+
+
+def _ssim_map(reference: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """scikit-image's SSIM map (7x7 uniform window, sample covariance, ``data_range=255``) of uint8 RGB, with
+    OpenCV's box filter (several times faster). Only pixels 3 or more from the border are meaningful, and
+    there it equals scikit-image's to float rounding (border handling differs, and is cropped by both)."""
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - a dependency; without it scikit-image computes the same map
+        return structural_similarity(reference, prediction, channel_axis=2, data_range=255, full=True)[1]
+    c1, c2, norm = (0.01 * 255) ** 2, (0.03 * 255) ** 2, 49 / 48
+    planes = []
+    for channel in range(3):
+        x, y = reference[..., channel].astype(np.float64), prediction[..., channel].astype(np.float64)
+        ux, uy, uxx, uyy, uxy = (cv2.boxFilter(plane, cv2.CV_64F, (7, 7), borderType=cv2.BORDER_REFLECT)
+                                 for plane in (x, y, x * x, y * y, x * y))
+        vx, vy, vxy = norm * (uxx - ux * ux), norm * (uyy - uy * uy), norm * (uxy - ux * uy)
+        planes.append(((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2)))
+    return np.stack(planes, axis=-1)
+
+
+def _score_in_bands(prediction, reference, height, width, accumulator) -> dict[str, float | None]:
+    result: dict[str, float | None] = {"psnr": None, "ssim": None, "auc": None,
+                                       "colorfulness": _colorfulness_in_bands(prediction, height, width),
+                                       "reference_colorfulness": None, "colorfulness_gap": None}
+    if reference is None:
+        return result
+    if reference.shape != (height, width, 3):
+        raise ValueError(f"prediction {(height, width, 3)} and reference {reference.shape} differ in shape")
+    accumulator = accumulator or AucAccumulator()
+    squared_error, ssim_sum, ssim_count, auc_sum = 0, 0.0, 0, 0.0
+    pad = 3  # scikit-image's 7x7 window: SSIM is averaged over pixels at least 3 from the border
+    for start, stop in row_bands(height, width):
+        low, high = max(0, start - pad), min(height, stop + pad)
+        ours, theirs = _rows(prediction, low, high), reference[low:high]
+        inner = slice(start - low, stop - low)
+        difference = ours[inner].astype(np.int64) - theirs[inner]
+        squared_error += int((difference * difference).sum())
+        local = _ssim_map(theirs, ours)
+        first, last = max(start, pad) - low, min(stop, height - pad) - low
+        if last > first:
+            ssim_sum += float(local[first:last, pad : width - pad].sum(dtype=np.float64))
+            ssim_count += (last - first) * max(0, width - 2 * pad) * 3
+        auc_sum += accumulator.add(np.ascontiguousarray(ours[inner]), np.ascontiguousarray(theirs[inner])) * (stop - start)
+    mse = squared_error / (height * width * 3)
+    result["psnr"] = math.inf if squared_error == 0 else float(10 * math.log10(255.0**2 / mse))
+    result["ssim"] = ssim_sum / ssim_count
+    result["auc"] = auc_sum / height
+    result["reference_colorfulness"] = _colorfulness_in_bands(reference, height, width)
+    result["colorfulness_gap"] = result["reference_colorfulness"] - result["colorfulness"]
     return result
 
 
@@ -188,8 +272,12 @@ def neutral_share(image: Any, *, chroma_threshold: float = GRAY_CHROMA_THRESHOLD
     array = image_to_array(image)
     if array.ndim == 2:
         return 1.0
-    lab = rgb_to_lab(array)
-    return float((np.hypot(lab[..., 1], lab[..., 2]) < chroma_threshold).mean())
+    height, width = array.shape[:2]
+    neutral = 0
+    for start, stop in row_bands(height, width) if height * width > BAND_PIXELS else [(0, height)]:
+        lab = rgb_to_lab(array[start:stop])
+        neutral += int((np.hypot(lab[..., 1], lab[..., 2]) < chroma_threshold).sum())
+    return neutral / (height * width)
 
 
 def is_grayscale(

@@ -14,6 +14,7 @@ from transformers import PreTrainedModel
 from .color import normalize_ab, rgb_to_lab_torch
 from .image_processing_colorizer import ColorizerImageProcessor, image_to_lightness, resize_plane, working_size
 from .hints import Hint, HintError, parse_hints, render_hints
+from .limits import check_deadline, current as current_limits
 from .loading import load_model, load_processor
 
 # Annealed-mean temperatures colorize() accepts: 1 is the distribution's mean, lower is more vivid;
@@ -57,10 +58,21 @@ def _size_dict(size: int | dict | None, processor: ColorizerImageProcessor) -> d
     if isinstance(size, int) and not isinstance(size, bool):
         if size < 1:
             raise ValueError(f"size must be a positive number of pixels, got {size}")
+        check_working_size(size)
         return {"longest_edge": size}
     if isinstance(size, dict):
         return size
     raise TypeError(f"size must be an int (longest edge), a size dict or None, got {size!r}")
+
+
+def check_working_size(edge: int) -> None:
+    """Refuse a working resolution (longest edge, pixels) above the ``max_working_size`` limit (``colorizers.limits``)."""
+    limit = current_limits().max_working_size
+    if edge > limit:
+        raise ValueError(
+            f"the working resolution must be at most {limit} pixels (limit max_working_size; "
+            f"COLORIZERS_MAX_WORKING_SIZE raises it), got {edge}"
+        )
 
 
 def colorize(
@@ -85,6 +97,7 @@ def colorize(
         processor: the image processor; by default the one saved with the model.
         size: working resolution: an int for the longest edge, a size dict, or ``None`` for the
             processor's default. Colour is predicted at this size; lightness always stays full size.
+            At most ``max_working_size`` pixels (``colorizers.limits``: 2048 unless configured).
         batch_size: images per forward pass. Images of equal working size are batched together.
         device: where to run; the model is moved there. Default: where the model already is.
         temperature: for models that predict a colour distribution (``chroma``): the annealed-mean
@@ -128,6 +141,8 @@ def colorize(
     groups = defaultdict(list)
     for index, light in enumerate(lightness):
         groups[working_size(*light.shape, size)].append(index)
+    for working in groups:
+        check_working_size(max(working))
 
     parameter = next(model.parameters())
     results: list[Image.Image | None] = [None] * len(images)
@@ -143,8 +158,10 @@ def colorize(
                     pixel_values = inputs["pixel_values"].to(parameter.device, parameter.dtype)
                     hint_inputs = _hint_tensors([per_image_hints[i] for i in chunk], [lightness[i].shape for i in chunk],
                                                 tuple(pixel_values.shape[-2:]), pixel_values)
+                    check_deadline()
                     model_outputs = model(pixel_values=pixel_values, **forward_options, **hint_inputs)
                     ab = predicted_ab(model_outputs)
+                    check_deadline()
                     outputs = processor.post_process_colorization(ab, [lightness[i] for i in chunk], edge_aware=edge_aware)
                     for index, output in zip(chunk, outputs):
                         results[index] = output
@@ -236,6 +253,7 @@ def suggest_colors(
     size = _size_dict(size, processor)
     light = image_to_lightness(image)
     height, width = light.shape
+    check_working_size(max(working_size(height, width, size)))
     (hint_list,) = _hints_per_image(hints, True, [light], model)
     parse_hints([{"x": x, "y": y, "ab": [0, 0]}], width, height)  # the same bounds check as a hint's
     parameter = next(model.parameters())

@@ -1,10 +1,14 @@
 """Serving colorizers by name: what a server (the Gradio app, or any other) needs between a model
 name a user typed and a loaded model.
 
+* :class:`ModelPolicy` says which names a server may load: in private mode (a user's own machine)
+  presets, local folders and any Hub id; in public mode (``colorizers.limits``) only the presets and
+  an allow-list of Hub ids, every other name getting one and the same refusal that reveals nothing
+  about the server (no file system access at all).
 * :func:`check_model_name` refuses a name that cannot be a model before anything is loaded;
   :func:`parse_model_names` does that for a request's whole list.
 * :func:`resolve_model` loads a preset, a local folder or a Hub id into a :class:`LoadedModel`, and
-  says precisely why when it cannot (offline, not a colorizer, broken folder).
+  says precisely why when it cannot (offline, not a colorizer, broken folder or weights, too large).
 * :class:`ModelCache` keeps the most recently used models loaded, loading each one once.
 * :class:`RequestFolders` gives each request its own folder for output files, expired after a while.
 
@@ -14,6 +18,8 @@ Every refusal is a :class:`RequestError` whose message is meant for the user as 
 from __future__ import annotations
 
 import difflib
+import functools
+import logging
 import re
 import shutil
 import socket
@@ -31,10 +37,13 @@ import torch
 from transformers import PreTrainedModel
 
 from .image_processing_colorizer import ColorizerImageProcessor, nominal_edge
+from .limits import Gate, LimitError, Limits, current_scope, shorten
 from .loading import ModelLoadError, load_model, load_processor
+from .model_checks import BrokenModelError, error_reason, local_path
 from .registry import get_preset, list_models, preset_model_types
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name
+logger = logging.getLogger(__name__)
 
 
 class RequestError(ValueError):
@@ -62,12 +71,51 @@ class LoadedModel:
         return nominal_edge(self.processor.size) or 256
 
 
-def check_model_name(name: str) -> None:
-    """Raise :class:`RequestError` unless ``name`` is a preset, an existing path or a Hub id (owner/name).
+@dataclass(frozen=True)
+class ModelPolicy:
+    """Which model names a server loads, and how large a model may be.
+
+    Private (the default): presets, local folders and any Hub id. Public: presets and ``hub_allowlist``
+    only; every other name, whatever it is, gets the same :meth:`refusal`.
+    """
+
+    public: bool = False
+    hub_allowlist: tuple[str, ...] = ()
+    max_parameters: int | None = None  # None: what the available memory holds
+    max_weight_bytes: int | None = None  # a Hub repository's weights, checked before downloading
+    max_name_chars: int = 256
+
+    @classmethod
+    def from_limits(cls, limits: Limits) -> ModelPolicy:
+        return cls(limits.public, tuple(limits.hub_allowlist), limits.max_parameters, limits.max_weight_bytes,
+                   limits.max_name_chars)
+
+    def listed(self) -> list[str]:
+        """The names public mode accepts: every preset, then the allowed Hub ids."""
+        return list(dict.fromkeys([*list_models(), *self.hub_allowlist]))
+
+    def refusal(self) -> RequestError:
+        return RequestError(f"This server runs only the models it lists: {', '.join(self.listed())}.")
+
+
+PRIVATE_POLICY = ModelPolicy()
+
+
+def check_model_name(name: str, policy: ModelPolicy = PRIVATE_POLICY) -> None:
+    """Raise :class:`RequestError` unless ``name`` is a preset, an existing path or a Hub id (owner/name)
+    (in public mode: a preset or an allowed Hub id).
 
     Cheap (nothing is loaded), so a request naming several models is refused before any of them loads.
     """
-    if name in list_models() or HUB_ID.match(name) or Path(name).expanduser().exists():
+    if policy.public:
+        if name in list_models() or name in policy.hub_allowlist:
+            return
+        raise policy.refusal()
+    if len(name) > policy.max_name_chars:
+        raise RequestError(f"A model name has at most {policy.max_name_chars} characters; this one has {len(name):,}.")
+    if any(ord(character) < 32 or ord(character) == 127 for character in name):
+        raise RequestError("A model name cannot contain control characters (line breaks, tabs, NUL...).")
+    if name in list_models() or HUB_ID.match(name) or local_path(name) is not None:
         return
     close = difflib.get_close_matches(name, list_models(), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -77,19 +125,23 @@ def check_model_name(name: str) -> None:
     )
 
 
-def parse_model_names(models: str | Iterable[Any] | None, *, limit: int) -> list[str]:
+def parse_model_names(models: str | Iterable[Any] | None, *, limit: int, policy: ModelPolicy = PRIVATE_POLICY) -> list[str]:
     """The distinct model names of a request, in order; at least one, at most ``limit``, each plausible."""
     if models is None:
         models = []
     elif isinstance(models, str):
         models = [models]
+    if not isinstance(models, (list, tuple)):
+        raise RequestError("The models must be a list of names.")
+    if len(models) > 10 * limit:  # not worth reading
+        raise RequestError(f"Pick at most {limit} models at once (got {len(models)}; limit models_per_request = {limit}).")
     names = list(dict.fromkeys(name for name in (str(item).strip() for item in models) if name))
     if not names:
         raise RequestError("Pick at least one model (a preset, a Hub id or a local folder).")
     if len(names) > limit:
-        raise RequestError(f"Pick at most {limit} models at once (got {len(names)}).")
+        raise RequestError(f"Pick at most {limit} models at once (got {len(names)}; limit models_per_request = {limit}).")
     for name in names:
-        check_model_name(name)
+        check_model_name(name, policy)
     return names
 
 
@@ -116,36 +168,46 @@ def hub_reachable(timeout: float = 2.0) -> bool:
         return ok
 
 
-def resolve_model(name: str) -> LoadedModel:
+def resolve_model(name: str, policy: ModelPolicy = PRIVATE_POLICY) -> LoadedModel:
     """Load what a user typed: a preset, a local folder or a Hub id (the cache first, then the Hub).
 
     A preset without trained weights gets the same random weights on every call. Raises
-    :class:`RequestError` for an unknown name, a folder or repository that does not load, a Hub id
-    that is neither cached nor reachable, and a model that is no colorizer.
+    :class:`RequestError` for a name ``policy`` refuses, a folder or repository that does not load
+    (broken config or weights, too large), a Hub id that is neither cached nor reachable, and a model
+    that is no colorizer. In public mode a failing allowed model's message names no server path.
     """
-    if name in list_models():
-        if get_preset(name).has_weights:
-            return LoadedModel.from_model(name, load_model(name))
-        with torch.random.fork_rng(devices=[]):  # seed a private copy of the RNG
-            torch.manual_seed(0)
-            return LoadedModel.from_model(name, load_model(name))
-    check_model_name(name)
-    if Path(name).expanduser().exists():
-        try:
-            model = load_model(str(Path(name).expanduser()))
-        except ModelLoadError as error:
-            raise RequestError(f"Model {name!r}: {error}") from None
-    else:
-        model = _load_from_hub(name)
+    check_model_name(name, policy)
+    limits = dict(max_parameters=policy.max_parameters, max_weight_bytes=policy.max_weight_bytes)
+    try:
+        if name in list_models():
+            if get_preset(name).has_weights:
+                return LoadedModel.from_model(name, load_model(name, **limits))
+            with torch.random.fork_rng(devices=[]):  # seed a private copy of the RNG
+                torch.manual_seed(0)
+                return LoadedModel.from_model(name, load_model(name))
+        path = None if policy.public else local_path(name)
+        model = load_model(str(path), **limits) if path is not None else _load_from_hub(name, limits)
+    except (ModelLoadError, RequestError) as error:
+        if policy.public:  # an allowed model that fails: the reason (paths of this server) goes to the log only
+            logger.warning("model %r failed to load: %s", name, shorten(error, 1000))
+            raise RequestError(f"Model {name!r} cannot be loaded on this server right now.") from None
+        if isinstance(error, RequestError):
+            raise
+        raise RequestError(f"Model {shorten(name)!r}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - never a traceback for a model that does not load
+        logger.warning("model %r failed to load: %s", shorten(name), shorten(error_reason(error), 1000))
+        raise RequestError(f"Model {shorten(name)!r} could not be loaded ({type(error).__name__}).") from None
     model_type = getattr(model.config, "model_type", "?")
     if model_type not in preset_model_types():
-        raise RequestError(f"Model {name!r} is a {model_type!r} model, not a colorizer this app can run.")
+        raise RequestError(f"Model {shorten(name)!r} is a {shorten(model_type, 40)!r} model, not a colorizer this app can run.")
     return LoadedModel.from_model(name, model)
 
 
-def _load_from_hub(name: str) -> PreTrainedModel:
+def _load_from_hub(name: str, limits: dict) -> PreTrainedModel:
     try:
-        return load_model(name, local_files_only=True)
+        return load_model(name, local_files_only=True, **limits)
+    except BrokenModelError:  # found in the cache, and broken (or too large): downloading again would not help
+        raise
     except ModelLoadError:
         pass
     if not hub_reachable():
@@ -155,7 +217,7 @@ def _load_from_hub(name: str) -> PreTrainedModel:
             "(offline mode or no network). Pick a preset instead."
         )
     try:
-        return load_model(name)
+        return load_model(name, **limits)
     except ModelLoadError as error:
         raise RequestError(f"Model {name!r} could not be loaded from the Hugging Face Hub: {error}") from None
 
@@ -208,6 +270,36 @@ class ModelCache:
             self._models.clear()
 
 
+def guarded(gate: Gate, refuse: type[Exception], client: Callable[[], str | None] = lambda: None) -> Callable:
+    """Decorator for a server's request handlers: each call runs inside ``gate.request(client())`` (rate per
+    client, room for its pixels, its deadline, memory given back after a large one) and every refusal
+    (``RequestError``, ``LimitError``, ``ModelLoadError``, running out of memory) becomes ``refuse(message)``.
+    Anything else is a bug: logged with its traceback, the user gets a generic ``refuse``. Calls nested in
+    a guarded call run in its scope."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def handler(*args, **kwargs):
+            try:
+                if current_scope() is not None:
+                    return fn(*args, **kwargs)
+                with gate.request(client()):
+                    return fn(*args, **kwargs)
+            except refuse:
+                raise
+            except (RequestError, LimitError, ModelLoadError) as error:
+                raise refuse(str(error)) from None
+            except MemoryError:
+                raise refuse("The server ran out of memory for this request: try a smaller image or working resolution.") from None
+            except Exception:  # noqa: BLE001 - a bug: the log gets the traceback, the user a plain message
+                logger.exception("request failed in %s", getattr(fn, "__name__", "a handler"))
+                raise refuse("Something went wrong on the server with this request (it has been logged).") from None
+
+        return handler
+
+    return decorate
+
+
 class RequestFolders:
     """One fresh folder per request under ``root``; folders older than ``ttl_s`` seconds are deleted."""
 
@@ -236,11 +328,14 @@ def safe_filename(name: str) -> str:
 
 __all__ = [
     "HUB_ID",
+    "PRIVATE_POLICY",
     "LoadedModel",
     "ModelCache",
+    "ModelPolicy",
     "RequestError",
     "RequestFolders",
     "check_model_name",
+    "guarded",
     "hub_reachable",
     "parse_model_names",
     "resolve_model",

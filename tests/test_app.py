@@ -115,8 +115,8 @@ def images(tmp_path_factory):
         Image.fromarray(cat).save(buffer, format=fmt)
         paths[f"truncated.{suffix}"] = folder / f"truncated.{suffix}"
         paths[f"truncated.{suffix}"].write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
-    paths["48mp.png"] = folder / "48mp.png"
-    paths["48mp.png"].write_bytes(forged_png(8000, 6000))
+    paths["72mp.png"] = folder / "72mp.png"  # above the private limit of 64 megapixels (public: 40)
+    paths["72mp.png"].write_bytes(forged_png(9000, 8000))
     paths["bomb.png"] = folder / "bomb.png"
     paths["bomb.png"].write_bytes(forged_png(30000, 30000))
     return paths
@@ -200,7 +200,7 @@ def test_identical_images_give_psnr_inf_as_text(client, images):
 def test_working_resolution_changes_the_prediction_not_the_output_size(client, images):
     gallery, _ = compare(client, images["colour.png"], ["vanilla-v1"], resolution=64)
     assert rgb(gallery[0]["image"]).shape == rgb(images["colour.png"]).shape
-    with pytest.raises(AppError, match="between 32 and 1024"):
+    with pytest.raises(AppError, match=f"between 32 and {app.LIMITS.max_working_size} pixels .*limit max_working_size"):
         compare(client, images["colour.png"], ["vanilla-v1"], resolution=5000)
 
 
@@ -218,7 +218,7 @@ def test_local_model_folder(client, images, tmp_path):
         ("truncated.png", FAST, "truncated or corrupt"),
         ("truncated.jpg", FAST, "truncated or corrupt"),
         ("tiny.png", FAST, "only 1x1 pixels"),
-        ("48mp.png", FAST, "48.0 megapixels, above the limit of 40 megapixels"),
+        ("72mp.png", FAST, "72.0 megapixels, above the limit of 64 megapixels \\(limit max_megapixels\\)"),
         ("bomb.png", FAST, "megapixels"),
         ("colour.png", ["no-such-model"], "Unknown model 'no-such-model'"),
         ("colour.png", ["vanila-v1"], "Did you mean vanilla-v1"),

@@ -182,3 +182,147 @@ def test_temperature_is_checked_before_any_work(photos, tmp_path, capsys):
     assert main(["colorize", str(photos), "-o", str(tmp_path / "t"), "-m", "chroma", "--temperature", "9"]) == 2
     assert "temperature must be between 0.05 and 2.0, got 9.0" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+
+
+# File-system failures, limits and signals: one line each, the usual summary, never a traceback ------------
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_size_above_the_working_size_limit_is_one_line(photos, tmp_path, capsys):
+    assert _run(photos / "a.jpg", "-o", tmp_path / "out", "--size", "100000") == 2
+    err = capsys.readouterr().err
+    assert _lines(err) == [_lines(err)[0]] and "--size must be at most 2048 pixels (limit max_working_size" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("where, reason", [
+    ("file/sub", "part of its path is a file, not a folder"),
+    ("file", "it exists and is not a folder"),
+    ("/proc/colorizers-out", "cannot create the output folder /proc/colorizers-out"),
+])
+def test_an_output_folder_that_cannot_be_made_is_one_line_and_the_summary(photos, tmp_path, capsys, where, reason):
+    (tmp_path / "file").write_text("a file where the output folder would go")
+    output = where if where.startswith("/") else tmp_path / where
+    assert _run(photos, "-o", output) == 1
+    err = capsys.readouterr().err
+    assert reason in err and "Traceback" not in err
+    assert _lines(err)[-1] == f"0 colorized into {output}, 0 failed, 0 skipped, 5 not done"
+
+
+def test_a_read_only_output_folder_is_refused_before_any_work(photos, tmp_path, capsys, monkeypatch):
+    import errno
+    import tempfile
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)  # what a folder without write permission answers
+    assert _run(photos, "-o", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert f"error: cannot write into the output folder {tmp_path / 'out'}: Permission denied" in err
+
+
+def test_disk_full_stops_the_run_with_the_summary_and_no_temporary_file(photos, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from PIL import PngImagePlugin
+
+    calls = []
+    real_save = PngImagePlugin._save
+
+    def fill_the_disk(image, fp, filename, *args, **kwargs):
+        calls.append(filename)
+        if len(calls) == 2:
+            fp.write(b"\x89PNG half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(image, fp, filename, *args, **kwargs)
+
+    monkeypatch.setattr(PngImagePlugin, "_save", fill_the_disk)
+    Image.register_save("PNG", fill_the_disk)
+    try:
+        assert _run(photos, "-o", tmp_path / "out", "--batch-size", "1") == 1
+    finally:
+        Image.register_save("PNG", real_save)
+    err = capsys.readouterr().err
+    assert "No space left on device; stopped" in err and "Traceback" not in err
+    assert _lines(err)[-1].startswith(f"1 colorized into {tmp_path / 'out'}, 2 failed, 0 skipped, 2 not done")
+    assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == ["a.png"]  # no .tmp left behind
+
+
+def test_a_file_that_cannot_be_read_is_not_called_corrupt(photos, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import colorizers.image_io as image_io
+
+    real_open = image_io.Image.open
+
+    def guarded_open(path, *args, **kwargs):
+        if str(path).endswith("a.jpg"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(image_io.Image, "open", guarded_open)
+    assert _run(photos, "-o", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert f"failed {photos / 'a.jpg'}: cannot read the file (Permission denied)" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_a_file_without_read_permission_is_reported_as_such(photos, tmp_path, capsys):
+    (photos / "a.jpg").chmod(0)
+    try:
+        assert _run(photos / "a.jpg", "-o", tmp_path / "out") == 1
+    finally:
+        (photos / "a.jpg").chmod(0o644)
+    assert "cannot read the file (Permission denied)" in capsys.readouterr().err
+
+
+def test_an_unreadable_sub_folder_is_reported_and_counted(photos, tmp_path, capsys, monkeypatch):
+    import errno
+
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if str(path).endswith("day1"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)  # what os.walk meets in a folder without read permission
+    assert _run(photos, "-o", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert f"failed {photos / 'trip' / 'day1'}: cannot list the folder (Permission denied)" in err
+    assert _lines(err)[-1] == f"2 colorized into {tmp_path / 'out'}, 3 failed, 0 skipped"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code, name", [(15, 143, "SIGTERM"), (2, 130, "SIGINT")])
+def test_a_stop_signal_ends_with_one_line_the_summary_and_no_temporary_file(tmp_path, signum, code, name):
+    import time
+
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "big"
+    photos.mkdir()
+    for index in range(6):  # large noisy photos: each PNG takes a while to write
+        Image.fromarray(rng.integers(0, 256, (1500, 2000, 3), dtype=np.uint8)).save(photos / f"{index}.bmp")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "colorizers", "colorize", str(photos), "-o", str(out), "-m", "vanilla-v2", "-q",
+         "--batch-size", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not list(out.glob(".*.tmp")):  # stop it in the middle of a write
+        time.sleep(0.01)
+    assert process.poll() is None, process.communicate()
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    lines = _lines(stderr)
+    assert lines[-2] == f"interrupted by {name}: stopped"
+    assert lines[-1].startswith(f"{len(list(out.glob('*.png')))} colorized into {out}, 0 failed, 0 skipped")
+    assert not list(out.glob(".*"))  # the half-written file was removed

@@ -64,7 +64,7 @@ def test_an_animation_gives_its_first_frame_with_a_note(files):
         ("notes.txt", {}, r"^The image 'notes.txt' cannot be used: not an image file PIL can read\.$"),
         ("tiny.png", {}, r"^The image 'tiny.png' is only 7x20 pixels: both sides must be at least 8 pixels\.$"),
         ("colour.png", {"max_pixels": 8000}, r"^The image 'colour.png' cannot be used: 113x75 is 0\.0 megapixels, "
-                                             r"above the limit of 0\.008 megapixels\.$"),
+                                             r"above the limit of 0\.008 megapixels \(limit max_megapixels\)\.$"),
         ("colour.png", {"min_side": 100}, r"is only 113x75 pixels: both sides must be at least 100 pixels"),
     ],
 )
@@ -81,9 +81,15 @@ def test_a_missing_file_is_refused(tmp_path):
 # Working size --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [None, "", "auto", "AUTO", 0, 0.0, "0", math.nan, math.inf])
+@pytest.mark.parametrize("value", [None, "", "auto", "AUTO", 0, 0.0, "0"])
 def test_auto_working_size(value):
     assert parse_working_size(value) is None
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, "nan", "inf", -1, 10**400])
+def test_not_a_finite_working_size_is_refused_like_minus_one(value):
+    with pytest.raises(RequestError, match="must be between 32 and 1024 pixels|must be a number of pixels"):
+        parse_working_size(value)
 
 
 @pytest.mark.parametrize("value, expected", [(64, 64), ("64", 64), (64.4, 64), (32, 32), (1024, 1024)])
@@ -93,7 +99,7 @@ def test_working_size_in_range(value, expected):
 
 def test_working_size_out_of_range_or_not_a_number():
     with pytest.raises(RequestError, match=r"^The working resolution must be between 32 and 1024 pixels "
-                                           r"\(or 0 / empty for each model's own\), got 5000\.$"):
+                                           r"\(or 0 / empty for each model's own; limit max_working_size = 1024\), got 5000\.$"):
         parse_working_size(5000)
     with pytest.raises(RequestError, match="between 64 and 128 pixels"):
         parse_working_size(32, minimum=64, maximum=128)

@@ -168,3 +168,41 @@ def test_colorization_dataset_carries_class_labels_and_picks_its_kind(labelled, 
     streamed = colorization_dataset(splits.train.to_iterable_dataset(), splits.image_column, 16, augmentation=None)
     assert isinstance(streamed, StreamingColorizationDataset)
     assert torch.equal(next(iter(streamed))["labels"], dataset[0]["labels"])
+
+
+def _shards_with_faults(root, rng):
+    """A train shard with one corrupt image among colour ones, a truncated train shard, a validation shard."""
+    features = datasets.Features({"image": datasets.Image(decode=False)})
+    rows = [{"image": {"bytes": _png_bytes(colour_image(rng)), "path": None}} for _ in range(6)]
+    rows.append({"image": {"bytes": b"\x89PNG\r\n\x1a\n this is not really a png", "path": None}})
+    datasets.Dataset.from_list(rows, features=features).to_parquet(str(root / "train-00000.parquet"))
+    datasets.Dataset.from_list(rows[:3], features=features).to_parquet(str(root / "train-00001.parquet"))
+    whole = (root / "train-00001.parquet").read_bytes()
+    (root / "train-00001.parquet").write_bytes(whole[: len(whole) // 2])  # cut short: no footer
+    datasets.Dataset.from_list(rows[:3], features=features).to_parquet(str(root / "validation-00000.parquet"))
+
+
+def _png_bytes(image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_truncated_shard_and_a_corrupt_image_are_skipped_counted_and_reported(tmp_path, caplog):
+    _shards_with_faults(tmp_path, np.random.default_rng(9))
+    with caplog.at_level("WARNING", logger="colorizers.data"):
+        splits = load_training_splits(str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    assert splits.counts["train"] == {"kept": 6, "grayscale": 0, "undecodable": 1}
+    (skipped,) = splits.skipped_files
+    assert skipped["file"].endswith("train-00001.parquet") and "not a readable parquet file" in skipped["reason"]
+    assert "skipped" in caplog.text and "train-00001.parquet" in caplog.text
+    assert len(splits.train) == 6 and len(splits.validation) == 3
+
+
+def test_a_split_without_a_readable_shard_is_a_data_error(tmp_path):
+    _shards_with_faults(tmp_path, np.random.default_rng(9))
+    (tmp_path / "train-00000.parquet").write_bytes(b"PAR1 nothing else")
+    with pytest.raises(DataError, match="no readable parquet shard for the train split"):
+        load_training_splits(str(tmp_path), cache_dir=str(tmp_path / "cache"))

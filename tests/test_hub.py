@@ -263,6 +263,7 @@ def test_uploaded_files_and_history(hub_env, published):
         "configuration_unet.py",
         "modeling_unet.py",
         "image_processing_colorizer.py",
+        "upsampling.py",
         "color.py",
         "eval_results.json",
         "samples.png",
@@ -644,7 +645,8 @@ def test_remote_code_files_are_self_contained():
             continue
         config_class, model_class = module.AUTO_CLASSES[0]
         fake = model_folder.ModelFolder(Path("."), {}, family, config_class.model_type, config_class, model_class, None)
-        expected = {f"configuration_{family}.py", f"modeling_{family}.py", "image_processing_colorizer.py", "color.py"}
+        expected = {f"configuration_{family}.py", f"modeling_{family}.py", "image_processing_colorizer.py", "color.py",
+                    "upsampling.py"}
         assert expected <= set(remote_code.remote_code_files(fake))
 
 

@@ -63,7 +63,7 @@ def test_a_request_needs_a_model(models):
 
 
 def test_a_request_names_at_most_limit_models():
-    with pytest.raises(RequestError, match=r"^Pick at most 2 models at once \(got 3\)\.$"):
+    with pytest.raises(RequestError, match=r"^Pick at most 2 models at once \(got 3; limit models_per_request = 2\)\.$"):
         parse_model_names(["vanilla-v1", "vanilla-v2", "unet"], limit=2)
 
 

@@ -285,3 +285,69 @@ def test_streaming_run_filters_lazily_and_finishes(image_folder, tmp_path):
     results = json.loads((out / "eval_results.json").read_text())
     assert results["evaluations"][0]["num_images"] == 12  # the 3 gray and the corrupt file dropped on the fly
     assert results["training"]["steps"] == 3
+
+
+DISK_FULL_AT_STEP_4 = """
+import errno, runpy, sys
+import safetensors.torch as st  # patched before accelerate imports it: every weight file goes through it
+
+real_save_file = st.save_file
+
+def save_file(tensors, filename, *args, **kwargs):
+    if ".tmp-checkpoint-4" in str(filename):
+        with open(filename, "wb") as partial:
+            partial.write(b"the first bytes, then the disk was full")
+        raise OSError(errno.ENOSPC, "No space left on device", str(filename))
+    return real_save_file(tensors, filename, *args, **kwargs)
+
+st.save_file = save_file
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+def test_disk_full_during_a_checkpoint_keeps_the_last_one_and_resume_continues(tmp_path):
+    import datasets
+
+    from colorizers.training import load_checkpoint  # noqa: F401 - the function the resume goes through
+
+    # the data has its own faults: a truncated parquet shard and a corrupt image (skipped, counted, reported)
+    rng = np.random.default_rng(4)
+    data = tmp_path / "data"
+    data.mkdir()
+    features = datasets.Features({"image": datasets.Image()})
+    images = [colour_image(rng) for _ in range(10)]
+    datasets.Dataset.from_dict({"image": images}, features=features).to_parquet(str(data / "train-00000.parquet"))
+    rows = datasets.Dataset.from_dict({"image": images[:2]}, features=features).cast_column("image", datasets.Image(decode=False)).to_list()
+    rows.append({"image": {"bytes": b"\xff\xd8\xff\xe0 not a jpeg", "path": None}})
+    datasets.Dataset.from_list(rows, features=datasets.Features({"image": datasets.Image(decode=False)})).to_parquet(
+        str(data / "train-00001.parquet"))
+    datasets.Dataset.from_dict({"image": images[:3]}, features=features).to_parquet(str(data / "train-00002.parquet"))
+    shard = (data / "train-00002.parquet").read_bytes()
+    (data / "train-00002.parquet").write_bytes(shard[: len(shard) // 3])
+    datasets.Dataset.from_dict({"image": images[:3]}, features=features).to_parquet(str(data / "validation-00000.parquet"))
+
+    out = tmp_path / "run"
+    common = [*TINY_UNET, "--train_data_dir", data, "--output_dir", out, "--train_batch_size", 2, "--max_train_steps", 6,
+              "--checkpointing_steps", 2, "--validation_steps", 100, "--logging_steps", 1, "--num_validation_images", 0,
+              "--cache_dir", tmp_path / "cache"]
+    full = subprocess.run([sys.executable, "-c", DISK_FULL_AT_STEP_4, str(SCRIPT), *map(str, common)],
+                          capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300)
+    assert full.returncode == 1, full.stderr[-3000:]
+    assert "Traceback" not in full.stderr
+    assert ("error: could not write checkpoint-4: No space left on device" in full.stderr
+            and "the last complete checkpoint, checkpoint-2, is intact" in full.stderr), full.stderr[-2000:]
+    assert "1 unreadable data files skipped" in full.stderr and "train-00002.parquet" in full.stderr
+    assert "train images: 12 kept, 0 grayscale, 1 undecodable" in full.stderr
+    assert [path.name for path in complete_checkpoints(out)] == ["checkpoint-2"]
+    assert not list((out / "checkpoints").glob(".*"))  # the partial checkpoint was removed
+    colorizers.load_model(str(out / "checkpoints" / "checkpoint-2"))  # the last good one loads
+
+    resumed = _train(*common, "--resume_from_checkpoint", "latest")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stderr and "at step 2" in resumed.stderr
+    training = json.loads((out / "eval_results.json").read_text())["training"]
+    assert training["steps"] == 6
+    assert [item["file"].rsplit("/", 1)[-1] for item in training["skipped_files"]] == ["train-00002.parquet"]
+    assert training["filtered"]["train"]["undecodable"] == 1

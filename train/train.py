@@ -47,6 +47,7 @@ from colorizers.metrics import GRAY_CHROMA_THRESHOLD, GRAY_MAX_SHARE
 from colorizers.samples import Augmentation, collate, colorization_dataset
 from colorizers.training import (
     LOSSES,
+    CheckpointError,
     MetricsLog,
     StopRequest,
     TrainingSetupError,
@@ -184,7 +185,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def exit_2_on_setup_errors(main):
-    """Settings a run cannot start with end as one line, ``error: ...``, and exit code 2 (no traceback)."""
+    """Settings a run cannot start with end as one line, ``error: ...``, and exit code 2 (no traceback); a
+    checkpoint that cannot be written (disk full) ends as one line and exit code 1, the earlier ones intact."""
 
     @functools.wraps(main)
     def run(argv: list[str] | None = None) -> int:
@@ -193,6 +195,9 @@ def exit_2_on_setup_errors(main):
         except (TrainingSetupError, DataError) as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
+        except CheckpointError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
 
     return run
 
@@ -248,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     for side, counts in splits.counts.items():
         if counts:
             logger.info("%s images: %s", side, ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if splits.skipped_files:
+        logger.warning("%d unreadable data files skipped: %s", len(splits.skipped_files),
+                       "; ".join(f"{item['file']} ({item['reason']})" for item in splits.skipped_files))
 
     # --- semantic classes: their list shapes the model's semantic head, so the model is rebuilt with it
     classes = None
@@ -488,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
                 "num_processes": accelerator.num_processes, "mixed_precision": accelerator.mixed_precision,
                 "images_seen": earlier_images + images_seen, "train_seconds": round(earlier_seconds + train_seconds, 1),
                 "seed": args.seed, "filtered": splits.counts, "rank_weight_checksums": rank_checksums,
+                "skipped_files": splits.skipped_files,
             },
         }
         from colorizers.eval_results import write_eval_results

@@ -13,6 +13,7 @@ Data (splits, filtering, classes) is in ``colorizers.data``; samples and torch d
 """
 
 from .checkpoints import (
+    CheckpointError,
     StopRequest,
     complete_checkpoints,
     ignore_stop_signals,
@@ -38,6 +39,7 @@ from .validation import evaluate, format_scores
 
 __all__ = [
     "LOSSES",
+    "CheckpointError",
     "MetricsLog",
     "StopRequest",
     "TrainingSetupError",

@@ -2,7 +2,10 @@
 
 A checkpoint is written under a temporary name and renamed when complete, and it counts as complete
 only with its ``training_state.json``: a crash mid-save never leaves a checkpoint that ``latest``
-would pick. SIGTERM/SIGINT (preemption, Ctrl-C) ask the loop for a checkpoint at the next step.
+would pick. A save that fails (disk full, quota, permissions) removes its partial files, leaves every
+earlier checkpoint as it was and raises :class:`CheckpointError` on every process, saying which
+checkpoint to resume from. SIGTERM/SIGINT (preemption, Ctrl-C) ask the loop for a checkpoint at the
+next step.
 """
 
 from __future__ import annotations
@@ -18,6 +21,20 @@ from .setup import TrainingSetupError
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 STATE_FILE = "training_state.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written; the message names the cause and the checkpoint to resume from."""
+
+
+def _all_succeeded(accelerator, ok: bool) -> bool:
+    """Whether every process succeeded (a collective: every process must call it, in step)."""
+    import torch
+
+    if accelerator.num_processes == 1:
+        return ok
+    flags = accelerator.gather(torch.tensor([1.0 if ok else 0.0], device=accelerator.device))
+    return bool(flags.min().item() > 0.5)
 
 
 def complete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
@@ -51,22 +68,49 @@ def save_checkpoint(accelerator, output_dir: str | os.PathLike, state: dict, tot
     folder = Path(output_dir) / "checkpoints"
     final = folder / f"checkpoint-{state['global_step']}"
     staging = folder / f".tmp-checkpoint-{state['global_step']}"
+    error: OSError | None = None
+    try:
+        if accelerator.is_main_process:
+            shutil.rmtree(staging, ignore_errors=True)
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as caught:
+        error = caught
+    if _all_succeeded(accelerator, error is None):  # in place of a barrier: every process learns of a failure
+        try:
+            accelerator.save_state(str(staging))
+        except OSError as caught:
+            error = caught
+    if _all_succeeded(accelerator, error is None) and accelerator.is_main_process:
+        try:
+            accelerator.unwrap_model(model).config.save_pretrained(staging)
+            (staging / STATE_FILE).write_text(json.dumps(state, indent=2))
+            if final.exists():  # the same step saved again (after a resume): keep the older copy until the swap
+                os.replace(final, folder / f".old-checkpoint-{state['global_step']}")
+            os.replace(staging, final)  # the moment the checkpoint becomes visible to "latest"
+        except OSError as caught:
+            error = caught
+    if not _all_succeeded(accelerator, error is None):
+        if accelerator.is_main_process:
+            shutil.rmtree(staging, ignore_errors=True)  # the partial files: room for the next try
+            old = folder / f".old-checkpoint-{state['global_step']}"
+            if old.is_dir() and not final.exists():
+                os.replace(old, final)
+        raise _failed(error, state["global_step"], output_dir)
     if accelerator.is_main_process:
-        shutil.rmtree(staging, ignore_errors=True)
-        folder.mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(staging))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        accelerator.unwrap_model(model).config.save_pretrained(staging)
-        (staging / STATE_FILE).write_text(json.dumps(state, indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)  # the moment the checkpoint becomes visible to "latest"
+        shutil.rmtree(folder / f".old-checkpoint-{state['global_step']}", ignore_errors=True)
         for old in complete_checkpoints(output_dir)[:-total_limit]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+def _failed(error: OSError | None, step: int, output_dir) -> CheckpointError:
+    reason = (error.strerror or str(error)) if error is not None else "it failed on another process"
+    where = f" ({error.filename})" if error is not None and getattr(error, "filename", None) else ""
+    earlier = complete_checkpoints(output_dir)
+    resume = (f"the last complete checkpoint, {earlier[-1].name}, is intact: free some space and continue with "
+              "--resume_from_checkpoint latest") if earlier else "no earlier checkpoint exists"
+    return CheckpointError(f"could not write checkpoint-{step}: {reason}{where}; {resume}")
 
 
 def load_checkpoint(accelerator, checkpoint: str | os.PathLike) -> dict:

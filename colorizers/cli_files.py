@@ -1,0 +1,121 @@
+"""The command line's dealings with the file system, so that each failure is one line and never a traceback.
+
+* :func:`find_images`: the image files under the inputs (recursively, never inside the output folder),
+  and the folders that could not be listed, with the reason;
+* :func:`prepare_output`: the output folder created and proven writable before any work starts;
+* :func:`describe`: an ``OSError`` in a few words; :data:`STOPS_WRITING`: the errors after which no
+  further file can be written (disk full, quota, read-only file system);
+* :func:`stop_on_signals`: SIGTERM and SIGINT (Ctrl-C) raise :class:`Interrupted`, so a run stops
+  between two Python steps: finished files stay, the file being written is removed (``save_image``),
+  and the summary is printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from .image_io import has_image_suffix
+from .model_checks import local_path
+from .video_io import has_video_suffix
+
+STOPS_WRITING = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+class Interrupted(BaseException):
+    """A stop signal arrived; ``name`` is SIGTERM or SIGINT and ``exit_code`` the shell's 128 + its number."""
+
+    def __init__(self, signum: int):
+        self.name = signal.Signals(signum).name
+        self.exit_code = 128 + int(signum)
+        super().__init__(self.name)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """While inside: SIGTERM and SIGINT raise :class:`Interrupted` (main thread only; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, _frame):
+        raise Interrupted(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def describe(error: OSError) -> str:
+    """``error`` in a few words: its system message ("Permission denied", "No space left on device", ...)."""
+    return error.strerror or str(error) or type(error).__name__
+
+
+def prepare_output(folder: Path) -> str | None:
+    """Create ``folder`` (and its parents) and check that a file can be written into it; the reason when not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".colorizers-write-test-")
+        os.close(handle)
+        os.unlink(probe)
+    except FileExistsError:
+        return f"cannot use {folder} as the output folder: it exists and is not a folder"
+    except NotADirectoryError:
+        return f"cannot create the output folder {folder}: part of its path is a file, not a folder"
+    except OSError as error:
+        verb = "write into" if folder.is_dir() else "create"
+        return f"cannot {verb} the output folder {folder}: {describe(error)}"
+    return None
+
+
+def find_images(inputs: list[str], output_dir: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+    """``(source, relative output name)`` of every image or video file named or found under the inputs, sorted per
+    input, and ``(folder, reason)`` for every folder that could not be listed.
+
+    Folders are walked recursively (symbolic links followed, each real folder once); the output folder is
+    never entered, so earlier outputs are not colorized again. Files whose extension no image format claims
+    (``notes.txt``) are ignored inside folders.
+    """
+    try:
+        output_real = os.path.realpath(output_dir)
+    except (OSError, ValueError):
+        output_real = None
+    found, unreadable = [], []
+    for item in inputs:
+        path = local_path(item)
+        if path is None:
+            continue
+        if not path.is_dir():
+            found.append((path, Path(path.name)))
+            continue
+        seen: set[str] = set()
+        files = []
+
+        def report(error: OSError) -> None:
+            unreadable.append((Path(error.filename or path), f"cannot list the folder ({describe(error)})"))
+
+        for folder, subfolders, names in os.walk(path, onerror=report, followlinks=True):
+            real = os.path.realpath(folder)
+            if real in seen or real == output_real:
+                subfolders[:] = []
+                continue
+            seen.add(real)
+            subfolders[:] = sorted(sub for sub in subfolders if os.path.realpath(os.path.join(folder, sub)) != output_real)
+            for name in names:
+                source = Path(folder) / name
+                if (has_image_suffix(source) or has_video_suffix(source)) and source.is_file():
+                    files.append((source, source.relative_to(path)))
+        found.extend(sorted(files))
+    return found, unreadable
+
+
+__all__ = ["STOPS_WRITING", "Interrupted", "describe", "find_images", "prepare_output", "stop_on_signals"]

@@ -1,0 +1,332 @@
+"""Resource limits in one place, and public mode.
+
+A server open to anyone (a Hugging Face Space) runs in **public mode**: tighter limits, and only its
+listed models (``colorizers.serving.ModelPolicy``). Public mode is on when ``COLORIZERS_PUBLIC`` is
+``1`` (``0`` turns it off), else whenever ``SPACE_ID`` is set (a Space). Every limit below has a private
+and a public default and an environment variable that overrides either; :func:`current` reads them.
+
+* :class:`Limits`: the values (upload size, megapixels, working resolution, models per request,
+  per-request time, video length, queue size, concurrency, megapixels in flight, requests per minute
+  and client, model size, Hub download size, the Hub ids public mode allows);
+* :class:`LimitError`: a refusal that names its limit and value (``limit``, ``value``);
+* :class:`Gate`: one server's admission: per-client request rate, megapixels in flight, and a
+  :class:`RequestScope` per request holding its deadline. Library code calls :func:`admit_pixels` and
+  :func:`check_deadline`, which do nothing outside a request;
+* :func:`release_memory` hands freed memory back to the system; :func:`shorten` cuts user strings
+  before they reach a log or a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import ctypes
+import gc
+import math
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields, replace
+
+PUBLIC_ENV = "COLORIZERS_PUBLIC"
+
+
+class LimitError(ValueError):
+    """A request over one of the limits; ``limit`` names it (a :class:`Limits` field) and ``value`` is its value."""
+
+    def __init__(self, message: str, *, limit: str, value: object):
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every resource limit of the library, the CLI and the app (private defaults; see :data:`PUBLIC`)."""
+
+    public: bool = False
+    upload_mb: float = 200.0  # one uploaded file
+    max_megapixels: float = 64.0  # one image (the CLI has its own --max-pixels)
+    min_working_size: int = 32  # working resolution: longest edge colour is predicted at, pixels
+    max_working_size: int = 2048  # the library and the CLI too (a forward pass at 4096 px needs tens of GB)
+    models_per_request: int = 8
+    request_seconds: float = 600.0  # waiting for room and working, per request
+    video_seconds: float = 600.0  # length of one video (the video tab)
+    queue_size: int = 64  # requests waiting for a worker
+    concurrency: int = 2  # inference workers
+    inflight_megapixels: float = 128.0  # megapixels decoded and being worked on at once, all requests together
+    requests_per_minute: int = 0  # per client; 0 = unlimited
+    max_parameters: int | None = None  # None: what the machine's available memory holds
+    max_weight_mb: float | None = None  # a Hub repository's weights, checked before downloading; None: no limit
+    hub_allowlist: tuple[str, ...] = ()  # Hub ids public mode may load (besides the presets)
+    max_name_chars: int = 256  # a model name
+    log_chars: int = 200  # user strings in logs
+
+    @property
+    def max_pixels(self) -> int:
+        return int(self.max_megapixels * 1_000_000)
+
+    @property
+    def upload_bytes(self) -> int:
+        return int(self.upload_mb * 1_000_000)
+
+    @property
+    def max_weight_bytes(self) -> int | None:
+        return None if self.max_weight_mb is None else int(self.max_weight_mb * 1_000_000)
+
+
+PRIVATE = Limits()
+PUBLIC = Limits(
+    public=True, upload_mb=50.0, max_megapixels=40.0, max_working_size=1024, models_per_request=4,
+    request_seconds=120.0, video_seconds=30.0, queue_size=32, concurrency=3, inflight_megapixels=48.0,
+    requests_per_minute=60, max_parameters=100_000_000, max_weight_mb=500.0,
+)
+# Environment variables overriding each default (both modes); hub_allowlist is comma-separated.
+ENVIRONMENT = {
+    "upload_mb": "COLORIZERS_MAX_UPLOAD_MB",
+    "max_megapixels": "COLORIZERS_MAX_MEGAPIXELS",
+    "max_working_size": "COLORIZERS_MAX_WORKING_SIZE",
+    "models_per_request": "COLORIZERS_MAX_MODELS_PER_REQUEST",
+    "request_seconds": "COLORIZERS_REQUEST_SECONDS",
+    "video_seconds": "COLORIZERS_MAX_VIDEO_SECONDS",
+    "queue_size": "COLORIZERS_APP_QUEUE",
+    "concurrency": "COLORIZERS_APP_CONCURRENCY",
+    "inflight_megapixels": "COLORIZERS_INFLIGHT_MEGAPIXELS",
+    "requests_per_minute": "COLORIZERS_REQUESTS_PER_MINUTE",
+    "max_parameters": "COLORIZERS_MAX_PARAMETERS",
+    "max_weight_mb": "COLORIZERS_MAX_WEIGHT_MB",
+    "hub_allowlist": "COLORIZERS_HUB_ALLOWLIST",
+}
+
+
+def public_mode(flag: bool | None = None, environ: Mapping[str, str] = os.environ) -> bool:
+    """``flag`` if given; else ``COLORIZERS_PUBLIC`` (1/0, true/false, yes/no, on/off); else whether ``SPACE_ID`` is set."""
+    if flag is not None:
+        return bool(flag)
+    value = environ.get(PUBLIC_ENV, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return bool(environ.get("SPACE_ID"))
+
+
+def current(public: bool | None = None, environ: Mapping[str, str] = os.environ) -> Limits:
+    """The limits in force: the mode's defaults, then the environment's overrides.
+
+    Raises ``ValueError`` naming the variable when one is not a valid value.
+    """
+    base = PUBLIC if public_mode(public, environ) else PRIVATE
+    changes = {}
+    types = {item.name: item.type for item in fields(Limits)}
+    for name, variable in ENVIRONMENT.items():
+        raw = environ.get(variable, "").strip()
+        if not raw:
+            continue
+        if name == "hub_allowlist":
+            changes[name] = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+            continue
+        whole = "int" in str(types[name])
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ValueError(f"{variable} must be a number, got {shorten(raw, 40)!r}") from None
+        if not math.isfinite(number) or number < 0 or (whole and number != int(number)):
+            raise ValueError(f"{variable} must be a finite {'whole ' if whole else ''}number >= 0, got {shorten(raw, 40)}")
+        changes[name] = int(number) if whole else number
+    return replace(base, **changes)
+
+
+def shorten(text: object, limit: int = PRIVATE.log_chars) -> str:
+    """``text`` as a string of at most about ``limit`` characters (longer ones say how long they were)."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+# Per request: the scope of the request running in this thread, if any ------------------------------
+
+_scope: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar("colorizers_request_scope", default=None)
+BIG_REQUEST_PIXELS = 8_000_000  # after a request this large, freed memory goes back to the system
+
+
+class Gate:
+    """One server's admission control: requests per minute and client, megapixels in flight, time per request."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self._room = threading.Condition()
+        self._inflight = 0
+        self._recent: dict[str, deque[float]] = {}
+        self._rate_lock = threading.Lock()
+
+    @property
+    def inflight_pixels(self) -> int:
+        return self._inflight
+
+    def check_rate(self, client: str | None) -> None:
+        """Refuse a client's request beyond ``requests_per_minute`` in the last minute."""
+        allowed = self.limits.requests_per_minute
+        if not allowed or not client:
+            return
+        now = time.monotonic()
+        with self._rate_lock:
+            recent = self._recent.setdefault(client, deque())
+            while recent and now - recent[0] >= 60.0:
+                recent.popleft()
+            if len(recent) >= allowed:
+                wait = max(1, math.ceil(60.0 - (now - recent[0])))
+                raise LimitError(f"Too many requests: the limit is {allowed} per minute per client. Try again in {wait} s.",
+                                 limit="requests_per_minute", value=allowed)
+            recent.append(now)
+            if len(self._recent) > 10_000:  # forget idle clients
+                for key in [key for key, times in self._recent.items() if not times or now - times[-1] >= 60.0]:
+                    del self._recent[key]
+
+    @contextlib.contextmanager
+    def request(self, client: str | None = None) -> Iterator[RequestScope]:
+        """The scope of one request: rate-checked on entry; its room and memory given back on exit."""
+        self.check_rate(client)
+        scope = RequestScope(self, time.monotonic() + self.limits.request_seconds)
+        token = _scope.set(scope)
+        try:
+            yield scope
+        finally:
+            _scope.reset(token)
+            scope.close()
+
+    def _take(self, pixels: int, deadline: float) -> int:
+        capacity = int(self.limits.inflight_megapixels * 1_000_000)
+        with self._room:
+            # an image larger than the whole budget runs alone rather than never
+            while self._inflight and self._inflight + pixels > capacity:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise LimitError(
+                        f"The server is busy with other large images and this one waited past the time limit of "
+                        f"{self.limits.request_seconds:g} s per request. Try again in a moment.",
+                        limit="request_seconds", value=self.limits.request_seconds)
+                self._room.wait(min(left, 1.0))
+            self._inflight += pixels
+        return pixels
+
+    def _give(self, pixels: int) -> None:
+        with self._room:
+            self._inflight -= pixels
+            self._room.notify_all()
+
+
+class RequestScope:
+    """One request: its deadline and the pixels it was admitted with."""
+
+    def __init__(self, gate: Gate, deadline: float):
+        self.gate = gate
+        self.deadline = deadline
+        self.pixels = 0
+        self.largest = 0
+
+    def admit(self, pixels: int) -> None:
+        self.check_deadline()
+        self.pixels += self.gate._take(int(pixels), self.deadline)
+        self.largest = max(self.largest, int(pixels))
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            seconds = self.gate.limits.request_seconds
+            raise LimitError(f"This request ran past the time limit of {seconds:g} s per request and was stopped.",
+                             limit="request_seconds", value=seconds)
+
+    def close(self) -> None:
+        if self.pixels:
+            self.gate._give(self.pixels)
+            self.pixels = 0
+        if self.largest >= BIG_REQUEST_PIXELS:
+            release_memory()
+
+
+def current_scope() -> RequestScope | None:
+    return _scope.get()
+
+
+def admit_pixels(pixels: int) -> None:
+    """Inside a request: wait for room for ``pixels`` more (LimitError past its deadline); elsewhere nothing."""
+    scope = _scope.get()
+    if scope is not None:
+        scope.admit(pixels)
+
+
+def check_deadline() -> None:
+    """Inside a request: LimitError once it has run past its time limit; elsewhere nothing."""
+    scope = _scope.get()
+    if scope is not None:
+        scope.check_deadline()
+
+
+_libc: list = []
+
+
+def release_memory() -> None:
+    """Collect garbage and hand the allocator's free memory back to the system (glibc ``malloc_trim``)."""
+    gc.collect()
+    if not _libc:
+        try:
+            _libc.append(ctypes.CDLL("libc.so.6").malloc_trim)
+        except (OSError, AttributeError):
+            _libc.append(None)
+    if _libc[0] is not None:
+        _libc[0](0)
+
+
+def limit_allocator_arenas(count: int = 2) -> bool:
+    """Ask glibc to keep at most ``count`` malloc arenas (``M_ARENA_MAX``) for a server's many threads: fewer
+    arenas hold less idle memory, and :func:`release_memory` then returns more. False where not glibc."""
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-8, int(count)))  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        return False
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can still give (``MemAvailable``; cgroup limits counted), or None when unknown."""
+    available = None
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            limit = open(limit_file).read().strip()
+            if limit.isdigit() and int(limit) < 1 << 60:
+                left = int(limit) - int(open(usage_file).read().strip())
+                available = left if available is None else min(available, left)
+            break
+        except (OSError, ValueError):
+            continue
+    return available
+
+
+__all__ = [
+    "ENVIRONMENT",
+    "PRIVATE",
+    "PUBLIC",
+    "PUBLIC_ENV",
+    "Gate",
+    "LimitError",
+    "Limits",
+    "RequestScope",
+    "admit_pixels",
+    "available_memory_bytes",
+    "check_deadline",
+    "current",
+    "current_scope",
+    "limit_allocator_arenas",
+    "public_mode",
+    "release_memory",
+    "shorten",
+]

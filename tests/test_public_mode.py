@@ -1,0 +1,226 @@
+"""Public mode (a Space): only presets and allow-listed Hub ids load; every other name, whatever it is, gets the
+same message and touches nothing; Hub repositories are sized (and must offer safetensors) before any
+download; a damaged file in the Hugging Face cache is named with its fix. Through the app too."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_model
+from hub_server import HubServer
+from PIL import Image
+
+import colorizers
+from colorizers import limits, serving
+from colorizers.loading import ModelLoadError
+from colorizers.model_checks import BrokenModelError
+from colorizers.serving import ModelPolicy, RequestError, check_model_name, parse_model_names, resolve_model
+
+ROOT = Path(__file__).resolve().parents[1]
+USER, TOKEN = "tester", "hf_test_token"
+SMALL, BIG, PICKLES = f"{USER}/small-colorizer", f"{USER}/big-colorizer", f"{USER}/pickles-only"
+PUBLIC = ModelPolicy(public=True, hub_allowlist=(SMALL, BIG, PICKLES), max_weight_bytes=100_000, max_parameters=100_000_000)
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("a-real-model") / "model"
+    tiny_model("vanilla-v2").save_pretrained(folder)
+    return folder
+
+
+def probes(model_folder: Path) -> list[str]:
+    return ["/etc", "/root", "../..", str(model_folder), "/nonexistent/xyz", "someone/unknown-colorizer", "~", "~root/x",
+            "a" * 300, "x" * 1_000_000, ".", "/proc/self/environ", "file:///etc/passwd", "vanilla-v1\x00", "C:\\Windows",
+            "~no-such-user/x", "/" + "d" * 300]
+
+
+def test_every_probe_gets_the_same_refusal_and_touches_nothing(model_folder, monkeypatch):
+    touched = []
+    monkeypatch.setattr(serving, "local_path", lambda name: touched.append(name))
+    monkeypatch.setattr(serving, "load_model", lambda *args, **kwargs: touched.append(args))
+    messages = set()
+    for probe in probes(model_folder):
+        with pytest.raises(RequestError) as refused:
+            resolve_model(probe, PUBLIC)
+        messages.add(str(refused.value))
+        with pytest.raises(RequestError):
+            parse_model_names([probe], limit=4, policy=PUBLIC)
+    assert touched == []
+    (message,) = messages
+    assert message == PUBLIC.refusal().args[0]
+    assert message.startswith("This server runs only the models it lists: ") and SMALL in message
+    for word in ("folder", "exist", "path", "config", "/etc"):
+        assert word not in message
+
+
+def test_presets_and_allowed_ids_pass_the_name_check():
+    for name in [*colorizers.list_models(), SMALL]:
+        check_model_name(name, PUBLIC)
+    assert resolve_model("vanilla-v2", PUBLIC).name == "vanilla-v2"
+
+
+def test_private_mode_keeps_its_freedom(model_folder):
+    assert resolve_model(str(model_folder)).name == str(model_folder)
+    with pytest.raises(RequestError, match="not a saved model folder"):
+        resolve_model("/etc")
+
+
+def test_the_policy_follows_the_limits():
+    values = limits.current(environ={"SPACE_ID": "me/space", "COLORIZERS_HUB_ALLOWLIST": "a/b,c/d", "COLORIZERS_MAX_WEIGHT_MB": "12"})
+    policy = ModelPolicy.from_limits(values)
+    assert policy.public and policy.hub_allowlist == ("a/b", "c/d") and policy.max_weight_bytes == 12_000_000
+    assert policy.listed() == [*colorizers.list_models(), "a/b", "c/d"]
+    assert not ModelPolicy.from_limits(limits.current(environ={})).public
+
+
+# Hub repositories: sized before any download, safetensors only, damaged cache files named -------------------
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    server = HubServer(user=USER, tokens={TOKEN}).start()
+    cache = tmp_path_factory.mktemp("hf-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        from huggingface_hub import HfApi, constants
+
+        for name, value in {"HF_ENDPOINT": server.url, "HF_HUB_CACHE": str(cache), "HF_TOKEN": TOKEN,
+                            "HF_HUB_DISABLE_XET": "1", "DISABLE_SAFETENSORS_CONVERSION": "1"}.items():
+            mp.setenv(name, value)
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+            mp.delenv(name, raising=False)
+        mp.setattr(constants, "ENDPOINT", server.url)
+        mp.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
+        mp.setattr(constants, "HF_URL_HOSTS", constants.HF_URL_HOSTS | {"127.0.0.1"})
+        mp.setattr(constants, "HF_HUB_OFFLINE", False)
+        mp.setattr(constants, "HF_HUB_CACHE", str(cache))
+        mp.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        mp.setattr(serving, "hub_reachable", lambda timeout=2.0: True)
+        api, folders = HfApi(), tmp_path_factory.mktemp("repos")
+        for repo_id, model in ((SMALL, tiny_model("vanilla-v2")), (BIG, colorizers.create_model("unet", hidden_sizes=[16, 32, 64]))):
+            model.save_pretrained(folders / repo_id)
+            api.create_repo(repo_id)
+            api.upload_folder(repo_id=repo_id, folder_path=folders / repo_id)
+        pickled = folders / PICKLES
+        tiny_model("vanilla-v2").config.save_pretrained(pickled)
+        torch.save(tiny_model("vanilla-v2").state_dict(), pickled / "pytorch_model.bin")
+        api.create_repo(PICKLES)
+        api.upload_folder(repo_id=PICKLES, folder_path=pickled)
+        yield server
+    server.stop()
+
+
+def _downloads(server) -> list[str]:
+    return [path for method, path in server.requests if method == "GET" and "/resolve/" in path]
+
+
+def test_an_allowed_small_repo_loads_in_public_mode(hub):
+    loaded = resolve_model(SMALL, PUBLIC)
+    assert loaded.name == SMALL and isinstance(loaded.model, torch.nn.Module)
+
+
+def test_a_repo_above_the_weight_limit_is_refused_before_any_download(hub, caplog):
+    before = len(_downloads(hub))
+    with pytest.raises(ModelLoadError, match=r"weights are \d+\.\d kB, above the limit of 100\.0 kB \(max_weight_mb\)"):
+        colorizers.load_model(BIG, max_weight_bytes=100_000)
+    with pytest.raises(RequestError, match=rf"^Model '{BIG}' cannot be loaded on this server right now\.$"):
+        resolve_model(BIG, PUBLIC)
+    assert "above the limit" in caplog.text  # the reason is in the server's log, not in the user's message
+    assert not [path for path in _downloads(hub)[before:] if path.endswith(".safetensors")]
+
+
+def test_a_pickle_only_repo_is_refused(hub):
+    with pytest.raises(RequestError, match="cannot be loaded on this server right now"):
+        resolve_model(PICKLES, PUBLIC)
+    with pytest.raises(ModelLoadError, match="only as pickle files"):
+        colorizers.load_model(PICKLES)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda data: data[: len(data) // 2], "is not a readable safetensors file"),
+    (lambda data: data[:-9] + bytes([data[-9] ^ 1]) + data[-8:], "is corrupt: its content does not match the checksum"),
+])
+def test_a_damaged_file_in_the_hub_cache_is_named_with_its_fix(hub, damage, message):
+    from huggingface_hub import hf_hub_download
+
+    colorizers.load_model(SMALL)  # cached
+    cached = Path(hf_hub_download(SMALL, "model.safetensors"))
+    blob = cached.resolve()
+    original = blob.read_bytes()
+    blob.write_bytes(damage(original))
+    try:
+        with pytest.raises(BrokenModelError) as error:
+            colorizers.load_model(SMALL, local_files_only=True)
+        text = str(error.value)
+        assert message in text and str(cached) in text
+        assert f"delete {blob}" in text and "hf cache delete" in text and "download a fresh copy" in text
+        with pytest.raises(RequestError, match="download a fresh copy"):  # not retried from the Hub: said as it is
+            resolve_model(SMALL)
+    finally:
+        blob.write_bytes(original)
+    colorizers.load_model(SMALL, local_files_only=True)
+
+
+# Through the app ------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def public_app(tmp_path_factory):
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    values = limits.current(public=True, environ={"COLORIZERS_HUB_ALLOWLIST": SMALL})
+    demo = app.build_demo(limits=values)
+    port = _free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(values))
+    try:
+        yield f"http://127.0.0.1:{port}/", values
+    finally:
+        demo.close()
+
+
+@pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
+def test_the_public_app_answers_every_probe_alike(public_app, model_folder, tmp_path, capfd):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    url, values = public_app
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
+    client = Client(url, verbose=False)
+    messages = set()
+    for probe in probes(model_folder)[:8] + ["x" * 100_000]:
+        for api in ("/compare", "/colorize"):
+            args = [[probe], None, None] if api == "/compare" else [probe]
+            with pytest.raises(AppError) as refused:
+                client.predict(handle_file(str(photo)), *args, api_name=api)
+            messages.add(str(refused.value))
+    assert len(messages) == 1 and "This server runs only the models it lists" in messages.pop()
+    gallery, table = client.predict(handle_file(str(photo)), ["vanilla-v2"], None, None, api_name="/compare")
+    assert table["data"][0][0] == "vanilla-v2"
+    with pytest.raises(AppError, match=r"between 32 and 1024 pixels .*limit max_working_size = 1024"):
+        client.predict(handle_file(str(photo)), ["vanilla-v2"], None, 2048, api_name="/compare")
+    with pytest.raises(AppError, match=rf"Pick at most {values.models_per_request} models at once"):
+        client.predict(handle_file(str(photo)), colorizers.list_models()[:5], None, None, api_name="/compare")
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_public_mode_is_what_a_space_gets(monkeypatch):
+    monkeypatch.setenv("SPACE_ID", "someone/colorizers")
+    monkeypatch.delenv("COLORIZERS_PUBLIC", raising=False)
+    assert limits.current().public
+    monkeypatch.setenv("COLORIZERS_PUBLIC", "0")
+    assert not limits.current().public
+    os.environ.pop("SPACE_ID")
