@@ -26,8 +26,9 @@ import html
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -38,19 +39,19 @@ from PIL import Image
 import colorizers
 from app_guide import build_guide_tab
 from app_video import build_video_tab
-from colorizers import comparison, get_preset, limits as resource_limits, list_models
+from colorizers import comparison, get_preset, list_models, serving
+from colorizers import limits as resource_limits
 from colorizers.comparison import Upload, parse_working_size, read_upload
 from colorizers.image_io import save_image
 from colorizers.limits import Gate, Limits, shorten
 from colorizers.registry import default_temperature, default_working_size
-from colorizers.serving import LoadedModel, ModelCache, ModelPolicy, RequestFolders, guarded, parse_model_names
-from colorizers.serving import resolve_model, safe_filename
+from colorizers.serving import LoadedModel, ModelCache, ModelPolicy, parse_model_names
 
 LIMITS = resource_limits.current()  # public mode and every limit, from the environment (colorizers.limits)
 resource_limits.limit_allocator_arenas()  # a server's threads share two malloc arenas: less idle memory
 MODEL_CACHE_SIZE = int(os.environ.get("COLORIZERS_APP_MAX_MODELS", "4"))
 CACHE_ROOT = Path(os.environ.get("COLORIZERS_APP_CACHE", Path(tempfile.gettempdir()) / "colorizers-app"))
-OUTPUTS = RequestFolders(CACHE_ROOT / "outputs", ttl_s=3600)  # one folder of PNGs per request
+OUTPUTS = serving.RequestFolders(CACHE_ROOT / "outputs", ttl_s=3600)  # one folder of PNGs per request
 COLUMNS = ["model", "psnr", "ssim", "colorfulness", "colorfulness_gap", "ms"]
 UNTRAINED = "untrained: random weights"
 
@@ -134,7 +135,7 @@ def compare(cache: ModelCache, image: Any, models: Any, reference: Any = None, r
     loaded, folder = [cache.get(name) for name in names], OUTPUTS.new()  # all names checked before any loads
 
     def save(name: str, output) -> str:  # each output is written as soon as it is scored, then let go
-        return save_png(output, folder / f"{safe_filename(name)}-colorized.png")
+        return save_png(output, folder / f"{serving.safe_filename(name)}-colorized.png")
 
     result = comparison.compare(upload, loaded, reference=against, size=size, temperature=temperature, on_output=save)
     outputs = [(run.name, run.output) for run in result.runs]
@@ -153,7 +154,7 @@ def colorize_one(cache: ModelCache, image: Any, model: Any, vividness: Any = Non
     upload = read_payload(image, limits=limits)
     loaded = cache.get(names[0])
     output, _ = comparison.run_model(loaded, upload.array, temperature=comparison.temperature_for_vividness(vividness))
-    return save_png(output, OUTPUTS.new() / f"{safe_filename(loaded.name)}-colorized.png")
+    return save_png(output, OUTPUTS.new() / f"{serving.safe_filename(loaded.name)}-colorized.png")
 
 
 # UI-only follow-ups (not part of the API) --------------------------------------------------------------
@@ -233,8 +234,8 @@ def build_demo(loader: Callable[[str], LoadedModel] | None = None, limits: Limit
     path or an owner/name id) into a ``LoadedModel`` (default: ``resolve_model`` under the limits' policy);
     the app keeps the last ``COLORIZERS_APP_MAX_MODELS`` it loaded."""
     policy = ModelPolicy.from_limits(limits)
-    cache = ModelCache(MODEL_CACHE_SIZE, loader or functools.partial(resolve_model, policy=policy))
-    guard = guarded(Gate(limits), UserError, client_id)  # rate, room, deadline; every refusal a UserError
+    cache = ModelCache(MODEL_CACHE_SIZE, loader or functools.partial(serving.resolve_model, policy=policy))
+    guard = serving.guarded(Gate(limits), UserError, client_id)  # rate, room, deadline; every refusal a UserError
     presets = ordered_presets()
     untrained = [name for name in presets if not get_preset(name).has_weights]
     examples = comparison.example_photos(CACHE_ROOT / "examples")
@@ -339,7 +340,6 @@ def main(argv: list[str] | None = None) -> None:
     if limits is not LIMITS:
         demo = build_demo(limits=limits)
     logger.warning("serving in %s mode", "public" if limits.public else "private")
-    # Each of the inference workers gets its share of the cores instead of all of them.
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // limits.concurrency))
     host, port = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     demo.launch(server_name=host, server_port=port, **launch_kwargs(limits))

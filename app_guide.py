@@ -9,7 +9,8 @@ passes in. Stable API: ``/guide`` (image, model, hints as a JSON list, vividness
 """
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
 from gradio import FileData

@@ -11,8 +11,9 @@ stabilize=True) -> the colorized MP4.
 """
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 from gradio import FileData

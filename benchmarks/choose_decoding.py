@@ -28,9 +28,9 @@ import json
 from pathlib import Path
 
 import torch
+from colour_quality import ROOT, load_set, score_set
 
 import colorizers
-from colour_quality import ROOT, load_set, score_set
 from colorizers.evaluation import gray_prediction
 
 VIVID_TEMPERATURE = 0.2

@@ -20,9 +20,8 @@ from .hints import Hint, HintError
 from .image_processing_colorizer import ColorizerImageProcessor, image_to_lab, image_to_lightness
 from .loading import ModelLoadError, load_model, load_processor
 from .pipeline import colorize, predicted_ab, suggest_colors
-from .version import __version__
 from .registry import Preset, count_parameters, create_model, create_processor, default_model, get_preset, list_models
-
+from .version import __version__
 
 _LAZY = {"colorize_video": "video", "VideoError": "video_io", "VideoResult": "video"}  # PyAV and OpenCV load on first use
 

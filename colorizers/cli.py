@@ -84,9 +84,9 @@ def hints_for(job: Job, hint_map: dict) -> list | None:
 def run_colorize(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from .hints import HintError, parse_hints
     from .image_io import ImageReadError, read_image
     from .loading import ModelLoadError, load_model
-    from .hints import HintError, parse_hints
     from .pipeline import check_temperature, colorize
 
     output_dir = _expand(args.output)
@@ -132,7 +132,7 @@ def run_colorize(args: argparse.Namespace) -> int:
         if why:
             print(why, file=sys.stderr)
         line = f"{written} colorized into {output_dir}, {len(failed)} failed, {len(skipped)} skipped"
-        left = len(jobs) - written - len(skipped) - (len(failed) - len(unreadable))
+        left = max(0, len(jobs) + len(videos) - written - len(skipped) - (len(failed) - len(unreadable)))
         print(line + (f", {left} not done" if left else ""), file=sys.stderr if code or failed else sys.stdout)
         return code or (1 if failed else 0)
 
@@ -203,6 +203,9 @@ def run_colorize(args: argparse.Namespace) -> int:
         name = stop.name if isinstance(stop, Interrupted) else "SIGINT"
         return summary(stop.exit_code if isinstance(stop, Interrupted) else 130, f"interrupted by {name}: stopped")
     progress.close()
+    if videos:
+        video_written, video_failed, video_skipped = run_video_jobs(videos, model, args, sources, claimed)
+        written, failed, skipped = written + video_written, failed + video_failed, skipped + video_skipped
     return summary(0)
 
 
@@ -377,10 +380,17 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "model", "") is None:
         from .registry import default_model
 
-    if videos:
-        video_written, video_failed, video_skipped = run_video_jobs(videos, model, args, sources, claimed)
-        written, failed, skipped = written + video_written, failed + video_failed, skipped + video_skipped
-    return summary(0)
+        args.model = [default_model()] if args.command == "evaluate" else default_model()
+    try:
+        with stop_on_signals():
+            return args.handler(args)
+    except (Interrupted, KeyboardInterrupt) as stop:
+        print(f"interrupted by {getattr(stop, 'name', 'SIGINT')}: stopped", file=sys.stderr)
+        return getattr(stop, "exit_code", 130)
+    except OSError as error:  # a file-system failure no command handled: one line, no traceback
+        where = f" {error.filename}" if getattr(error, "filename", None) else ""
+        print(f"error: cannot access{where}: {describe(error)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -100,8 +100,8 @@ def find_images(inputs: list[str], output_dir: Path) -> tuple[list[tuple[Path, P
         seen: set[str] = set()
         files = []
 
-        def report(error: OSError) -> None:
-            unreadable.append((Path(error.filename or path), f"cannot list the folder ({describe(error)})"))
+        def report(error: OSError, root: Path = path) -> None:  # called by os.walk within this iteration
+            unreadable.append((Path(error.filename or root), f"cannot list the folder ({describe(error)})"))
 
         for folder, subfolders, names in os.walk(path, onerror=report, followlinks=True):
             real = os.path.realpath(folder)

@@ -260,17 +260,17 @@ def lightness_ab_to_rgb_uint8(lightness: np.ndarray, a: np.ndarray, b: np.ndarra
 # ----------------------------------------------------------------------------------------------
 
 
-def _torch_constant(array: np.ndarray, like: "torch.Tensor") -> "torch.Tensor":
+def _torch_constant(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     dtype = like.dtype if like.is_floating_point() else torch.float32
     return torch.as_tensor(array, dtype=dtype, device=like.device)
 
 
-def _check_channels_first(tensor: "torch.Tensor", name: str) -> None:
+def _check_channels_first(tensor: torch.Tensor, name: str) -> None:
     if tensor.ndim != 4 or tensor.shape[1] != 3:
         raise ValueError(f"{name} must be shaped (batch, 3, height, width), got {tuple(tensor.shape)}")
 
 
-def rgb_to_lab_torch(rgb: "torch.Tensor") -> "torch.Tensor":
+def rgb_to_lab_torch(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB float in [0, 1], ``(B, 3, H, W)`` -> CIELAB ``(B, 3, H, W)``, differentiable."""
     _check_channels_first(rgb, "rgb")
     rgb = rgb.float() if not rgb.is_floating_point() else rgb
@@ -284,7 +284,7 @@ def rgb_to_lab_torch(rgb: "torch.Tensor") -> "torch.Tensor":
     return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=1)
 
 
-def lab_to_rgb_torch(lab: "torch.Tensor") -> "torch.Tensor":
+def lab_to_rgb_torch(lab: torch.Tensor) -> torch.Tensor:
     """CIELAB ``(B, 3, H, W)`` -> sRGB in [0, 1] (clipped per channel, as scikit-image), differentiable."""
     _check_channels_first(lab, "lab")
     lightness, a, b = lab.unbind(dim=1)

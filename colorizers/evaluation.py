@@ -22,8 +22,8 @@ import torch
 from .color import lab_to_rgb_uint8
 from .image_io import ImageReadError, has_image_suffix, read_image
 from .image_processing_colorizer import image_to_array, image_to_lightness
-from .upsampling import BAND_PIXELS, row_bands
 from .metrics import AucAccumulator, as_rgb_uint8, is_grayscale, score
+from .upsampling import BAND_PIXELS, row_bands
 
 GRAY_BASELINE = "gray"
 SCORES = ("psnr", "ssim", "colorfulness", "reference_colorfulness", "colorfulness_gap")  # per-image means

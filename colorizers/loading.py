@@ -19,6 +19,7 @@ from transformers import AutoImageProcessor, AutoModel, PreTrainedModel
 from .image_processing_colorizer import ColorizerImageProcessor
 from .limits import shorten
 from .model_checks import (
+    PICKLE_SUFFIXES,
     ModelLoadError,
     build_on_meta,
     check_hub_weights,
@@ -32,9 +33,6 @@ from .model_checks import (
 from .registry import create_model, create_processor, get_preset, list_models
 
 logger = logging.getLogger(__name__)
-
-# Weight files that are pickles: never loaded (unpickling can run arbitrary code), never published.
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 def load_model(

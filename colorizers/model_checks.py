@@ -29,6 +29,10 @@ BYTES_PER_PARAMETER = 4  # weights load in float32
 MEMORY_SHARE = 0.8  # of the available memory one model may take
 
 
+# Weight files that are pickles: never loaded (unpickling can run arbitrary code), never published.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
 class ModelLoadError(ValueError):
     """A model could not be loaded; the message says what was tried and why it failed."""
 
@@ -235,7 +239,6 @@ def hub_weight_sizes(repo_id: str, *, revision: str | None = None, token=None) -
     any download. Raises ModelLoadError when the Hub does not answer for it."""
     from huggingface_hub import HfApi
 
-    from .loading import PICKLE_SUFFIXES
 
     try:
         info = HfApi(token=token).model_info(repo_id, revision=revision, files_metadata=True)

@@ -12,9 +12,10 @@ from PIL import Image
 from transformers import PreTrainedModel
 
 from .color import normalize_ab, rgb_to_lab_torch
-from .image_processing_colorizer import ColorizerImageProcessor, image_to_lightness, resize_plane, working_size
 from .hints import Hint, HintError, parse_hints, render_hints
-from .limits import check_deadline, current as current_limits
+from .image_processing_colorizer import ColorizerImageProcessor, image_to_lightness, resize_plane, working_size
+from .limits import check_deadline
+from .limits import current as current_limits
 from .loading import load_model, load_processor
 
 # Annealed-mean temperatures colorize() accepts: 1 is the distribution's mean, lower is more vivid;

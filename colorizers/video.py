@@ -34,7 +34,16 @@ from .image_processing_colorizer import ColorizerImageProcessor
 from .loading import load_model, load_processor
 from .pipeline import check_temperature, predict_lightness_ab
 from .temporal import TemporalStabilizer
-from .video_io import CONTAINERS, VIDEO_SUFFIXES, VideoError, VideoInfo, VideoWriter, open_video, probe_video, read_stream
+from .video_io import (
+    CONTAINERS,
+    VIDEO_SUFFIXES,
+    VideoError,
+    VideoInfo,
+    VideoWriter,
+    open_video,
+    probe_video,
+    read_stream,
+)
 
 _WAIT_S = 0.1  # how often blocked threads look up to see whether the others stopped
 
@@ -315,7 +324,7 @@ def _run_pipeline(container, info: VideoInfo, colorizer: FrameColorizer, writer:
                 item = decoded.get(timeout=_WAIT_S)
             except queue.Empty:
                 if reader.error is not None:
-                    raise reader.error
+                    raise reader.error from None  # the decoding thread's own error, as it happened there
                 report()
                 continue
             if item is finished:

@@ -100,7 +100,7 @@ def images(tmp_path_factory):
     save("colour.png", Image.fromarray(cat))
     save("gray.png", Image.fromarray(cat).convert("L"))
     save("reference-large.png", Image.fromarray(data.chelsea()))  # 300x451: resized to 150x226 for metrics
-    save("16bit.png", Image.fromarray((np.asarray(Image.fromarray(cat).convert("L"), np.uint16) * 257)))
+    save("16bit.png", Image.fromarray(np.asarray(Image.fromarray(cat).convert("L"), np.uint16) * 257))
     save("cmyk.jpg", Image.fromarray(cat).convert("CMYK"), quality=95)
     save("palette.png", Image.fromarray(cat).convert("P", palette=Image.Palette.ADAPTIVE, colors=64))
     frames = [Image.fromarray(cat).convert("P"), Image.fromarray(255 - cat).convert("P")]

@@ -14,10 +14,11 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from conftest import tiny_model  # noqa: E402
+
 import app  # noqa: E402
 import app_guide  # noqa: E402
 from colorizers.serving import LoadedModel, resolve_model  # noqa: E402
-from conftest import tiny_model  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_model
 
 import colorizers
-from conftest import tiny_model
 
 
 # Shapes at other sizes, gradients and save/load of the default (hybrid) model: tests/test_modeling_common.py.

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_model
 from skimage.color import rgb2lab
 
 import colorizers
 from colorizers.hints import Hint, HintError, color_to_ab, load_hints_file, parse_hints, render_hints
 from colorizers.pipeline import suggest_colors
-from conftest import tiny_model
 
 
 def test_colours_in_every_notation_give_the_same_ab():

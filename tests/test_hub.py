@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_model
+from hub_server import HubServer
 from huggingface_hub import HfApi, ModelCard, constants
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModel
@@ -36,7 +37,6 @@ from colorizers import hub, model_card, model_folder, remote_code
 from colorizers.cli import main as cli_main
 from colorizers.loading import ModelLoadError
 from colorizers.registry import match_preset
-from hub_server import HubServer
 
 TOKEN = "hf_test_write_token"
 FILE_TOKEN = "hf_test_token_from_login_file"

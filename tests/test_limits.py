@@ -17,7 +17,6 @@ import colorizers
 from colorizers import limits
 from colorizers.limits import Gate, LimitError, Limits
 
-
 # Modes and values -----------------------------------------------------------------------------------------
 
 

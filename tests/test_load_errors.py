@@ -121,8 +121,9 @@ def test_the_app_answers_each_with_a_message_and_logs_no_traceback(broken, tmp_p
     from gradio_client.exceptions import AppError
 
     sys.path.insert(0, str(ROOT))
-    import app
     from test_app import free_port
+
+    import app
 
     photo = tmp_path / "photo.png"
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
