@@ -136,7 +136,7 @@ def run_colorize(args: argparse.Namespace) -> int:
         print(line + (f", {left} not done" if left else ""), file=sys.stderr if code or failed else sys.stdout)
         return code or (1 if failed else 0)
 
-    problem = prepare_output(output_dir)
+    problem = prepare_output(video_file.parent if video_file else output_dir)  # -o film.mp4 names a file
     if problem:
         return summary(1, f"error: {problem}")
     sources = {job.source.resolve() for job in jobs + videos}
