@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .limits import shorten
+
 # PIL's own decompression-bomb threshold (2 x its 89.5 MP warning level).
 DEFAULT_MAX_PIXELS = 178_956_970
 
@@ -111,11 +113,11 @@ def read_image(
     except OSError as error:
         if error.errno is not None:  # the file system's refusal (permissions, a folder, I/O), not the data's
             raise ImageReadError(path, f"cannot read the file ({error.strerror or error})") from None
-        raise ImageReadError(path, f"truncated or corrupt image data ({error})") from None
+        raise ImageReadError(path, f"truncated or corrupt image data ({shorten(error, 200)})") from None
     except MemoryError:
         raise ImageReadError(path, "too large to decode in the memory available") from None
     except Exception as error:  # noqa: BLE001 - a decoder failing in any other way (struct.error, TypeError...)
-        raise ImageReadError(path, f"truncated or corrupt image data ({type(error).__name__}: {error})") from None
+        raise ImageReadError(path, f"truncated or corrupt image data ({type(error).__name__}: {shorten(error, 200)})") from None
 
 
 class _CallerError(Exception):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import itertools
 import logging
 import re
 import shutil
@@ -131,8 +132,9 @@ def parse_model_names(models: str | Iterable[Any] | None, *, limit: int, policy:
         models = []
     elif isinstance(models, str):
         models = [models]
-    if not isinstance(models, (list, tuple)):
+    if not isinstance(models, Iterable) or isinstance(models, (bytes, dict)):
         raise RequestError("The models must be a list of names.")
+    models = list(itertools.islice(models, 10 * limit + 1))
     if len(models) > 10 * limit:  # not worth reading
         raise RequestError(f"Pick at most {limit} models at once (got {len(models)}; limit models_per_request = {limit}).")
     names = list(dict.fromkeys(name for name in (str(item).strip() for item in models) if name))

@@ -224,3 +224,53 @@ def test_public_mode_is_what_a_space_gets(monkeypatch):
     monkeypatch.setenv("COLORIZERS_PUBLIC", "0")
     assert not limits.current().public
     os.environ.pop("SPACE_ID")
+
+
+@pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
+def test_the_app_limits_requests_per_minute_and_client(tmp_path):
+    from dataclasses import replace
+
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    values = replace(limits.current(public=True, environ={}), requests_per_minute=3)
+    demo = app.build_demo(limits=values)
+    port = _free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(values))
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        for _ in range(3):
+            client.predict(handle_file(str(photo)), "vanilla-v2", api_name="/colorize")
+        with pytest.raises(AppError, match=r"Too many requests: the limit is 3 per minute per client\. Try again in \d+ s\."):
+            client.predict(handle_file(str(photo)), "vanilla-v2", api_name="/colorize")
+    finally:
+        demo.close()
+
+
+@pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
+def test_the_app_stops_a_request_past_its_time_limit(tmp_path):
+    from dataclasses import replace
+
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    values = replace(limits.current(public=True, environ={}), request_seconds=0.001)
+    demo = app.build_demo(limits=values)
+    port = _free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(values))
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
+    try:
+        with pytest.raises(AppError, match=r"ran past the time limit of 0\.001 s per request and was stopped"):
+            Client(f"http://127.0.0.1:{port}/", verbose=False).predict(handle_file(str(photo)), ["vanilla-v2"], None, None,
+                                                                       api_name="/compare")
+    finally:
+        demo.close()

@@ -8,12 +8,13 @@ script shows it as ``error: ...`` and exits with code 2.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 
 from ..color import AB_SCALE
+from ..limits import shorten
 from ..loading import ModelLoadError, load_model
+from ..model_checks import local_path
 from ..registry import create_model, get_preset, list_models
 
 logger = logging.getLogger(__name__)
@@ -44,10 +45,10 @@ def build_model(
     if resolution is not None:
         overrides["image_size"] = resolution
     is_preset = model in list_models()
-    folder = Path(model).expanduser()
-    if not is_preset and not folder.is_dir():
+    folder = None if is_preset else local_path(model)
+    if not is_preset and (folder is None or not folder.is_dir()):
         raise TrainingSetupError(
-            f"unknown model {model!r}: not a preset ({', '.join(list_models())}) nor a saved model folder"
+            f"unknown model {shorten(model)!r}: not a preset ({', '.join(list_models())}) nor a saved model folder"
         )
     if objective is not None and is_preset:
         if not hasattr(get_preset(model).make_config(), "objective"):
