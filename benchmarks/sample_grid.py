@@ -2,10 +2,10 @@
 
     python benchmarks/sample_grid.py --model chroma [--compare resnet18] [--out docs/quality]
 
-* ``<out>/sample_grid.png``: rows of (black-and-white input | each model | the true colour) for
+* ``<out>/sample_grid.jpg``: rows of (black-and-white input | each model | the true colour) for
   scikit-image's colour photos and a few kodak24 images (downscaled to 256 px high), each model at its
   own working size and default temperature;
-* ``<out>/vividness.png``: one photo at temperatures 1.0, 0.6, 0.38 and 0.2 (distribution models);
+* ``<out>/vividness.jpg``: one photo at temperatures 1.0, 0.6, 0.38 and 0.2 (distribution models);
 * ``docs/samples/<name>-colorized.png``: the bundled black-and-white samples, colorized at full size.
 """
 
@@ -73,19 +73,19 @@ def main() -> None:
         rows.append(_labelled_row(cells, [f"{title}: black-and-white input", *names, "true colour"]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _stack(rows).save(out / "sample_grid.png", optimize=True)
+    _stack(rows).save(out / "sample_grid.jpg", quality=85, optimize=True)
 
     main_model = models[args.model]
     if has_color_distribution(main_model):
         photo = photos["coffee"]
         temperatures = (1.0, 0.6, 0.38, 0.2)
         cells = [np.asarray(colorizers.colorize(photo, main_model, temperature=t)) for t in temperatures]
-        _labelled_row(cells, [f"temperature {t:g}" for t in temperatures]).save(out / "vividness.png", optimize=True)
+        _labelled_row(cells, [f"temperature {t:g}" for t in temperatures]).save(out / "vividness.jpg", quality=85, optimize=True)
 
     for sample in sorted((ROOT / "docs" / "samples").glob("*-gray.jpg")):
         with Image.open(sample) as image:
             colorizers.colorize(image, main_model).save(sample.with_name(sample.name.replace("-gray.jpg", "-colorized.png")))
-    print(f"wrote {out / 'sample_grid.png'}, {out / 'vividness.png'} and docs/samples/*-colorized.png")
+    print(f"wrote {out / 'sample_grid.jpg'}, {out / 'vividness.jpg'} and docs/samples/*-colorized.png")
 
 
 if __name__ == "__main__":
