@@ -7,7 +7,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli_files import STOPS_WRITING, Interrupted, describe, find_images, prepare_output, stop_on_signals
+from .cli_files import (
+    STOPS_WRITING,
+    Interrupted,
+    describe,
+    find_images,
+    output_conflict,
+    prepare_output,
+    stop_on_signals,
+)
 from .cli_video import add_video_arguments, check_video_options, run_video_jobs, video_output_file
 from .image_io import DEFAULT_MAX_PIXELS, SAVE_FORMAT_BY_SUFFIX, save_image
 from .model_checks import local_path
@@ -77,10 +85,6 @@ def read_hint_map(path: str, jobs: list[Job], model) -> dict:
     return mapping
 
 
-def hints_for(job: Job, hint_map: dict) -> list | None:
-    return hint_map.get(job.source)
-
-
 def run_colorize(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -148,12 +152,8 @@ def run_colorize(args: argparse.Namespace) -> int:
                 batch, images = [], []
                 for job in jobs[start : start + args.batch_size]:
                     target = job.target.resolve()
-                    reason = None
-                    if target in claimed:
-                        reason = "another input already writes to the same output name"
-                    elif target in sources and not args.overwrite:
-                        reason = "its output would replace an input file (use --overwrite to allow)"
-                    elif job.target.exists() and not args.overwrite:
+                    reason, keep_existing = output_conflict(target, claimed, sources, args.overwrite)
+                    if keep_existing:
                         skipped.append(job)
                         tqdm.write(f"skipped {job.source}: {job.target} exists (use --overwrite)", file=sys.stderr)
                         progress.update()
@@ -177,7 +177,7 @@ def run_colorize(args: argparse.Namespace) -> int:
                 if not batch:
                     continue
                 try:
-                    hints = [hints_for(job, hint_map) for job in batch] if hint_map is not None else None
+                    hints = [hint_map.get(job.source) for job in batch] if hint_map is not None else None
                     results = colorize(images, model, size=args.size, batch_size=args.batch_size,
                                        temperature=args.temperature, hints=hints)
                 except (ValueError, TypeError, RuntimeError, MemoryError) as error:  # one bad batch must not end the run

@@ -118,4 +118,24 @@ def find_images(inputs: list[str], output_dir: Path) -> tuple[list[tuple[Path, P
     return found, unreadable
 
 
-__all__ = ["STOPS_WRITING", "Interrupted", "describe", "find_images", "prepare_output", "stop_on_signals"]
+def output_conflict(target: Path, claimed: set[Path], sources: set[Path], overwrite: bool) -> tuple[str | None, bool]:
+    """Whether a job may write ``target`` (resolved): ``(reason it fails, False)``, ``(None, True)`` when the output
+    exists and is kept (skipped: no --overwrite), or ``(None, False)`` when it may be written."""
+    if target in claimed:
+        return "another input already writes to the same output name", False
+    if target in sources and not overwrite:
+        return "its output would replace an input file (use --overwrite to allow)", False
+    if target.exists() and not overwrite:
+        return None, True
+    return None, False
+
+
+__all__ = [
+    "STOPS_WRITING",
+    "Interrupted",
+    "describe",
+    "find_images",
+    "output_conflict",
+    "prepare_output",
+    "stop_on_signals",
+]

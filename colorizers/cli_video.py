@@ -36,18 +36,15 @@ def run_video_jobs(jobs: list, model, args: argparse.Namespace, sources: set[Pat
     """Colorize every video job in turn; returns (written, failed jobs, skipped jobs)."""
     from tqdm.auto import tqdm
 
+    from .cli_files import output_conflict
     from .video import colorize_video
     from .video_io import VideoError, probe_video
 
     written, failed, skipped = 0, [], []
     for job in jobs:
         target = job.target.resolve()
-        reason = None
-        if target in claimed:
-            reason = "another input already writes to the same output name"
-        elif target in sources and not args.overwrite:
-            reason = "its output would replace an input file (use --overwrite to allow)"
-        elif job.target.exists() and not args.overwrite:
+        reason, keep_existing = output_conflict(target, claimed, sources, args.overwrite)
+        if keep_existing:
             skipped.append(job)
             tqdm.write(f"skipped {job.source}: {job.target} exists (use --overwrite)", file=sys.stderr)
             continue

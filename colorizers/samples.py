@@ -124,12 +124,8 @@ def make_sample(
     }
 
 
-class ColorizationDataset(torch.utils.data.Dataset):
-    """Map-style samples from a `datasets.Dataset` of (filtered) images.
-
-    Each sample's augmentation draws from a generator seeded by (seed, epoch, index); call
-    ``set_epoch`` at the start of every epoch.
-    """
+class _LabelledSamples:
+    """What both dataset classes share: their settings, and one row -> one (labelled) sample."""
 
     def __init__(
         self,
@@ -150,6 +146,20 @@ class ColorizationDataset(torch.utils.data.Dataset):
         self.epoch = 0
         self.label_column = label_column
         self.class_index = class_index or {}
+
+    def _sample(self, row, image, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        sample = make_sample(image, self.resolution, augmentation=self.augmentation, rng=rng)
+        if self.label_column is not None:
+            sample["class_labels"] = torch.tensor(self.class_index.get(row[self.label_column], IGNORE_LABEL))
+        return sample
+
+
+class ColorizationDataset(_LabelledSamples, torch.utils.data.Dataset):
+    """Map-style samples from a `datasets.Dataset` of (filtered) images.
+
+    Each sample's augmentation draws from a generator seeded by (seed, epoch, index); call
+    ``set_epoch`` at the start of every epoch.
+    """
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -160,36 +170,15 @@ class ColorizationDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         row = self.dataset[int(index)]
         image = decode_image(row[self.image_column])
-        rng = np.random.default_rng((self.seed, self.epoch, int(index)))
-        sample = make_sample(image, self.resolution, augmentation=self.augmentation, rng=rng)
-        if self.label_column is not None:
-            sample["class_labels"] = torch.tensor(self.class_index.get(row[self.label_column], IGNORE_LABEL))
-        return sample
+        return self._sample(row, image, np.random.default_rng((self.seed, self.epoch, int(index))))
 
 
-class StreamingColorizationDataset(torch.utils.data.IterableDataset):
+class StreamingColorizationDataset(_LabelledSamples, torch.utils.data.IterableDataset):
     """Samples from a streaming `datasets.IterableDataset`; undecodable items are skipped and counted."""
 
-    def __init__(
-        self,
-        dataset,
-        image_column: str,
-        resolution: int,
-        *,
-        augmentation: Augmentation | None,
-        seed: int = 0,
-        label_column: str | None = None,
-        class_index: dict[Any, int] | None = None,
-    ):
-        self.dataset = dataset
-        self.image_column = image_column
-        self.resolution = resolution
-        self.augmentation = augmentation
-        self.seed = seed
-        self.epoch = 0
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.skipped = 0
-        self.label_column = label_column
-        self.class_index = class_index or {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -208,10 +197,7 @@ class StreamingColorizationDataset(torch.utils.data.IterableDataset):
                 self.skipped += 1
                 continue
             rng = np.random.default_rng((self.seed, self.epoch, position, worker.id if worker else 0))
-            sample = make_sample(image, self.resolution, augmentation=self.augmentation, rng=rng)
-            if self.label_column is not None:
-                sample["class_labels"] = torch.tensor(self.class_index.get(row[self.label_column], IGNORE_LABEL))
-            yield sample
+            yield self._sample(row, image, rng)
 
 
 def colorization_dataset(
