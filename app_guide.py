@@ -53,7 +53,9 @@ def rows_to_hints(rows: Any) -> list[dict]:
 
 
 def hints_to_rows(hints: list[dict]) -> list[list]:
-    return [[h["x"], h["y"], h.get("color") or h.get("hex") or h.get("rgb") or h.get("ab"), h.get("radius")] for h in hints]
+    return [
+        [h["x"], h["y"], h.get("color") or h.get("hex") or h.get("rgb") or h.get("ab"), h.get("radius")] for h in hints
+    ]
 
 
 def _parse_json_hints(hints: Any) -> list[dict]:
@@ -69,8 +71,14 @@ def _parse_json_hints(hints: Any) -> list[dict]:
     return hints or []
 
 
-def build_guide_tab(cache: ModelCache, read_payload: Callable, refuse: Callable, outputs, concurrency: dict,
-                    policy: ModelPolicy = PRIVATE_POLICY) -> None:
+def build_guide_tab(
+    cache: ModelCache,
+    read_payload: Callable,
+    refuse: Callable,
+    outputs,
+    concurrency: dict,
+    policy: ModelPolicy = PRIVATE_POLICY,
+) -> None:
     """The tab's layout and events (call inside a ``gr.Blocks``). ``read_payload`` decodes an uploaded file
     payload (refusing other paths), ``refuse`` wraps handlers so library refusals reach the user (and applies
     the server's limits), ``outputs`` hands out per-request folders for result files, and ``policy`` says
@@ -131,7 +139,13 @@ def build_guide_tab(cache: ModelCache, read_payload: Callable, refuse: Callable,
 
     @refuse
     def load_hints(file: Any) -> list[list]:
-        path = file if isinstance(file, str) else (file or {}).get("path") if isinstance(file, dict) else getattr(file, "name", None)
+        path = (
+            file
+            if isinstance(file, str)
+            else (file or {}).get("path")
+            if isinstance(file, dict)
+            else getattr(file, "name", None)
+        )
         try:
             data = load_hints_file(str(path))
         except HintError as error:
@@ -149,45 +163,99 @@ def build_guide_tab(cache: ModelCache, read_payload: Callable, refuse: Callable,
         return suggest(image, model, x, y, _parse_json_hints(hints))
 
     with gr.Tab("Guide the colours", id="guide"):
-        gr.Markdown("Click the photo to place a hint; choose its colour from the model's suggestions or the picker "
-                    "(it applies to the last hint). Hints are listed below: edit or delete rows to change them.")
+        gr.Markdown(
+            "Click the photo to place a hint; choose its colour from the model's suggestions or the picker "
+            "(it applies to the last hint). Hints are listed below: edit or delete rows to change them."
+        )
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
-                photo = gr.Image(label="Photo (click to add a hint)", type="filepath", image_mode=None, height=380,
-                                 sources=["upload", "clipboard"], format="png", elem_id="guide-image")
-                result = gr.Image(label="Guided colorization", type="filepath", format="png", interactive=False,
-                                  height=380, elem_id="guide-result")
+                photo = gr.Image(
+                    label="Photo (click to add a hint)",
+                    type="filepath",
+                    image_mode=None,
+                    height=380,
+                    sources=["upload", "clipboard"],
+                    format="png",
+                    elem_id="guide-image",
+                )
+                result = gr.Image(
+                    label="Guided colorization",
+                    type="filepath",
+                    format="png",
+                    interactive=False,
+                    height=380,
+                    elem_id="guide-result",
+                )
             with gr.Column(scale=4):
-                model = gr.Dropdown(presets, value=presets[0] if presets else None, label="Hint-capable model",
-                                    allow_custom_value=not policy.public, elem_id="guide-model")
-                suggestions = gr.Radio(label="Suggested colours at the last click", choices=[], elem_id="guide-suggestions")
+                model = gr.Dropdown(
+                    presets,
+                    value=presets[0] if presets else None,
+                    label="Hint-capable model",
+                    allow_custom_value=not policy.public,
+                    elem_id="guide-model",
+                )
+                suggestions = gr.Radio(
+                    label="Suggested colours at the last click", choices=[], elem_id="guide-suggestions"
+                )
                 colour = gr.ColorPicker(DEFAULT_COLOUR, label="Hint colour", elem_id="guide-colour")
-                radius = gr.Slider(1, 60, value=6, step=1, label="Hint radius (px of the photo)", elem_id="guide-radius")
+                radius = gr.Slider(
+                    1, 60, value=6, step=1, label="Hint radius (px of the photo)", elem_id="guide-radius"
+                )
                 vividness = gr.Slider(0, 100, value=50, step=5, label="Vividness", elem_id="guide-vividness")
-                rows = gr.Dataframe(headers=HINT_COLUMNS, datatype=["number", "number", "str", "number"], row_count=0,
-                                    column_count=4, interactive=True, label="Hints", elem_id="guide-hints")
+                rows = gr.Dataframe(
+                    headers=HINT_COLUMNS,
+                    datatype=["number", "number", "str", "number"],
+                    row_count=0,
+                    column_count=4,
+                    interactive=True,
+                    label="Hints",
+                    elem_id="guide-hints",
+                )
                 with gr.Row():
                     clear = gr.Button("Clear hints", elem_id="guide-clear")
                     upload_hints = gr.UploadButton("Load hints (JSON)", file_types=[".json"], elem_id="guide-load")
                 hints_file = gr.File(label="Hints (JSON)", interactive=False, elem_id="guide-hints-file")
 
         raw = dict(preprocess=False, api_visibility="private")  # payloads are decoded (and checked) by the library
-        photo.select(add_hint, inputs=[photo, model, rows, colour, radius, vividness],
-                     outputs=[rows, suggestions, result, hints_file], **raw, **concurrency)
-        suggestions.input(lambda value: value or gr.update(), inputs=[suggestions], outputs=[colour],
-                          api_visibility="private")
-        colour.input(recolour_last, inputs=[photo, model, rows, colour, vividness], outputs=[rows, result, hints_file],
-                     **raw, **concurrency)
+        photo.select(
+            add_hint,
+            inputs=[photo, model, rows, colour, radius, vividness],
+            outputs=[rows, suggestions, result, hints_file],
+            **raw,
+            **concurrency,
+        )
+        suggestions.input(
+            lambda value: value or gr.update(), inputs=[suggestions], outputs=[colour], api_visibility="private"
+        )
+        colour.input(
+            recolour_last,
+            inputs=[photo, model, rows, colour, vividness],
+            outputs=[rows, result, hints_file],
+            **raw,
+            **concurrency,
+        )
         for control in (rows, vividness, model):
-            control.input(redraw, inputs=[photo, model, rows, vividness], outputs=[result, hints_file], **raw, **concurrency)
+            control.input(
+                redraw, inputs=[photo, model, rows, vividness], outputs=[result, hints_file], **raw, **concurrency
+            )
         clear.click(lambda: [], outputs=[rows], api_visibility="private").then(
-            redraw, inputs=[photo, model, rows, vividness], outputs=[result, hints_file], **raw)
+            redraw, inputs=[photo, model, rows, vividness], outputs=[result, hints_file], **raw
+        )
         upload_hints.upload(load_hints, inputs=[upload_hints], outputs=[rows], api_visibility="private").then(
-            redraw, inputs=[photo, model, rows, vividness], outputs=[result, hints_file], **raw)
-        gr.api(guide_api, api_name="guide", **concurrency,
-               api_description="Colorize an image guided by colour hints (a JSON list of {x, y, color, radius}); returns a PNG.")
-        gr.api(suggest_api, api_name="suggest", **concurrency,
-               api_description="The model's likely colours at pixel (x, y): [{ab, rgb, hex, probability}, ...].")
+            redraw, inputs=[photo, model, rows, vividness], outputs=[result, hints_file], **raw
+        )
+        gr.api(
+            guide_api,
+            api_name="guide",
+            **concurrency,
+            api_description="Colorize an image guided by colour hints (a JSON list of {x, y, color, radius}); returns a PNG.",
+        )
+        gr.api(
+            suggest_api,
+            api_name="suggest",
+            **concurrency,
+            api_description="The model's likely colours at pixel (x, y): [{ab, rgb, hex, probability}, ...].",
+        )
 
 
 __all__ = ["build_guide_tab", "hint_capable_presets", "rows_to_hints"]

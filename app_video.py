@@ -47,11 +47,13 @@ def uploaded_path(payload: Any) -> Path:
 
 
 def limits_markdown() -> str:
-    return (f"Videos ({', '.join(VIDEO_SUFFIXES)}) are colorized up to **{MAX_VIDEO_SECONDS:g} s** on this demo (longer ones: "
-            f"their first {MAX_VIDEO_SECONDS:g} s), frames up to {MAX_VIDEO_SIDE} px a side. The result is an MP4 with the "
-            "original's frame rate and sound. *Stabilize* carries colour along the motion within each shot, so it does "
-            "not flicker from frame to frame; off, every frame is colorized on its own. For whole films use the command "
-            "line: `python -m colorizers colorize film.mp4 -o film-colorized.mp4`.")
+    return (
+        f"Videos ({', '.join(VIDEO_SUFFIXES)}) are colorized up to **{MAX_VIDEO_SECONDS:g} s** on this demo (longer ones: "
+        f"their first {MAX_VIDEO_SECONDS:g} s), frames up to {MAX_VIDEO_SIDE} px a side. The result is an MP4 with the "
+        "original's frame rate and sound. *Stabilize* carries colour along the motion within each shot, so it does "
+        "not flicker from frame to frame; off, every frame is colorized on its own. For whole films use the command "
+        "line: `python -m colorizers colorize film.mp4 -o film-colorized.mp4`."
+    )
 
 
 def build_video_tab(cache: ModelCache, refuse: Callable, outputs, concurrency: dict) -> None:
@@ -69,8 +71,10 @@ def build_video_tab(cache: ModelCache, refuse: Callable, outputs, concurrency: d
         except VideoError as error:
             raise RequestError(f"The video cannot be used: {str(error).removeprefix(f'{path}: ')}.") from None
         if max(info.width, info.height) > MAX_VIDEO_SIDE:
-            raise RequestError(f"The video is {info.width}x{info.height}: this demo takes frames up to {MAX_VIDEO_SIDE} "
-                               "pixels a side (scale it down, or use the command line).")
+            raise RequestError(
+                f"The video is {info.width}x{info.height}: this demo takes frames up to {MAX_VIDEO_SIDE} "
+                "pixels a side (scale it down, or use the command line)."
+            )
         clipped = info.duration is None or info.duration > MAX_VIDEO_SECONDS + 1e-3
         loaded = cache.get(names[0])
         target = outputs.new() / f"{safe_filename(path.stem)}-{safe_filename(loaded.name)}-colorized.mp4"
@@ -83,14 +87,23 @@ def build_video_tab(cache: ModelCache, refuse: Callable, outputs, concurrency: d
                 progress((done[0], total) if total else done[0], desc="colorizing", unit="frames")
 
         try:
-            result = colorize_video(path, target, loaded.model, processor=loaded.processor, stabilize=bool(stabilize),
-                                    duration=MAX_VIDEO_SECONDS if clipped else None, copy_audio=BROWSER_AUDIO,
-                                    progress=advance)
+            result = colorize_video(
+                path,
+                target,
+                loaded.model,
+                processor=loaded.processor,
+                stabilize=bool(stabilize),
+                duration=MAX_VIDEO_SECONDS if clipped else None,
+                copy_audio=BROWSER_AUDIO,
+                progress=advance,
+            )
         except VideoError as error:
             raise RequestError(f"The video cannot be colorized: {str(error).removeprefix(f'{path}: ')}.") from None
-        note = (f"**{loaded.name}**, {'stabilized' if result.stabilized else 'frame by frame'}: {result.frames} frames "
-                f"at {result.fps:g} fps ({result.seconds:.1f} s), {result.width}x{result.height}, {result.codec}, "
-                f"audio {result.audio}; {result.frames_per_second:.1f} frames/s on this server.")
+        note = (
+            f"**{loaded.name}**, {'stabilized' if result.stabilized else 'frame by frame'}: {result.frames} frames "
+            f"at {result.fps:g} fps ({result.seconds:.1f} s), {result.width}x{result.height}, {result.codec}, "
+            f"audio {result.audio}; {result.frames_per_second:.1f} frames/s on this server."
+        )
         if clipped:
             note += f" Only the first {MAX_VIDEO_SECONDS:g} s were colorized (this demo's limit)."
         if loaded.untrained:
@@ -107,21 +120,37 @@ def build_video_tab(cache: ModelCache, refuse: Callable, outputs, concurrency: d
         gr.Markdown(limits_markdown(), elem_id="video-limits")
         with gr.Row(equal_height=False):
             with gr.Column(scale=4):
-                model = gr.Dropdown(video_presets(), value=colorizers.DEFAULT_MODEL, label="Model", allow_custom_value=True,
-                                    elem_id="video-model")
+                model = gr.Dropdown(
+                    video_presets(),
+                    value=colorizers.DEFAULT_MODEL,
+                    label="Model",
+                    allow_custom_value=True,
+                    elem_id="video-model",
+                )
             with gr.Column(scale=3):
                 stabilize = gr.Checkbox(True, label="Stabilize (no flicker between frames)", elem_id="video-stabilize")
                 button = gr.Button("Colorize video", variant="primary", elem_id="video-button")
         with gr.Row(equal_height=True):
-            original = gr.Video(label="Original", sources=["upload"], include_audio=True, height=360,
-                                elem_id="video-input")
+            original = gr.Video(
+                label="Original", sources=["upload"], include_audio=True, height=360, elem_id="video-input"
+            )
             result = gr.Video(label="Colorized", interactive=False, height=360, elem_id="video-output")
         notes = gr.Markdown(elem_id="video-notes")
-        button.click(run_ui, inputs=[original, model, stabilize], outputs=[result, notes], api_visibility="private",
-                     preprocess=False, **concurrency)
-        gr.api(colorize_video_api, api_name="colorize_video", **concurrency,
-               api_description=f"Colorize a video (at most {MAX_VIDEO_SECONDS:g} s from its start on this server) with one "
-               "model, temporally stabilized unless stabilize=False; returns an MP4 with the original's frame rate and sound.")
+        button.click(
+            run_ui,
+            inputs=[original, model, stabilize],
+            outputs=[result, notes],
+            api_visibility="private",
+            preprocess=False,
+            **concurrency,
+        )
+        gr.api(
+            colorize_video_api,
+            api_name="colorize_video",
+            **concurrency,
+            api_description=f"Colorize a video (at most {MAX_VIDEO_SECONDS:g} s from its start on this server) with one "
+            "model, temporally stabilized unless stabilize=False; returns an MP4 with the original's frame rate and sound.",
+        )
 
 
 __all__ = ["MAX_VIDEO_SECONDS", "build_video_tab", "uploaded_path"]

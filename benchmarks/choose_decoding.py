@@ -73,23 +73,46 @@ def main() -> None:
         if (size, correction) not in vivid_cache:
             if (None, correction) not in vivid_cache:
                 vivid_cache[(None, correction)] = run(tiny, None, correction, VIVID_TEMPERATURE)["colorfulness"]
-            vivid_cache[(size, correction)] = (run(photos, size, correction, VIVID_TEMPERATURE)["colorfulness"],
-                                               vivid_cache[(None, correction)])
+            vivid_cache[(size, correction)] = (
+                run(photos, size, correction, VIVID_TEMPERATURE)["colorfulness"],
+                vivid_cache[(None, correction)],
+            )
         vivid = vivid_cache[(size, correction)]
         score = (merit(on_photos, gray["photos"]) + merit(on_tiny, gray["tiny"])) / 2
-        eligible = (on_photos["psnr"] > gray["photos"]["psnr"] and on_tiny["psnr"] > gray["tiny"]["psnr"]
-                    and vivid[0] > on_photos["colorfulness"] and vivid[1] > on_tiny["colorfulness"])
-        rows.append({"size": size, "correction": correction, "temperature": temperature, "photos": on_photos,
-                     "tiny": on_tiny, "vivid_cf": vivid, "score": score, "eligible": eligible})
-        print(f"| {size} | {correction:g} | {temperature:g} | {on_photos['psnr'] - gray['photos']['psnr']:+.2f} "
-              f"| {on_photos['colorfulness']:.1f} | {on_tiny['psnr'] - gray['tiny']['psnr']:+.2f} | {on_tiny['colorfulness']:.1f} "
-              f"| {vivid[0]:.1f} / {vivid[1]:.1f} | {score:.3f}{'' if eligible else ' (not eligible)'} |", flush=True)
+        eligible = (
+            on_photos["psnr"] > gray["photos"]["psnr"]
+            and on_tiny["psnr"] > gray["tiny"]["psnr"]
+            and vivid[0] > on_photos["colorfulness"]
+            and vivid[1] > on_tiny["colorfulness"]
+        )
+        rows.append(
+            {
+                "size": size,
+                "correction": correction,
+                "temperature": temperature,
+                "photos": on_photos,
+                "tiny": on_tiny,
+                "vivid_cf": vivid,
+                "score": score,
+                "eligible": eligible,
+            }
+        )
+        print(
+            f"| {size} | {correction:g} | {temperature:g} | {on_photos['psnr'] - gray['photos']['psnr']:+.2f} "
+            f"| {on_photos['colorfulness']:.1f} | {on_tiny['psnr'] - gray['tiny']['psnr']:+.2f} | {on_tiny['colorfulness']:.1f} "
+            f"| {vivid[0]:.1f} / {vivid[1]:.1f} | {score:.3f}{'' if eligible else ' (not eligible)'} |",
+            flush=True,
+        )
     pool = [r for r in rows if r["eligible"]] or rows
     best = max(pool, key=lambda r: r["score"])
-    print(f"\nchosen: working size {best['size']}, prior_correction {best['correction']:g}, temperature "
-          f"{best['temperature']:g} (S = {best['score']:.3f}{'' if best['eligible'] else '; no setting met every condition'})")
-    print(f"ship with: --working-size {best['size']} --set prior_correction={best['correction']:g} "
-          f"--set default_temperature={best['temperature']:g}")
+    print(
+        f"\nchosen: working size {best['size']}, prior_correction {best['correction']:g}, temperature "
+        f"{best['temperature']:g} (S = {best['score']:.3f}{'' if best['eligible'] else '; no setting met every condition'})"
+    )
+    print(
+        f"ship with: --working-size {best['size']} --set prior_correction={best['correction']:g} "
+        f"--set default_temperature={best['temperature']:g}"
+    )
     if args.output:
         Path(args.output).write_text(json.dumps({"gray": gray, "rows": rows, "chosen": best}, indent=1, default=str))
 

@@ -71,7 +71,10 @@ def score_set(references: dict[str, np.ndarray], predict) -> dict:
         rows.append(row)
         auc.add(prediction, reference)
     seconds = time.perf_counter() - started
-    summary = {key: float(np.mean([row[key] for row in rows])) for key in ("psnr", "ssim", "colorfulness", "reference_colorfulness")}
+    summary = {
+        key: float(np.mean([row[key] for row in rows]))
+        for key in ("psnr", "ssim", "colorfulness", "reference_colorfulness")
+    }
     summary.update(auc.result())  # "auc" (pooled over the set's pixels) and "auc_rebalanced"
     summary["seconds_per_image"] = seconds / len(references)
     return summary
@@ -81,7 +84,9 @@ def settings_of(model, args) -> list[dict]:
     temperatures = args.temperatures if has_color_distribution(model) else [None]
     return [
         {"size": size, "temperature": temperature, "edge_aware": edge == "on"}
-        for size in args.sizes for temperature in temperatures for edge in args.edge_aware
+        for size in args.sizes
+        for temperature in temperatures
+        for edge in args.edge_aware
     ]
 
 
@@ -91,7 +96,9 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=list(REPORTED_SETS))
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.6, 0.38])
     parser.add_argument("--edge-aware", nargs="+", choices=("on", "off"), default=["on"])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[None], help="working sizes (default: each model's own)")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[None], help="working sizes (default: each model's own)"
+    )
     parser.add_argument("--tiny-images", type=int, default=500)
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--threads", type=int, default=2)
@@ -110,25 +117,45 @@ def main() -> None:
     for set_name, references in sets.items():
         gray = score_set(references, gray_prediction)
         results.append({"set": set_name, "model": "gray", **gray})
-        print(f"| {set_name} | gray | – | – | – | {gray['psnr']:.2f} | {gray['ssim']:.3f} | {gray['colorfulness']:.1f} "
-              f"({gray['reference_colorfulness']:.1f}) | {gray['auc']:.2f} | {gray['auc_rebalanced']:.2f} | – |", flush=True)
+        print(
+            f"| {set_name} | gray | – | – | – | {gray['psnr']:.2f} | {gray['ssim']:.3f} | {gray['colorfulness']:.1f} "
+            f"({gray['reference_colorfulness']:.1f}) | {gray['auc']:.2f} | {gray['auc_rebalanced']:.2f} | – |",
+            flush=True,
+        )
         for model_name, model in models.items():
             for setting in settings_of(model, args):
+
                 def predict(reference, setting=setting):
-                    return colorizers.colorize(reference, model, size=setting["size"], temperature=setting["temperature"],
-                                               edge_aware=setting["edge_aware"])
+                    return colorizers.colorize(
+                        reference,
+                        model,
+                        size=setting["size"],
+                        temperature=setting["temperature"],
+                        edge_aware=setting["edge_aware"],
+                    )
 
                 summary = score_set(references, predict)
                 results.append({"set": set_name, "model": model_name, **setting, **summary})
                 size = setting["size"] or "own"
                 temperature = "–" if setting["temperature"] is None else f"{setting['temperature']:g}"
-                print(f"| {set_name} | {model_name} | {size} | {temperature} | {'on' if setting['edge_aware'] else 'off'} "
-                      f"| {summary['psnr']:.2f} | {summary['ssim']:.3f} | {summary['colorfulness']:.1f} "
-                      f"({summary['reference_colorfulness']:.1f}) | {summary['auc']:.2f} | {summary['auc_rebalanced']:.2f} "
-                      f"| {summary['seconds_per_image']:.3f} |", flush=True)
+                print(
+                    f"| {set_name} | {model_name} | {size} | {temperature} | {'on' if setting['edge_aware'] else 'off'} "
+                    f"| {summary['psnr']:.2f} | {summary['ssim']:.3f} | {summary['colorfulness']:.1f} "
+                    f"({summary['reference_colorfulness']:.1f}) | {summary['auc']:.2f} | {summary['auc_rebalanced']:.2f} "
+                    f"| {summary['seconds_per_image']:.3f} |",
+                    flush=True,
+                )
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps([{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in results], indent=1))
+        Path(args.output).write_text(
+            json.dumps(
+                [
+                    {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+                    for r in results
+                ],
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -116,9 +116,13 @@ def timing(runs: int) -> None:
     lab = rgb_to_lab(rgb)
     lightness = lab[..., 0]
     work = working_size(*lightness.shape, processor.size)
-    print(f"timing on a {rgb.shape[1]}x{rgb.shape[0]} photo, medians of {runs} interleaved runs, wall / CPU ms, "
-          f"radius {processor.guided_radius}, eps {processor.guided_eps:g}:")
-    print("| ab size | post-process, bilinear | post-process, guided | upsampling alone, bilinear | upsampling alone, guided |")
+    print(
+        f"timing on a {rgb.shape[1]}x{rgb.shape[0]} photo, medians of {runs} interleaved runs, wall / CPU ms, "
+        f"radius {processor.guided_radius}, eps {processor.guided_eps:g}:"
+    )
+    print(
+        "| ab size | post-process, bilinear | post-process, guided | upsampling alone, bilinear | upsampling alone, guided |"
+    )
     print("|---|---:|---:|---:|---:|")
     for label, (height, width) in (("working size", work), ("1/4 of working size", (work[0] // 4, work[1] // 4))):
         ab = np.stack([normalize_ab(resize_plane(lab[..., c], height, width)) for c in (1, 2)])
@@ -141,7 +145,9 @@ def evaluate_sets(eval_root: Path, model_name: str, *, sets=SETS, with_scores: b
     processor = ColorizerImageProcessor()
     model = colorizers.load_model(model_name)
     model_processor = colorizers.load_processor(model)
-    kinds = [f"ground truth ab at 1/{f}" for f in FACTORS] + [f"`{model_name}` (working size {dict(model_processor.size)})"]
+    kinds = [f"ground truth ab at 1/{f}" for f in FACTORS] + [
+        f"`{model_name}` (working size {dict(model_processor.size)})"
+    ]
     results, crop_candidates = {}, []
     for set_name in sets:
         data = load_references(eval_root / set_name)
@@ -162,7 +168,9 @@ def evaluate_sets(eval_root: Path, model_name: str, *, sets=SETS, with_scores: b
                 for key, prediction in outputs.items():
                     rows[key].append(scores(prediction, reference, mask))
             if set_name == "kodak24":
-                crop_candidates.append((name, reference, {k: outputs[k] for k in outputs if k[0] in (kinds[1], kinds[-1])}))
+                crop_candidates.append(
+                    (name, reference, {k: outputs[k] for k in outputs if k[0] in (kinds[1], kinds[-1])})
+                )
         results[set_name] = {
             key: {metric: float(np.mean([r[metric] for r in values])) for metric in values[0]}
             for key, values in rows.items()
@@ -192,7 +200,7 @@ def write_crop(candidates: list, truth_kind: str, model_kind: str, *, side: int 
     best = None
     for name, reference, outputs in candidates:
         ref = reference.astype(np.float32)
-        gain = (np.abs(outputs[truth_kind, False] - ref).sum(-1) - np.abs(outputs[truth_kind, True] - ref).sum(-1))
+        gain = np.abs(outputs[truth_kind, False] - ref).sum(-1) - np.abs(outputs[truth_kind, True] - ref).sum(-1)
         window = ndimage.uniform_filter(gain, side, mode="constant")
         half = side // 2
         window[:half], window[-half:], window[:, :half], window[:, -half:] = -np.inf, -np.inf, -np.inf, -np.inf
@@ -221,8 +229,10 @@ def write_crop(candidates: list, truth_kind: str, model_kind: str, *, side: int 
             sheet.paste(crop.resize((cell, cell), Image.Resampling.NEAREST), (x, y + label_height))
     CROP.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(CROP, optimize=True)
-    print(f"\ncrop: {name} at x={left}, y={top} ({side}x{side} px, zoom {zoom}) -> {CROP.relative_to(ROOT)} "
-          f"({CROP.stat().st_size / 1024:.0f} KB)")
+    print(
+        f"\ncrop: {name} at x={left}, y={top} ({side}x{side} px, zoom {zoom}) -> {CROP.relative_to(ROOT)} "
+        f"({CROP.stat().st_size / 1024:.0f} KB)"
+    )
 
 
 def tune() -> None:
@@ -271,8 +281,10 @@ def tune() -> None:
         criterion = line(label, {"radius": radius, "eps": eps, "keep_prediction": keep})
         if keep and (best is None or criterion > best[0]):
             best = (criterion, radius, eps)
-    print(f"\nbest kept-prediction setting (mean of whole-image and edge PSNR at both factors): "
-          f"radius {best[1]}, eps {best[2]:g}")
+    print(
+        f"\nbest kept-prediction setting (mean of whole-image and edge PSNR at both factors): "
+        f"radius {best[1]}, eps {best[2]:g}"
+    )
 
 
 def main() -> int:

@@ -87,7 +87,7 @@ def _mutate_once(rng: random.Random, data: bytes, seeds: dict[str, bytes]) -> tu
     if kind == "header" and data:
         value = rng.choice(EXTREMES)
         position = rng.randrange(0, max(1, min(len(data), 48)))
-        return data[:position] + value + data[position + len(value):], "header"
+        return data[:position] + value + data[position + len(value) :], "header"
     if len(data) > 2:
         start = rng.randrange(len(data) - 1)
         piece = data[start : start + rng.randint(1, 256)]
@@ -161,8 +161,14 @@ def worker() -> None:
 
 class Worker:
     def __init__(self):
-        self.process = subprocess.Popen([sys.executable, __file__, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         self.answers: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -193,7 +199,12 @@ def run_reader(cases, folder: Path, timeout: float, memory_mb: float) -> list[di
             if outcome is None:
                 worker_process.kill()
                 worker_process = Worker()
-                outcome = {"kind": "hang", "detail": f"no answer in {timeout + 30:g} s", "seconds": timeout + 30, "peak_mb": 0}
+                outcome = {
+                    "kind": "hang",
+                    "detail": f"no answer in {timeout + 30:g} s",
+                    "seconds": timeout + 30,
+                    "peak_mb": 0,
+                }
             elif outcome["seconds"] > timeout:
                 outcome = {**outcome, "kind": "hang", "detail": f"took {outcome['seconds']:.1f} s"}
             elif outcome["peak_mb"] > memory_mb:
@@ -206,7 +217,12 @@ def run_reader(cases, folder: Path, timeout: float, memory_mb: float) -> list[di
 
 # The app's API --------------------------------------------------------------------------------------------
 
-APP_REFUSALS = ("cannot be used:", "is only", "megapixels", "MB, above the limit")  # the reader's errors, as the app says them
+APP_REFUSALS = (
+    "cannot be used:",
+    "is only",
+    "megapixels",
+    "MB, above the limit",
+)  # the reader's errors, as the app says them
 
 
 def classify_app_error(message: str) -> str:
@@ -230,12 +246,20 @@ def send_case(client, path: str, model: str = "vanilla-v2") -> dict:
 
 
 def start_app(port: int, public: bool = False) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "COLORIZERS_PUBLIC": "1" if public else "0", "COLORIZERS_REQUESTS_PER_MINUTE": "0",
-           "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "COLORIZERS_PUBLIC": "1" if public else "0",
+        "COLORIZERS_REQUESTS_PER_MINUTE": "0",
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
     log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall a chatty server
-    process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=log, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True
+    )
     process.log = log
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -286,15 +310,28 @@ def run_app(cases, folder: Path, url: str, timeout: float) -> list[dict]:
 
 
 def report(title: str, results: list[dict], keep: Path | None) -> int:
-    kinds = {kind: sum(r["kind"] == kind for r in results) for kind in ("decoded", "refused", "unexpected", "hang", "memory")}
+    kinds = {
+        kind: sum(r["kind"] == kind for r in results)
+        for kind in ("decoded", "refused", "unexpected", "hang", "memory")
+    }
     seconds = sorted(r["seconds"] for r in results) or [0.0]
-    print(f"{title}: {len(results)} cases: " + ", ".join(f"{v} {k}" for k, v in kinds.items())
-          + f"; slowest {seconds[-1]:.2f} s, median {seconds[len(seconds) // 2] * 1000:.0f} ms"
-          + (f", largest peak {max(r.get('peak_mb', 0) for r in results):.0f} MB" if results and "peak_mb" in results[0] else ""))
+    print(
+        f"{title}: {len(results)} cases: "
+        + ", ".join(f"{v} {k}" for k, v in kinds.items())
+        + f"; slowest {seconds[-1]:.2f} s, median {seconds[len(seconds) // 2] * 1000:.0f} ms"
+        + (
+            f", largest peak {max(r.get('peak_mb', 0) for r in results):.0f} MB"
+            if results and "peak_mb" in results[0]
+            else ""
+        )
+    )
     by_format = {}
     for r in results:
         by_format.setdefault(r["suffix"], []).append(r["kind"])
-    print("  per format: " + "; ".join(f"{k} {v.count('decoded')}/{len(v)} decoded" for k, v in sorted(by_format.items())))
+    print(
+        "  per format: "
+        + "; ".join(f"{k} {v.count('decoded')}/{len(v)} decoded" for k, v in sorted(by_format.items()))
+    )
     bad = [r for r in results if r["kind"] in ("unexpected", "hang", "memory")]
     for r in bad:
         print(f"  {r['kind']}: case {r['case']} ({r['suffix']}, {r['how']}): {r['detail']}")
@@ -307,10 +344,14 @@ def report(title: str, results: list[dict], keep: Path | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=2000, help="reader cases (default 2000)")
-    parser.add_argument("--app-cases", type=int, default=2000, help="cases through the app's /colorize (default 2000; 0: none)")
+    parser.add_argument(
+        "--app-cases", type=int, default=2000, help="cases through the app's /colorize (default 2000; 0: none)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds a case may take (default 5)")
-    parser.add_argument("--memory-mb", type=float, default=1024, help="peak memory a reader case may add (default 1024)")
+    parser.add_argument(
+        "--memory-mb", type=float, default=1024, help="peak memory a reader case may add (default 1024)"
+    )
     parser.add_argument("--public", action="store_true", help="run the app in public mode")
     parser.add_argument("--keep", type=Path, default=None, help="copy every failing case here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -332,9 +373,15 @@ def main(argv: list[str] | None = None) -> int:
                 started, memory_before = time.perf_counter(), process_rss_mb(server.pid)
                 cases = mutations(args.seed + 1_000_003, args.app_cases, seeds)
                 results = run_app(cases, Path(folder), f"http://127.0.0.1:{port}/", args.timeout)
-                failures += report(f"app /colorize ({'public' if args.public else 'private'} mode, "
-                                   f"{time.perf_counter() - started:.0f} s)", results, args.keep)
-                print(f"server memory: {memory_before:.0f} MB at the first case, {process_rss_mb(server.pid):.0f} MB after the last")
+                failures += report(
+                    f"app /colorize ({'public' if args.public else 'private'} mode, "
+                    f"{time.perf_counter() - started:.0f} s)",
+                    results,
+                    args.keep,
+                )
+                print(
+                    f"server memory: {memory_before:.0f} MB at the first case, {process_rss_mb(server.pid):.0f} MB after the last"
+                )
             finally:
                 server.terminate()
                 try:

@@ -71,7 +71,12 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", default=None, help="presets, folders or Hub ids (default: presets with weights, else the default)")
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=None,
+        help="presets, folders or Hub ids (default: presets with weights, else the default)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--batch", type=int, default=8)
@@ -81,8 +86,10 @@ def main() -> None:
     photo = photo_768x512()
     models = args.models or colorizers.list_models(with_weights=True) or [colorizers.DEFAULT_MODEL]
     peak = gemm_gflops()
-    print(f"torch {torch.__version__}, {args.threads} threads; photo {photo.width}x{photo.height}; "
-          f"GEMM (2048x2048 float32): {peak:.1f} GFLOP/s\n")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads; photo {photo.width}x{photo.height}; "
+        f"GEMM (2048x2048 float32): {peak:.1f} GFLOP/s\n"
+    )
 
     rows, splits = [], []
     for name in models:
@@ -105,7 +112,9 @@ def main() -> None:
 
         def upsample():  # as post_process_colorization does it: guided (edge_aware) or bilinear
             if processor.edge_aware and (ab.shape[1] < lightness.shape[0] or ab.shape[2] < lightness.shape[1]):
-                return guided_upsample(denormalize_ab(ab), lightness, radius=processor.guided_radius, eps=processor.guided_eps)
+                return guided_upsample(
+                    denormalize_ab(ab), lightness, radius=processor.guided_radius, eps=processor.guided_eps
+                )
             return tuple(denormalize_ab(resize_plane(p, *lightness.shape)) for p in ab)
 
         stages["upsample ab"] = timed(upsample, args.runs)
@@ -116,7 +125,9 @@ def main() -> None:
         # batch throughput at 256x256
         batch = [photo.resize((256, 256))] * args.batch
         start = time.perf_counter()
-        colorizers.colorize(batch, model, processor=processor, size={"height": 256, "width": 256}, batch_size=args.batch)
+        colorizers.colorize(
+            batch, model, processor=processor, size={"height": 256, "width": 256}, batch_size=args.batch
+        )
         throughput = args.batch / (time.perf_counter() - start)
 
         flops = model_gflops(model)
@@ -126,10 +137,14 @@ def main() -> None:
         achieved = flops / (forward_ms / 1e3)
         rows.append((name, percentile(latency, 50), percentile(latency, 90), throughput, flops, forward_ms, achieved))
 
-    print("| model | p50 ms | p90 ms | batch images/s at 256x256 | GFLOPs at 256x256 | forward ms at 256x256 | GFLOP/s | % of GEMM |")
+    print(
+        "| model | p50 ms | p90 ms | batch images/s at 256x256 | GFLOPs at 256x256 | forward ms at 256x256 | GFLOP/s | % of GEMM |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, p50, p90, throughput, flops, forward_ms, achieved in rows:
-        print(f"| {name} | {p50:.1f} | {p90:.1f} | {throughput:.1f} | {flops:.2f} | {forward_ms:.1f} | {achieved:.1f} | {100 * achieved / peak:.0f}% |")
+        print(
+            f"| {name} | {p50:.1f} | {p90:.1f} | {throughput:.1f} | {flops:.2f} | {forward_ms:.1f} | {achieved:.1f} | {100 * achieved / peak:.0f}% |"
+        )
     print()
     names = list(splits[0][2])
     print("| model (working size) | " + " | ".join(f"{n} ms" for n in names) + " |")

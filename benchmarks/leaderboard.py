@@ -64,8 +64,11 @@ def choose_default(rows: list[dict], tuning_gray: dict[str, dict]) -> tuple[str,
 
     qualified = [r for r in rows if beats_gray(r) and r["p50_ms"] <= LATENCY_BAR_MS]
     for pool, why in (
-        (qualified, f"on the tuning sets: beats gray PSNR on each and p50 <= {LATENCY_BAR_MS:g} ms; highest "
-                    "S = dPSNR + min(CF, ref CF) / 10"),
+        (
+            qualified,
+            f"on the tuning sets: beats gray PSNR on each and p50 <= {LATENCY_BAR_MS:g} ms; highest "
+            "S = dPSNR + min(CF, ref CF) / 10",
+        ),
         (rows, "no preset meets every condition: highest S = dPSNR + min(CF, ref CF) / 10 on the tuning sets"),
     ):
         if pool:
@@ -92,9 +95,11 @@ def record_scores(preset: str, summaries: dict[str, dict]) -> None:
 
 
 def markdown(rows: list[dict], gray: dict[str, dict], default: str, why: str, peak: float) -> str:
-    header = "| model | params | GFLOPs @256 | CPU p50 ms (768x512) | " + " | ".join(
-        f"{s} PSNR | {s} SSIM | {s} AuC | {s} AuC rb | {s} CF" for s in SETS
-    ) + " |"
+    header = (
+        "| model | params | GFLOPs @256 | CPU p50 ms (768x512) | "
+        + " | ".join(f"{s} PSNR | {s} SSIM | {s} AuC | {s} AuC rb | {s} CF" for s in SETS)
+        + " |"
+    )
     lines = [header, "|---|---:|---:|---:|" + "---:|---:|---:|---:|---:|" * len(SETS)]
 
     def set_cells(scores: dict) -> str:
@@ -152,22 +157,36 @@ def main() -> int:
             "gflops": model_gflops(model),
             "p50_ms": statistics.median(latency),
             "sets": {name: {k: v for k, v in s.items() if k != "model"} for name, s in summaries.items()},
-            "tuning": {name: score_set(references, lambda r: colorizers.colorize(r, model, processor=processor))
-                       for name, references in tuning.items()},
+            "tuning": {
+                name: score_set(references, lambda r: colorizers.colorize(r, model, processor=processor))
+                for name, references in tuning.items()
+            },
         }
         rows.append(row)
         record_scores(preset, summaries)
-        print(f"{preset}: " + ", ".join(f"{n} {s['psnr']:.2f} dB / CF {s['colorfulness']:.1f}" for n, s in summaries.items()) + f", p50 {row['p50_ms']:.0f} ms", flush=True)
+        print(
+            f"{preset}: "
+            + ", ".join(f"{n} {s['psnr']:.2f} dB / CF {s['colorfulness']:.1f}" for n, s in summaries.items())
+            + f", p50 {row['p50_ms']:.0f} ms",
+            flush=True,
+        )
 
     default, why = choose_default(rows, tuning_gray)
-    board = {"default": default, "rule": why, "gray": gray, "tuning_gray": tuning_gray, "rows": rows,
-             "gemm_gflops": peak, "threads": args.threads}
+    board = {
+        "default": default,
+        "rule": why,
+        "gray": gray,
+        "tuning_gray": tuning_gray,
+        "rows": rows,
+        "gemm_gflops": peak,
+        "threads": args.threads,
+    }
     (PRETRAINED_DIR / "leaderboard.json").write_text(json.dumps(board, indent=2, default=str))
     table = markdown(rows, gray, default, why, peak)
     readme = ROOT / "README.md"
     text = readme.read_text()
     if START in text and END in text:
-        text = text[: text.index(START) + len(START)] + "\n" + table + "\n" + text[text.index(END):]
+        text = text[: text.index(START) + len(START)] + "\n" + table + "\n" + text[text.index(END) :]
         readme.write_text(text)
     print("\n" + table)
     return 0

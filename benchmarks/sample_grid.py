@@ -80,11 +80,15 @@ def main() -> None:
         photo = photos["coffee"]
         temperatures = (1.0, 0.6, 0.38, 0.2)
         cells = [np.asarray(colorizers.colorize(photo, main_model, temperature=t)) for t in temperatures]
-        _labelled_row(cells, [f"temperature {t:g}" for t in temperatures]).save(out / "vividness.jpg", quality=85, optimize=True)
+        _labelled_row(cells, [f"temperature {t:g}" for t in temperatures]).save(
+            out / "vividness.jpg", quality=85, optimize=True
+        )
 
     for sample in sorted((ROOT / "docs" / "samples").glob("*-gray.jpg")):
         with Image.open(sample) as image:
-            colorizers.colorize(image, main_model).save(sample.with_name(sample.name.replace("-gray.jpg", "-colorized.png")))
+            colorizers.colorize(image, main_model).save(
+                sample.with_name(sample.name.replace("-gray.jpg", "-colorized.png"))
+            )
     print(f"wrote {out / 'sample_grid.jpg'}, {out / 'vividness.jpg'} and docs/samples/*-colorized.png")
 
 

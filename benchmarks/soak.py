@@ -125,8 +125,11 @@ def soak(url: str, pid: int, clients: int, minutes: float, seed: int, folder: Pa
     served_in_warmup, errors_in_warmup = len(latencies), len(errors)
     start_memory, started = process_rss_mb(pid), time.monotonic()
     deadline = started + minutes * 60
-    print(f"  warm-up: {clients} clients for {warmup:.0f} s, {served_in_warmup} served, {errors_in_warmup} errors, "
-          f"server {start_memory:.0f} MB", flush=True)
+    print(
+        f"  warm-up: {clients} clients for {warmup:.0f} s, {served_in_warmup} served, {errors_in_warmup} errors, "
+        f"server {start_memory:.0f} MB",
+        flush=True,
+    )
     latencies.clear()
 
     threads = run_clients(url, clients, photos, seed + 1, deadline, latencies, errors, lock, wait=False)
@@ -135,8 +138,11 @@ def soak(url: str, pid: int, clients: int, minutes: float, seed: int, folder: Pa
         time.sleep(0.5)
         if time.monotonic() - printed >= 60:
             printed = time.monotonic()
-            print(f"  {(printed - started) / 60:4.1f} min: {len(latencies)} served, {len(errors)} errors, "
-                  f"server {process_rss_mb(pid):.0f} MB", flush=True)
+            print(
+                f"  {(printed - started) / 60:4.1f} min: {len(latencies)} served, {len(errors)} errors, "
+                f"server {process_rss_mb(pid):.0f} MB",
+                flush=True,
+            )
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
@@ -145,12 +151,18 @@ def soak(url: str, pid: int, clients: int, minutes: float, seed: int, folder: Pa
     watch.stop()
     ordered = sorted(latencies) or [0.0]
     growth = 100 * (end_memory - start_memory) / start_memory
-    print(f"soak: {clients} clients for {elapsed / 60:.1f} min: {len(latencies)} requests served "
-          f"({len(latencies) / elapsed:.2f}/s), {len(errors)} errors")
-    print(f"latency: p50 {statistics.median(ordered):.2f} s, p95 {ordered[int(0.95 * (len(ordered) - 1))]:.2f} s, "
-          f"max {ordered[-1]:.2f} s")
-    print(f"server memory: {start_memory:.0f} MB after the warm-up, {end_memory:.0f} MB at the end ({growth:+.1f} %), "
-          f"peak {peak:.0f} MB")
+    print(
+        f"soak: {clients} clients for {elapsed / 60:.1f} min: {len(latencies)} requests served "
+        f"({len(latencies) / elapsed:.2f}/s), {len(errors)} errors"
+    )
+    print(
+        f"latency: p50 {statistics.median(ordered):.2f} s, p95 {ordered[int(0.95 * (len(ordered) - 1))]:.2f} s, "
+        f"max {ordered[-1]:.2f} s"
+    )
+    print(
+        f"server memory: {start_memory:.0f} MB after the warm-up, {end_memory:.0f} MB at the end ({growth:+.1f} %), "
+        f"peak {peak:.0f} MB"
+    )
     for error in sorted(set(errors))[:10]:
         print(f"  error: {error}")
     return 0 if not errors and growth < 15 else 1
@@ -196,8 +208,10 @@ def big(url: str, pid: int, folder: Path, megapixels: float, endpoint: str) -> i
     time.sleep(3.0)
     after = process_rss_mb(pid)
     watch.stop()
-    print(f"big: two {width}x{height} ({width * height / 1e6:.1f} MP) photos on /{endpoint} at once, and a 256x170 "
-          f"/colorize 8 s later")
+    print(
+        f"big: two {width}x{height} ({width * height / 1e6:.1f} MP) photos on /{endpoint} at once, and a 256x170 "
+        f"/colorize 8 s later"
+    )
     for name in ("large-1", "large-2", "small"):
         status, seconds = results[name]
         print(f"  {name}: {status} in {seconds:.1f} s")
@@ -208,14 +222,20 @@ def big(url: str, pid: int, folder: Path, megapixels: float, endpoint: str) -> i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=16, help=f"concurrent clients (default 16, at most {MAX_CLIENTS})")
+    parser.add_argument(
+        "--clients", type=int, default=16, help=f"concurrent clients (default 16, at most {MAX_CLIENTS})"
+    )
     parser.add_argument("--minutes", type=float, default=10.0, help=f"how long (default 10, at most {MAX_MINUTES})")
     parser.add_argument("--public", action="store_true", help="soak the app in public mode")
     parser.add_argument("--big", action="store_true", help="two large photos at once and a small request meanwhile")
     parser.add_argument("--private", action="store_true", help="--big in private mode (default: public)")
     parser.add_argument("--megapixels", type=float, default=36.0, help="--big: size of the large photos (default 36)")
-    parser.add_argument("--endpoint", choices=("compare", "colorize"), default="compare", help="--big: endpoint of the large photos")
-    parser.add_argument("--warmup", type=float, default=60.0, help="seconds of load before the soak is measured (default 60)")
+    parser.add_argument(
+        "--endpoint", choices=("compare", "colorize"), default="compare", help="--big: endpoint of the large photos"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=60.0, help="seconds of load before the soak is measured (default 60)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= MAX_CLIENTS or not 0 < args.minutes <= MAX_MINUTES:

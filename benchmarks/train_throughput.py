@@ -49,7 +49,9 @@ def measure(name: str, size: int, steps: int) -> float:
             d_loss.backward()
             d_optimizer.step()
             d_optimizer.zero_grad()
-            loss = 100 * loss + generator_adversarial_loss(frozen_forward(discriminator, pixel_values=pixel_values, ab=fake).logits)
+            loss = 100 * loss + generator_adversarial_loss(
+                frozen_forward(discriminator, pixel_values=pixel_values, ab=fake).logits
+            )
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -69,7 +71,11 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads; batch per size: " + ", ".join(f"{s}px: {_batch_size(s)}" for s in args.sizes) + "\n")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads; batch per size: "
+        + ", ".join(f"{s}px: {_batch_size(s)}" for s in args.sizes)
+        + "\n"
+    )
     print("| preset | " + " | ".join(f"images/s at {s}x{s}" for s in args.sizes) + " |")
     print("|---|" + "---:|" * len(args.sizes))
     for name in args.models or colorizers.list_models():

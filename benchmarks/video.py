@@ -77,7 +77,9 @@ def render(layers: list[Layer], index: int) -> tuple[np.ndarray, np.ndarray]:
     owner = np.full((HEIGHT, WIDTH), -1, np.int8)
     for number, layer in enumerate(layers):
         matrix = layer.matrices[index]
-        pixels = cv2.warpAffine(layer.image, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        pixels = cv2.warpAffine(
+            layer.image, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
+        )
         mask = np.ones(layer.image.shape[:2], np.uint8) if layer.mask is None else layer.mask.astype(np.uint8)
         covered = cv2.warpAffine(mask, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_NEAREST) > 0
         frame[covered], owner[covered] = pixels[covered], number
@@ -97,7 +99,9 @@ def correspondence(layers: list[Layer], index: int, owner_now: np.ndarray, owner
         map_x[selected] = (motion[0, 0] * xs + motion[0, 1] * ys + motion[0, 2])[selected]
         map_y[selected] = (motion[1, 0] * xs + motion[1, 1] * ys + motion[1, 2])[selected]
     inside = (map_x >= 1) & (map_x <= WIDTH - 2) & (map_y >= 1) & (map_y <= HEIGHT - 2)
-    there = owner_before[np.clip(np.round(map_y), 0, HEIGHT - 1).astype(int), np.clip(np.round(map_x), 0, WIDTH - 1).astype(int)]
+    there = owner_before[
+        np.clip(np.round(map_y), 0, HEIGHT - 1).astype(int), np.clip(np.round(map_x), 0, WIDTH - 1).astype(int)
+    ]
     valid = inside & (there == owner_now)
     valid = cv2.erode(valid.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # off the object's edges
     return map_x, map_y, valid
@@ -116,15 +120,40 @@ def clips(data: Path, frames: int) -> list[Clip]:
     half = frames // 2
     return [
         Clip("pan (kodim05)", [[Layer(pan, [affine(dx=-1.5 * t) for t in steps])]]),
-        Clip("zoom (kodim23)", [[Layer(zoom, [affine(1 + 0.3 * t / frames, dx=-(zoom.shape[1] - WIDTH) / 2, center=zoom_center)
-                                              for t in steps])]]),
-        Clip("pan + cut (kodim15, 102061)", [[Layer(cut_a, [affine(dx=-1.2 * t) for t in steps[:half]])],
-                                              [Layer(cut_b, [affine(dx=-10 - 1.2 * (t - half)) for t in steps[half:]])]]),
-        Clip("moving object (kodim03 + kodim20)", [[Layer(back, [affine(dx=-0.5 * t) for t in steps]),
-                                                    Layer(thing, [affine(dx=-60 + 6 * t, dy=-20 + 2 * t) for t in steps],
-                                                          ellipse.astype(bool))]]),
-        Clip("diagonal pan + zoom (108082)", [[Layer(diagonal, [affine(1 + 0.15 * t / frames, dx=-1.0 * t, dy=-0.7 * t)
-                                                                for t in steps])]]),
+        Clip(
+            "zoom (kodim23)",
+            [
+                [
+                    Layer(
+                        zoom,
+                        [
+                            affine(1 + 0.3 * t / frames, dx=-(zoom.shape[1] - WIDTH) / 2, center=zoom_center)
+                            for t in steps
+                        ],
+                    )
+                ]
+            ],
+        ),
+        Clip(
+            "pan + cut (kodim15, 102061)",
+            [
+                [Layer(cut_a, [affine(dx=-1.2 * t) for t in steps[:half]])],
+                [Layer(cut_b, [affine(dx=-10 - 1.2 * (t - half)) for t in steps[half:]])],
+            ],
+        ),
+        Clip(
+            "moving object (kodim03 + kodim20)",
+            [
+                [
+                    Layer(back, [affine(dx=-0.5 * t) for t in steps]),
+                    Layer(thing, [affine(dx=-60 + 6 * t, dy=-20 + 2 * t) for t in steps], ellipse.astype(bool)),
+                ]
+            ],
+        ),
+        Clip(
+            "diagonal pan + zoom (108082)",
+            [[Layer(diagonal, [affine(1 + 0.15 * t / frames, dx=-1.0 * t, dy=-0.7 * t) for t in steps])]],
+        ),
     ]
 
 
@@ -156,7 +185,11 @@ def evaluate_clip(clip: Clip, model, batch_size: int) -> dict:
             motions.append(correspondence(layers, index, owner, owners[-1]) if index else None)
             owners.append(owner)
     lightness = [rgb_to_lightness(frame) for frame in truth]
-    row = {"clip": clip.name, "frames": len(truth), "truth_flicker": flicker([rgb_to_lab(f)[..., 1:] for f in truth], motions)}
+    row = {
+        "clip": clip.name,
+        "frames": len(truth),
+        "truth_flicker": flicker([rgb_to_lab(f)[..., 1:] for f in truth], motions),
+    }
     for mode, stabilize in (("per_frame", False), ("stabilized", True)):
         colorizer = FrameColorizer(model, stabilize=stabilize)
         predicted = []
@@ -182,7 +215,9 @@ def make_test_video(path: Path, width: int, height: int, frames: int, data: Path
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         audio = container.add_stream("aac", rate=44100)
         for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(world[:height, index : index + width]), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(world[:height, index : index + width]), format="rgb24"
+            )
             frame.pts = index
             container.mux(video.encode(frame))
         samples = int(44100 * frames / fps)
@@ -208,14 +243,24 @@ def speed(model, data: Path, frames: int, sizes=((640, 480), (1280, 720))) -> li
             make_test_video(source, width, height, frames, data)
             for stabilize in (True, False):
                 result = colorize_video(source, Path(folder) / "out.mp4", model, stabilize=stabilize, overwrite=True)
-                rows.append({"size": f"{width}x{height}", "stabilize": stabilize, "frames": result.frames,
-                             "fps": result.frames_per_second, "codec": result.codec, "audio": result.audio})
+                rows.append(
+                    {
+                        "size": f"{width}x{height}",
+                        "stabilize": stabilize,
+                        "frames": result.frames,
+                        "fps": result.frames_per_second,
+                        "codec": result.codec,
+                        "audio": result.audio,
+                    }
+                )
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=colorizers.DEFAULT_MODEL, help="preset, folder or Hub id (default: %(default)s)")
+    parser.add_argument(
+        "--model", default=colorizers.DEFAULT_MODEL, help="preset, folder or Hub id (default: %(default)s)"
+    )
     parser.add_argument("--data", type=Path, default=DATA, help="folder holding kodak24/ and cbsd68/")
     parser.add_argument("--frames", type=int, default=40, help="frames per synthetic clip (default 40)")
     parser.add_argument("--fps-frames", type=int, default=90, help="frames of the speed clips (default 90)")
@@ -226,28 +271,40 @@ def main() -> None:
     model = colorizers.load_model(args.model).eval()
     print(f"model: {args.model}; clips {WIDTH}x{HEIGHT}, {args.frames} frames each\n")
     if not args.skip_quality:
-        print("| clip | frames | PSNR per-frame | PSNR stabilized | flicker per-frame | flicker stabilized | ratio "
-              "| 8-bit flicker per-frame | 8-bit flicker stabilized | 8-bit flicker of the truth | shots found |")
+        print(
+            "| clip | frames | PSNR per-frame | PSNR stabilized | flicker per-frame | flicker stabilized | ratio "
+            "| 8-bit flicker per-frame | 8-bit flicker stabilized | 8-bit flicker of the truth | shots found |"
+        )
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         rows = []
         for clip in clips(args.data, args.frames):
             row = evaluate_clip(clip, model, args.batch_size)
             rows.append(row)
-            print(f"| {row['clip']} | {row['frames']} | {row['per_frame_psnr']:.2f} | {row['stabilized_psnr']:.2f} | "
-                  f"{row['per_frame_flicker']:.3f} | {row['stabilized_flicker']:.3f} | {row['ratio']:.2f} | "
-                  f"{row['per_frame_flicker_rgb']:.3f} | {row['stabilized_flicker_rgb']:.3f} | {row['truth_flicker']:.3f} | "
-                  f"{row['cuts_found']} |", flush=True)
+            print(
+                f"| {row['clip']} | {row['frames']} | {row['per_frame_psnr']:.2f} | {row['stabilized_psnr']:.2f} | "
+                f"{row['per_frame_flicker']:.3f} | {row['stabilized_flicker']:.3f} | {row['ratio']:.2f} | "
+                f"{row['per_frame_flicker_rgb']:.3f} | {row['stabilized_flicker_rgb']:.3f} | {row['truth_flicker']:.3f} | "
+                f"{row['cuts_found']} |",
+                flush=True,
+            )
         mean = {key: float(np.mean([row[key] for row in rows])) for key in rows[0] if key not in ("clip", "frames")}
-        print(f"| **mean** | | {mean['per_frame_psnr']:.2f} | {mean['stabilized_psnr']:.2f} | {mean['per_frame_flicker']:.3f} | "
-              f"{mean['stabilized_flicker']:.3f} | {mean['ratio']:.2f} | {mean['per_frame_flicker_rgb']:.3f} | "
-              f"{mean['stabilized_flicker_rgb']:.3f} | {mean['truth_flicker']:.3f} | |")
-        print(f"worst flicker ratio {max(row['ratio'] for row in rows):.2f}; worst PSNR change "
-              f"{min(row['stabilized_psnr'] - row['per_frame_psnr'] for row in rows):+.2f} dB\n")
+        print(
+            f"| **mean** | | {mean['per_frame_psnr']:.2f} | {mean['stabilized_psnr']:.2f} | {mean['per_frame_flicker']:.3f} | "
+            f"{mean['stabilized_flicker']:.3f} | {mean['ratio']:.2f} | {mean['per_frame_flicker_rgb']:.3f} | "
+            f"{mean['stabilized_flicker_rgb']:.3f} | {mean['truth_flicker']:.3f} | |"
+        )
+        print(
+            f"worst flicker ratio {max(row['ratio'] for row in rows):.2f}; worst PSNR change "
+            f"{min(row['stabilized_psnr'] - row['per_frame_psnr'] for row in rows):+.2f} dB\n"
+        )
     if not args.skip_speed:
         print(f"end to end (decode, model, stabilization, encode), {args.fps_frames}-frame H.264 + AAC clips:")
         for row in speed(model, args.data, args.fps_frames):
-            print(f"  {row['size']:>9}  {'stabilized' if row['stabilize'] else 'per-frame ':10}  {row['fps']:6.1f} frames/s  "
-                  f"({row['frames']} frames; {row['codec']}; audio {row['audio']})", flush=True)
+            print(
+                f"  {row['size']:>9}  {'stabilized' if row['stabilize'] else 'per-frame ':10}  {row['fps']:6.1f} frames/s  "
+                f"({row['frames']} frames; {row['codec']}; audio {row['audio']})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

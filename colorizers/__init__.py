@@ -23,7 +23,11 @@ from .pipeline import colorize, predicted_ab, suggest_colors
 from .registry import Preset, count_parameters, create_model, create_processor, default_model, get_preset, list_models
 from .version import __version__
 
-_LAZY = {"colorize_video": "video", "VideoError": "video_io", "VideoResult": "video"}  # PyAV and OpenCV load on first use
+_LAZY = {
+    "colorize_video": "video",
+    "VideoError": "video_io",
+    "VideoResult": "video",
+}  # PyAV and OpenCV load on first use
 
 
 def __getattr__(name: str):

@@ -4,85 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from .cli_files import (
     STOPS_WRITING,
     Interrupted,
+    Job,
+    collect_jobs,
     describe,
-    find_images,
+    expand_user,
     output_conflict,
     prepare_output,
+    read_hint_map,
     stop_on_signals,
 )
 from .cli_video import add_video_arguments, check_video_options, run_video_jobs, video_output_file
-from .image_io import DEFAULT_MAX_PIXELS, SAVE_FORMAT_BY_SUFFIX, save_image
+from .image_io import DEFAULT_MAX_PIXELS, save_image
 from .model_checks import local_path
-from .video_io import has_video_suffix, writable_suffix
-
-
-@dataclass
-class Job:
-    source: Path
-    target: Path
-
-    @property
-    def video(self) -> bool:
-        return has_video_suffix(self.source)
-
-
-def collect_jobs(inputs: list[str], output_dir: Path, output_format: str, unreadable: list | None = None) -> list[Job]:
-    """Every image and video file named or found (recursively) under the inputs, and where its result goes.
-
-    Folders mirror their sub-folders into ``output_dir``; files given directly go to its top level.
-    Files whose extension no image or video format claims (``notes.txt``) are ignored inside folders;
-    folders that cannot be listed are added to ``unreadable`` as ``(folder, reason)``. Videos keep their
-    container (``.mpg``/``.mpeg``, which colorizers does not write, become ``.mp4``).
-    """
-    found, problems = find_images(inputs, output_dir)
-    if unreadable is not None:
-        unreadable.extend(problems)
-    return [Job(source, output_dir / _output_name(relative, output_format)) for source, relative in found]
-
-
-def _expand(path: str) -> Path:
-    try:
-        return Path(path).expanduser()
-    except RuntimeError:  # ~someone who does not exist: the path as typed
-        return Path(path)
-
-
-def _output_name(relative: Path, output_format: str) -> Path:
-    if has_video_suffix(relative):
-        return relative.with_suffix(writable_suffix(relative.suffix))
-    if output_format == "same" and relative.suffix.lower() in SAVE_FORMAT_BY_SUFFIX:
-        return relative
-    return relative.with_suffix(".png")
-
-
-def read_hint_map(path: str, jobs: list[Job], model) -> dict:
-    """``--hints FILE``: a list of hints for a single input, or an object mapping input file names (as given,
-    or just the file name) to lists of hints. Hints are checked per image when it is read."""
-    from .hints import HintError, load_hints_file
-
-    if not getattr(model.config, "use_hints", False):
-        raise HintError(f"--hints: this {model.config.model_type} model has no hint inputs (use a hint-capable model such as chroma)")
-    data = load_hints_file(path)
-    if isinstance(data, list):
-        if len(jobs) != 1:
-            raise HintError(f"--hints: {path} holds one list of hints, but {len(jobs)} images are to be colorized; "
-                            "map each file name to its hints instead")
-        return {jobs[0].source: data}
-    known = {job.source: job for job in jobs}
-    mapping = {}
-    for key, hints in data.items():
-        matches = [source for source in known if key in (str(source), source.name, source.as_posix())]
-        if not matches:
-            raise HintError(f"--hints: {key!r} names none of the input files")
-        for source in matches:
-            mapping[source] = hints
-    return mapping
 
 
 def run_colorize(args: argparse.Namespace) -> int:
@@ -93,7 +31,7 @@ def run_colorize(args: argparse.Namespace) -> int:
     from .loading import ModelLoadError, load_model
     from .pipeline import check_temperature, colorize
 
-    output_dir = _expand(args.output)
+    output_dir = expand_user(args.output)
     missing = [item for item in args.inputs if local_path(item) is None]
     if missing:
         print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
@@ -112,7 +50,11 @@ def run_colorize(args: argparse.Namespace) -> int:
         return 2
     unreadable: list = []
     video_file = video_output_file(args)  # -o film-colorized.mp4 for one video
-    jobs = [Job(_expand(args.inputs[0]), video_file)] if video_file else collect_jobs(args.inputs, output_dir, args.format, unreadable)
+    jobs = (
+        [Job(expand_user(args.inputs[0]), video_file)]
+        if video_file
+        else collect_jobs(args.inputs, output_dir, args.format, unreadable)
+    )
     videos, jobs = [job for job in jobs if job.video], [job for job in jobs if not job.video]
     for folder, reason in unreadable:
         print(f"failed {folder}: {reason}", file=sys.stderr)
@@ -178,9 +120,20 @@ def run_colorize(args: argparse.Namespace) -> int:
                     continue
                 try:
                     hints = [hint_map.get(job.source) for job in batch] if hint_map is not None else None
-                    results = colorize(images, model, size=args.size, batch_size=args.batch_size,
-                                       temperature=args.temperature, hints=hints)
-                except (ValueError, TypeError, RuntimeError, MemoryError) as error:  # one bad batch must not end the run
+                    results = colorize(
+                        images,
+                        model,
+                        size=args.size,
+                        batch_size=args.batch_size,
+                        temperature=args.temperature,
+                        hints=hints,
+                    )
+                except (
+                    ValueError,
+                    TypeError,
+                    RuntimeError,
+                    MemoryError,
+                ) as error:  # one bad batch must not end the run
                     results = [error] * len(batch)
                 del images
                 for job, result in zip(batch, results):
@@ -196,7 +149,9 @@ def run_colorize(args: argparse.Namespace) -> int:
                             if error.errno in STOPS_WRITING:
                                 progress.close()
                                 return summary(1, f"error: cannot write {job.target}: {describe(error)}; stopped")
-                            tqdm.write(f"failed {job.source}: cannot write {job.target} ({describe(error)})", file=sys.stderr)
+                            tqdm.write(
+                                f"failed {job.source}: cannot write {job.target} ({describe(error)})", file=sys.stderr
+                            )
                     progress.update()
     except (Interrupted, KeyboardInterrupt) as stop:
         progress.close()
@@ -245,7 +200,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"skipped {skipped['file']}: {skipped['reason']}", file=sys.stderr)
     try:
         summaries = evaluate(
-            args.model, data, size=args.size, include_gray=not args.no_gray, device=args.device, progress=not args.quiet
+            args.model,
+            data,
+            size=args.size,
+            include_gray=not args.no_gray,
+            device=args.device,
+            progress=not args.quiet,
         )
     except (ModelLoadError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -261,14 +221,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "results": summaries,
     }
     if args.output:
-        output = _expand(args.output)
+        output = expand_user(args.output)
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps(report, indent=2))
         except OSError as error:
             print(f"error: cannot write {output}: {describe(error)}", file=sys.stderr)
             return 1
-    title = f"{data.folder.name}: {len(data.references)} images" + (f", {len(data.skipped)} skipped" if data.skipped else "")
+    title = f"{data.folder.name}: {len(data.references)} images" + (
+        f", {len(data.skipped)} skipped" if data.skipped else ""
+    )
     print(markdown_table(summaries, title=title))
     return 0
 
@@ -295,29 +257,42 @@ def run_push(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="colorizers", description="Automatic colorization of black-and-white photos.")
+    parser = argparse.ArgumentParser(
+        prog="colorizers", description="Automatic colorization of black-and-white photos."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     colorize = commands.add_parser("colorize", help="colorize image and video files and folders (recursively)")
     colorize.add_argument("inputs", nargs="+", help="image and video files and/or folders")
-    colorize.add_argument("-o", "--output", required=True,
-                          help="output folder (sub-folders are mirrored), or the output file for a single video")
+    colorize.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output folder (sub-folders are mirrored), or the output file for a single video",
+    )
     colorize.add_argument("-m", "--model", default=None, help="preset name, local model folder or Hub id")
     colorize.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
     colorize.add_argument("--size", type=int, default=None, help="working resolution (longest edge, pixels)")
     colorize.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default 4)")
     colorize.add_argument(
-        "--hints", default=None, metavar="JSON",
+        "--hints",
+        default=None,
+        metavar="JSON",
         help='colour hints for hint-capable models: [{"x": 120, "y": 80, "color": "#aa3322", "radius": 6}, ...] '
         "for one image, or {file name: [hints], ...}",
     )
     colorize.add_argument(
-        "--temperature", type=float, default=None,
+        "--temperature",
+        type=float,
+        default=None,
         help="vividness of models that predict a colour distribution: 0.05 (vivid) .. 2; 1 = mean (default: the model's)",
     )
     colorize.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     colorize.add_argument(
-        "--format", choices=("png", "same"), default="png", help="images: png (default) or the input's own format (videos keep their container)"
+        "--format",
+        choices=("png", "same"),
+        default="png",
+        help="images: png (default) or the input's own format (videos keep their container)",
     )
     colorize.add_argument("--overwrite", action="store_true", help="replace existing outputs (even inputs)")
     colorize.add_argument(
@@ -328,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     colorize.set_defaults(handler=run_colorize)
 
     evaluation = commands.add_parser("evaluate", help="score models on a folder of colour photos")
-    evaluation.add_argument("--model", "-m", action="append", default=None, help="preset, folder or Hub id (repeatable)")
+    evaluation.add_argument(
+        "--model", "-m", action="append", default=None, help="preset, folder or Hub id (repeatable)"
+    )
     evaluation.add_argument("--data", required=True, help="folder of colour reference images (recursive)")
     evaluation.add_argument("--size", type=int, default=None, help="working resolution (longest edge, pixels)")
     evaluation.add_argument("--output", default=None, help="write the results as JSON here")
@@ -374,8 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if getattr(args, "size", None) is not None and args.size > most:
-        print(f"error: --size must be at most {most} pixels (limit max_working_size: a forward pass that large needs "
-              "tens of GB; COLORIZERS_MAX_WORKING_SIZE raises it)", file=sys.stderr)
+        print(
+            f"error: --size must be at most {most} pixels (limit max_working_size: a forward pass that large needs "
+            "tens of GB; COLORIZERS_MAX_WORKING_SIZE raises it)",
+            file=sys.stderr,
+        )
         return 2
     if getattr(args, "model", "") is None:
         from .registry import default_model

@@ -7,7 +7,9 @@
   further file can be written (disk full, quota, read-only file system);
 * :func:`stop_on_signals`: SIGTERM and SIGINT (Ctrl-C) raise :class:`Interrupted`, so a run stops
   between two Python steps: finished files stay, the file being written is removed (``save_image``),
-  and the summary is printed.
+  and the summary is printed;
+* :func:`collect_jobs`: each input file and where its result goes (:class:`Job`); :func:`read_hint_map`:
+  a ``--hints`` file matched to those inputs.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import signal
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from .image_io import has_image_suffix
+from .image_io import SAVE_FORMAT_BY_SUFFIX, has_image_suffix
 from .model_checks import local_path
-from .video_io import has_video_suffix
+from .video_io import has_video_suffix, writable_suffix
 
 STOPS_WRITING = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
@@ -109,7 +112,9 @@ def find_images(inputs: list[str], output_dir: Path) -> tuple[list[tuple[Path, P
                 subfolders[:] = []
                 continue
             seen.add(real)
-            subfolders[:] = sorted(sub for sub in subfolders if os.path.realpath(os.path.join(folder, sub)) != output_real)
+            subfolders[:] = sorted(
+                sub for sub in subfolders if os.path.realpath(os.path.join(folder, sub)) != output_real
+            )
             for name in names:
                 source = Path(folder) / name
                 if (has_image_suffix(source) or has_video_suffix(source)) and source.is_file():
@@ -139,3 +144,70 @@ __all__ = [
     "prepare_output",
     "stop_on_signals",
 ]
+
+
+@dataclass
+class Job:
+    source: Path
+    target: Path
+
+    @property
+    def video(self) -> bool:
+        return has_video_suffix(self.source)
+
+
+def collect_jobs(inputs: list[str], output_dir: Path, output_format: str, unreadable: list | None = None) -> list[Job]:
+    """Every image and video file named or found (recursively) under the inputs, and where its result goes.
+
+    Folders mirror their sub-folders into ``output_dir``; files given directly go to its top level.
+    Files whose extension no image or video format claims (``notes.txt``) are ignored inside folders;
+    folders that cannot be listed are added to ``unreadable`` as ``(folder, reason)``. Videos keep their
+    container (``.mpg``/``.mpeg``, which colorizers does not write, become ``.mp4``).
+    """
+    found, problems = find_images(inputs, output_dir)
+    if unreadable is not None:
+        unreadable.extend(problems)
+    return [Job(source, output_dir / _output_name(relative, output_format)) for source, relative in found]
+
+
+def expand_user(path: str) -> Path:
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # ~someone who does not exist: the path as typed
+        return Path(path)
+
+
+def _output_name(relative: Path, output_format: str) -> Path:
+    if has_video_suffix(relative):
+        return relative.with_suffix(writable_suffix(relative.suffix))
+    if output_format == "same" and relative.suffix.lower() in SAVE_FORMAT_BY_SUFFIX:
+        return relative
+    return relative.with_suffix(".png")
+
+
+def read_hint_map(path: str, jobs: list[Job], model) -> dict:
+    """``--hints FILE``: a list of hints for a single input, or an object mapping input file names (as given,
+    or just the file name) to lists of hints. Hints are checked per image when it is read."""
+    from .hints import HintError, load_hints_file
+
+    if not getattr(model.config, "use_hints", False):
+        raise HintError(
+            f"--hints: this {model.config.model_type} model has no hint inputs (use a hint-capable model such as chroma)"
+        )
+    data = load_hints_file(path)
+    if isinstance(data, list):
+        if len(jobs) != 1:
+            raise HintError(
+                f"--hints: {path} holds one list of hints, but {len(jobs)} images are to be colorized; "
+                "map each file name to its hints instead"
+            )
+        return {jobs[0].source: data}
+    known = {job.source: job for job in jobs}
+    mapping = {}
+    for key, hints in data.items():
+        matches = [source for source in known if key in (str(source), source.name, source.as_posix())]
+        if not matches:
+            raise HintError(f"--hints: {key!r} names none of the input files")
+        for source in matches:
+            mapping[source] = hints
+    return mapping

@@ -32,7 +32,9 @@ def check_video_options(args: argparse.Namespace) -> str | None:
     return None
 
 
-def run_video_jobs(jobs: list, model, args: argparse.Namespace, sources: set[Path], claimed: set[Path]) -> tuple[int, list, list]:
+def run_video_jobs(
+    jobs: list, model, args: argparse.Namespace, sources: set[Path], claimed: set[Path]
+) -> tuple[int, list, list]:
     """Colorize every video job in turn; returns (written, failed jobs, skipped jobs)."""
     from tqdm.auto import tqdm
 
@@ -50,16 +52,34 @@ def run_video_jobs(jobs: list, model, args: argparse.Namespace, sources: set[Pat
             continue
         if reason is None:
             if job.target.suffix.lower() != job.source.suffix.lower() and not args.quiet:
-                tqdm.write(f"note: {job.source.name} is written as {job.target.suffix} (H.264): colorizers does not "
-                           f"write {job.source.suffix} files", file=sys.stderr)
+                tqdm.write(
+                    f"note: {job.source.name} is written as {job.target.suffix} (H.264): colorizers does not "
+                    f"write {job.source.suffix} files",
+                    file=sys.stderr,
+                )
             bar = None
             try:
                 info = probe_video(job.source)
-                bar = tqdm(total=info.frames_between(args.start, args.duration), unit="frame", desc=job.source.name,
-                           disable=args.quiet, dynamic_ncols=True)
-                result = colorize_video(job.source, job.target, model, stabilize=not args.no_stabilize, start=args.start,
-                                        duration=args.duration, overwrite=args.overwrite, size=args.size,
-                                        batch_size=args.batch_size, temperature=args.temperature, progress=bar.update)
+                bar = tqdm(
+                    total=info.frames_between(args.start, args.duration),
+                    unit="frame",
+                    desc=job.source.name,
+                    disable=args.quiet,
+                    dynamic_ncols=True,
+                )
+                result = colorize_video(
+                    job.source,
+                    job.target,
+                    model,
+                    stabilize=not args.no_stabilize,
+                    start=args.start,
+                    duration=args.duration,
+                    overwrite=args.overwrite,
+                    size=args.size,
+                    batch_size=args.batch_size,
+                    temperature=args.temperature,
+                    progress=bar.update,
+                )
             except (VideoError, ValueError, RuntimeError) as error:
                 message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 reason = message.removeprefix(f"{job.source}: ")
@@ -73,13 +93,20 @@ def run_video_jobs(jobs: list, model, args: argparse.Namespace, sources: set[Pat
         claimed.add(target)
         written += 1
         if not args.quiet:
-            tqdm.write(f"{job.source} -> {job.target}: {result.frames} frames at {result.fps:g} fps ({result.seconds:.1f} s), "
-                       f"{result.codec}, audio {result.audio}, {result.frames_per_second:.1f} frames/s")
+            tqdm.write(
+                f"{job.source} -> {job.target}: {result.frames} frames at {result.fps:g} fps ({result.seconds:.1f} s), "
+                f"{result.codec}, audio {result.audio}, {result.frames_per_second:.1f} frames/s"
+            )
     return written, failed, skipped
 
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-stabilize", action="store_true",
-                        help="videos: colorize each frame on its own (default: colour carried along motion within each shot)")
+    parser.add_argument(
+        "--no-stabilize",
+        action="store_true",
+        help="videos: colorize each frame on its own (default: colour carried along motion within each shot)",
+    )
     parser.add_argument("--start", type=float, default=None, metavar="SECONDS", help="videos: colorize from this time")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="videos: colorize this long a part")
+    parser.add_argument(
+        "--duration", type=float, default=None, metavar="SECONDS", help="videos: colorize this long a part"
+    )

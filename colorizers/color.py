@@ -242,13 +242,19 @@ def lab_to_rgb_uint8(lab: np.ndarray, *, preserve_lightness: bool = True) -> np.
     return lightness_ab_to_rgb_uint8(lab[..., 0], lab[..., 1], lab[..., 2])
 
 
-def lightness_ab_to_rgb_uint8(lightness: np.ndarray, a: np.ndarray, b: np.ndarray, *, iterations: int = 12) -> np.ndarray:
+def lightness_ab_to_rgb_uint8(
+    lightness: np.ndarray, a: np.ndarray, b: np.ndarray, *, iterations: int = 12
+) -> np.ndarray:
     """Separate L, a, b planes (H, W) -> sRGB uint8 (H, W, 3), lightness preserved (see ``lab_to_rgb``).
 
     The fast path of post-processing: no (H, W, 3) float intermediate is built.
     """
-    planes = _fit_gamut(np.clip(np.asarray(lightness, np.float32), 0.0, 100.0), np.asarray(a, np.float32),
-                        np.asarray(b, np.float32), iterations)
+    planes = _fit_gamut(
+        np.clip(np.asarray(lightness, np.float32), 0.0, 100.0),
+        np.asarray(a, np.float32),
+        np.asarray(b, np.float32),
+        iterations,
+    )
     rgb = np.empty(planes[0].shape + (3,), np.uint8)
     for channel, plane in enumerate(planes):
         rgb[..., channel] = linear_to_srgb_uint8(plane)

@@ -68,7 +68,9 @@ def read_upload(
     """
     name = shorten(name or Path(path).name, 80)
     try:
-        read = read_image(path, max_pixels=max_pixels, before_decode=lambda width, height: admit_pixels(width * height))
+        read = read_image(
+            path, max_pixels=max_pixels, before_decode=lambda width, height: admit_pixels(width * height)
+        )
     except ImageReadError as error:
         limit = " (limit max_megapixels)" if "above the limit" in error.reason else ""
         raise RequestError(f"The {what} {name!r} cannot be used: {error.reason}{limit}.") from None
@@ -194,7 +196,9 @@ def run_model(
     except LimitError:
         raise
     except MemoryError:
-        raise RequestError(f"Model {loaded.name!r} ran out of memory on this image; try a smaller working resolution.") from None
+        raise RequestError(
+            f"Model {loaded.name!r} ran out of memory on this image; try a smaller working resolution."
+        ) from None
     except (RuntimeError, ValueError, TypeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise RequestError(f"Model {loaded.name!r} failed on this image: {shorten(first, 300)}") from None
@@ -223,8 +227,14 @@ def _cell(value: float | None, digits: int) -> float | str | None:
 def table_row(run: ModelRun) -> list:
     """One run as a row of the metrics table: ``model, psnr, ssim, colorfulness, colorfulness_gap, ms``."""
     scores = run.scores
-    return [run.name, _cell(scores["psnr"], 3), _cell(scores["ssim"], 4), _cell(scores["colorfulness"], 2),
-            _cell(scores["colorfulness_gap"], 2), int(round(run.ms))]
+    return [
+        run.name,
+        _cell(scores["psnr"], 3),
+        _cell(scores["ssim"], 4),
+        _cell(scores["colorfulness"], 2),
+        _cell(scores["colorfulness_gap"], 2),
+        int(round(run.ms)),
+    ]
 
 
 @dataclass
@@ -274,8 +284,10 @@ def compare(
 
 # The app's examples: scikit-image's bundled photos (nothing is downloaded). (label, photo, colour reference)
 EXAMPLES = [
-    ("astronaut", "astronaut", None), ("coffee", "coffee", None),
-    ("cat (chelsea)", "chelsea", None), ("rocket", "rocket", None),
+    ("astronaut", "astronaut", None),
+    ("coffee", "coffee", None),
+    ("cat (chelsea)", "chelsea", None),
+    ("rocket", "rocket", None),
     ("coffee, b&w + colour reference", "coffee-black-and-white", "coffee"),
     ("cameraman (b&w, no reference)", "camera", None),
 ]
@@ -287,14 +299,21 @@ def example_photos(folder: Path) -> list[tuple[str, list[str | None]]]:
 
     from .image_io import save_image
 
-    photos = {"astronaut": data.astronaut, "coffee": data.coffee, "chelsea": data.chelsea, "rocket": data.rocket,
-              "coffee-black-and-white": lambda: np.asarray(Image.fromarray(data.coffee()).convert("L")),
-              "camera": data.camera}
+    photos = {
+        "astronaut": data.astronaut,
+        "coffee": data.coffee,
+        "chelsea": data.chelsea,
+        "rocket": data.rocket,
+        "coffee-black-and-white": lambda: np.asarray(Image.fromarray(data.coffee()).convert("L")),
+        "camera": data.camera,
+    }
     for key, photo in photos.items():
         if not (folder / f"{key}.png").is_file():
             save_image(photo(), folder / f"{key}.png")  # atomic: servers starting together may race
-    return [(label, [str(folder / f"{image}.png"), reference and str(folder / f"{reference}.png")])
-            for label, image, reference in EXAMPLES]
+    return [
+        (label, [str(folder / f"{image}.png"), reference and str(folder / f"{reference}.png")])
+        for label, image, reference in EXAMPLES
+    ]
 
 
 __all__ = [

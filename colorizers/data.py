@@ -133,7 +133,9 @@ def unreadable_parquet(path: Path) -> str | None:
         for group in range(metadata.num_row_groups):
             for column in range(metadata.num_columns):
                 chunk = metadata.row_group(group).column(column)
-                start = min(offset for offset in (chunk.dictionary_page_offset, chunk.data_page_offset) if offset is not None)
+                start = min(
+                    offset for offset in (chunk.dictionary_page_offset, chunk.data_page_offset) if offset is not None
+                )
                 if start + chunk.total_compressed_size > size:
                     return "truncated: its data runs past the end of the file"
     except Exception as error:  # noqa: BLE001 - pyarrow's ArrowInvalid, OSError...
@@ -237,7 +239,6 @@ def class_index(dataset, label_column: str, names: list[str]) -> dict[Any, int]:
     return mapping or positions
 
 
-
 @dataclass(frozen=True)
 class ClassLabels:
     """The image classes of a label column: what the semantic head predicts."""
@@ -314,8 +315,14 @@ def load_training_splits(
     Raises `DataError` when a side is left without a usable image.
     """
     skipped_files: list[dict[str, str]] = []
-    raw = load_image_dataset(data_dir, dataset_name=dataset_name, dataset_config=dataset_config,
-                             streaming=streaming, cache_dir=cache_dir, skipped_files=skipped_files)
+    raw = load_image_dataset(
+        data_dir,
+        dataset_name=dataset_name,
+        dataset_config=dataset_config,
+        streaming=streaming,
+        cache_dir=cache_dir,
+        skipped_files=skipped_files,
+    )
     train = raw["train"] if "train" in raw else raw[next(iter(raw))]
     image_column = find_image_column(train, image_column)
     source = Path(data_dir or dataset_name).name
@@ -328,8 +335,10 @@ def load_training_splits(
     elif streaming:
         raise DataError("a streamed dataset needs a validation split or a validation folder (--validation_data_dir)")
     elif not 0 < validation_split_percentage < 100:
-        raise DataError(f"holding out {validation_split_percentage:g}% of {source} leaves no validation images; "
-                        "give a validation folder (--validation_data_dir)")
+        raise DataError(
+            f"holding out {validation_split_percentage:g}% of {source} leaves no validation images; "
+            "give a validation folder (--validation_data_dir)"
+        )
     else:
         parts = train.train_test_split(test_size=validation_split_percentage / 100, seed=seed)
         train, validation = parts["train"], parts["test"]

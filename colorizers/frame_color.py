@@ -46,8 +46,9 @@ def fit_chroma(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.
     column = np.mod(np.arctan2(b, a), 2 * np.pi) * np.float32(_HUE_STEPS / (2 * np.pi))
     row0, column0 = np.minimum(row.astype(np.int32), _L_STEPS - 2), np.minimum(column.astype(np.int32), _HUE_STEPS - 1)
     dr, dc = row - row0, column - column0
-    limit = ((table[row0, column0] * (1 - dc) + table[row0, column0 + 1] * dc) * (1 - dr)
-             + (table[row0 + 1, column0] * (1 - dc) + table[row0 + 1, column0 + 1] * dc) * dr)
+    limit = (table[row0, column0] * (1 - dc) + table[row0, column0 + 1] * dc) * (1 - dr) + (
+        table[row0 + 1, column0] * (1 - dc) + table[row0 + 1, column0 + 1] * dc
+    ) * dr
     scale = np.minimum(1.0, limit / np.maximum(chroma, 1e-6)).astype(np.float32)
     return a * scale, b * scale
 

@@ -107,7 +107,9 @@ def color_to_ab(color: Any) -> tuple[float, float]:
         if "ab" in color:
             a, b = _numbers(color["ab"], 2, "ab")
             if abs(a) > AB_LIMIT or abs(b) > AB_LIMIT:
-                raise HintError(f"ab colour ({a:g}, {b:g}) is outside [-{AB_LIMIT:g}, {AB_LIMIT:g}]: no screen shows it")
+                raise HintError(
+                    f"ab colour ({a:g}, {b:g}) is outside [-{AB_LIMIT:g}, {AB_LIMIT:g}]: no screen shows it"
+                )
             return a, b
         if "rgb" in color:
             return color_to_ab(color["rgb"])
@@ -206,7 +208,9 @@ def render_hints(hints: list[Hint], original_size: tuple[int, int], working_size
     for hint in hints:
         radius = hint.radius if hint.radius is not None else 0.01 * max(width, height)
         centre_x, centre_y = (hint.x + 0.5) * scale_x - 0.5, (hint.y + 0.5) * scale_y - 0.5
-        disc = ((columns - centre_x) / max(radius * scale_x, 0.5)) ** 2 + ((rows - centre_y) / max(radius * scale_y, 0.5)) ** 2 <= 1
+        disc = ((columns - centre_x) / max(radius * scale_x, 0.5)) ** 2 + (
+            (rows - centre_y) / max(radius * scale_y, 0.5)
+        ) ** 2 <= 1
         disc[min(int(hint.y * scale_y), work_h - 1), min(int(hint.x * scale_x), work_w - 1)] = True
         hint_ab[0][disc], hint_ab[1][disc] = hint.a / AB_LIMIT, hint.b / AB_LIMIT
         hint_mask[0][disc] = 1.0

@@ -82,7 +82,9 @@ def stage_for_hub(
         ):
             shutil.copy2(item, staging / item.name)
     add_remote_code(model, staging)
-    card = render_model_card(model.path, model.preset.name if model.preset else None, repo_id=repo_id, revision=revision)
+    card = render_model_card(
+        model.path, model.preset.name if model.preset else None, repo_id=repo_id, revision=revision
+    )
     card.save(staging / "README.md")
     return staging
 

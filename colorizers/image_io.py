@@ -107,7 +107,10 @@ def read_image(
     except Image.DecompressionBombError as error:  # PIL refuses at open, before our own check
         found = re.search(r"\((\d+) pixels\)", str(error))
         size = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too many pixels"
-        raise ImageReadError(path, f"{size}, above the limit of {DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels (a possible decompression bomb)") from None
+        raise ImageReadError(
+            path,
+            f"{size}, above the limit of {DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels (a possible decompression bomb)",
+        ) from None
     except FileNotFoundError:
         raise ImageReadError(path, "no such file") from None
     except OSError as error:
@@ -117,7 +120,9 @@ def read_image(
     except MemoryError:
         raise ImageReadError(path, "too large to decode in the memory available") from None
     except Exception as error:  # noqa: BLE001 - a decoder failing in any other way (struct.error, TypeError...)
-        raise ImageReadError(path, f"truncated or corrupt image data ({type(error).__name__}: {shorten(error, 200)})") from None
+        raise ImageReadError(
+            path, f"truncated or corrupt image data ({type(error).__name__}: {shorten(error, 200)})"
+        ) from None
 
 
 class _CallerError(Exception):
@@ -141,7 +146,8 @@ def _check_plausible_size(image: Image.Image, path: str | Path) -> None:
         return
     if size < image.width * image.height * _JPEG_MIN_BYTES_PER_PIXEL and not _arithmetic_coded(image):
         raise ImageReadError(
-            path, f"truncated or corrupt image data ({size:,} bytes cannot hold the {image.width}x{image.height} pixels its header announces)"
+            path,
+            f"truncated or corrupt image data ({size:,} bytes cannot hold the {image.width}x{image.height} pixels its header announces)",
         )
 
 

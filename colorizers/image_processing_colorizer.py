@@ -170,9 +170,10 @@ def nominal_edge(size: SizeDict | dict) -> int | None:
     ``longest_edge``, else the larger of ``height`` and ``width``, else its ``shortest_edge``; None
     when it holds none of them."""
     size = dict(size)
-    edge = size.get("longest_edge") or max(size.get("height") or 0, size.get("width") or 0) or size.get("shortest_edge")
+    edge = (
+        size.get("longest_edge") or max(size.get("height") or 0, size.get("width") or 0) or size.get("shortest_edge")
+    )
     return int(edge) if edge else None
-
 
 
 class ColorizerImageProcessorKwargs(ImagesKwargs, total=False):
@@ -315,9 +316,17 @@ class ColorizerImageProcessor(PilBackend):
             ab = ab.detach().float().cpu().numpy() if hasattr(ab, "detach") else np.asarray(ab, np.float32)
             if ab.ndim != 3 or ab.shape[0] != 2:
                 raise ValueError(f"each ab prediction must be shaped (2, h, w), got {ab.shape}")
-            outputs.append(upsample_to_rgb(ab, light, edge_aware=edge_aware, radius=radius if edge_aware else 1,
-                                           eps=eps if edge_aware else 1e-3, resample=self.resample,
-                                           as_image=output_type == "pil"))
+            outputs.append(
+                upsample_to_rgb(
+                    ab,
+                    light,
+                    edge_aware=edge_aware,
+                    radius=radius if edge_aware else 1,
+                    eps=eps if edge_aware else 1e-3,
+                    resample=self.resample,
+                    as_image=output_type == "pil",
+                )
+            )
         return outputs
 
 

@@ -79,9 +79,19 @@ class Limits:
 
 PRIVATE = Limits()
 PUBLIC = Limits(
-    public=True, upload_mb=50.0, max_megapixels=40.0, max_working_size=1024, models_per_request=4,
-    request_seconds=120.0, video_seconds=30.0, queue_size=32, concurrency=3, inflight_megapixels=48.0,
-    requests_per_minute=60, max_parameters=100_000_000, max_weight_mb=500.0,
+    public=True,
+    upload_mb=50.0,
+    max_megapixels=40.0,
+    max_working_size=1024,
+    models_per_request=4,
+    request_seconds=120.0,
+    video_seconds=30.0,
+    queue_size=32,
+    concurrency=3,
+    inflight_megapixels=48.0,
+    requests_per_minute=60,
+    max_parameters=100_000_000,
+    max_weight_mb=500.0,
 )
 # Environment variables overriding each default (both modes); hub_allowlist is comma-separated.
 ENVIRONMENT = {
@@ -134,7 +144,9 @@ def current(public: bool | None = None, environ: Mapping[str, str] = os.environ)
         except ValueError:
             raise ValueError(f"{variable} must be a number, got {shorten(raw, 40)!r}") from None
         if not math.isfinite(number) or number < 0 or (whole and number != int(number)):
-            raise ValueError(f"{variable} must be a finite {'whole ' if whole else ''}number >= 0, got {shorten(raw, 40)}")
+            raise ValueError(
+                f"{variable} must be a finite {'whole ' if whole else ''}number >= 0, got {shorten(raw, 40)}"
+            )
         changes[name] = int(number) if whole else number
     return replace(base, **changes)
 
@@ -177,8 +189,11 @@ class Gate:
                 recent.popleft()
             if len(recent) >= allowed:
                 wait = max(1, math.ceil(60.0 - (now - recent[0])))
-                raise LimitError(f"Too many requests: the limit is {allowed} per minute per client. Try again in {wait} s.",
-                                 limit="requests_per_minute", value=allowed)
+                raise LimitError(
+                    f"Too many requests: the limit is {allowed} per minute per client. Try again in {wait} s.",
+                    limit="requests_per_minute",
+                    value=allowed,
+                )
             recent.append(now)
             if len(self._recent) > 10_000:  # forget idle clients
                 for key in [key for key, times in self._recent.items() if not times or now - times[-1] >= 60.0]:
@@ -206,7 +221,9 @@ class Gate:
                     raise LimitError(
                         f"The server is busy with other large images and this one waited past the time limit of "
                         f"{self.limits.request_seconds:g} s per request. Try again in a moment.",
-                        limit="request_seconds", value=self.limits.request_seconds)
+                        limit="request_seconds",
+                        value=self.limits.request_seconds,
+                    )
                 self._room.wait(min(left, 1.0))
             self._inflight += pixels
         return pixels
@@ -234,8 +251,11 @@ class RequestScope:
     def check_deadline(self) -> None:
         if time.monotonic() > self.deadline:
             seconds = self.gate.limits.request_seconds
-            raise LimitError(f"This request ran past the time limit of {seconds:g} s per request and was stopped.",
-                             limit="request_seconds", value=seconds)
+            raise LimitError(
+                f"This request ran past the time limit of {seconds:g} s per request and was stopped.",
+                limit="request_seconds",
+                value=seconds,
+            )
 
     def close(self) -> None:
         if self.pixels:
@@ -298,8 +318,10 @@ def available_memory_bytes() -> int | None:
                     break
     except OSError:
         pass
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
         try:
             limit = open(limit_file).read().strip()
             if limit.isdigit() and int(limit) < 1 << 60:

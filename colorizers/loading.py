@@ -81,8 +81,14 @@ def load_model(
         elif path is not None:
             raise ModelLoadError(f"{shorten(name)} is a file, not a model folder, preset name or Hub id")
         else:
-            model = _load_hub(name, revision=revision, token=token, local_files_only=local_files_only,
-                              max_weight_bytes=max_weight_bytes, **options)
+            model = _load_hub(
+                name,
+                revision=revision,
+                token=token,
+                local_files_only=local_files_only,
+                max_weight_bytes=max_weight_bytes,
+                **options,
+            )
     if device is not None:
         model.to(device)
     return model.eval()
@@ -96,7 +102,9 @@ def _load_folder(folder: Path, *, max_parameters: int | None, **options) -> PreT
     return _from_pretrained(str(folder), local_files_only=True, **options)
 
 
-def _load_hub(name: str, *, revision, token, local_files_only, max_weight_bytes, max_parameters, **options) -> PreTrainedModel:
+def _load_hub(
+    name: str, *, revision, token, local_files_only, max_weight_bytes, max_parameters, **options
+) -> PreTrainedModel:
     from huggingface_hub import constants
 
     where = f"model {shorten(name)!r}"
@@ -159,7 +167,9 @@ def _listing(
 
     if not (local_files_only or constants.is_offline_mode()):
         try:
-            return [name for name in HfApi(token=token).list_repo_files(name_or_path, revision=revision) if "/" not in name]
+            return [
+                name for name in HfApi(token=token).list_repo_files(name_or_path, revision=revision) if "/" not in name
+            ]
         except Exception:  # noqa: BLE001 - unknown repo, no network...: the caller's own error stands
             return None
     try:

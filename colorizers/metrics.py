@@ -191,6 +191,7 @@ def _rows(image: Image.Image | np.ndarray, start: int, stop: int) -> np.ndarray:
 
 def _colorfulness_in_bands(image, height: int, width: int) -> float:
     """:func:`colorfulness` over bands of rows: means first, then the deviations from them."""
+
     def opponents(start, stop):
         rgb = _rows(image, start, stop).astype(np.float64)
         return np.abs(rgb[..., 0] - rgb[..., 1]), np.abs((rgb[..., 0] + rgb[..., 1]) / 2.0 - rgb[..., 2])
@@ -219,17 +220,24 @@ def _ssim_map(reference: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     planes = []
     for channel in range(3):
         x, y = reference[..., channel].astype(np.float64), prediction[..., channel].astype(np.float64)
-        ux, uy, uxx, uyy, uxy = (cv2.boxFilter(plane, cv2.CV_64F, (7, 7), borderType=cv2.BORDER_REFLECT)
-                                 for plane in (x, y, x * x, y * y, x * y))
+        ux, uy, uxx, uyy, uxy = (
+            cv2.boxFilter(plane, cv2.CV_64F, (7, 7), borderType=cv2.BORDER_REFLECT)
+            for plane in (x, y, x * x, y * y, x * y)
+        )
         vx, vy, vxy = norm * (uxx - ux * ux), norm * (uyy - uy * uy), norm * (uxy - ux * uy)
         planes.append(((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2)))
     return np.stack(planes, axis=-1)
 
 
 def _score_in_bands(prediction, reference, height, width, accumulator) -> dict[str, float | None]:
-    result: dict[str, float | None] = {"psnr": None, "ssim": None, "auc": None,
-                                       "colorfulness": _colorfulness_in_bands(prediction, height, width),
-                                       "reference_colorfulness": None, "colorfulness_gap": None}
+    result: dict[str, float | None] = {
+        "psnr": None,
+        "ssim": None,
+        "auc": None,
+        "colorfulness": _colorfulness_in_bands(prediction, height, width),
+        "reference_colorfulness": None,
+        "colorfulness_gap": None,
+    }
     if reference is None:
         return result
     if reference.shape != (height, width, 3):
@@ -248,7 +256,9 @@ def _score_in_bands(prediction, reference, height, width, accumulator) -> dict[s
         if last > first:
             ssim_sum += float(local[first:last, pad : width - pad].sum(dtype=np.float64))
             ssim_count += (last - first) * max(0, width - 2 * pad) * 3
-        auc_sum += accumulator.add(np.ascontiguousarray(ours[inner]), np.ascontiguousarray(theirs[inner])) * (stop - start)
+        auc_sum += accumulator.add(np.ascontiguousarray(ours[inner]), np.ascontiguousarray(theirs[inner])) * (
+            stop - start
+        )
     mse = squared_error / (height * width * 3)
     result["psnr"] = math.inf if squared_error == 0 else float(10 * math.log10(255.0**2 / mse))
     result["ssim"] = ssim_sum / ssim_count

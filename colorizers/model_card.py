@@ -67,8 +67,13 @@ def _finite(value) -> float | None:
 # The metrics a card's model-index reports, with their display names; metrics of eval_results.json
 # that describe the reference set rather than the model stay in the tables only. Any other metric
 # (a new one such as ``auc``) is reported under its own key.
-METRICS = (("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("colorfulness", "Colourfulness (Hasler & Süsstrunk)"),
-           ("auc", "AuC (%)"), ("auc_rebalanced", "AuC class-rebalanced (%)"))
+METRICS = (
+    ("psnr", "PSNR (dB)"),
+    ("ssim", "SSIM"),
+    ("colorfulness", "Colourfulness (Hasler & Süsstrunk)"),
+    ("auc", "AuC (%)"),
+    ("auc_rebalanced", "AuC class-rebalanced (%)"),
+)
 TABLE_ONLY_METRICS = ("reference_colorfulness", "colorfulness_gap")
 
 
@@ -134,7 +139,10 @@ def _evaluation_rows(results: EvalResults | None) -> list[dict]:
                 "colorfulness": _format_number(item.get("colorfulness"), 2),
                 "reference_colorfulness": _format_number(item.get("reference_colorfulness"), 2),
                 "colorfulness_gap": _format_number(item.get("colorfulness_gap"), 2),
-                **{key: _format_number(item[key], 2) if item.get(key) is not None else "–" for key in ("auc", "auc_rebalanced")},
+                **{
+                    key: _format_number(item[key], 2) if item.get(key) is not None else "–"
+                    for key in ("auc", "auc_rebalanced")
+                },
             }
         )
     return rows
@@ -332,8 +340,6 @@ def write_model_card(
     target = Path(folder).expanduser() / "README.md"
     card.save(target)
     return target
-
-
 
 
 __all__ = [

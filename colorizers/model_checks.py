@@ -60,7 +60,7 @@ def error_reason(error: BaseException) -> str:
     last = lines[-1]
     for prefix in ("ValueError: ", "TypeError: ", "KeyError: "):
         if last.startswith(prefix) and len(lines) > 1:
-            return shorten(last[len(prefix):], 400)
+            return shorten(last[len(prefix) :], 400)
     return shorten(lines[0], 400)
 
 
@@ -73,7 +73,9 @@ def load_config(source: str, where: str, **kwargs):
     except MemoryError:
         raise BrokenModelError(f"{where}: its config.json is too large to read") from None
     except Exception as error:  # noqa: BLE001 - invalid JSON, unknown model_type, a family's own validation
-        raise BrokenModelError(f"{where}: its config.json is not a valid colorizer config: {error_reason(error)}") from None
+        raise BrokenModelError(
+            f"{where}: its config.json is not a valid colorizer config: {error_reason(error)}"
+        ) from None
 
 
 class _TooManyModules(Exception):
@@ -110,7 +112,9 @@ def build_on_meta(config, where: str):
     try:
         model_class = AutoModel._model_mapping[type(config)]
     except KeyError:
-        raise BrokenModelError(f"{where}: its config is a {getattr(config, 'model_type', '?')!r} model, not a colorizer") from None
+        raise BrokenModelError(
+            f"{where}: its config is a {getattr(config, 'model_type', '?')!r} model, not a colorizer"
+        ) from None
     try:
         with _module_budget(MAX_MODULES), torch.device("meta"):
             return model_class(config)
@@ -124,7 +128,9 @@ def check_model_size(model, where: str, max_parameters: int | None = None) -> in
     """The parameter count of a (meta) model; ModelLoadError above ``max_parameters`` or the memory available."""
     count = sum(parameter.numel() for parameter in model.parameters())
     if max_parameters is not None and count > max_parameters:
-        raise BrokenModelError(f"{where} has {count:,} parameters, above the limit of {max_parameters:,} (max_parameters)")
+        raise BrokenModelError(
+            f"{where} has {count:,} parameters, above the limit of {max_parameters:,} (max_parameters)"
+        )
     available = available_memory_bytes()
     needed = count * BYTES_PER_PARAMETER
     if available is not None and needed > MEMORY_SHARE * available:
@@ -153,8 +159,10 @@ def weight_files(folder: Path) -> list[Path]:
 def _fix_for(file: Path) -> str:
     cached = cache_blob(file)
     if cached is not None:
-        return (f"It is a damaged download in the Hugging Face cache: delete {cached} (or the model with "
-                "`hf cache delete`) and load the model again to download a fresh copy.")
+        return (
+            f"It is a damaged download in the Hugging Face cache: delete {cached} (or the model with "
+            "`hf cache delete`) and load the model again to download a fresh copy."
+        )
     return "Save the model again (model.save_pretrained(folder)) or copy the folder again from its source."
 
 
@@ -169,7 +177,9 @@ def tensor_shapes(file: Path) -> dict[str, list[int]]:
             return {name: list(handle.get_slice(name).get_shape()) for name in handle.keys()}
     except Exception as error:  # noqa: BLE001 - SafetensorError, OSError, ...
         reason = "the file is empty" if file.stat().st_size == 0 else error_reason(error)
-        raise BrokenModelError(f"{file} is not a readable safetensors file ({reason}): it is truncated or corrupt. {_fix_for(file)}") from None
+        raise BrokenModelError(
+            f"{file} is not a readable safetensors file ({reason}): it is truncated or corrupt. {_fix_for(file)}"
+        ) from None
 
 
 def check_weights(files: list[Path], model, where: str) -> None:
@@ -239,7 +249,6 @@ def hub_weight_sizes(repo_id: str, *, revision: str | None = None, token=None) -
     any download. Raises ModelLoadError when the Hub does not answer for it."""
     from huggingface_hub import HfApi
 
-
     try:
         info = HfApi(token=token).model_info(repo_id, revision=revision, files_metadata=True)
     except Exception as error:  # noqa: BLE001 - not found, gated, no network...
@@ -256,10 +265,14 @@ def check_hub_weights(repo_id: str, max_bytes: int | None, *, revision: str | No
     sizes = hub_weight_sizes(repo_id, revision=revision, token=token)
     safetensors = {name: size for name, size in sizes.items() if name.endswith(".safetensors")}
     if not safetensors:
-        raise BrokenModelError(f"{repo_id} offers no safetensors weights (colorizers loads weights only from safetensors)")
+        raise BrokenModelError(
+            f"{repo_id} offers no safetensors weights (colorizers loads weights only from safetensors)"
+        )
     total = sum(safetensors.values())
     if max_bytes is not None and total > max_bytes:
-        raise BrokenModelError(f"{repo_id}'s weights are {_size(total)}, above the limit of {_size(max_bytes)} (max_weight_mb)")
+        raise BrokenModelError(
+            f"{repo_id}'s weights are {_size(total)}, above the limit of {_size(max_bytes)} (max_weight_mb)"
+        )
 
 
 def _size(count: int) -> str:

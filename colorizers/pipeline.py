@@ -157,13 +157,19 @@ def colorize(
                     chunk = indices[start : start + batch_size]
                     inputs = processor.preprocess_lightness([lightness[i] for i in chunk], size=size)
                     pixel_values = inputs["pixel_values"].to(parameter.device, parameter.dtype)
-                    hint_inputs = _hint_tensors([per_image_hints[i] for i in chunk], [lightness[i].shape for i in chunk],
-                                                tuple(pixel_values.shape[-2:]), pixel_values)
+                    hint_inputs = _hint_tensors(
+                        [per_image_hints[i] for i in chunk],
+                        [lightness[i].shape for i in chunk],
+                        tuple(pixel_values.shape[-2:]),
+                        pixel_values,
+                    )
                     check_deadline()
                     model_outputs = model(pixel_values=pixel_values, **forward_options, **hint_inputs)
                     ab = predicted_ab(model_outputs)
                     check_deadline()
-                    outputs = processor.post_process_colorization(ab, [lightness[i] for i in chunk], edge_aware=edge_aware)
+                    outputs = processor.post_process_colorization(
+                        ab, [lightness[i] for i in chunk], edge_aware=edge_aware
+                    )
                     for index, output in zip(chunk, outputs):
                         results[index] = output
                     if return_confidence:
@@ -200,7 +206,9 @@ def predict_lightness_ab(
         return pixel_values.float(), predicted_ab(outputs).float().cpu()
 
 
-def _hints_per_image(hints: Any, single: bool, lightness: list[np.ndarray], model: PreTrainedModel) -> list[list[Hint]]:
+def _hints_per_image(
+    hints: Any, single: bool, lightness: list[np.ndarray], model: PreTrainedModel
+) -> list[list[Hint]]:
     """Parsed hints, one list per image; a model without hint inputs refuses any."""
     if hints is None:
         return [[] for _ in lightness]
@@ -217,7 +225,9 @@ def _hints_per_image(hints: Any, single: bool, lightness: list[np.ndarray], mode
     return parsed
 
 
-def _hint_tensors(hints: list[list[Hint]], sizes: list[tuple[int, int]], working: tuple[int, int], like: torch.Tensor) -> dict:
+def _hint_tensors(
+    hints: list[list[Hint]], sizes: list[tuple[int, int]], working: tuple[int, int], like: torch.Tensor
+) -> dict:
     if not any(hints):
         return {}
     drawn = [render_hints(h, size, working) for h, size in zip(hints, sizes)]
@@ -247,7 +257,9 @@ def suggest_colors(
 
     model = load_model(model) if not isinstance(model, PreTrainedModel) else model
     if not has_color_distribution(model):
-        raise ValueError(f"this {model.config.model_type} model predicts one colour per pixel: it has no colours to suggest")
+        raise ValueError(
+            f"this {model.config.model_type} model predicts one colour per pixel: it has no colours to suggest"
+        )
     if not isinstance(top_k, int) or not 1 <= top_k <= 20:
         raise ValueError(f"top_k must be an integer from 1 to 20, got {top_k!r}")
     processor = load_processor(model)
@@ -258,12 +270,17 @@ def suggest_colors(
     (hint_list,) = _hints_per_image(hints, True, [light], model)
     parse_hints([{"x": x, "y": y, "ab": [0, 0]}], width, height)  # the same bounds check as a hint's
     parameter = next(model.parameters())
-    pixel_values = processor.preprocess_lightness([light], size=size)["pixel_values"].to(parameter.device, parameter.dtype)
+    pixel_values = processor.preprocess_lightness([light], size=size)["pixel_values"].to(
+        parameter.device, parameter.dtype
+    )
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            logits = model(pixel_values=pixel_values, **_hint_tensors([hint_list], [light.shape], tuple(pixel_values.shape[-2:]), pixel_values)).logits
+            logits = model(
+                pixel_values=pixel_values,
+                **_hint_tensors([hint_list], [light.shape], tuple(pixel_values.shape[-2:]), pixel_values),
+            ).logits
     finally:
         model.train(was_training)
     grid_h, grid_w = logits.shape[-2:]
@@ -283,10 +300,14 @@ def suggest_colors(
     for index in chosen:
         a, b = (float(v) for v in centers[index])
         rgb = lightness_ab_to_rgb_uint8(pixel_l, np.full((1, 1), a, np.float32), np.full((1, 1), b, np.float32))[0, 0]
-        suggestions.append({
-            "ab": [a, b], "rgb": [int(v) for v in rgb], "hex": "#" + "".join(f"{int(v):02x}" for v in rgb),
-            "probability": float(probabilities[index]),
-        })
+        suggestions.append(
+            {
+                "ab": [a, b],
+                "rgb": [int(v) for v in rgb],
+                "hex": "#" + "".join(f"{int(v):02x}" for v in rgb),
+                "probability": float(probabilities[index]),
+            }
+        )
     return suggestions
 
 

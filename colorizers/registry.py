@@ -200,7 +200,11 @@ def default_temperature(name: str) -> float | None:
     config class's), or ``None`` for presets that predict a single colour."""
     preset = get_preset(name)
     config_file = preset.weights_dir / "config.json"
-    config = json.loads(config_file.read_text()) if preset.has_weights and config_file.is_file() else preset.make_config().to_dict()
+    config = (
+        json.loads(config_file.read_text())
+        if preset.has_weights and config_file.is_file()
+        else preset.make_config().to_dict()
+    )
     if config.get("objective", "regression") == "regression":
         return None
     return float(config.get("default_temperature", 1.0))

@@ -52,7 +52,9 @@ def remote_code_files(model: ModelFolder) -> dict[str, Path]:
         for file in [source, *map(Path, get_relative_import_files(str(source)))]:
             file = file.resolve()
             if files.setdefault(file.name, file) != file:
-                raise RemoteCodeError(f"two remote-code files are both named {file.name}: {files[file.name]} and {file}")
+                raise RemoteCodeError(
+                    f"two remote-code files are both named {file.name}: {files[file.name]} and {file}"
+                )
     for file in files.values():
         check_self_contained(file, files)
     return files
@@ -114,7 +116,10 @@ def processor_config(model: ModelFolder) -> dict:
         config = json.loads(create_processor(model_config).to_json_string())
     config["image_processor_type"] = ColorizerImageProcessor.__name__
     module = _module_file(ColorizerImageProcessor).stem
-    config["auto_map"] = {**config.get("auto_map", {}), "AutoImageProcessor": f"{module}.{ColorizerImageProcessor.__name__}"}
+    config["auto_map"] = {
+        **config.get("auto_map", {}),
+        "AutoImageProcessor": f"{module}.{ColorizerImageProcessor.__name__}",
+    }
     return config
 
 

@@ -189,7 +189,9 @@ class StreamingColorizationDataset(_LabelledSamples, torch.utils.data.IterableDa
         worker = torch.utils.data.get_worker_info()
         dataset = self.dataset
         if worker is not None and worker.num_workers > 1:
-            dataset = dataset.shard(num_shards=worker.num_workers, index=worker.id) if hasattr(dataset, "shard") else dataset
+            dataset = (
+                dataset.shard(num_shards=worker.num_workers, index=worker.id) if hasattr(dataset, "shard") else dataset
+            )
         for position, row in enumerate(dataset):
             try:
                 image = decode_image(row[self.image_column])
@@ -215,8 +217,15 @@ def colorization_dataset(
 
     streamed = isinstance(dataset, datasets.IterableDataset)
     kind = StreamingColorizationDataset if streamed else ColorizationDataset
-    return kind(dataset, image_column, resolution, augmentation=augmentation, seed=seed,
-                label_column=label_column, class_index=class_index)
+    return kind(
+        dataset,
+        image_column,
+        resolution,
+        augmentation=augmentation,
+        seed=seed,
+        label_column=label_column,
+        class_index=class_index,
+    )
 
 
 def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -88,8 +88,13 @@ class ModelPolicy:
 
     @classmethod
     def from_limits(cls, limits: Limits) -> ModelPolicy:
-        return cls(limits.public, tuple(limits.hub_allowlist), limits.max_parameters, limits.max_weight_bytes,
-                   limits.max_name_chars)
+        return cls(
+            limits.public,
+            tuple(limits.hub_allowlist),
+            limits.max_parameters,
+            limits.max_weight_bytes,
+            limits.max_name_chars,
+        )
 
     def listed(self) -> list[str]:
         """The names public mode accepts: every preset, then the allowed Hub ids."""
@@ -126,7 +131,9 @@ def check_model_name(name: str, policy: ModelPolicy = PRIVATE_POLICY) -> None:
     )
 
 
-def parse_model_names(models: str | Iterable[Any] | None, *, limit: int, policy: ModelPolicy = PRIVATE_POLICY) -> list[str]:
+def parse_model_names(
+    models: str | Iterable[Any] | None, *, limit: int, policy: ModelPolicy = PRIVATE_POLICY
+) -> list[str]:
     """The distinct model names of a request, in order; at least one, at most ``limit``, each plausible."""
     if models is None:
         models = []
@@ -136,12 +143,16 @@ def parse_model_names(models: str | Iterable[Any] | None, *, limit: int, policy:
         raise RequestError("The models must be a list of names.")
     models = list(itertools.islice(models, 10 * limit + 1))
     if len(models) > 10 * limit:  # not worth reading
-        raise RequestError(f"Pick at most {limit} models at once (got {len(models)}; limit models_per_request = {limit}).")
+        raise RequestError(
+            f"Pick at most {limit} models at once (got {len(models)}; limit models_per_request = {limit})."
+        )
     names = list(dict.fromkeys(name for name in (str(item).strip() for item in models) if name))
     if not names:
         raise RequestError("Pick at least one model (a preset, a Hub id or a local folder).")
     if len(names) > limit:
-        raise RequestError(f"Pick at most {limit} models at once (got {len(names)}; limit models_per_request = {limit}).")
+        raise RequestError(
+            f"Pick at most {limit} models at once (got {len(names)}; limit models_per_request = {limit})."
+        )
     for name in names:
         check_model_name(name, policy)
     return names
@@ -201,7 +212,9 @@ def resolve_model(name: str, policy: ModelPolicy = PRIVATE_POLICY) -> LoadedMode
         raise RequestError(f"Model {shorten(name)!r} could not be loaded ({type(error).__name__}).") from None
     model_type = getattr(model.config, "model_type", "?")
     if model_type not in preset_model_types():
-        raise RequestError(f"Model {shorten(name)!r} is a {shorten(model_type, 40)!r} model, not a colorizer this app can run.")
+        raise RequestError(
+            f"Model {shorten(name)!r} is a {shorten(model_type, 40)!r} model, not a colorizer this app can run."
+        )
     return LoadedModel.from_model(name, model)
 
 
@@ -292,7 +305,9 @@ def guarded(gate: Gate, refuse: type[Exception], client: Callable[[], str | None
             except (RequestError, LimitError, ModelLoadError) as error:
                 raise refuse(str(error)) from None
             except MemoryError:
-                raise refuse("The server ran out of memory for this request: try a smaller image or working resolution.") from None
+                raise refuse(
+                    "The server ran out of memory for this request: try a smaller image or working resolution."
+                ) from None
             except Exception:  # noqa: BLE001 - a bug: the log gets the traceback, the user a plain message
                 logger.exception("request failed in %s", getattr(fn, "__name__", "a handler"))
                 raise refuse("Something went wrong on the server with this request (it has been logged).") from None

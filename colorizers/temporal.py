@@ -61,8 +61,14 @@ class TemporalStabilizer:
     stabilized ab. ``last_cut`` tells whether that frame started a new shot.
     """
 
-    def __init__(self, carry: float = 0.97, tolerance: float = 8.0, cut_residual: float = 6.0,
-                 cut_fraction: float = 0.3, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM):
+    def __init__(
+        self,
+        carry: float = 0.97,
+        tolerance: float = 8.0,
+        cut_residual: float = 6.0,
+        cut_fraction: float = 0.3,
+        preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+    ):
         if not 0.0 <= carry < 1.0:
             raise ValueError(f"carry must be in [0, 1), got {carry}")
         if tolerance <= 0 or cut_residual <= 0 or not 0.0 < cut_fraction <= 1.0:
@@ -77,8 +83,13 @@ class TemporalStabilizer:
         self._light = self._light_u8 = self._ab = self._grid = None
         self.last_cut = True
 
-    def fit(self, previous: np.ndarray, current: np.ndarray, previous_u8: np.ndarray | None = None,
-            current_u8: np.ndarray | None = None) -> MotionFit:
+    def fit(
+        self,
+        previous: np.ndarray,
+        current: np.ndarray,
+        previous_u8: np.ndarray | None = None,
+        current_u8: np.ndarray | None = None,
+    ) -> MotionFit:
         """Flow from ``current`` back to ``previous`` (two L planes of one shape) and how well it fits."""
         height, width = current.shape
         if self._grid is None or self._grid[0].shape != current.shape:
@@ -130,7 +141,11 @@ def scene_cuts(lightness_frames, **options) -> list[int]:
     for index, light in enumerate(lightness_frames):
         light = np.ascontiguousarray(light, np.float32)
         light_u8 = lightness_to_uint8(light)
-        if previous is None or previous.shape != light.shape or stabilizer.is_cut(stabilizer.fit(previous, light, previous_u8, light_u8)):
+        if (
+            previous is None
+            or previous.shape != light.shape
+            or stabilizer.is_cut(stabilizer.fit(previous, light, previous_u8, light_u8))
+        ):
             cuts.append(index)
         previous, previous_u8 = light, light_u8
     return cuts

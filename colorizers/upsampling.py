@@ -66,8 +66,16 @@ def resize_rows(plane: np.ndarray, height: int, width: int, start: int, stop: in
     return first
 
 
-def upsample_to_rgb(ab: np.ndarray, light: np.ndarray, *, edge_aware: bool, radius: int = 1, eps: float = 1e-3,
-                    resample=Image.Resampling.BILINEAR, as_image: bool = False) -> np.ndarray | Image.Image:
+def upsample_to_rgb(
+    ab: np.ndarray,
+    light: np.ndarray,
+    *,
+    edge_aware: bool,
+    radius: int = 1,
+    eps: float = 1e-3,
+    resample=Image.Resampling.BILINEAR,
+    as_image: bool = False,
+) -> np.ndarray | Image.Image:
     """Normalised ab (2, h, w) at any resolution + full-resolution L (H, W) -> RGB uint8 (H, W, 3), or a PIL
     RGB image with ``as_image`` (filled band by band: no uint8 copy of the whole image on the way).
 
@@ -183,7 +191,9 @@ def guided_upsample(
     return a, b
 
 
-def guided_coefficients(ab: np.ndarray, lightness: np.ndarray, *, radius: int, eps: float, keep_prediction: bool = True) -> list:
+def guided_coefficients(
+    ab: np.ndarray, lightness: np.ndarray, *, radius: int, eps: float, keep_prediction: bool = True
+) -> list:
     """The low-resolution part of :func:`guided_upsample`: per ab channel ``(A, B, min, max)`` at the size of
     ``ab``, ``A`` already scaled to apply to L itself (not L / 100)."""
     guide = resize_planes(lightness, *ab.shape[1:])
@@ -206,7 +216,9 @@ def guided_coefficients(ab: np.ndarray, lightness: np.ndarray, *, radius: int, e
     return coefficients
 
 
-def apply_guided(coefficients: list, lightness: np.ndarray, height: int, width: int, rows: tuple[int, int] | None = None) -> list:
+def apply_guided(
+    coefficients: list, lightness: np.ndarray, height: int, width: int, rows: tuple[int, int] | None = None
+) -> list:
     """The full-resolution part of :func:`guided_upsample`: ``A * L + B`` per channel, clipped to the
     prediction's range. ``rows=(r0, r1)``: only those rows, ``lightness`` being L's rows r0..r1 (the
     coefficients are then upsampled by :func:`resize_rows`, so no full-size plane is ever made)."""

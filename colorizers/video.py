@@ -56,9 +56,16 @@ class FrameColorizer:
     ``stabilize=False`` it is ``colorize()`` frame by frame.
     """
 
-    def __init__(self, model: PreTrainedModel, processor: ColorizerImageProcessor | None = None, *,
-                 size: int | dict | None = None, temperature: float | None = None, stabilize: bool = True,
-                 stabilizer: TemporalStabilizer | None = None):
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        processor: ColorizerImageProcessor | None = None,
+        *,
+        size: int | dict | None = None,
+        temperature: float | None = None,
+        stabilize: bool = True,
+        stabilizer: TemporalStabilizer | None = None,
+    ):
         check_temperature(temperature, model)
         self.model, self.processor = model, processor or load_processor(model)
         self.size, self.temperature = size, temperature
@@ -66,8 +73,9 @@ class FrameColorizer:
         self.cuts = 0
 
     def __call__(self, lightness: list[np.ndarray]) -> list[np.ndarray]:
-        pixel_values, ab = predict_lightness_ab(lightness, self.model, self.processor, size=self.size,
-                                                temperature=self.temperature)
+        pixel_values, ab = predict_lightness_ab(
+            lightness, self.model, self.processor, size=self.size, temperature=self.temperature
+        )
         ab = ab.numpy()
         if self.stabilizer is None:
             return list(ab)
@@ -221,8 +229,9 @@ def colorize_video(
         model.to(device)
     was_training = model.training
     model.eval()
-    colorizer = FrameColorizer(model, processor, size=size, temperature=temperature, stabilize=stabilize,
-                               stabilizer=stabilizer)
+    colorizer = FrameColorizer(
+        model, processor, size=size, temperature=temperature, stabilize=stabilize, stabilizer=stabilizer
+    )
     container, info = open_video(src)
     end = None if duration is None else (start or 0.0) + duration
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -230,10 +239,12 @@ def colorize_video(
     writer, closed, done = None, False, False
     try:
         offset = info.start_time + start if start else 0.0  # a part starts at 0; a whole video keeps its timestamps
-        writer = VideoWriter(partial, CONTAINERS[suffix], info, list(container.streams.audio), offset=offset,
-                             copy_audio=copy_audio)
-        frames = _run_pipeline(container, info, colorizer, writer, start=start, end=end, batch_size=batch_size,
-                               progress=progress)
+        writer = VideoWriter(
+            partial, CONTAINERS[suffix], info, list(container.streams.audio), offset=offset, copy_audio=copy_audio
+        )
+        frames = _run_pipeline(
+            container, info, colorizer, writer, start=start, end=end, batch_size=batch_size, progress=progress
+        )
         writer.close()
         closed = True
         if dst.exists() and not overwrite:
@@ -247,13 +258,33 @@ def colorize_video(
             writer.abort()
         if not done:
             partial.unlink(missing_ok=True)
-    return VideoResult(dst, frames, float(info.fps), frames / float(info.fps), info.width, info.height, writer.codec,
-                       CONTAINERS[suffix], writer.audio_summary, stabilize,
-                       colorizer.cuts if stabilize else 0, time.perf_counter() - started)
+    return VideoResult(
+        dst,
+        frames,
+        float(info.fps),
+        frames / float(info.fps),
+        info.width,
+        info.height,
+        writer.codec,
+        CONTAINERS[suffix],
+        writer.audio_summary,
+        stabilize,
+        colorizer.cuts if stabilize else 0,
+        time.perf_counter() - started,
+    )
 
 
-def _run_pipeline(container, info: VideoInfo, colorizer: FrameColorizer, writer: VideoWriter, *, start, end,
-                  batch_size: int, progress) -> int:
+def _run_pipeline(
+    container,
+    info: VideoInfo,
+    colorizer: FrameColorizer,
+    writer: VideoWriter,
+    *,
+    start,
+    end,
+    batch_size: int,
+    progress,
+) -> int:
     """Decode thread -> this thread (model + stabilization) -> encode thread; returns the frames written."""
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=4 * batch_size)
@@ -313,7 +344,12 @@ def _run_pipeline(container, info: VideoInfo, colorizer: FrameColorizer, writer:
             if batch:
                 lightness = [gray_to_lightness(gray) for _, gray, _ in batch]
                 abs_ = colorizer(lightness)
-                send(("frames", [(pts, light, ab, rotation) for (pts, _, rotation), light, ab in zip(batch, lightness, abs_)]))
+                send(
+                    (
+                        "frames",
+                        [(pts, light, ab, rotation) for (pts, _, rotation), light, ab in zip(batch, lightness, abs_)],
+                    )
+                )
                 batch.clear()
             if audio:
                 send(("audio", list(audio)))

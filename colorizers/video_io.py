@@ -32,7 +32,13 @@ ENCODER_OPTIONS = {
     "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8", "row-mt": "1", "crf": "30"},
     "libvpx": {"deadline": "realtime", "cpu-used": "8", "crf": "10"},
 }
-CODEC_NAMES = {"libx264": "H.264", "libopenh264": "H.264", "libvpx-vp9": "VP9", "libvpx": "VP8", "mpeg4": "MPEG-4 Part 2"}
+CODEC_NAMES = {
+    "libx264": "H.264",
+    "libopenh264": "H.264",
+    "libvpx-vp9": "VP9",
+    "libvpx": "VP8",
+    "mpeg4": "MPEG-4 Part 2",
+}
 BITS_PER_PIXEL = 0.25  # for the encoders without a constant-quality mode (MPEG-4 Part 2, OpenH264)
 _SIGNATURES = {b"ftyp": "MP4/MOV", b"\x1aE\xdf\xa3": "Matroska/WebM", b"RIFF": "AVI"}
 
@@ -124,8 +130,19 @@ def _describe(path: Path, container) -> VideoInfo:
     if frames == 0 and duration == 0:
         raise VideoError(f"{path}: zero-length video (no frames)")
     time_base = Fraction(stream.time_base or 1 / fps)
-    return VideoInfo(path, context.width, context.height, Fraction(fps), time_base, context.name, duration, frames, audio,
-                     float((stream.start_time or 0) * time_base), stream.sample_aspect_ratio or None)
+    return VideoInfo(
+        path,
+        context.width,
+        context.height,
+        Fraction(fps),
+        time_base,
+        context.name,
+        duration,
+        frames,
+        audio,
+        float((stream.start_time or 0) * time_base),
+        stream.sample_aspect_ratio or None,
+    )
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -135,8 +152,9 @@ def probe_video(path: str | Path) -> VideoInfo:
     return info
 
 
-def read_stream(container, info: VideoInfo, emit: Callable, *, start: float | None = None,
-                end: float | None = None) -> int:
+def read_stream(
+    container, info: VideoInfo, emit: Callable, *, start: float | None = None, end: float | None = None
+) -> int:
     """Decode ``container`` in order, calling ``emit(("frame", pts, gray, rotation))`` for every video
     frame in ``[start, end)`` seconds from the video's first timestamp (gray: uint8 (H, W) at the
     video's size; pts in ``info.time_base``) and ``emit(("audio", index, packet))`` for every audio
@@ -188,7 +206,9 @@ def read_stream(container, info: VideoInfo, emit: Callable, *, start: float | No
         raise VideoError(f"{info.path}: no video frames" + (" in the requested part" if start or end else ""))
     declared, reached = info.duration or 0.0, last_time - origin + 1 / info.fps
     if (end is None or end > declared) and reached < declared - max(2.0, 0.05 * declared):
-        raise VideoError(f"{info.path}: truncated: its video stops at {reached:.2f} s of the {declared:.2f} s it declares")
+        raise VideoError(
+            f"{info.path}: truncated: its video stops at {reached:.2f} s of the {declared:.2f} s it declares"
+        )
     return frames
 
 
@@ -196,8 +216,16 @@ class VideoWriter:
     """One output file: an encoded video stream plus the input's audio streams (copied where the container
     can hold them). ``offset`` seconds are taken off every timestamp (the start of a trimmed part)."""
 
-    def __init__(self, path: Path, format_name: str, info: VideoInfo, audio_streams: list, *, offset: float = 0.0,
-                 copy_audio: set[str] | None = None):
+    def __init__(
+        self,
+        path: Path,
+        format_name: str,
+        info: VideoInfo,
+        audio_streams: list,
+        *,
+        offset: float = 0.0,
+        copy_audio: set[str] | None = None,
+    ):
         options = {"movflags": "+faststart"} if format_name in ("mp4", "mov") else {}
         self.container = av.open(str(path), "w", format=format_name, options=options)
         self.encoder = _encoder_for(format_name)
@@ -218,7 +246,9 @@ class VideoWriter:
         if info.sample_aspect_ratio:
             context.sample_aspect_ratio = info.sample_aspect_ratio
         self.offset, self.in_time_base = offset, info.time_base
-        self.audio = [_AudioOutput(self.container, format_name, stream, offset, copy_audio) for stream in audio_streams]
+        self.audio = [
+            _AudioOutput(self.container, format_name, stream, offset, copy_audio) for stream in audio_streams
+        ]
         self.rotation_set = False
 
     @property
@@ -234,7 +264,9 @@ class VideoWriter:
             if rotation and hasattr(self.stream, "set_display_rotation"):
                 self.stream.set_display_rotation(rotation)
             self.rotation_set = True
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=self.stream.pix_fmt, dst_colorspace="ITU709")
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format=self.stream.pix_fmt, dst_colorspace="ITU709"
+        )
         frame.pts = round((pts * self.in_time_base - Fraction(self.offset)) / self.time_base)
         frame.time_base = self.time_base
         self.container.mux(self.stream.encode(frame))
@@ -263,7 +295,9 @@ def _encoder_for(format_name: str) -> str:
             return name
         except Exception:
             continue
-    raise VideoError(f"this FFmpeg build has no encoder for {format_name} (tried {', '.join(ENCODERS.get(format_name, _H264))})")
+    raise VideoError(
+        f"this FFmpeg build has no encoder for {format_name} (tried {', '.join(ENCODERS.get(format_name, _H264))})"
+    )
 
 
 def _can_copy(format_name: str, stream) -> bool:
@@ -299,8 +333,9 @@ class _AudioOutput:
         self.stream = container.add_stream(codec, rate=rate)
         self.stream.codec_context.layout = "stereo" if source.codec_context.channels > 1 else "mono"
         context = self.stream.codec_context
-        self.resampler = av.AudioResampler(format=context.format, layout=context.layout, rate=rate,
-                                           frame_size=context.frame_size or None)
+        self.resampler = av.AudioResampler(
+            format=context.format, layout=context.layout, rate=rate, frame_size=context.frame_size or None
+        )
         self.samples = None
         why = f"{format_name} cannot hold {self.name}" if wanted else f"{self.name} was not to be copied"
         self.summary = f"re-encoded ({self.name} -> {codec}: {why})"
@@ -320,7 +355,16 @@ class _AudioOutput:
             return
         for frame in self.source.codec_context.decode(packet):
             if self.samples is None:
-                self.samples = max(0, round((float(frame.pts * frame.time_base) - self.offset) * self.stream.codec_context.sample_rate)) if frame.pts is not None else 0
+                self.samples = (
+                    max(
+                        0,
+                        round(
+                            (float(frame.pts * frame.time_base) - self.offset) * self.stream.codec_context.sample_rate
+                        ),
+                    )
+                    if frame.pts is not None
+                    else 0
+                )
             self._encode(self.resampler.resample(frame))
 
     def _encode(self, frames) -> None:
@@ -335,5 +379,14 @@ class _AudioOutput:
             self.container.mux(self.stream.encode(None))
 
 
-__all__ = ["VIDEO_SUFFIXES", "VideoError", "VideoInfo", "VideoWriter", "has_video_suffix", "open_video", "probe_video",
-           "read_stream", "writable_suffix"]
+__all__ = [
+    "VIDEO_SUFFIXES",
+    "VideoError",
+    "VideoInfo",
+    "VideoWriter",
+    "has_video_suffix",
+    "open_video",
+    "probe_video",
+    "read_stream",
+    "writable_suffix",
+]

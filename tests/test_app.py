@@ -29,6 +29,7 @@ from colorizers.serving import LoadedModel, resolve_model  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import app  # noqa: E402
+import app_compare  # noqa: E402
 
 FAST = ["vanilla-v1", "vanilla-v2"]
 
@@ -129,7 +130,12 @@ def forged_png(width: int, height: int) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def rgb(path) -> np.ndarray:
@@ -186,7 +192,9 @@ def test_separate_reference_is_resized_to_the_input(client, images):
     output = rgb(gallery[0]["image"])
     height, width = output.shape[:2]
     reference = np.asarray(Image.open(images["reference-large.png"]).resize((width, height), Image.Resampling.LANCZOS))
-    assert rows["vanilla-v1"]["psnr"] == pytest.approx(peak_signal_noise_ratio(reference, output, data_range=255), abs=1e-3)
+    assert rows["vanilla-v1"]["psnr"] == pytest.approx(
+        peak_signal_noise_ratio(reference, output, data_range=255), abs=1e-3
+    )
     expected_ssim = structural_similarity(reference, output, channel_axis=2, data_range=255)
     assert rows["vanilla-v1"]["ssim"] == pytest.approx(expected_ssim, abs=1e-4)
 
@@ -200,7 +208,9 @@ def test_identical_images_give_psnr_inf_as_text(client, images):
 def test_working_resolution_changes_the_prediction_not_the_output_size(client, images):
     gallery, _ = compare(client, images["colour.png"], ["vanilla-v1"], resolution=64)
     assert rgb(gallery[0]["image"]).shape == rgb(images["colour.png"]).shape
-    with pytest.raises(AppError, match=f"between 32 and {app.LIMITS.max_working_size} pixels .*limit max_working_size"):
+    with pytest.raises(
+        AppError, match=f"between 32 and {app.LIMITS.max_working_size} pixels .*limit max_working_size"
+    ):
         compare(client, images["colour.png"], ["vanilla-v1"], resolution=5000)
 
 
@@ -316,16 +326,16 @@ def test_eight_concurrent_clients_get_correct_results(server, images, tmp_path):
 def test_every_preset_is_listed_and_untrained_ones_are_labelled(monkeypatch):
     from colorizers.registry import Preset
 
-    assert set(app.ordered_presets()) == set(colorizers.list_models())
+    assert set(app_compare.ordered_presets()) == set(colorizers.list_models())
     trained = {"vanilla-v2", colorizers.DEFAULT_MODEL}
     monkeypatch.setattr(Preset, "has_weights", property(lambda self: self.name in trained))
-    order = app.ordered_presets()
+    order = app_compare.ordered_presets()
     assert set(order[:2]) == trained and len(order) == len(colorizers.list_models())
-    assert app.default_models() == [colorizers.DEFAULT_MODEL]
-    assert app.preset_label("vanilla-v2") == "vanilla-v2"
-    assert app.preset_label("vanilla-v1") == "vanilla-v1 (untrained: random weights)"
+    assert app_compare.default_models() == [colorizers.DEFAULT_MODEL]
+    assert app_compare.preset_label("vanilla-v2") == "vanilla-v2"
+    assert app_compare.preset_label("vanilla-v1") == "vanilla-v1 (untrained: random weights)"
     monkeypatch.setattr(Preset, "has_weights", property(lambda self: False))
-    assert app.default_models() == [colorizers.DEFAULT_MODEL]
+    assert app_compare.default_models() == [colorizers.DEFAULT_MODEL]
 
 
 def test_the_ui_shows_every_preset_with_its_label():

@@ -32,9 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_app import RecordingLoader  # noqa: E402
 
 import app  # noqa: E402
+import app_compare  # noqa: E402
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 pytestmark = [
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
@@ -76,7 +83,8 @@ def page(browser, url):
 def wait_text(page, selector: str, text: str) -> str:
     """Wait until the element's text contains ``text``; return that text."""
     page.wait_for_function(
-        "([selector, text]) => (document.querySelector(selector)?.innerText || '').includes(text)", arg=[selector, text]
+        "([selector, text]) => (document.querySelector(selector)?.innerText || '').includes(text)",
+        arg=[selector, text],
     )
     return page.inner_text(selector)
 
@@ -100,7 +108,7 @@ def test_upload_colorize_with_two_models_and_see_gallery_slider_and_metrics(page
     page.wait_for_selector("#before-after img")
     page.wait_for_function("document.querySelectorAll('#downloads a').length >= 2")
 
-    names = [app.default_models()[0], "vanilla-v1"]
+    names = [app_compare.default_models()[0], "vanilla-v1"]
     rows = table_rows(page)
     assert rows[0] == ["model", "psnr", "ssim", "colorfulness", "colorfulness_gap", "ms"]
     assert [row[0] for row in rows[1:]] == names
@@ -162,6 +170,6 @@ def test_example_with_a_colour_reference(page):
     page.wait_for_function("document.querySelectorAll('#metrics [role=row]').length >= 2")
     page.wait_for_selector("#before-after img")
     row = table_rows(page)[1]
-    assert row[0] == app.default_models()[0] and all(NUMBER.match(cell) for cell in row[1:]), row
+    assert row[0] == app_compare.default_models()[0] and all(NUMBER.match(cell) for cell in row[1:]), row
     notes = wait_text(page, "#notes", "separate colour reference")
     assert "600x400" in notes

@@ -56,9 +56,13 @@ def photo(tmp_path_factory):
 
 
 def test_guide_applies_hints_and_keeps_the_size(client, photo):
-    plain = np.asarray(Image.open(client.predict(handle_file(str(photo)), "test/chroma", "[]", None, api_name="/guide")))
+    plain = np.asarray(
+        Image.open(client.predict(handle_file(str(photo)), "test/chroma", "[]", None, api_name="/guide"))
+    )
     hints = json.dumps([{"x": 20, "y": 10, "color": "#ff0000", "radius": 8}])
-    guided = np.asarray(Image.open(client.predict(handle_file(str(photo)), "test/chroma", hints, 80, api_name="/guide")))
+    guided = np.asarray(
+        Image.open(client.predict(handle_file(str(photo)), "test/chroma", hints, 80, api_name="/guide"))
+    )
     assert plain.shape == guided.shape == (40, 56, 3)
     assert not np.array_equal(plain, guided)
 
@@ -79,8 +83,9 @@ def test_bad_hints_get_a_clear_message(client, photo, hints, message):
 
 def test_models_without_hint_inputs_are_refused(client, photo):
     with pytest.raises(AppError, match="has no hint inputs"):
-        client.predict(handle_file(str(photo)), "vanilla-v2", '[{"x": 1, "y": 1, "color": "#00f"}]', None,
-                       api_name="/guide")
+        client.predict(
+            handle_file(str(photo)), "vanilla-v2", '[{"x": 1, "y": 1, "color": "#00f"}]', None, api_name="/guide"
+        )
 
 
 def test_suggest_returns_distinct_colours(client, photo):

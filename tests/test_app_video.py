@@ -53,10 +53,13 @@ def test_videos_longer_than_the_limit_are_clipped(client, clips, monkeypatch):
     assert describe(Path(result))["count"] == 15
 
 
-@pytest.mark.parametrize("which, model, message", [
-    ("broken", "resnet18", "The video cannot be used: a truncated or corrupt MP4/MOV file"),
-    ("short", "no-such-model", "Unknown model 'no-such-model'"),
-])
+@pytest.mark.parametrize(
+    "which, model, message",
+    [
+        ("broken", "resnet18", "The video cannot be used: a truncated or corrupt MP4/MOV file"),
+        ("short", "no-such-model", "Unknown model 'no-such-model'"),
+    ],
+)
 def test_refusals_are_clear(client, clips, which, model, message):
     with pytest.raises(Exception, match=message):
         client.predict(handle_file(str(clips[which])), model, True, api_name="/colorize_video")

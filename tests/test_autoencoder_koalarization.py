@@ -36,7 +36,13 @@ def test_baseline_layout_matches_report():
     assert strides == [2, 1, 2, 1, 2, 1, 1, 1]
     assert [layer.out_channels for layer in model.encoder.layers] == [64, 128, 128, 256, 256, 512, 512, 512]
     assert (model.fusion.in_channels, model.fusion.out_channels, model.fusion.kernel_size) == (512, 256, (1, 1))
-    assert [layer.out_channels for layer in model.decoder.layers] + [model.decoder.head.out_channels] == [128, 64, 32, 16, 2]
+    assert [layer.out_channels for layer in model.decoder.layers] + [model.decoder.head.out_channels] == [
+        128,
+        64,
+        32,
+        16,
+        2,
+    ]
     assert not any(isinstance(module, torch.nn.MaxPool2d) for module in model.modules())
     assert model.encoder(torch.empty(1, 1, 32, 48, device="meta")).shape == (1, 512, 4, 6)
     assert model.config.image_size == 256 and colorizers.count_parameters("ae-baseline") == 7_530_642
@@ -85,7 +91,9 @@ def test_vgg16_loads_pretrained_weights_from_local_safetensors(tmp_path, as_file
     source = tmp_path / "model.safetensors" if as_file else tmp_path
     assert model.load_pretrained_backbone(str(source)) is model
     for index in VGG16_CONV_INDICES:
-        torch.testing.assert_close(model.encoder.features[index].weight, state[f"features.{index}.weight"], rtol=0, atol=0)
+        torch.testing.assert_close(
+            model.encoder.features[index].weight, state[f"features.{index}.weight"], rtol=0, atol=0
+        )
         torch.testing.assert_close(model.encoder.features[index].bias, state[f"features.{index}.bias"], rtol=0, atol=0)
     assert not any(p.requires_grad for p in model.encoder.parameters())
 
@@ -129,7 +137,13 @@ def test_koalarization_layout_matches_report():
     assert strides == [2, 1, 2, 1, 2, 1, 1, 1]
     assert [layer.out_channels for layer in model.encoder.layers] == [64, 128, 128, 256, 256, 512, 512, 256]
     assert (model.fusion.in_channels, model.fusion.out_channels, model.fusion.kernel_size) == (256 + 1000, 256, (1, 1))
-    assert [layer.out_channels for layer in model.decoder.layers] + [model.decoder.head.out_channels] == [128, 64, 64, 32, 2]
+    assert [layer.out_channels for layer in model.decoder.layers] + [model.decoder.head.out_channels] == [
+        128,
+        64,
+        64,
+        32,
+        2,
+    ]
     assert type(model.classifier) is ResNetForImageClassification
     # microsoft/resnet-50's architecture: 25,557,032 parameters, 1000 ImageNet logits.
     assert sum(p.numel() for p in model.classifier.parameters()) == 25_557_032
@@ -192,7 +206,9 @@ def test_koalarization_loads_pretrained_classifier(tmp_path):
     # The copied weights and labels survive a save/load round trip.
     model.save_pretrained(tmp_path / "colorizer")
     loaded = AutoModel.from_pretrained(tmp_path / "colorizer")
-    torch.testing.assert_close(loaded.classifier.classifier[-1].weight, pretrained.classifier[-1].weight, rtol=0, atol=0)
+    torch.testing.assert_close(
+        loaded.classifier.classifier[-1].weight, pretrained.classifier[-1].weight, rtol=0, atol=0
+    )
     assert loaded.config.classifier_config.id2label[3] == "class-3"
 
 

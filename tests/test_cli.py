@@ -90,8 +90,23 @@ def test_list_prints_presets_with_parameter_counts(capsys):
 def test_module_entry_point(photos, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "colorizers", "colorize", str(photos / "trip" / "b.png"), "-o", str(tmp_path / "o"), "-m", "vanilla-v2", "-q"],
-        capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1], timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "colorizers",
+            "colorize",
+            str(photos / "trip" / "b.png"),
+            "-o",
+            str(tmp_path / "o"),
+            "-m",
+            "vanilla-v2",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "o" / "b.png").is_file()
@@ -117,8 +132,22 @@ def test_evaluate_prints_table_and_writes_json(references, tmp_path, capsys):
     from colorizers.evaluation import gray_prediction
 
     out = tmp_path / "results.json"
-    code = main(["evaluate", "--model", "vanilla-v1", "--model", "vanilla-v2", "--data", str(references),
-                 "--size", "32", "--output", str(out), "--quiet"])
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            "vanilla-v1",
+            "--model",
+            "vanilla-v2",
+            "--data",
+            str(references),
+            "--size",
+            "32",
+            "--output",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     assert "| gray |" in captured.out and "| vanilla-v1 (untrained) |" in captured.out
@@ -160,19 +189,53 @@ def test_hints_file_guides_each_named_image(tmp_path, capsys):
     for name, shape in (("a.png", (40, 60)), ("b.png", (30, 20))):
         Image.fromarray((rng.random(shape) * 255).astype(np.uint8)).save(tmp_path / name)
     hints = tmp_path / "hints.json"
-    hints.write_text(json.dumps({"a.png": [{"x": 5, "y": 5, "color": "#ff0000"}], "b.png": [{"x": 50, "y": 5, "color": "#f00"}]}))
-    code = main(["colorize", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "out"), "-m", "chroma",
-                 "--hints", str(hints), "-q"])
+    hints.write_text(
+        json.dumps({"a.png": [{"x": 5, "y": 5, "color": "#ff0000"}], "b.png": [{"x": 50, "y": 5, "color": "#f00"}]})
+    )
+    code = main(
+        [
+            "colorize",
+            str(tmp_path / "a.png"),
+            str(tmp_path / "b.png"),
+            "-o",
+            str(tmp_path / "out"),
+            "-m",
+            "chroma",
+            "--hints",
+            str(hints),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "failed " + str(tmp_path / "b.png") + ": --hints: hint 1: point (50, 5) is outside the 20x30 image" in err
     assert (tmp_path / "out" / "a.png").is_file() and not (tmp_path / "out" / "b.png").exists()
     one = tmp_path / "one.json"
     one.write_text(json.dumps([{"x": 1, "y": 1, "color": "#00f"}]))
-    assert main(["colorize", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "o2"), "-m", "chroma",
-                 "--hints", str(one), "-q"]) == 2
+    assert (
+        main(
+            [
+                "colorize",
+                str(tmp_path / "a.png"),
+                str(tmp_path / "b.png"),
+                "-o",
+                str(tmp_path / "o2"),
+                "-m",
+                "chroma",
+                "--hints",
+                str(one),
+                "-q",
+            ]
+        )
+        == 2
+    )
     assert "holds one list of hints, but 2 images are to be colorized" in capsys.readouterr().err
-    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o3"), "-m", "vanilla-v2", "--hints", str(one)]) == 2
+    assert (
+        main(
+            ["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o3"), "-m", "vanilla-v2", "--hints", str(one)]
+        )
+        == 2
+    )
     assert "model has no hint inputs" in capsys.readouterr().err
 
 
@@ -198,11 +261,14 @@ def test_size_above_the_working_size_limit_is_one_line(photos, tmp_path, capsys)
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("where, reason", [
-    ("file/sub", "part of its path is a file, not a folder"),
-    ("file", "it exists and is not a folder"),
-    ("/proc/colorizers-out", "cannot create the output folder /proc/colorizers-out"),
-])
+@pytest.mark.parametrize(
+    "where, reason",
+    [
+        ("file/sub", "part of its path is a file, not a folder"),
+        ("file", "it exists and is not a folder"),
+        ("/proc/colorizers-out", "cannot create the output folder /proc/colorizers-out"),
+    ],
+)
 def test_an_output_folder_that_cannot_be_made_is_one_line_and_the_summary(photos, tmp_path, capsys, where, reason):
     (tmp_path / "file").write_text("a file where the output folder would go")
     output = where if where.startswith("/") else tmp_path / where
@@ -309,9 +375,24 @@ def test_a_stop_signal_ends_with_one_line_the_summary_and_no_temporary_file(tmp_
         Image.fromarray(rng.integers(0, 256, (1500, 2000, 3), dtype=np.uint8)).save(photos / f"{index}.bmp")
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "colorizers", "colorize", str(photos), "-o", str(out), "-m", "vanilla-v2", "-q",
-         "--batch-size", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+        [
+            sys.executable,
+            "-m",
+            "colorizers",
+            "colorize",
+            str(photos),
+            "-o",
+            str(out),
+            "-m",
+            "vanilla-v2",
+            "-q",
+            "--batch-size",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     deadline = time.monotonic() + 240

@@ -63,8 +63,12 @@ def test_an_animation_gives_its_first_frame_with_a_note(files):
     [
         ("notes.txt", {}, r"^The image 'notes.txt' cannot be used: not an image file PIL can read\.$"),
         ("tiny.png", {}, r"^The image 'tiny.png' is only 7x20 pixels: both sides must be at least 8 pixels\.$"),
-        ("colour.png", {"max_pixels": 8000}, r"^The image 'colour.png' cannot be used: 113x75 is 0\.0 megapixels, "
-                                             r"above the limit of 0\.008 megapixels \(limit max_megapixels\)\.$"),
+        (
+            "colour.png",
+            {"max_pixels": 8000},
+            r"^The image 'colour.png' cannot be used: 113x75 is 0\.0 megapixels, "
+            r"above the limit of 0\.008 megapixels \(limit max_megapixels\)\.$",
+        ),
         ("colour.png", {"min_side": 100}, r"is only 113x75 pixels: both sides must be at least 100 pixels"),
     ],
 )
@@ -98,13 +102,19 @@ def test_working_size_in_range(value, expected):
 
 
 def test_working_size_out_of_range_or_not_a_number():
-    with pytest.raises(RequestError, match=r"^The working resolution must be between 32 and 1024 pixels "
-                                           r"\(or 0 / empty for each model's own; limit max_working_size = 1024\), got 5000\.$"):
+    with pytest.raises(
+        RequestError,
+        match=r"^The working resolution must be between 32 and 1024 pixels "
+        r"\(or 0 / empty for each model's own; limit max_working_size = 1024\), got 5000\.$",
+    ):
         parse_working_size(5000)
     with pytest.raises(RequestError, match="between 64 and 128 pixels"):
         parse_working_size(32, minimum=64, maximum=128)
-    with pytest.raises(RequestError, match=r"^The working resolution must be a number of pixels or empty for auto, "
-                                           r"got 'big'\.$"):
+    with pytest.raises(
+        RequestError,
+        match=r"^The working resolution must be a number of pixels or empty for auto, "
+        r"got 'big'\.$",
+    ):
         parse_working_size("big")
 
 
@@ -141,8 +151,9 @@ def test_a_same_size_reference_is_used_as_is_and_a_gray_one_is_flagged(files):
     assert same.note == "Metrics are computed against the separate colour reference."
     gray = metric_reference(read_upload(files["large-reference.png"]), read_upload(files["gray-reference.png"]))
     assert gray.rgb.shape == (150, 226, 3)
-    assert gray.note.endswith("**Note:** the colour reference looks black-and-white, so the metrics against it say "
-                              "little about colour.")
+    assert gray.note.endswith(
+        "**Note:** the colour reference looks black-and-white, so the metrics against it say little about colour."
+    )
 
 
 # Runs ----------------------------------------------------------------------------------------------------
@@ -175,9 +186,14 @@ def test_compare_scores_every_model_against_the_reference_and_explains(files):
         assert run.scores == score(run.output, CAT)
     np.testing.assert_array_equal(result.gray, gray_prediction(photo.array))
     assert result.notes[0].startswith("Metrics are computed against the uploaded photo itself")
-    assert result.notes[1] == "Working resolution (longest edge): first 64 px, second 64 px. Every output keeps the input's 113x75 pixels."
-    assert result.notes[2] == ("**Untrained, random weights:** second: no trained weights exist for this model yet, so "
-                               "the colours are arbitrary.")
+    assert (
+        result.notes[1]
+        == "Working resolution (longest edge): first 64 px, second 64 px. Every output keeps the input's 113x75 pixels."
+    )
+    assert result.notes[2] == (
+        "**Untrained, random weights:** second: no trained weights exist for this model yet, so "
+        "the colours are arbitrary."
+    )
 
 
 def test_compare_without_a_size_uses_each_models_own_and_without_reference_scores_no_psnr(files):
@@ -194,7 +210,9 @@ def test_other_options_go_to_colorize(files):
     array = read_upload(files["colour.png"]).array
     output, _ = run_model(loaded("tiny"), array, batch_size=1)
     assert output.size == (113, 75)
-    with pytest.raises(RequestError, match=r"^Model 'tiny' failed on this image: batch_size must be at least 1, got 0$"):
+    with pytest.raises(
+        RequestError, match=r"^Model 'tiny' failed on this image: batch_size must be at least 1, got 0$"
+    ):
         compare(read_upload(files["colour.png"]), [loaded("tiny")], batch_size=0)
 
 

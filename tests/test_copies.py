@@ -36,15 +36,20 @@ def test_marked_copies_equal_their_source():
     result = _run_checker()
     assert result.returncode == 0, result.stderr
     # the copies this suite relies on are marked (regression_loss in every family but unet and the discriminator)
-    marked = sum(text.count("# Copied from colorizers.models.unet.modeling_unet.regression_loss\n") for text in (
-        (ROOT / "colorizers" / "models" / family / f"modeling_{family}.py").read_text() for family in FAMILIES
-    ))
+    marked = sum(
+        text.count("# Copied from colorizers.models.unet.modeling_unet.regression_loss\n")
+        for text in (
+            (ROOT / "colorizers" / "models" / family / f"modeling_{family}.py").read_text() for family in FAMILIES
+        )
+    )
     assert marked >= 6
 
 
 def test_drifted_copy_is_named_and_fix_restores_it(tmp_path):
     original = (ROOT / "colorizers" / "models" / "resnet" / "modeling_resnet.py").read_text()
-    drifted = original.replace("    return F.mse_loss(prediction, labels)\n", "    return 2 * F.mse_loss(prediction, labels)\n")
+    drifted = original.replace(
+        "    return F.mse_loss(prediction, labels)\n", "    return 2 * F.mse_loss(prediction, labels)\n"
+    )
     drifted = drifted.replace("predicted ab, normalised (ab / 110).", "predicted ab.", 1)
     assert drifted.count("2 * F.mse_loss") == 1 and "predicted ab.\n" in drifted
     file = tmp_path / "modeling_resnet.py"

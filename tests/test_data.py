@@ -43,7 +43,9 @@ def labelled(tmp_path_factory):
     """Parquet shards with train and validation splits and a ClassLabel column."""
     rng = np.random.default_rng(6)
     root = tmp_path_factory.mktemp("parquet")
-    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["cat", "dog", "eel"])})
+    features = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=["cat", "dog", "eel"])}
+    )
     for split, count in (("train", 9), ("validation", 3)):
         rows = {"image": [colour_image(rng) for _ in range(count)], "label": [index % 3 for index in range(count)]}
         datasets.Dataset.from_dict(rows, features=features).to_parquet(str(root / f"{split}-00000.parquet"))
@@ -57,7 +59,9 @@ def _names(split) -> list[str]:
 def test_gray_filter_drops_gray_and_corrupt_keeps_colour():
     rng = np.random.default_rng(2)
     images = [colour_image(rng) for _ in range(4)]
-    images += [Image.fromarray(rng.integers(0, 256, (24, 32), dtype=np.uint8)).convert("RGB") for _ in range(2)]  # gray stored as RGB
+    images += [
+        Image.fromarray(rng.integers(0, 256, (24, 32), dtype=np.uint8)).convert("RGB") for _ in range(2)
+    ]  # gray stored as RGB
     images += [Image.fromarray(rng.integers(0, 256, (24, 32), dtype=np.uint8))]  # mode L
     dataset = datasets.Dataset.from_dict({"image": images}, features=datasets.Features({"image": datasets.Image()}))
     rows = dataset.cast_column("image", datasets.Image(decode=False)).to_list()
@@ -70,7 +74,6 @@ def test_gray_filter_drops_gray_and_corrupt_keeps_colour():
     assert unfiltered == {"kept": 7, "grayscale": 0, "undecodable": 1}
 
 
-
 def test_samples_are_reproducible_and_augmented():
     image = colour_image(np.random.default_rng(3), 40, 50)
     augmentation = Augmentation(max_rotation=10)
@@ -79,7 +82,9 @@ def test_samples_are_reproducible_and_augmented():
     c = make_sample(image, 16, augmentation=augmentation, rng=np.random.default_rng(8))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["labels"], c["labels"])
-    assert a["pixel_values"].shape == (1, 16, 16) and a["labels"].shape == (2, 16, 16) and a["rgb"].shape == (3, 16, 16)
+    assert (
+        a["pixel_values"].shape == (1, 16, 16) and a["labels"].shape == (2, 16, 16) and a["rgb"].shape == (3, 16, 16)
+    )
     # the three views describe the same pixels
     lab = colorizers.rgb_to_lab_torch(a["rgb"][None])[0]
     torch.testing.assert_close(colorizers.normalize_lightness(lab[:1]), a["pixel_values"], atol=1e-4, rtol=0)
@@ -106,13 +111,19 @@ def test_a_validation_folder_and_sample_limits(photos, tmp_path):
     validation.mkdir()
     for index in range(4):
         colour_image(np.random.default_rng(index), 20, 20).save(validation / f"v{index}.png")
-    splits = load_training_splits(str(photos), validation_data_dir=str(validation), max_train_samples=6, max_eval_samples=3,
-                                  cache_dir=str(tmp_path / "cache"))
+    splits = load_training_splits(
+        str(photos),
+        validation_data_dir=str(validation),
+        max_train_samples=6,
+        max_eval_samples=3,
+        cache_dir=str(tmp_path / "cache"),
+    )
     assert sum(splits.counts["train"].values()) == 6 and len(splits.validation) == 3
     assert splits.validation_name == "val"
     assert _names(splits.validation) == ["v0.png", "v1.png", "v2.png"]
-    unfiltered = load_training_splits(str(photos), validation_data_dir=str(validation), max_share=None,
-                                      cache_dir=str(tmp_path / "cache"))
+    unfiltered = load_training_splits(
+        str(photos), validation_data_dir=str(validation), max_share=None, cache_dir=str(tmp_path / "cache")
+    )
     assert len(unfiltered.train) == 22 and unfiltered.counts["train"]["grayscale"] == 0
 
 
@@ -141,7 +152,9 @@ def test_a_side_without_colour_images_raises_data_error(tmp_path):
     gray.mkdir()
     for index in range(4):
         Image.fromarray(np.full((20, 20), 40 * index, np.uint8)).save(gray / f"g{index}.png")
-    with pytest.raises(DataError, match=r"^no decodable colour image in .*gray \(\{'kept': 0, 'grayscale': \d, 'undecodable': 0\}\)$"):
+    with pytest.raises(
+        DataError, match=r"^no decodable colour image in .*gray \(\{'kept': 0, 'grayscale': \d, 'undecodable': 0\}\)$"
+    ):
         load_training_splits(str(gray), validation_split_percentage=50, cache_dir=str(tmp_path / "cache"))
 
 
@@ -151,7 +164,10 @@ def test_class_labels_of_a_class_label_column_and_of_plain_values():
     assert typed == ClassLabels("label", ["zebra", "ant"], {0: 0, 1: 1})
     plain = class_labels(datasets.Dataset.from_dict({"kind": ["owl", "bee", "owl"]}), "kind")
     assert plain.names == ["bee", "owl"] and plain.index == {"bee": 0, "owl": 1}
-    assert plain.dataset_options(datasets.Dataset.from_dict({"kind": ["bee"]})) == {"label_column": "kind", "class_index": plain.index}
+    assert plain.dataset_options(datasets.Dataset.from_dict({"kind": ["bee"]})) == {
+        "label_column": "kind",
+        "class_index": plain.index,
+    }
     assert plain.dataset_options(datasets.Dataset.from_dict({"other": [1]})) == {}
     with pytest.raises(DataError, match=r"^no column 'label' in the dataset; columns: kind$"):
         class_labels(datasets.Dataset.from_dict({"kind": ["owl"]}), "label")
@@ -160,7 +176,9 @@ def test_class_labels_of_a_class_label_column_and_of_plain_values():
 def test_colorization_dataset_carries_class_labels_and_picks_its_kind(labelled, tmp_path):
     splits = load_training_splits(str(labelled), cache_dir=str(tmp_path))
     classes = class_labels(splits.train, "label")
-    dataset = colorization_dataset(splits.train, splits.image_column, 16, augmentation=None, **classes.dataset_options(splits.train))
+    dataset = colorization_dataset(
+        splits.train, splits.image_column, 16, augmentation=None, **classes.dataset_options(splits.train)
+    )
     assert isinstance(dataset, ColorizationDataset)
     batch = collate([dataset[index] for index in range(3)])
     assert batch["class_labels"].tolist() == [0, 1, 2]

@@ -2,7 +2,6 @@
 
 Shapes, gradients, save/load, config round trip and validation: tests/test_modeling_common.py."""
 
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -106,7 +105,9 @@ def test_saved_next_to_a_generator(tmp_path):
 
 def test_is_registered_but_not_a_colorizer():
     family = FAMILIES["discriminator"]
-    assert family.PRESETS == [] and family.AUTO_CLASSES == [(ColorizerDiscriminatorConfig, ColorizerDiscriminatorModel)]
+    assert family.PRESETS == [] and family.AUTO_CLASSES == [
+        (ColorizerDiscriminatorConfig, ColorizerDiscriminatorModel)
+    ]
     assert not [n for n in colorizers.list_models() if "discriminator" in n]
     assert ColorizerDiscriminatorConfig not in AutoModelForImageToImage._model_mapping
 

@@ -25,7 +25,9 @@ SCORES = {"psnr": 23.4, "ssim": 0.93, "colorfulness": 14.2, "reference_colorfuln
 
 def test_round_trip_keeps_every_key_and_non_finite_scores(tmp_path):
     results = {
-        "evaluations": [evaluation_entry("kodak24", {**SCORES, "psnr": math.inf}, split="test", num_images=24, size=256)],
+        "evaluations": [
+            evaluation_entry("kodak24", {**SCORES, "psnr": math.inf}, split="test", num_images=24, size=256)
+        ],
         "baselines": {"gray": {"dataset_name": "kodak24", "num_images": 24, **SCORES}},
         "training": {"command": "accelerate launch train/train.py --model unet", "steps": 3},
         "notes": "kept as written",

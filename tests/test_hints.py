@@ -50,15 +50,22 @@ def test_bad_hints_get_a_clear_error(hints, message):
 
 def test_radius_is_clamped_and_none_means_automatic():
     (big, negative, auto) = parse_hints(
-        [{"x": 1, "y": 1, "hex": "#fff", "radius": 1e9}, {"x": 1, "y": 1, "hex": "#fff", "radius": -4},
-         Hint(x=2, y=3, a=10, b=20)], 80, 40,
+        [
+            {"x": 1, "y": 1, "hex": "#fff", "radius": 1e9},
+            {"x": 1, "y": 1, "hex": "#fff", "radius": -4},
+            Hint(x=2, y=3, a=10, b=20),
+        ],
+        80,
+        40,
     )
     assert big.radius == 20.0 and negative.radius == 0.0 and auto.radius is None
     assert auto.to_dict() == {"x": 2, "y": 3, "ab": [10, 20]}
 
 
 def test_hints_are_drawn_as_discs_at_the_working_size():
-    hints = parse_hints([{"x": 50, "y": 20, "ab": [55, -22], "radius": 8}, {"x": 0, "y": 0, "ab": [11, 0], "radius": 0}], 100, 40)
+    hints = parse_hints(
+        [{"x": 50, "y": 20, "ab": [55, -22], "radius": 8}, {"x": 0, "y": 0, "ab": [11, 0], "radius": 0}], 100, 40
+    )
     hint_ab, mask = render_hints(hints, (40, 100), (20, 50))
     assert hint_ab.shape == (2, 20, 50) and mask.shape == (1, 20, 50)
     assert mask[0, 10, 25] == 1 and hint_ab[:, 10, 25] == pytest.approx([0.5, -0.2])
@@ -119,7 +126,7 @@ def test_suggestions_are_distinct_likely_colours_at_the_pixel_lightness():
     probabilities = [s["probability"] for s in suggestions]
     assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1
     centers = [np.array(s["ab"]) for s in suggestions]
-    assert min(np.linalg.norm(a - b) for i, a in enumerate(centers) for b in centers[i + 1:]) >= 20
+    assert min(np.linalg.norm(a - b) for i, a in enumerate(centers) for b in centers[i + 1 :]) >= 20
     for suggestion in suggestions:
         assert suggestion["hex"] == "#" + "".join(f"{v:02x}" for v in suggestion["rgb"])
     with pytest.raises(HintError, match=r"point \(48, 0\) is outside the 48x32 image"):

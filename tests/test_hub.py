@@ -548,9 +548,7 @@ def test_card_round_trips_with_eval_results(hub_env, published):
     assert data.datasets == ["tiny-imagenet"]
     assert {"colorization", "colorizers-unet"} <= set(data.tags)
     assert data.model_name == "colorizers-unet"
-    measured = {
-        (result.dataset_name, result.metric_type): result.metric_value for result in data.eval_results
-    }
+    measured = {(result.dataset_name, result.metric_type): result.metric_value for result in data.eval_results}
     expected = {
         (item["dataset_name"], metric): round(item[metric], 4)
         for item in EVAL_RESULTS["evaluations"]
@@ -585,10 +583,24 @@ def test_card_from_training_run_results(tmp_path):
     evaluation = {**EVAL_RESULTS["evaluations"][0], "dataset_name": "tiny-val", "dataset_type": "tiny-val"}
     results = {
         "evaluations": [{**evaluation, "split": "validation", "size": 64}],
-        "baselines": {"gray": {"dataset_name": "tiny-val", "num_images": 24, "psnr": 22.0, "ssim": 0.93,
-                               "colorfulness": 0.1, "reference_colorfulness": 30.2, "colorfulness_gap": -30.1}},
-        "training": {**EVAL_RESULTS["training"], "preset": "gan", "dataset": "/data/shared/tiny-imagenet",
-                     "rank_weight_checksums": [0.123456789] * 50, "filtered": {"train": {"kept": 9, "dropped": 1}}},
+        "baselines": {
+            "gray": {
+                "dataset_name": "tiny-val",
+                "num_images": 24,
+                "psnr": 22.0,
+                "ssim": 0.93,
+                "colorfulness": 0.1,
+                "reference_colorfulness": 30.2,
+                "colorfulness_gap": -30.1,
+            }
+        },
+        "training": {
+            **EVAL_RESULTS["training"],
+            "preset": "gan",
+            "dataset": "/data/shared/tiny-imagenet",
+            "rank_weight_checksums": [0.123456789] * 50,
+            "filtered": {"train": {"kept": 9, "dropped": 1}},
+        },
     }
     (folder / "eval_results.json").write_text(json.dumps(results))
     card = model_card.render_model_card(folder)
@@ -597,7 +609,9 @@ def test_card_from_training_run_results(tmp_path):
     assert "| tiny-val | validation | 24 | 64 px | 22.00 | 0.9300 | 0.10 | 30.20 | -30.10 |" in card.text
     assert "rank weight checksums" not in card.text and '| filtered | {"train"' in card.text
     assert "the `gan` preset" in card.text
-    assert {(result.dataset_name, result.dataset_split) for result in card.data.eval_results} == {("tiny-val", "validation")}
+    assert {(result.dataset_name, result.dataset_split) for result in card.data.eval_results} == {
+        ("tiny-val", "validation")
+    }
 
 
 def test_card_shows_auc_where_measured(tmp_path):
@@ -644,9 +658,16 @@ def test_remote_code_files_are_self_contained():
         if not module.PRESETS:
             continue
         config_class, model_class = module.AUTO_CLASSES[0]
-        fake = model_folder.ModelFolder(Path("."), {}, family, config_class.model_type, config_class, model_class, None)
-        expected = {f"configuration_{family}.py", f"modeling_{family}.py", "image_processing_colorizer.py", "color.py",
-                    "upsampling.py"}
+        fake = model_folder.ModelFolder(
+            Path("."), {}, family, config_class.model_type, config_class, model_class, None
+        )
+        expected = {
+            f"configuration_{family}.py",
+            f"modeling_{family}.py",
+            "image_processing_colorizer.py",
+            "color.py",
+            "upsampling.py",
+        }
         assert expected <= set(remote_code.remote_code_files(fake))
 
 

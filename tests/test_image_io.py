@@ -22,7 +22,10 @@ def test_reads_first_frame_of_animations(tmp_path):
     [
         (lambda p: p.write_text("hello"), "not an image file PIL can read"),
         (lambda p: p.write_bytes(_png_bytes()[:60]), "truncated or corrupt"),
-        (lambda p: Image.new("L", (300, 300)).save(p), "300x300 is 0.1 megapixels, above the limit of 0.08 megapixels"),
+        (
+            lambda p: Image.new("L", (300, 300)).save(p),
+            "300x300 is 0.1 megapixels, above the limit of 0.08 megapixels",
+        ),
     ],
 )
 def test_bad_files_are_named(tmp_path, make, reason):

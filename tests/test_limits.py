@@ -20,10 +20,16 @@ from colorizers.limits import Gate, LimitError, Limits
 # Modes and values -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("environ, public", [
-    ({}, False), ({"SPACE_ID": "someone/colorizers"}, True), ({"COLORIZERS_PUBLIC": "1"}, True),
-    ({"COLORIZERS_PUBLIC": "yes"}, True), ({"SPACE_ID": "x/y", "COLORIZERS_PUBLIC": "0"}, False),
-])
+@pytest.mark.parametrize(
+    "environ, public",
+    [
+        ({}, False),
+        ({"SPACE_ID": "someone/colorizers"}, True),
+        ({"COLORIZERS_PUBLIC": "1"}, True),
+        ({"COLORIZERS_PUBLIC": "yes"}, True),
+        ({"SPACE_ID": "x/y", "COLORIZERS_PUBLIC": "0"}, False),
+    ],
+)
 def test_public_mode_is_on_for_a_space_or_when_asked(environ, public):
     assert limits.public_mode(environ=environ) is public
     assert limits.current(environ=environ).public is public
@@ -33,8 +39,16 @@ def test_public_mode_is_on_for_a_space_or_when_asked(environ, public):
 def test_public_defaults_are_tighter_than_private_ones():
     private, public = limits.current(environ={}), limits.current(public=True, environ={})
     assert private == limits.PRIVATE and public == limits.PUBLIC
-    for name in ("upload_mb", "max_megapixels", "max_working_size", "models_per_request", "request_seconds",
-                 "video_seconds", "queue_size", "inflight_megapixels"):
+    for name in (
+        "upload_mb",
+        "max_megapixels",
+        "max_working_size",
+        "models_per_request",
+        "request_seconds",
+        "video_seconds",
+        "queue_size",
+        "inflight_megapixels",
+    ):
         assert getattr(public, name) < getattr(private, name), name
     assert public.requests_per_minute > 0 == private.requests_per_minute
     assert public.max_parameters and public.max_weight_mb and private.max_weight_mb is None
@@ -42,13 +56,27 @@ def test_public_defaults_are_tighter_than_private_ones():
 
 
 def test_the_environment_overrides_each_limit_and_bad_values_are_named():
-    environ = {"COLORIZERS_PUBLIC": "1", "COLORIZERS_MAX_WORKING_SIZE": "512", "COLORIZERS_MAX_UPLOAD_MB": "7.5",
-               "COLORIZERS_HUB_ALLOWLIST": " a/b, c/d ,a/b,", "COLORIZERS_MAX_VIDEO_SECONDS": "12"}
+    environ = {
+        "COLORIZERS_PUBLIC": "1",
+        "COLORIZERS_MAX_WORKING_SIZE": "512",
+        "COLORIZERS_MAX_UPLOAD_MB": "7.5",
+        "COLORIZERS_HUB_ALLOWLIST": " a/b, c/d ,a/b,",
+        "COLORIZERS_MAX_VIDEO_SECONDS": "12",
+    }
     values = limits.current(environ=environ)
-    assert (values.max_working_size, values.upload_mb, values.hub_allowlist, values.video_seconds) == (512, 7.5, ("a/b", "c/d"), 12.0)
+    assert (values.max_working_size, values.upload_mb, values.hub_allowlist, values.video_seconds) == (
+        512,
+        7.5,
+        ("a/b", "c/d"),
+        12.0,
+    )
     assert values.upload_bytes == 7_500_000 and values.max_pixels == 40_000_000
     assert set(limits.ENVIRONMENT) == {f.name for f in __import__("dataclasses").fields(Limits)} - {
-        "public", "min_working_size", "max_name_chars", "log_chars"}
+        "public",
+        "min_working_size",
+        "max_name_chars",
+        "log_chars",
+    }
     for bad in ("big", "nan", "-1", "1.5"):
         with pytest.raises(ValueError, match="COLORIZERS_MAX_WORKING_SIZE must be"):
             limits.current(environ={"COLORIZERS_MAX_WORKING_SIZE": bad})
@@ -201,7 +229,9 @@ def test_banded_scores_match_the_whole_image(monkeypatch):
     from colorizers import metrics
 
     reference = _photo(700, 1000)
-    prediction = np.clip(reference.astype(int) + np.random.default_rng(0).integers(-25, 25, reference.shape), 0, 255).astype(np.uint8)
+    prediction = np.clip(
+        reference.astype(int) + np.random.default_rng(0).integers(-25, 25, reference.shape), 0, 255
+    ).astype(np.uint8)
     whole = metrics.score(prediction, reference)
     monkeypatch.setattr(metrics, "BAND_PIXELS", 10_000)
     banded = metrics.score(Image.fromarray(prediction), reference)
@@ -233,10 +263,14 @@ def test_a_short_jpeg_that_announces_a_huge_image_is_truncated_not_gray(tmp_path
     from colorizers.image_io import ImageReadError, read_image
 
     buffer = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).resize((6000, 6000)).save(buffer, "JPEG")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).resize((6000, 6000)).save(
+        buffer, "JPEG"
+    )
     path = tmp_path / "short.jpg"
     path.write_bytes(buffer.getvalue()[:4000] + b"\xff\xd9")  # libjpeg would fill the missing rows with gray
-    with pytest.raises(ImageReadError, match=r"truncated or corrupt image data \(4,002 bytes cannot hold the 6000x6000 pixels"):
+    with pytest.raises(
+        ImageReadError, match=r"truncated or corrupt image data \(4,002 bytes cannot hold the 6000x6000 pixels"
+    ):
         read_image(path)
     blank = tmp_path / "blank.jpg"
     Image.new("L", (3000, 3000), 128).save(blank, "JPEG", optimize=True)  # about 40 bytes per 8x8 block row: plausible

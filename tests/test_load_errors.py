@@ -55,7 +55,9 @@ def broken(tmp_path_factory) -> dict[str, Path]:
         tiny_model(preset).save_pretrained(folder)
         if config is not None:
             values = json.loads((folder / "config.json").read_text())
-            (folder / "config.json").write_text(config if isinstance(config, str) else json.dumps({**values, **config}))
+            (folder / "config.json").write_text(
+                config if isinstance(config, str) else json.dumps({**values, **config})
+            )
         if weights is not None:
             weights(folder / "model.safetensors")
         folders[name] = folder
@@ -65,6 +67,7 @@ def broken(tmp_path_factory) -> dict[str, Path]:
             tensors = load_file(str(path))
             change(tensors)
             save_file(tensors, str(path), metadata={"format": "pt"})
+
         return apply
 
     save("negative-channels", config={"hidden_sizes": [-4, 4]})
@@ -81,7 +84,9 @@ def broken(tmp_path_factory) -> dict[str, Path]:
 
 
 def _cases(broken):
-    return [(name, message) for name, message in NAMES.items()] + [(str(broken[key]), message) for key, message in FOLDERS.items()]
+    return [(name, message) for name, message in NAMES.items()] + [
+        (str(broken[key]), message) for key, message in FOLDERS.items()
+    ]
 
 
 def test_the_library_raises_one_clear_model_load_error(broken):
@@ -115,7 +120,9 @@ def test_the_cli_prints_one_line_and_exits_2(broken, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
+@pytest.mark.filterwarnings(
+    "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
+)
 def test_the_app_answers_each_with_a_message_and_logs_no_traceback(broken, tmp_path, capfd, caplog):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError

@@ -19,7 +19,9 @@ def test_scores_match_scikit_image(pair):
     prediction, reference = pair
     result = metrics.score(prediction, reference)
     assert result["psnr"] == pytest.approx(peak_signal_noise_ratio(reference, prediction, data_range=255))
-    assert result["ssim"] == pytest.approx(structural_similarity(reference, prediction, channel_axis=2, data_range=255))
+    assert result["ssim"] == pytest.approx(
+        structural_similarity(reference, prediction, channel_axis=2, data_range=255)
+    )
     assert result["colorfulness_gap"] == pytest.approx(result["reference_colorfulness"] - result["colorfulness"])
 
 
@@ -110,12 +112,16 @@ def test_auc_rebalanced_weights_by_inverse_bin_frequency(rng):
     from colorizers.color import rgb_to_lab
 
     references = [rng.integers(0, 256, (6, 9, 3), dtype=np.uint8) for _ in range(3)]
-    predictions = [np.clip(r.astype(int) + rng.integers(-60, 61, r.shape), 0, 255).astype(np.uint8) for r in references]
+    predictions = [
+        np.clip(r.astype(int) + rng.integers(-60, 61, r.shape), 0, 255).astype(np.uint8) for r in references
+    ]
     accumulator = metrics.AucAccumulator()
     for prediction, reference in zip(predictions, references):
         accumulator.add(prediction, reference)
     ab = np.concatenate([rgb_to_lab(r)[..., 1:].reshape(-1, 2) for r in references])
-    scores = np.concatenate([metrics.auc_per_pixel(metrics.ab_error(p, r)).ravel() for p, r in zip(predictions, references)])
+    scores = np.concatenate(
+        [metrics.auc_per_pixel(metrics.ab_error(p, r)).ravel() for p, r in zip(predictions, references)]
+    )
     keys = [tuple(k) for k in np.floor(ab / 10 + 0.5).astype(int)]
     counts = {k: keys.count(k) for k in set(keys)}
     weights = np.array([1.0 / counts[k] for k in keys])

@@ -305,7 +305,9 @@ def test_full_size_preset_builds_and_counts_its_parameters(name):
 def test_init_is_not_transformers_default(name):
     # transformers 5 would otherwise re-initialise every conv to N(0, 0.02): far too small for deep CNNs.
     model = colorizers.create_model(name)
-    stds = [m.weight.std().item() for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.numel() > 1000]
+    stds = [
+        m.weight.std().item() for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.numel() > 1000
+    ]
     assert stds and max(stds) > 0.03
 
 
@@ -352,13 +354,23 @@ INVALID_CONFIGS = [
     ("cifar", {"hidden_sizes": []}, "hidden_sizes must be at least one positive channel count"),
     ("autoencoder", {"encoder_type": "resnet"}, "encoder_type must be one of"),
     ("autoencoder", {"encoder_hidden_sizes": [64, 128]}, "encoder_hidden_sizes must be 8 positive channel counts"),
-    ("autoencoder", {"encoder_type": "vgg16", "image_size": 16}, "image_size must be at least 32 for the vgg16 encoder"),
+    (
+        "autoencoder",
+        {"encoder_type": "vgg16", "image_size": 16},
+        "image_size must be at least 32 for the vgg16 encoder",
+    ),
     ("autoencoder", {"fusion_size": 0}, "fusion_size must be positive"),
     ("autoencoder", {"backbone_id": ""}, "backbone_id must name a Hub repository or a local folder"),
-    ("koalarization", {"classifier_config": {"model_type": "resnet", "num_channels": 1}},
-     "classifier_config.num_channels must be 3"),
-    ("koalarization", {"classifier_config": {"model_type": "gpt2"}},
-     "classifier_config must be the config of an image classifier"),
+    (
+        "koalarization",
+        {"classifier_config": {"model_type": "resnet", "num_channels": 1}},
+        "classifier_config.num_channels must be 3",
+    ),
+    (
+        "koalarization",
+        {"classifier_config": {"model_type": "gpt2"}},
+        "classifier_config must be the config of an image classifier",
+    ),
     ("koalarization", {"decoder_hidden_sizes": [128, 64]}, "decoder_hidden_sizes must be 4 positive channel counts"),
     ("koalarization", {"classifier_image_size": 0}, "classifier_image_size must be positive"),
     ("chroma", {"objective": "gan"}, "objective must be one of"),
@@ -379,7 +391,7 @@ INVALID_CONFIGS = [
 
 
 def _config_class(family):
-    (config_class, _), = FAMILIES[family].AUTO_CLASSES
+    ((config_class, _),) = FAMILIES[family].AUTO_CLASSES
     return config_class
 
 

@@ -25,7 +25,9 @@ def test_every_preset_colorizes_at_full_resolution(name, photo):
 
 def test_lists_of_mixed_sizes_keep_order_and_sizes(rng):
     model = tiny_model("unet")
-    images = [Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)) for shape in [(20, 30), (30, 20), (20, 30, 3)]]
+    images = [
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)) for shape in [(20, 30), (30, 20), (20, 30, 3)]
+    ]
     results = colorizers.colorize(images, model, size=32, batch_size=2)
     assert [r.size for r in results] == [(30, 20), (20, 30), (30, 20)]
     # equal inputs give equal outputs whichever batch they ran in

@@ -27,7 +27,9 @@ def test_shipped_preset_loads_offline_and_colorizes(name, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = colorizers.load_model(name)
     assert not getattr(model, "colorizers_untrained", False)
-    assert all(p.dtype.is_floating_point and p.dtype.itemsize == 4 for p in model.parameters())  # fp16 on disk, fp32 in use
+    assert all(
+        p.dtype.is_floating_point and p.dtype.itemsize == 4 for p in model.parameters()
+    )  # fp16 on disk, fp32 in use
     photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (61, 83, 3), dtype=np.uint8))
     result = colorizers.colorize(photo, model)
     assert result.size == photo.size

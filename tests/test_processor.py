@@ -99,24 +99,34 @@ def test_colour_input_is_treated_as_its_grayscale(rng):
     processor = ColorizerImageProcessor()
     from_colour = processor(Image.fromarray(rgb), return_tensors="np")["pixel_values"]
     lab_gray = colorizers.lab_to_rgb(np.dstack([skcolor.rgb2lab(rgb)[..., :1], np.zeros(rgb.shape[:2] + (2,))]))
-    from_gray = processor(Image.fromarray((lab_gray * 255 + 0.5).astype(np.uint8)), return_tensors="np")["pixel_values"]
+    from_gray = processor(Image.fromarray((lab_gray * 255 + 0.5).astype(np.uint8)), return_tensors="np")[
+        "pixel_values"
+    ]
     np.testing.assert_allclose(from_colour, from_gray, atol=0.01)
     assert gray.size == (67, 45)
 
 
-@pytest.mark.parametrize("size,expected", [
-    ({"height": 64, "width": 48}, (64, 48)),
-    ({"longest_edge": 100}, (67, 100)),
-    ({"shortest_edge": 90}, (90, 134)),
-])
+@pytest.mark.parametrize(
+    "size,expected",
+    [
+        ({"height": 64, "width": 48}, (64, 48)),
+        ({"longest_edge": 100}, (67, 100)),
+        ({"shortest_edge": 90}, (90, 134)),
+    ],
+)
 def test_working_size_rules(size, expected):
     assert working_size(45 * 2, 67 * 2, size) == expected
 
 
 @pytest.mark.parametrize(
     "size, expected",
-    [({"longest_edge": 224}, 224), ({"height": 64, "width": 96}, 96), ({"shortest_edge": 128}, 128),
-     ({"longest_edge": None, "height": None, "width": None, "shortest_edge": 80}, 80), ({}, None)],
+    [
+        ({"longest_edge": 224}, 224),
+        ({"height": 64, "width": 96}, 96),
+        ({"shortest_edge": 128}, 128),
+        ({"longest_edge": None, "height": None, "width": None, "shortest_edge": 80}, 80),
+        ({}, None),
+    ],
 )
 def test_nominal_edge_is_the_number_a_size_stands_for(size, expected):
     assert nominal_edge(size) == expected
@@ -201,7 +211,9 @@ def test_guided_upsampling_keeps_colour_on_its_side_of_an_edge(factor):
     processor = ColorizerImageProcessor()
     errors = {}
     for edge_aware in (False, True):
-        (rgb,) = processor.post_process_colorization([ab], [reference[..., 0]], output_type="np", edge_aware=edge_aware)
+        (rgb,) = processor.post_process_colorization(
+            [ab], [reference[..., 0]], output_type="np", edge_aware=edge_aware
+        )
         error = np.hypot(*np.moveaxis(rgb_to_lab(rgb)[..., 1:] - reference[..., 1:], -1, 0))
         errors[edge_aware] = error[:, edge - 8 : edge + 8]  # the band where bilinear bleeds
     # measured: bilinear 10.3 (1/4) and 21.4 (1/8) ab units on average in the band, guided 2.7 and 2.9
@@ -216,8 +228,12 @@ def test_edge_aware_off_is_plain_bilinear(rng):
     expected = lightness_ab_to_rgb_uint8(
         lightness, *(denormalize_ab(resize_plane(plane, 45, 67, Image.Resampling.BILINEAR)) for plane in ab)
     )
-    by_call = ColorizerImageProcessor().post_process_colorization([ab], [lightness], output_type="np", edge_aware=False)
-    by_config = ColorizerImageProcessor(edge_aware=False).post_process_colorization([ab], [lightness], output_type="np")
+    by_call = ColorizerImageProcessor().post_process_colorization(
+        [ab], [lightness], output_type="np", edge_aware=False
+    )
+    by_config = ColorizerImageProcessor(edge_aware=False).post_process_colorization(
+        [ab], [lightness], output_type="np"
+    )
     assert np.array_equal(by_call[0], expected) and np.array_equal(by_config[0], expected)
     guided = ColorizerImageProcessor().post_process_colorization([ab], [lightness], output_type="np")[0]
     assert not np.array_equal(guided, expected)
@@ -240,7 +256,13 @@ def test_ab_at_full_size_is_left_as_predicted(rng):
 def test_guided_upsample_shapes_range_and_numpy_fallback(rng, monkeypatch):
     import colorizers.upsampling as module  # where the guided filter lives
 
-    for (height, width), (h, w) in [((1, 1), (1, 1)), ((2, 3), (1, 1)), ((3, 2), (2, 1)), ((9, 4), (3, 9)), ((50, 70), (13, 18))]:
+    for (height, width), (h, w) in [
+        ((1, 1), (1, 1)),
+        ((2, 3), (1, 1)),
+        ((3, 2), (2, 1)),
+        ((9, 4), (3, 9)),
+        ((50, 70), (13, 18)),
+    ]:
         lightness = rng.uniform(0, 100, (height, width)).astype(np.float32)
         ab = rng.uniform(-60, 60, (2, h, w)).astype(np.float32)
         a, b = guided_upsample(ab, lightness, radius=1, eps=1e-3)
@@ -262,11 +284,14 @@ def test_guided_upsample_is_bilinear_where_lightness_is_flat(rng):
         np.testing.assert_allclose(upsampled, resize_plane(plane, 48, 64), atol=1e-3)
 
 
-@pytest.mark.parametrize("settings,message", [
-    ({"guided_radius": -1}, "guided_radius"),
-    ({"guided_radius": 1.5}, "guided_radius"),
-    ({"guided_eps": 0.0}, "guided_eps"),
-])
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"guided_radius": -1}, "guided_radius"),
+        ({"guided_radius": 1.5}, "guided_radius"),
+        ({"guided_eps": 0.0}, "guided_eps"),
+    ],
+)
 def test_bad_guided_settings_are_named(settings, message):
     processor = ColorizerImageProcessor(**settings)
     with pytest.raises(ValueError, match=message):
@@ -302,6 +327,10 @@ def test_colorize_passes_edge_aware_through(rng):
         flag: np.asarray(colorizers.colorize(image, model, processor=processor, edge_aware=flag))
         for flag in (None, True, False)
     }
-    plain = np.asarray(colorizers.colorize(image, model, processor=ColorizerImageProcessor(size={"longest_edge": 14}, edge_aware=False)))
+    plain = np.asarray(
+        colorizers.colorize(
+            image, model, processor=ColorizerImageProcessor(size={"longest_edge": 14}, edge_aware=False)
+        )
+    )
     assert np.array_equal(results[None], results[True])
     assert np.array_equal(results[False], plain)

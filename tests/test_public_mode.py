@@ -25,7 +25,9 @@ from colorizers.serving import ModelPolicy, RequestError, check_model_name, pars
 ROOT = Path(__file__).resolve().parents[1]
 USER, TOKEN = "tester", "hf_test_token"
 SMALL, BIG, PICKLES = f"{USER}/small-colorizer", f"{USER}/big-colorizer", f"{USER}/pickles-only"
-PUBLIC = ModelPolicy(public=True, hub_allowlist=(SMALL, BIG, PICKLES), max_weight_bytes=100_000, max_parameters=100_000_000)
+PUBLIC = ModelPolicy(
+    public=True, hub_allowlist=(SMALL, BIG, PICKLES), max_weight_bytes=100_000, max_parameters=100_000_000
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +38,25 @@ def model_folder(tmp_path_factory) -> Path:
 
 
 def probes(model_folder: Path) -> list[str]:
-    return ["/etc", "/root", "../..", str(model_folder), "/nonexistent/xyz", "someone/unknown-colorizer", "~", "~root/x",
-            "a" * 300, "x" * 1_000_000, ".", "/proc/self/environ", "file:///etc/passwd", "vanilla-v1\x00", "C:\\Windows",
-            "~no-such-user/x", "/" + "d" * 300]
+    return [
+        "/etc",
+        "/root",
+        "../..",
+        str(model_folder),
+        "/nonexistent/xyz",
+        "someone/unknown-colorizer",
+        "~",
+        "~root/x",
+        "a" * 300,
+        "x" * 1_000_000,
+        ".",
+        "/proc/self/environ",
+        "file:///etc/passwd",
+        "vanilla-v1\x00",
+        "C:\\Windows",
+        "~no-such-user/x",
+        "/" + "d" * 300,
+    ]
 
 
 def test_every_probe_gets_the_same_refusal_and_touches_nothing(model_folder, monkeypatch):
@@ -73,7 +91,9 @@ def test_private_mode_keeps_its_freedom(model_folder):
 
 
 def test_the_policy_follows_the_limits():
-    values = limits.current(environ={"SPACE_ID": "me/space", "COLORIZERS_HUB_ALLOWLIST": "a/b,c/d", "COLORIZERS_MAX_WEIGHT_MB": "12"})
+    values = limits.current(
+        environ={"SPACE_ID": "me/space", "COLORIZERS_HUB_ALLOWLIST": "a/b,c/d", "COLORIZERS_MAX_WEIGHT_MB": "12"}
+    )
     policy = ModelPolicy.from_limits(values)
     assert policy.public and policy.hub_allowlist == ("a/b", "c/d") and policy.max_weight_bytes == 12_000_000
     assert policy.listed() == [*colorizers.list_models(), "a/b", "c/d"]
@@ -90,8 +110,13 @@ def hub(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         from huggingface_hub import HfApi, constants
 
-        for name, value in {"HF_ENDPOINT": server.url, "HF_HUB_CACHE": str(cache), "HF_TOKEN": TOKEN,
-                            "HF_HUB_DISABLE_XET": "1", "DISABLE_SAFETENSORS_CONVERSION": "1"}.items():
+        for name, value in {
+            "HF_ENDPOINT": server.url,
+            "HF_HUB_CACHE": str(cache),
+            "HF_TOKEN": TOKEN,
+            "HF_HUB_DISABLE_XET": "1",
+            "DISABLE_SAFETENSORS_CONVERSION": "1",
+        }.items():
             mp.setenv(name, value)
         for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
             mp.delenv(name, raising=False)
@@ -103,7 +128,10 @@ def hub(tmp_path_factory):
         mp.setattr(constants, "HF_HUB_DISABLE_XET", True)
         mp.setattr(serving, "hub_reachable", lambda timeout=2.0: True)
         api, folders = HfApi(), tmp_path_factory.mktemp("repos")
-        for repo_id, model in ((SMALL, tiny_model("vanilla-v2")), (BIG, colorizers.create_model("unet", hidden_sizes=[16, 32, 64]))):
+        for repo_id, model in (
+            (SMALL, tiny_model("vanilla-v2")),
+            (BIG, colorizers.create_model("unet", hidden_sizes=[16, 32, 64])),
+        ):
             model.save_pretrained(folders / repo_id)
             api.create_repo(repo_id)
             api.upload_folder(repo_id=repo_id, folder_path=folders / repo_id)
@@ -127,7 +155,9 @@ def test_an_allowed_small_repo_loads_in_public_mode(hub):
 
 def test_a_repo_above_the_weight_limit_is_refused_before_any_download(hub, caplog):
     before = len(_downloads(hub))
-    with pytest.raises(ModelLoadError, match=r"weights are \d+\.\d kB, above the limit of 100\.0 kB \(max_weight_mb\)"):
+    with pytest.raises(
+        ModelLoadError, match=r"weights are \d+\.\d kB, above the limit of 100\.0 kB \(max_weight_mb\)"
+    ):
         colorizers.load_model(BIG, max_weight_bytes=100_000)
     with pytest.raises(RequestError, match=rf"^Model '{BIG}' cannot be loaded on this server right now\.$"):
         resolve_model(BIG, PUBLIC)
@@ -142,10 +172,16 @@ def test_a_pickle_only_repo_is_refused(hub):
         colorizers.load_model(PICKLES)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda data: data[: len(data) // 2], "is not a readable safetensors file"),
-    (lambda data: data[:-9] + bytes([data[-9] ^ 1]) + data[-8:], "is corrupt: its content does not match the checksum"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda data: data[: len(data) // 2], "is not a readable safetensors file"),
+        (
+            lambda data: data[:-9] + bytes([data[-9] ^ 1]) + data[-8:],
+            "is corrupt: its content does not match the checksum",
+        ),
+    ],
+)
 def test_a_damaged_file_in_the_hub_cache_is_named_with_its_fix(hub, damage, message):
     from huggingface_hub import hf_hub_download
 
@@ -184,14 +220,18 @@ def public_app(tmp_path_factory):
     values = limits.current(public=True, environ={"COLORIZERS_HUB_ALLOWLIST": SMALL})
     demo = app.build_demo(limits=values)
     port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(values))
+    demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(values)
+    )
     try:
         yield f"http://127.0.0.1:{port}/", values
     finally:
         demo.close()
 
 
-@pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
+@pytest.mark.filterwarnings(
+    "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
+)
 def test_the_public_app_answers_every_probe_alike(public_app, model_folder, tmp_path, capfd):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
@@ -226,7 +266,9 @@ def test_public_mode_is_what_a_space_gets(monkeypatch):
     os.environ.pop("SPACE_ID")
 
 
-@pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
+@pytest.mark.filterwarnings(
+    "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
+)
 def test_the_app_limits_requests_per_minute_and_client(tmp_path):
     from dataclasses import replace
 
@@ -239,20 +281,26 @@ def test_the_app_limits_requests_per_minute_and_client(tmp_path):
     values = replace(limits.current(public=True, environ={}), requests_per_minute=3)
     demo = app.build_demo(limits=values)
     port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(values))
+    demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(values)
+    )
     photo = tmp_path / "photo.png"
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         for _ in range(3):
             client.predict(handle_file(str(photo)), "vanilla-v2", api_name="/colorize")
-        with pytest.raises(AppError, match=r"Too many requests: the limit is 3 per minute per client\. Try again in \d+ s\."):
+        with pytest.raises(
+            AppError, match=r"Too many requests: the limit is 3 per minute per client\. Try again in \d+ s\."
+        ):
             client.predict(handle_file(str(photo)), "vanilla-v2", api_name="/colorize")
     finally:
         demo.close()
 
 
-@pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
+@pytest.mark.filterwarnings(
+    "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
+)
 def test_the_app_stops_a_request_past_its_time_limit(tmp_path):
     from dataclasses import replace
 
@@ -265,12 +313,15 @@ def test_the_app_stops_a_request_past_its_time_limit(tmp_path):
     values = replace(limits.current(public=True, environ={}), request_seconds=0.001)
     demo = app.build_demo(limits=values)
     port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(values))
+    demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(values)
+    )
     photo = tmp_path / "photo.png"
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
     try:
         with pytest.raises(AppError, match=r"ran past the time limit of 0\.001 s per request and was stopped"):
-            Client(f"http://127.0.0.1:{port}/", verbose=False).predict(handle_file(str(photo)), ["vanilla-v2"], None, None,
-                                                                       api_name="/compare")
+            Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+                handle_file(str(photo)), ["vanilla-v2"], None, None, api_name="/compare"
+            )
     finally:
         demo.close()

@@ -35,8 +35,11 @@ def test_an_existing_path_is_a_plausible_name(tmp_path):
 @pytest.mark.parametrize(
     "name, message",
     [
-        ("no-such-model", r"^Unknown model 'no-such-model': it is not a preset, a local folder or a Hub id \(owner/name\)\. "
-                          r"Presets: .*vanilla-v1"),
+        (
+            "no-such-model",
+            r"^Unknown model 'no-such-model': it is not a preset, a local folder or a Hub id \(owner/name\)\. "
+            r"Presets: .*vanilla-v1",
+        ),
         ("vanila-v1", r"Did you mean vanilla-v1"),
         ("/no/such/folder", r"Unknown model '/no/such/folder'"),
         ("owner/", r"Unknown model 'owner/'"),
@@ -63,7 +66,9 @@ def test_a_request_needs_a_model(models):
 
 
 def test_a_request_names_at_most_limit_models():
-    with pytest.raises(RequestError, match=r"^Pick at most 2 models at once \(got 3; limit models_per_request = 2\)\.$"):
+    with pytest.raises(
+        RequestError, match=r"^Pick at most 2 models at once \(got 3; limit models_per_request = 2\)\.$"
+    ):
         parse_model_names(["vanilla-v1", "vanilla-v2", "unet"], limit=2)
 
 
@@ -100,7 +105,9 @@ def test_a_local_folder_loads(tmp_path):
 
 
 def test_a_folder_that_is_not_a_model_is_refused(tmp_path):
-    with pytest.raises(RequestError, match=rf"^Model '{tmp_path}': {tmp_path} is not a saved model folder: it has no config.json$"):
+    with pytest.raises(
+        RequestError, match=rf"^Model '{tmp_path}': {tmp_path} is not a saved model folder: it has no config.json$"
+    ):
         resolve_model(str(tmp_path))
 
 
@@ -115,7 +122,9 @@ def test_a_model_that_is_not_a_colorizer_is_refused(tmp_path):
 def test_a_hub_id_is_refused_offline_with_the_reason():
     assert os.environ["HF_HUB_OFFLINE"] == "1"  # conftest
     assert not hub_reachable()
-    with pytest.raises(RequestError, match=r"^Model 'someone/some-colorizer' is not available offline: .* Pick a preset instead\.$"):
+    with pytest.raises(
+        RequestError, match=r"^Model 'someone/some-colorizer' is not available offline: .* Pick a preset instead\.$"
+    ):
         resolve_model("someone/some-colorizer")
 
 
@@ -210,8 +219,13 @@ def test_each_request_gets_a_new_folder_and_old_ones_expire(tmp_path):
 
 @pytest.mark.parametrize(
     "name, expected",
-    [("vanilla-v1", "vanilla-v1"), ("owner/model name", "owner_model_name"), ("/tmp/x/my-model", "tmp_x_my-model"),
-     ("...", "model"), ("../../etc", "etc")],
+    [
+        ("vanilla-v1", "vanilla-v1"),
+        ("owner/model name", "owner_model_name"),
+        ("/tmp/x/my-model", "tmp_x_my-model"),
+        ("...", "model"),
+        ("../../etc", "etc"),
+    ],
 )
 def test_safe_filename(name, expected):
     assert safe_filename(name) == expected

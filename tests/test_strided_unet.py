@@ -29,8 +29,11 @@ def test_faithful_sizes():
 def test_every_transposed_convolution_exactly_doubles():
     model = colorizers.create_model("strided-unet").eval()
     sides = []
-    hooks = [m.register_forward_hook(lambda m, i, o: sides.append((i[0].shape[-1], o.shape[-1])))
-             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: sides.append((i[0].shape[-1], o.shape[-1])))
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+    ]
     with torch.no_grad():
         model(pixel_values=torch.zeros(1, 1, 64, 64))
     for hook in hooks:

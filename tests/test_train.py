@@ -79,10 +79,31 @@ def _weights(path: Path) -> dict:
 def test_two_process_run_syncs_weights_and_gathers_every_image_once(image_folder, validation_folder, tmp_path):
     out = tmp_path / "run"
     result = _train(
-        *TINY_UNET, "--train_data_dir", image_folder, "--validation_data_dir", validation_folder,
-        "--output_dir", out, "--train_batch_size", 2, "--eval_batch_size", 2, "--max_train_steps", 3,
-        "--validation_steps", 2, "--checkpointing_steps", 2, "--logging_steps", 1,
-        launcher=("-m", "accelerate.commands.launch", "--config_file", str(ROOT / "train" / "configs" / "multi_cpu.yaml")),
+        *TINY_UNET,
+        "--train_data_dir",
+        image_folder,
+        "--validation_data_dir",
+        validation_folder,
+        "--output_dir",
+        out,
+        "--train_batch_size",
+        2,
+        "--eval_batch_size",
+        2,
+        "--max_train_steps",
+        3,
+        "--validation_steps",
+        2,
+        "--checkpointing_steps",
+        2,
+        "--logging_steps",
+        1,
+        launcher=(
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            str(ROOT / "train" / "configs" / "multi_cpu.yaml"),
+        ),
         cache=tmp_path / "cache",
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -97,7 +118,14 @@ def test_two_process_run_syncs_weights_and_gathers_every_image_once(image_folder
     assert training["filtered"]["train"] == {"kept": 12, "grayscale": 3, "undecodable": 1}
 
     # the output folder is a complete, loadable model repository
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "sample_grid.png", "loss_curves.png", "README.md"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "sample_grid.png",
+        "loss_curves.png",
+        "README.md",
+    ):
         assert (out / name).is_file(), name
     model = colorizers.load_model(str(out))
     photo = Image.open(validation_folder / "val0.png")
@@ -107,14 +135,38 @@ def test_two_process_run_syncs_weights_and_gathers_every_image_once(image_folder
 
 @pytest.mark.slow
 def test_resume_after_sigkill_matches_a_straight_run(image_folder, tmp_path):
-    common = [*TINY_UNET, "--train_data_dir", image_folder, "--validation_split_percentage", 20,
-              "--train_batch_size", 2, "--max_train_steps", 8, "--checkpointing_steps", 4,
-              "--validation_steps", 100, "--logging_steps", 1, "--num_validation_images", 0]
+    common = [
+        *TINY_UNET,
+        "--train_data_dir",
+        image_folder,
+        "--validation_split_percentage",
+        20,
+        "--train_batch_size",
+        2,
+        "--max_train_steps",
+        8,
+        "--checkpointing_steps",
+        4,
+        "--validation_steps",
+        100,
+        "--logging_steps",
+        1,
+        "--num_validation_images",
+        0,
+    ]
     straight = _train(*common, "--output_dir", tmp_path / "straight", cache=tmp_path / "cache")
     assert straight.returncode == 0, straight.stderr[-3000:]
 
     interrupted = tmp_path / "interrupted"
-    command = [sys.executable, str(SCRIPT), *map(str, common), "--output_dir", str(interrupted), "--cache_dir", str(tmp_path / "cache")]
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        *map(str, common),
+        "--output_dir",
+        str(interrupted),
+        "--cache_dir",
+        str(tmp_path / "cache"),
+    ]
     process = subprocess.Popen(command, env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     halfway = interrupted / "checkpoints" / "checkpoint-4"
     deadline = time.monotonic() + 240
@@ -124,10 +176,15 @@ def test_resume_after_sigkill_matches_a_straight_run(image_folder, tmp_path):
     process.wait(timeout=30)
     assert (halfway / "training_state.json").exists()
 
-    resumed = _train(*common, "--output_dir", interrupted, "--resume_from_checkpoint", halfway, cache=tmp_path / "cache")
+    resumed = _train(
+        *common, "--output_dir", interrupted, "--resume_from_checkpoint", halfway, cache=tmp_path / "cache"
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stderr and "at step 4" in resumed.stderr
-    expected, actual = _weights(tmp_path / "straight" / "model.safetensors"), _weights(interrupted / "model.safetensors")
+    expected, actual = (
+        _weights(tmp_path / "straight" / "model.safetensors"),
+        _weights(interrupted / "model.safetensors"),
+    )
     assert expected.keys() == actual.keys()
     for key in expected:
         assert torch.equal(expected[key], actual[key]), key
@@ -136,16 +193,48 @@ def test_resume_after_sigkill_matches_a_straight_run(image_folder, tmp_path):
 @pytest.mark.slow
 def test_sigterm_writes_a_loadable_checkpoint_and_latest_ignores_partial_ones(image_folder, tmp_path):
     out = tmp_path / "run"
-    command = [sys.executable, str(SCRIPT), *TINY_UNET, "--train_data_dir", str(image_folder), "--output_dir", str(out),
-               "--validation_split_percentage", "20", "--train_batch_size", "2", "--max_train_steps", "100000",
-               "--checkpointing_steps", "100000", "--validation_steps", "100000", "--logging_steps", "1",
-               "--dataloader_num_workers", "1", "--cache_dir", str(tmp_path / "cache")]
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        *TINY_UNET,
+        "--train_data_dir",
+        str(image_folder),
+        "--output_dir",
+        str(out),
+        "--validation_split_percentage",
+        "20",
+        "--train_batch_size",
+        "2",
+        "--max_train_steps",
+        "100000",
+        "--checkpointing_steps",
+        "100000",
+        "--validation_steps",
+        "100000",
+        "--logging_steps",
+        "1",
+        "--dataloader_num_workers",
+        "1",
+        "--cache_dir",
+        str(tmp_path / "cache"),
+    ]
     # its own process group, signalled as a whole: what preemption and Ctrl-C do (workers included)
-    process = subprocess.Popen(command, env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        env=_env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     metrics = out / "metrics.jsonl"
     deadline = time.monotonic() + 240
-    while (not metrics.exists() or len(metrics.read_text().splitlines()) < 3) and process.poll() is None and time.monotonic() < deadline:
+    while (
+        (not metrics.exists() or len(metrics.read_text().splitlines()) < 3)
+        and process.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
@@ -174,16 +263,39 @@ def test_gan_mode_updates_generator_and_discriminator(image_folder, tmp_path):
     out = tmp_path / "gan"
     overrides = {"hidden_sizes": [4, 8, 8], "discriminator": {"hidden_sizes": [4, 8]}}
     result = _train(
-        "--model", "unet-gan", "--config_overrides", json.dumps(overrides), "--resolution", 32,
-        "--train_data_dir", image_folder, "--validation_split_percentage", 20, "--output_dir", out,
-        "--train_batch_size", 2, "--max_train_steps", 2, "--checkpointing_steps", 1, "--checkpoints_total_limit", 5,
-        "--validation_steps", 100, "--logging_steps", 1, cache=tmp_path / "cache",
+        "--model",
+        "unet-gan",
+        "--config_overrides",
+        json.dumps(overrides),
+        "--resolution",
+        32,
+        "--train_data_dir",
+        image_folder,
+        "--validation_split_percentage",
+        20,
+        "--output_dir",
+        out,
+        "--train_batch_size",
+        2,
+        "--max_train_steps",
+        2,
+        "--checkpointing_steps",
+        1,
+        "--checkpoints_total_limit",
+        5,
+        "--validation_steps",
+        100,
+        "--logging_steps",
+        1,
+        cache=tmp_path / "cache",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     first, second = out / "checkpoints" / "checkpoint-1", out / "checkpoints" / "checkpoint-2"
     for weights in ("model.safetensors", "model_1.safetensors"):  # generator, discriminator
         before, after = _weights(first / weights), _weights(second / weights)
-        changed = [key for key in before if before[key].is_floating_point() and not torch.equal(before[key], after[key])]
+        changed = [
+            key for key in before if before[key].is_floating_point() and not torch.equal(before[key], after[key])
+        ]
         assert changed, f"{weights} did not change between steps 1 and 2"
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all("discriminator_loss" in r for r in records if "train_loss" in r)
@@ -218,16 +330,39 @@ def test_bad_arguments_exit_2_with_one_clear_message(args, message, capsys):
     [
         (["--train_data_dir", "{missing}"], "data folder {missing} does not exist"),
         (["--train_data_dir", "{empty}"], "data folder {empty} is empty"),
-        (["--train_data_dir", "{junk}"], "no decodable colour image in {junk} ({'kept': 0, 'grayscale': 0, 'undecodable': 1})"),
-        (["--train_data_dir", "{images}", "--model", "no-such-model"], "unknown model 'no-such-model': not a preset ("),
-        (["--train_data_dir", "{images}", "--resolution", "3"], "model 'unet' cannot be built with these settings (resolution 3): "),
-        (["--train_data_dir", "{images}", "--config_overrides", "{not json"], "--config_overrides is not valid JSON: "),
-        (["--train_data_dir", "{images}", "--resume_from_checkpoint", "{empty}"], "{empty} is not a complete checkpoint (no training_state.json)"),
-        (["--train_data_dir", "{images}", "--label_column", "label"], "--label_column: the colorizer_unet family has no semantic head"),
-        (["--train_data_dir", "{images}", "--objective", "hybrid"], "--objective: the unet family has no choice of colour objective"),
+        (
+            ["--train_data_dir", "{junk}"],
+            "no decodable colour image in {junk} ({'kept': 0, 'grayscale': 0, 'undecodable': 1})",
+        ),
+        (
+            ["--train_data_dir", "{images}", "--model", "no-such-model"],
+            "unknown model 'no-such-model': not a preset (",
+        ),
+        (
+            ["--train_data_dir", "{images}", "--resolution", "3"],
+            "model 'unet' cannot be built with these settings (resolution 3): ",
+        ),
+        (
+            ["--train_data_dir", "{images}", "--config_overrides", "{not json"],
+            "--config_overrides is not valid JSON: ",
+        ),
+        (
+            ["--train_data_dir", "{images}", "--resume_from_checkpoint", "{empty}"],
+            "{empty} is not a complete checkpoint (no training_state.json)",
+        ),
+        (
+            ["--train_data_dir", "{images}", "--label_column", "label"],
+            "--label_column: the colorizer_unet family has no semantic head",
+        ),
+        (
+            ["--train_data_dir", "{images}", "--objective", "hybrid"],
+            "--objective: the unet family has no choice of colour objective",
+        ),
     ],
 )
-def test_bad_setups_exit_2_with_one_clear_message(args, message, image_folder, tmp_path, capsys, fresh_accelerate_state):
+def test_bad_setups_exit_2_with_one_clear_message(
+    args, message, image_folder, tmp_path, capsys, fresh_accelerate_state
+):
     (tmp_path / "empty").mkdir()
     junk = tmp_path / "junk"
     junk.mkdir()
@@ -237,8 +372,18 @@ def test_bad_setups_exit_2_with_one_clear_message(args, message, image_folder, t
     for key, value in paths.items():
         args = [a.replace("{" + key + "}", str(value)) for a in args]
         message = message.replace("{" + key + "}", str(value))
-    base = ["--model", "unet", "--resolution", "16", "--output_dir", str(tmp_path / "out"), "--max_train_steps", "1",
-            "--cache_dir", str(tmp_path / "cache")]
+    base = [
+        "--model",
+        "unet",
+        "--resolution",
+        "16",
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--max_train_steps",
+        "1",
+        "--cache_dir",
+        str(tmp_path / "cache"),
+    ]
     with pytest.raises(SystemExit) as exit_info:
         train_script.main([*base, *args])
     assert exit_info.value.code == 2
@@ -253,7 +398,9 @@ def test_a_run_refuses_to_overwrite_an_earlier_runs_checkpoints(tmp_path, capsys
         train_script.main(["--model", "unet", "--train_data_dir", ".", "--output_dir", str(tmp_path / "out")])
     assert exit_info.value.code == 2
     (line,) = _error_lines(capsys)
-    assert line.startswith(f"error: {tmp_path / 'out'} already holds checkpoints of a run: continue it with --resume_from_checkpoint latest")
+    assert line.startswith(
+        f"error: {tmp_path / 'out'} already holds checkpoints of a run: continue it with --resume_from_checkpoint latest"
+    )
 
 
 def test_accelerate_configs_parse():
@@ -277,9 +424,23 @@ def test_accelerate_configs_parse():
 def test_streaming_run_filters_lazily_and_finishes(image_folder, tmp_path):
     out = tmp_path / "stream"
     result = _train(
-        *TINY_UNET, "--train_data_dir", image_folder, "--validation_data_dir", image_folder, "--streaming",
-        "--output_dir", out, "--train_batch_size", 2, "--max_train_steps", 3, "--logging_steps", 1,
-        "--dataloader_num_workers", 1, cache=tmp_path / "cache",
+        *TINY_UNET,
+        "--train_data_dir",
+        image_folder,
+        "--validation_data_dir",
+        image_folder,
+        "--streaming",
+        "--output_dir",
+        out,
+        "--train_batch_size",
+        2,
+        "--max_train_steps",
+        3,
+        "--logging_steps",
+        1,
+        "--dataloader_num_workers",
+        1,
+        cache=tmp_path / "cache",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((out / "eval_results.json").read_text())
@@ -319,25 +480,58 @@ def test_disk_full_during_a_checkpoint_keeps_the_last_one_and_resume_continues(t
     features = datasets.Features({"image": datasets.Image()})
     images = [colour_image(rng) for _ in range(10)]
     datasets.Dataset.from_dict({"image": images}, features=features).to_parquet(str(data / "train-00000.parquet"))
-    rows = datasets.Dataset.from_dict({"image": images[:2]}, features=features).cast_column("image", datasets.Image(decode=False)).to_list()
+    rows = (
+        datasets.Dataset.from_dict({"image": images[:2]}, features=features)
+        .cast_column("image", datasets.Image(decode=False))
+        .to_list()
+    )
     rows.append({"image": {"bytes": b"\xff\xd8\xff\xe0 not a jpeg", "path": None}})
     datasets.Dataset.from_list(rows, features=datasets.Features({"image": datasets.Image(decode=False)})).to_parquet(
-        str(data / "train-00001.parquet"))
+        str(data / "train-00001.parquet")
+    )
     datasets.Dataset.from_dict({"image": images[:3]}, features=features).to_parquet(str(data / "train-00002.parquet"))
     shard = (data / "train-00002.parquet").read_bytes()
     (data / "train-00002.parquet").write_bytes(shard[: len(shard) // 3])
-    datasets.Dataset.from_dict({"image": images[:3]}, features=features).to_parquet(str(data / "validation-00000.parquet"))
+    datasets.Dataset.from_dict({"image": images[:3]}, features=features).to_parquet(
+        str(data / "validation-00000.parquet")
+    )
 
     out = tmp_path / "run"
-    common = [*TINY_UNET, "--train_data_dir", data, "--output_dir", out, "--train_batch_size", 2, "--max_train_steps", 6,
-              "--checkpointing_steps", 2, "--validation_steps", 100, "--logging_steps", 1, "--num_validation_images", 0,
-              "--cache_dir", tmp_path / "cache"]
-    full = subprocess.run([sys.executable, "-c", DISK_FULL_AT_STEP_4, str(SCRIPT), *map(str, common)],
-                          capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300)
+    common = [
+        *TINY_UNET,
+        "--train_data_dir",
+        data,
+        "--output_dir",
+        out,
+        "--train_batch_size",
+        2,
+        "--max_train_steps",
+        6,
+        "--checkpointing_steps",
+        2,
+        "--validation_steps",
+        100,
+        "--logging_steps",
+        1,
+        "--num_validation_images",
+        0,
+        "--cache_dir",
+        tmp_path / "cache",
+    ]
+    full = subprocess.run(
+        [sys.executable, "-c", DISK_FULL_AT_STEP_4, str(SCRIPT), *map(str, common)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+        timeout=300,
+    )
     assert full.returncode == 1, full.stderr[-3000:]
     assert "Traceback" not in full.stderr
-    assert ("error: could not write checkpoint-4: No space left on device" in full.stderr
-            and "the last complete checkpoint, checkpoint-2, is intact" in full.stderr), full.stderr[-2000:]
+    assert (
+        "error: could not write checkpoint-4: No space left on device" in full.stderr
+        and "the last complete checkpoint, checkpoint-2, is intact" in full.stderr
+    ), full.stderr[-2000:]
     assert "1 unreadable data files skipped" in full.stderr and "train-00002.parquet" in full.stderr
     assert "train images: 12 kept, 0 grayscale, 1 undecodable" in full.stderr
     assert [path.name for path in complete_checkpoints(out)] == ["checkpoint-2"]

@@ -70,7 +70,11 @@ def test_build_model_from_a_preset_and_from_a_saved_folder(tmp_path):
     "name,options,message",
     [
         ("no-such-model", {}, r"^unknown model 'no-such-model': not a preset \(.*unet.*\) nor a saved model folder$"),
-        ("unet", {"resolution": 1}, r"^model 'unet' cannot be built with these settings \(resolution 1\): .*image_size must be at least 2"),
+        (
+            "unet",
+            {"resolution": 1},
+            r"^model 'unet' cannot be built with these settings \(resolution 1\): .*image_size must be at least 2",
+        ),
         ("unet", {"objective": "hybrid"}, r"^--objective: the unet family has no choice of colour objective$"),
     ],
 )
@@ -95,7 +99,9 @@ def test_unknown_optimizer_and_schedule_names_raise():
     parameters = [torch.nn.Parameter(torch.zeros(2))]
     with pytest.raises(TrainingSetupError, match=r"^unknown optimizer 'sgd'; choose one of adam, adamw, rmsprop$"):
         build_optimizer("sgd", parameters, 1e-3)
-    with pytest.raises(TrainingSetupError, match=r"^unknown learning-rate schedule 'step'; choose one of constant, cosine, plateau$"):
+    with pytest.raises(
+        TrainingSetupError, match=r"^unknown learning-rate schedule 'step'; choose one of constant, cosine, plateau$"
+    ):
         build_scheduler("step", torch.optim.Adam(parameters), total_steps=10)
 
 
@@ -124,7 +130,6 @@ def test_every_optimizer_and_schedule_combination_steps(optimizer, schedule):
         assert rates[0] == pytest.approx(5e-4) and rates[1] == pytest.approx(1e-3) and rates[2] < 1e-3
 
 
-
 @pytest.mark.parametrize("loss_type", ["mse", "l1", "huber"])
 def test_each_regression_loss(loss_type):
     model = colorizers.create_model("unet", hidden_sizes=[4, 8], loss_type=loss_type)
@@ -136,7 +141,6 @@ def test_each_regression_loss(loss_type):
         "huber": torch.nn.functional.huber_loss(prediction, labels, delta=0.1),
     }[loss_type]
     torch.testing.assert_close(model(pixel_values=torch.zeros(1, 1, 16, 16), labels=labels).loss, expected)
-
 
 
 def test_gan_losses_and_frozen_forward():
@@ -159,8 +163,12 @@ def test_gan_losses_and_frozen_forward():
 
 
 def test_model_inputs_pass_what_the_family_takes():
-    batch = {"pixel_values": torch.zeros(2, 1, 8, 8), "labels": torch.ones(2, 2, 8, 8), "rgb": torch.ones(2, 3, 8, 8),
-             "class_labels": torch.tensor([0, 1])}
+    batch = {
+        "pixel_values": torch.zeros(2, 1, 8, 8),
+        "labels": torch.ones(2, 2, 8, 8),
+        "rgb": torch.ones(2, 3, 8, 8),
+        "class_labels": torch.tensor([0, 1]),
+    }
     unet = colorizers.create_model("unet", **TINY_UNET).config
     assert labels_key(unet) == "labels"
     assert set(model_inputs(batch, unet, "labels")) == {"pixel_values", "labels"}
@@ -204,7 +212,10 @@ def test_latest_is_the_newest_complete_checkpoint(tmp_path):
     assert resolve_checkpoint("latest", tmp_path) == ten
     assert resolve_checkpoint(str(two), tmp_path) == two
     incomplete = tmp_path / "checkpoints" / "checkpoint-30"
-    with pytest.raises(TrainingSetupError, match="^" + re.escape(f"{incomplete} is not a complete checkpoint (no training_state.json)") + "$"):
+    with pytest.raises(
+        TrainingSetupError,
+        match="^" + re.escape(f"{incomplete} is not a complete checkpoint (no training_state.json)") + "$",
+    ):
         resolve_checkpoint(str(incomplete), tmp_path)
 
 
@@ -256,7 +267,11 @@ def _expected_scores(model, loader, processor, ab=None):
     rows = []
     for batch in loader:
         lightness = [plane for plane in colorizers.denormalize_lightness(batch["pixel_values"].numpy()[:, 0])]
-        predicted = colorizers.predicted_ab(model(pixel_values=batch["pixel_values"])) if ab is None else torch.zeros_like(batch["labels"])
+        predicted = (
+            colorizers.predicted_ab(model(pixel_values=batch["pixel_values"]))
+            if ab is None
+            else torch.zeros_like(batch["labels"])
+        )
         images = processor.post_process_colorization(predicted, lightness, output_type="np")
         references = [metrics.as_rgb_uint8(image.permute(1, 2, 0).numpy()) for image in batch["rgb"]]
         rows += [metrics.score(image, reference) for image, reference in zip(images, references)]
@@ -275,7 +290,9 @@ def test_validation_scores_are_the_metrics_of_the_post_processed_images(accelera
         expected = _expected_scores(model, validation_batches, processor)
         gray = _expected_scores(model, validation_batches, processor, ab="zeros")
     assert result["num_images"] == 5
-    assert {k: v for k, v in result.items() if k not in ("num_images", "loss", "gray_baseline")} == pytest.approx(expected)
+    assert {k: v for k, v in result.items() if k not in ("num_images", "loss", "gray_baseline")} == pytest.approx(
+        expected
+    )
     assert result["gray_baseline"] == pytest.approx(gray)
     assert result["gray_baseline"]["colorfulness"] < 1.0
     assert len(grid) == 3 and grid[0].shape == (16, 48, 3) and grid[0].dtype == np.uint8
@@ -287,8 +304,13 @@ def test_every_numeric_score_flows_into_the_validation_results(accelerator, vali
 
     monkeypatch.setattr(validation_module, "score", score_with_more)
     model = colorizers.create_model("unet", **TINY_UNET)
-    result, grid = evaluate(accelerator, model, accelerator.prepare(validation_batches), colorizers.ColorizerImageProcessor(),
-                            with_gray_baseline=True)
+    result, grid = evaluate(
+        accelerator,
+        model,
+        accelerator.prepare(validation_batches),
+        colorizers.ColorizerImageProcessor(),
+        with_gray_baseline=True,
+    )
     assert result["auc"] == 0.25 and result["gray_baseline"]["auc"] == 0.25
     assert result["undefined"] is None and "note" not in result
     assert grid == []

@@ -52,8 +52,14 @@ def test_matches_colorize_frame_by_frame_without_stabilization(model):
 
 def _flicker(frames_ab: list[np.ndarray], step: int) -> float:
     """Mean ab change between consecutive frames of a pan of ``step`` pixels, motion compensated."""
-    return float(np.mean([np.linalg.norm(after[:, :-step] - before[:, step:], axis=-1).mean()
-                          for before, after in itertools.pairwise(frames_ab)]))
+    return float(
+        np.mean(
+            [
+                np.linalg.norm(after[:, :-step] - before[:, step:], axis=-1).mean()
+                for before, after in itertools.pairwise(frames_ab)
+            ]
+        )
+    )
 
 
 def test_stabilization_reduces_flicker_on_a_pan(model):
@@ -63,8 +69,9 @@ def test_stabilization_reduces_flicker_on_a_pan(model):
     for stabilize in (False, True):
         colorizer = FrameColorizer(model, size=size, stabilize=stabilize)
         predicted = colorizer(lightness[:8]) + colorizer(lightness[8:])
-        flicker[stabilize] = _flicker([join_lightness_ab(np.full((72, 96), 60, np.float32), ab).astype(np.float32)
-                                       for ab in predicted], step)
+        flicker[stabilize] = _flicker(
+            [join_lightness_ab(np.full((72, 96), 60, np.float32), ab).astype(np.float32) for ab in predicted], step
+        )
     assert flicker[True] < 0.5 * flicker[False]
 
 
@@ -112,13 +119,16 @@ def _audio_only(folder):
     return write_clip(folder / "audio.m4a", pan_frames(6), video=False)
 
 
-@pytest.mark.parametrize("make, message", [
-    (_corrupt, "not a video file FFmpeg can read"),
-    (_truncated, "a truncated or corrupt MP4/MOV file"),
-    (_audio_only, r"no video stream \(audio only: aac\)"),
-    (_empty, r"empty file \(0 bytes\)"),
-    (_unsupported, "its video codec is not supported by this FFmpeg build"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (_corrupt, "not a video file FFmpeg can read"),
+        (_truncated, "a truncated or corrupt MP4/MOV file"),
+        (_audio_only, r"no video stream \(audio only: aac\)"),
+        (_empty, r"empty file \(0 bytes\)"),
+        (_unsupported, "its video codec is not supported by this FFmpeg build"),
+    ],
+)
 def test_bad_inputs_get_a_one_line_error(make, message, model, tmp_path):
     source = make(tmp_path)
     with pytest.raises(VideoError, match=message) as error:
@@ -152,6 +162,7 @@ def test_interruption_leaves_no_partial_output(where, error, clip, model, tmp_pa
             if len(calls) == 2:
                 raise error("stop")
             return original(*args, **kwargs)
+
         return wrapper
 
     if where == "model":
@@ -178,11 +189,14 @@ def test_start_and_duration_colorize_a_part(model, tmp_path):
         colorize_video(source, tmp_path / "none.mp4", model, duration=0)
 
 
-@pytest.mark.parametrize("suffix, audio, rate, expected_codec, expected_audio", [
-    (".mkv", "aac", 22050, "h264", "copied (aac)"),
-    (".webm", "libopus", 48000, "vp9", "copied (opus)"),
-    (".avi", "pcm_s16le", 22050, "mpeg4", "copied (pcm_s16le)"),
-])
+@pytest.mark.parametrize(
+    "suffix, audio, rate, expected_codec, expected_audio",
+    [
+        (".mkv", "aac", 22050, "h264", "copied (aac)"),
+        (".webm", "libopus", 48000, "vp9", "copied (opus)"),
+        (".avi", "pcm_s16le", 22050, "mpeg4", "copied (pcm_s16le)"),
+    ],
+)
 def test_containers_keep_their_kind(suffix, audio, rate, expected_codec, expected_audio, model, tmp_path):
     codec = {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(suffix, "libx264")
     source = write_clip(tmp_path / f"in{suffix}", pan_frames(8), codec=codec, audio=audio, audio_rate=rate)
@@ -234,7 +248,9 @@ def test_cli_folder_with_photos_and_videos(clip, tmp_path, capsys):
     Image.fromarray(texture(24, 32, 5)).save(folder / "photo.png")
     _empty(folder)
     out = tmp_path / "out"
-    code = main(["colorize", str(folder), "-o", str(out), "-m", "resnet18", "-q", "--start", "0.2", "--duration", "0.25"])
+    code = main(
+        ["colorize", str(folder), "-o", str(out), "-m", "resnet18", "-q", "--start", "0.2", "--duration", "0.25"]
+    )
     assert code == 1  # the empty video failed
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert written == ["photo.png", "reels/old.mp4", "reels/pan.mov"]

@@ -33,8 +33,16 @@ def marked_frames(frames: int, height: int = 48, width: int = 64) -> list[np.nda
     return out
 
 
-def write_clip(path: Path, frames: list[np.ndarray], *, fps: int = 12, codec: str = "libx264", audio: str | None = "aac",
-               audio_rate: int = 22050, video: bool = True) -> Path:
+def write_clip(
+    path: Path,
+    frames: list[np.ndarray],
+    *,
+    fps: int = 12,
+    codec: str = "libx264",
+    audio: str | None = "aac",
+    audio_rate: int = 22050,
+    video: bool = True,
+) -> Path:
     """Write RGB frames (and a tone on an audio stream of codec ``audio``, as long as the video) with PyAV."""
     with av.open(str(path), "w") as container:
         stream = None
@@ -75,8 +83,14 @@ def describe(path: Path) -> dict:
         container.seek(0)
         packets = [bytes(packet) for packet in container.demux(*audio) if packet.size] if audio else []
         return {
-            "frames": frames, "count": len(frames), "fps": video.average_rate, "codec": video.codec_context.name,
-            "duration": float(video.duration * video.time_base) if video.duration else container.duration / av.time_base,
+            "frames": frames,
+            "count": len(frames),
+            "fps": video.average_rate,
+            "codec": video.codec_context.name,
+            "duration": float(video.duration * video.time_base)
+            if video.duration
+            else container.duration / av.time_base,
             "size": (video.codec_context.width, video.codec_context.height),
-            "audio": [stream.codec_context.name for stream in audio], "audio_packets": packets,
+            "audio": [stream.codec_context.name for stream in audio],
+            "audio_packets": packets,
         }

@@ -29,8 +29,9 @@ from colorizers.registry import PRETRAINED_DIR
 COPIED = (RESULTS_FILE, "sample_grid.png", "loss_curves.png")
 
 
-def ship(run: Path, preset: str, working_size: int | None, dtype: torch.dtype = torch.float16,
-         settings: dict | None = None) -> Path:
+def ship(
+    run: Path, preset: str, working_size: int | None, dtype: torch.dtype = torch.float16, settings: dict | None = None
+) -> Path:
     """``settings`` are config values chosen after training (decoding defaults such as the temperature),
     validated by the config class before anything is written."""
     colorizers.get_preset(preset)  # a clear error for an unknown name
@@ -67,9 +68,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a finished train.py output folder")
     parser.add_argument("preset", help="the preset these weights belong to")
-    parser.add_argument("--working-size", type=int, default=None, help="longest edge colour is predicted at (default: the run's)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a config value chosen after training, JSON-decoded (e.g. default_temperature=0.5)")
+    parser.add_argument(
+        "--working-size", type=int, default=None, help="longest edge colour is predicted at (default: the run's)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config value chosen after training, JSON-decoded (e.g. default_temperature=0.5)",
+    )
     args = parser.parse_args()
     settings = {}
     for item in args.set:
@@ -77,7 +85,9 @@ def main() -> int:
         try:
             settings[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
-            raise SystemExit(f"error: --set {item!r}: the value must be JSON (a number, true/false, a quoted string)") from None
+            raise SystemExit(
+                f"error: --set {item!r}: the value must be JSON (a number, true/false, a quoted string)"
+            ) from None
     target = ship(args.run, args.preset, args.working_size, settings=settings)
     size = sum(path.stat().st_size for path in target.iterdir()) / 1e6
     print(f"shipped {args.run} as {args.preset}: {target} ({size:.1f} MB)")

@@ -79,12 +79,28 @@ logger = get_logger("colorizers.train")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train a colorizers model.")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", required=True, help="preset name (see `python -m colorizers list`) or a saved model folder to fine-tune")
-    model.add_argument("--config_overrides", default=None, help='JSON of config values to change, e.g. \'{"hidden_sizes": [16, 32, 64]}\'')
-    model.add_argument("--pretrained_backbone", action="store_true", help="start the backbone from its ImageNet weights (needs the Hub) and freeze it")
+    model.add_argument(
+        "--model",
+        required=True,
+        help="preset name (see `python -m colorizers list`) or a saved model folder to fine-tune",
+    )
+    model.add_argument(
+        "--config_overrides",
+        default=None,
+        help="JSON of config values to change, e.g. '{\"hidden_sizes\": [16, 32, 64]}'",
+    )
+    model.add_argument(
+        "--pretrained_backbone",
+        action="store_true",
+        help="start the backbone from its ImageNet weights (needs the Hub) and freeze it",
+    )
     model.add_argument("--gradient_checkpointing", action="store_true")
-    model.add_argument("--objective", choices=("regression", "classification", "hybrid"), default=None,
-                       help="colour objective of families that offer it (default: the config's)")
+    model.add_argument(
+        "--objective",
+        choices=("regression", "classification", "hybrid"),
+        default=None,
+        help="colour objective of families that offer it (default: the config's)",
+    )
 
     data = parser.add_argument_group("data")
     data.add_argument("--train_data_dir", default=None, help="image folder (nested ok) or folder of parquet shards")
@@ -93,16 +109,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--image_column", default=None, help="default: the first image column")
     data.add_argument("--label_column", default=None, help="image classes for the semantic head (e.g. label)")
     data.add_argument("--validation_data_dir", default=None)
-    data.add_argument("--validation_split_percentage", type=float, default=5.0, help="used when the data has no validation split")
+    data.add_argument(
+        "--validation_split_percentage", type=float, default=5.0, help="used when the data has no validation split"
+    )
     data.add_argument("--streaming", action="store_true", help="stream the training data (needs --max_train_steps)")
     data.add_argument("--max_train_samples", type=int, default=None)
     data.add_argument("--max_eval_samples", type=int, default=512)
-    data.add_argument("--resolution", type=int, default=None, help="training crop size (default: the model's image_size)")
-    data.add_argument("--random_min_scale", type=float, default=0.5, help="smallest random crop, as a share of the image area")
+    data.add_argument(
+        "--resolution", type=int, default=None, help="training crop size (default: the model's image_size)"
+    )
+    data.add_argument(
+        "--random_min_scale", type=float, default=0.5, help="smallest random crop, as a share of the image area"
+    )
     data.add_argument("--no_hflip", action="store_true")
-    data.add_argument("--max_rotation", type=float, default=0.0, help="random rotation range in degrees (seed 5 used small rotations)")
+    data.add_argument(
+        "--max_rotation",
+        type=float,
+        default=0.0,
+        help="random rotation range in degrees (seed 5 used small rotations)",
+    )
     data.add_argument("--gray_chroma_threshold", type=float, default=GRAY_CHROMA_THRESHOLD)
-    data.add_argument("--gray_max_share", type=float, default=GRAY_MAX_SHARE, help="drop images neutral on more than this share of pixels")
+    data.add_argument(
+        "--gray_max_share",
+        type=float,
+        default=GRAY_MAX_SHARE,
+        help="drop images neutral on more than this share of pixels",
+    )
     data.add_argument("--keep_grayscale", action="store_true", help="disable the grayscale filter")
     data.add_argument("--dataloader_num_workers", type=int, default=0)
     data.add_argument("--preprocessing_num_workers", type=int, default=None)
@@ -111,8 +143,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", required=True)
     train.add_argument("--loss", choices=LOSSES, default=None, help="default: the family's (its seed report's)")
-    train.add_argument("--gan_l1_weight", type=float, default=None, help="lambda of BCE + lambda * L1 (default: the config's)")
-    train.add_argument("--gan_warmup_steps", type=int, default=0, help="L1-only generator steps before the adversarial term")
+    train.add_argument(
+        "--gan_l1_weight", type=float, default=None, help="lambda of BCE + lambda * L1 (default: the config's)"
+    )
+    train.add_argument(
+        "--gan_warmup_steps", type=int, default=0, help="L1-only generator steps before the adversarial term"
+    )
     train.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop"), default="adam")
     train.add_argument("--learning_rate", type=float, default=5e-4)
     train.add_argument("--discriminator_learning_rate", type=float, default=None, help="default: --learning_rate")
@@ -120,7 +156,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--lr_scheduler", choices=("constant", "cosine", "plateau"), default="constant")
     train.add_argument("--lr_warmup_steps", type=int, default=0)
     train.add_argument("--plateau_factor", type=float, default=0.5)
-    train.add_argument("--plateau_patience", type=int, default=2, help="evaluations without improvement before the rate drops")
+    train.add_argument(
+        "--plateau_patience", type=int, default=2, help="evaluations without improvement before the rate drops"
+    )
     train.add_argument("--min_learning_rate", type=float, default=1e-6, help="floor of the plateau schedule")
     train.add_argument("--train_batch_size", type=int, default=16, help="per process")
     train.add_argument("--eval_batch_size", type=int, default=32, help="per process")
@@ -130,17 +168,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_train_epochs")
     train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--ema_decay", type=float, default=0.0, help="weight EMA for evaluation and the saved model (0 = off)")
-    train.add_argument("--hint_probability", type=float, default=None,
-                       help="share of images shown random colour hints (models with hint inputs; default 0.5)")
-    train.add_argument("--color_prior_samples", type=int, default=4000,
-                       help="training images the colour prior of classification objectives is measured on")
+    train.add_argument(
+        "--ema_decay", type=float, default=0.0, help="weight EMA for evaluation and the saved model (0 = off)"
+    )
+    train.add_argument(
+        "--hint_probability",
+        type=float,
+        default=None,
+        help="share of images shown random colour hints (models with hint inputs; default 0.5)",
+    )
+    train.add_argument(
+        "--color_prior_samples",
+        type=int,
+        default=4000,
+        help="training images the colour prior of classification objectives is measured on",
+    )
 
     runs = parser.add_argument_group("checkpoints, evaluation, logging")
     runs.add_argument("--checkpointing_steps", type=int, default=500)
     runs.add_argument("--checkpoints_total_limit", type=int, default=3)
     runs.add_argument("--resume_from_checkpoint", default=None, help='"latest" or a checkpoint folder')
-    runs.add_argument("--overwrite_output_dir", action="store_true", help="start over in a folder that holds an earlier run's checkpoints")
+    runs.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="start over in a folder that holds an earlier run's checkpoints",
+    )
     runs.add_argument("--validation_steps", type=int, default=500)
     runs.add_argument("--num_validation_images", type=int, default=8, help="rows of the sample grid")
     runs.add_argument("--logging_steps", type=int, default=10)
@@ -158,7 +210,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         problems.append("--streaming needs --max_train_steps (a stream has no length)")
     if args.push_to_hub and not args.hub_model_id:
         problems.append("--push_to_hub needs --hub_model_id")
-    for name in ("train_batch_size", "eval_batch_size", "gradient_accumulation_steps", "checkpointing_steps", "validation_steps", "logging_steps", "num_train_epochs"):
+    for name in (
+        "train_batch_size",
+        "eval_batch_size",
+        "gradient_accumulation_steps",
+        "checkpointing_steps",
+        "validation_steps",
+        "logging_steps",
+        "num_train_epochs",
+    ):
         if getattr(args, name) < 1:
             problems.append(f"--{name} must be at least 1")
     if args.max_train_steps is not None and args.max_train_steps < 1:
@@ -217,12 +277,16 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- model first: cheap, and the most common mistakes (name, resolution) surface before any data work
     overrides = json.loads(args.config_overrides) if args.config_overrides else {}
-    model, default_loss = build_model(args.model, overrides=overrides, resolution=args.resolution, objective=args.objective)
+    model, default_loss = build_model(
+        args.model, overrides=overrides, resolution=args.resolution, objective=args.objective
+    )
     loss_name = args.loss or default_loss
     configure_loss(model.config, loss_name)
     resolution = args.resolution or int(model.config.image_size)
     target = labels_key(model.config)  # what the model predicts: ab, or RGB
-    gan_l1_weight = args.gan_l1_weight if args.gan_l1_weight is not None else float(getattr(model.config, "gan_l1_weight", 100.0))
+    gan_l1_weight = (
+        args.gan_l1_weight if args.gan_l1_weight is not None else float(getattr(model.config, "gan_l1_weight", 100.0))
+    )
     processor = colorizers.ColorizerImageProcessor(size={"longest_edge": resolution})
 
     # --- accelerator
@@ -243,19 +307,30 @@ def main(argv: list[str] | None = None) -> int:
     # --- data
     with accelerator.main_process_first():  # the image scan is cached: other ranks reuse it
         splits = load_training_splits(
-            args.train_data_dir, dataset_name=args.dataset_name, dataset_config=args.dataset_config,
-            image_column=args.image_column, validation_data_dir=args.validation_data_dir,
-            validation_split_percentage=args.validation_split_percentage, streaming=args.streaming,
-            max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples, seed=args.seed,
-            chroma_threshold=args.gray_chroma_threshold, max_share=None if args.keep_grayscale else args.gray_max_share,
-            num_proc=args.preprocessing_num_workers, cache_dir=args.cache_dir,
+            args.train_data_dir,
+            dataset_name=args.dataset_name,
+            dataset_config=args.dataset_config,
+            image_column=args.image_column,
+            validation_data_dir=args.validation_data_dir,
+            validation_split_percentage=args.validation_split_percentage,
+            streaming=args.streaming,
+            max_train_samples=args.max_train_samples,
+            max_eval_samples=args.max_eval_samples,
+            seed=args.seed,
+            chroma_threshold=args.gray_chroma_threshold,
+            max_share=None if args.keep_grayscale else args.gray_max_share,
+            num_proc=args.preprocessing_num_workers,
+            cache_dir=args.cache_dir,
         )
     for side, counts in splits.counts.items():
         if counts:
             logger.info("%s images: %s", side, ", ".join(f"{v} {k}" for k, v in counts.items()))
     if splits.skipped_files:
-        logger.warning("%d unreadable data files skipped: %s", len(splits.skipped_files),
-                       "; ".join(f"{item['file']} ({item['reason']})" for item in splits.skipped_files))
+        logger.warning(
+            "%d unreadable data files skipped: %s",
+            len(splits.skipped_files),
+            "; ".join(f"{item['file']} ({item['reason']})" for item in splits.skipped_files),
+        )
 
     # --- semantic classes: their list shapes the model's semantic head, so the model is rebuilt with it
     classes = None
@@ -265,25 +340,55 @@ def main(argv: list[str] | None = None) -> int:
         classes = class_labels(splits.train, args.label_column)
         if list(model.config.semantic_classes) != classes.names:
             set_seed(args.seed)
-            model, _ = build_model(args.model, overrides={**overrides, "semantic_classes": classes.names},
-                                   resolution=args.resolution, objective=args.objective)
+            model, _ = build_model(
+                args.model,
+                overrides={**overrides, "semantic_classes": classes.names},
+                resolution=args.resolution,
+                objective=args.objective,
+            )
             configure_loss(model.config, loss_name)
         logger.info("semantic head over %d classes of column %r", len(classes.names), args.label_column)
 
-    augmentation = Augmentation(min_scale=args.random_min_scale, hflip=not args.no_hflip, max_rotation=args.max_rotation)
-    train_dataset = colorization_dataset(splits.train, splits.image_column, resolution, augmentation=augmentation,
-                                         seed=args.seed, **(classes.dataset_options(splits.train) if classes else {}))
-    eval_dataset = colorization_dataset(splits.validation, splits.validation_image_column, resolution, augmentation=None,
-                                        seed=args.seed, **(classes.dataset_options(splits.validation) if classes else {}))
-    loader_options = {"collate_fn": collate, "num_workers": args.dataloader_num_workers,
-                      "pin_memory": torch.cuda.is_available(), "worker_init_fn": ignore_stop_signals}
-    train_loader = torch.utils.data.DataLoader(
-        train_dataset, batch_size=args.train_batch_size, shuffle=not args.streaming, drop_last=True,
-        generator=torch.Generator().manual_seed(args.seed), **loader_options,
+    augmentation = Augmentation(
+        min_scale=args.random_min_scale, hflip=not args.no_hflip, max_rotation=args.max_rotation
     )
-    eval_loader = torch.utils.data.DataLoader(eval_dataset, batch_size=args.eval_batch_size, shuffle=False, **loader_options)
+    train_dataset = colorization_dataset(
+        splits.train,
+        splits.image_column,
+        resolution,
+        augmentation=augmentation,
+        seed=args.seed,
+        **(classes.dataset_options(splits.train) if classes else {}),
+    )
+    eval_dataset = colorization_dataset(
+        splits.validation,
+        splits.validation_image_column,
+        resolution,
+        augmentation=None,
+        seed=args.seed,
+        **(classes.dataset_options(splits.validation) if classes else {}),
+    )
+    loader_options = {
+        "collate_fn": collate,
+        "num_workers": args.dataloader_num_workers,
+        "pin_memory": torch.cuda.is_available(),
+        "worker_init_fn": ignore_stop_signals,
+    }
+    train_loader = torch.utils.data.DataLoader(
+        train_dataset,
+        batch_size=args.train_batch_size,
+        shuffle=not args.streaming,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(args.seed),
+        **loader_options,
+    )
+    eval_loader = torch.utils.data.DataLoader(
+        eval_dataset, batch_size=args.eval_batch_size, shuffle=False, **loader_options
+    )
     if not args.streaming and len(train_loader) == 0:
-        raise TrainingSetupError(f"{len(train_dataset)} training images is fewer than one batch of {args.train_batch_size} per process")
+        raise TrainingSetupError(
+            f"{len(train_dataset)} training images is fewer than one batch of {args.train_batch_size} per process"
+        )
 
     # --- model extras: pretrained backbone, gradient checkpointing, colour prior, hints, discriminator
     prepare_backbone(model, pretrained=args.pretrained_backbone, accelerator=accelerator)
@@ -293,13 +398,23 @@ def main(argv: list[str] | None = None) -> int:
         model.gradient_checkpointing_enable()
     # classification objectives weigh rare colours by a prior measured on the data; a fine-tuned model
     # keeps the prior it was trained with, and a resumed run restores it from its checkpoint
-    if getattr(model.config, "objective", "regression") != "regression" and checkpoint is None and args.model in colorizers.list_models():
+    if (
+        getattr(model.config, "objective", "regression") != "regression"
+        and checkpoint is None
+        and args.model in colorizers.list_models()
+    ):
         if args.streaming:
-            raise TrainingSetupError("classification objectives measure a colour prior: not available with --streaming")
+            raise TrainingSetupError(
+                "classification objectives measure a colour prior: not available with --streaming"
+            )
         prior = measure_color_prior(model, train_dataset, args.color_prior_samples)
         model.set_color_prior(prior)
-        logger.info("colour prior measured on %d crops: %d of %d ab bins seen", min(len(train_dataset), args.color_prior_samples),
-                    int((prior > 1e-4).sum()), prior.numel())
+        logger.info(
+            "colour prior measured on %d crops: %d of %d ab bins seen",
+            min(len(train_dataset), args.color_prior_samples),
+            int((prior > 1e-4).sum()),
+            prior.numel(),
+        )
     hint_probability = args.hint_probability if args.hint_probability is not None else 0.5
     use_hints = bool(getattr(model.config, "use_hints", False)) and hint_probability > 0
     model.train()
@@ -309,8 +424,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_train_steps is None:
         updates_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes / args.gradient_accumulation_steps)
         args.max_train_steps = args.num_train_epochs * updates_per_epoch
-    schedule = {"total_steps": args.max_train_steps, "num_processes": accelerator.num_processes, "warmup_steps": args.lr_warmup_steps,
-                "plateau_factor": args.plateau_factor, "plateau_patience": args.plateau_patience, "min_learning_rate": args.min_learning_rate}
+    schedule = {
+        "total_steps": args.max_train_steps,
+        "num_processes": accelerator.num_processes,
+        "warmup_steps": args.lr_warmup_steps,
+        "plateau_factor": args.plateau_factor,
+        "plateau_patience": args.plateau_patience,
+        "min_learning_rate": args.min_learning_rate,
+    }
     optimizer = build_optimizer(args.optimizer, model.parameters(), args.learning_rate, args.weight_decay)
     scheduler = build_scheduler(args.lr_scheduler, optimizer, **schedule)
     model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
@@ -322,7 +443,12 @@ def main(argv: list[str] | None = None) -> int:
         scheduler = accelerator.prepare(scheduler)
     d_optimizer = d_scheduler = None
     if discriminator is not None:
-        d_optimizer = build_optimizer(args.optimizer, discriminator.parameters(), args.discriminator_learning_rate or args.learning_rate, args.weight_decay)
+        d_optimizer = build_optimizer(
+            args.optimizer,
+            discriminator.parameters(),
+            args.discriminator_learning_rate or args.learning_rate,
+            args.weight_decay,
+        )
         d_scheduler = build_scheduler(args.lr_scheduler, d_optimizer, **schedule)
         discriminator, d_optimizer = accelerator.prepare(discriminator, d_optimizer)
         if is_plateau(d_scheduler):
@@ -338,7 +464,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        accelerator.init_trackers("colorizers", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
+        accelerator.init_trackers(
+            "colorizers", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
+        )
 
     # --- resume (model, optimizers, schedules, RNG, EMA and the position in the epoch), or start afresh
     global_step, first_epoch, resume_batches, earlier_images, earlier_seconds = 0, 0, 0, 0, 0.0
@@ -347,7 +475,9 @@ def main(argv: list[str] | None = None) -> int:
         state = load_checkpoint(accelerator, checkpoint)
         global_step, first_epoch, resume_batches = state["global_step"], state["epoch"], state["batches_in_epoch"]
         earlier_images, earlier_seconds = state.get("images_seen", 0), state.get("train_seconds", 0.0)
-        logger.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, global_step, first_epoch, resume_batches)
+        logger.info(
+            "resumed from %s at step %d (epoch %d, batch %d)", checkpoint, global_step, first_epoch, resume_batches
+        )
         metrics.restart(after_step=global_step)  # forget what happened after the checkpoint
     else:
         if args.resume_from_checkpoint:
@@ -360,10 +490,19 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopRequest()
     logger.info(
         "training %s (%s loss) at %dx%d on %s images, %d processes x batch %d x accumulation %d, %d steps",
-        args.model, loss_name, resolution, resolution, len(train_dataset) if not args.streaming else "streamed",
-        accelerator.num_processes, args.train_batch_size, args.gradient_accumulation_steps, args.max_train_steps,
+        args.model,
+        loss_name,
+        resolution,
+        resolution,
+        len(train_dataset) if not args.streaming else "streamed",
+        accelerator.num_processes,
+        args.train_batch_size,
+        args.gradient_accumulation_steps,
+        args.max_train_steps,
     )
-    progress = tqdm(total=args.max_train_steps, initial=global_step, desc="steps", disable=not accelerator.is_local_main_process)
+    progress = tqdm(
+        total=args.max_train_steps, initial=global_step, desc="steps", disable=not accelerator.is_local_main_process
+    )
     running_loss, running_count, images_seen, started = 0.0, 0, 0, time.perf_counter()
     stopped_by = None
     epoch = first_epoch
@@ -377,11 +516,19 @@ def main(argv: list[str] | None = None) -> int:
             with accelerator.accumulate(*(m for m in (model, discriminator) if m is not None)):
                 hints = None
                 if use_hints:
-                    hints = step_hints(batch["labels"], seed=args.seed, step=global_step, batch_index=batches_in_epoch,
-                                       rank=accelerator.process_index, probability=hint_probability)
+                    hints = step_hints(
+                        batch["labels"],
+                        seed=args.seed,
+                        step=global_step,
+                        batch_index=batches_in_epoch,
+                        rank=accelerator.process_index,
+                        probability=hint_probability,
+                    )
                 outputs = model(**model_inputs(batch, accelerator.unwrap_model(model).config, target, hints))
                 loss = outputs.loss
-                if discriminator is not None:  # pix2pix: one discriminator update, then BCE + lambda * L1 for the generator
+                if (
+                    discriminator is not None
+                ):  # pix2pix: one discriminator update, then BCE + lambda * L1 for the generator
                     fake_ab = colorizers.predicted_ab(outputs)
                     d_loss = discriminator_loss(
                         discriminator(pixel_values=batch["pixel_values"], ab=batch["labels"]).logits,
@@ -395,7 +542,9 @@ def main(argv: list[str] | None = None) -> int:
                     loss = gan_l1_weight * outputs.loss
                     if global_step >= args.gan_warmup_steps:
                         with accelerator.autocast():
-                            judged = frozen_forward(accelerator.unwrap_model(discriminator), pixel_values=batch["pixel_values"], ab=fake_ab)
+                            judged = frozen_forward(
+                                accelerator.unwrap_model(discriminator), pixel_values=batch["pixel_values"], ab=fake_ab
+                            )
                         loss = loss + generator_adversarial_loss(judged.logits)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm > 0:
@@ -417,19 +566,34 @@ def main(argv: list[str] | None = None) -> int:
 
             if global_step % args.logging_steps == 0 or global_step == args.max_train_steps:
                 record = {
-                    "step": global_step, "epoch": epoch, "train_loss": running_loss / running_count,
-                    "lr": optimizer.param_groups[0]["lr"], "images_per_second": images_seen / (time.perf_counter() - started),
+                    "step": global_step,
+                    "epoch": epoch,
+                    "train_loss": running_loss / running_count,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "images_per_second": images_seen / (time.perf_counter() - started),
                 }
                 if discriminator is not None:
                     record["discriminator_loss"] = float(d_loss.detach())
                 metrics(record)
                 progress.set_postfix(loss=f"{record['train_loss']:.4g}", lr=f"{record['lr']:.2e}")
-                logger.info("step %d: loss %.5f, lr %.2e, %.1f images/s", global_step, record["train_loss"], record["lr"], record["images_per_second"])
+                logger.info(
+                    "step %d: loss %.5f, lr %.2e, %.1f images/s",
+                    global_step,
+                    record["train_loss"],
+                    record["lr"],
+                    record["images_per_second"],
+                )
                 running_loss, running_count = 0.0, 0
 
             if global_step % args.validation_steps == 0 and global_step < args.max_train_steps:
-                scores, grid = evaluate(accelerator, ema.model if ema else model, eval_loader, processor,
-                                        labels_key=target, num_grid_images=args.num_validation_images)
+                scores, grid = evaluate(
+                    accelerator,
+                    ema.model if ema else model,
+                    eval_loader,
+                    processor,
+                    labels_key=target,
+                    num_grid_images=args.num_validation_images,
+                )
                 metrics({"step": global_step, "eval": scores})
                 logger.info("step %d validation: %s", global_step, format_scores(scores))
                 if accelerator.is_main_process:
@@ -443,7 +607,9 @@ def main(argv: list[str] | None = None) -> int:
             stopping = accelerator.check_trigger()  # a signal on any process stops them all
             if stopping or global_step % args.checkpointing_steps == 0 or global_step == args.max_train_steps:
                 state = {
-                    "global_step": global_step, "epoch": epoch, "batches_in_epoch": batches_in_epoch,
+                    "global_step": global_step,
+                    "epoch": epoch,
+                    "batches_in_epoch": batches_in_epoch,
                     "images_seen": earlier_images + images_seen,
                     "train_seconds": round(earlier_seconds + time.perf_counter() - started, 1),
                 }
@@ -464,13 +630,26 @@ def main(argv: list[str] | None = None) -> int:
     # --- final validation, save, card, push
     # DDP keeps replicas identical by construction; checking it costs one all-gather and catches
     # silent divergence (a rank skipping an update, non-synced buffers) before it is published.
-    checksum = torch.stack([p.detach().double().sum() for p in accelerator.unwrap_model(model).state_dict().values() if p.is_floating_point()]).sum()
+    checksum = torch.stack(
+        [
+            p.detach().double().sum()
+            for p in accelerator.unwrap_model(model).state_dict().values()
+            if p.is_floating_point()
+        ]
+    ).sum()
     rank_checksums = accelerator.gather(checksum.reshape(1).to(accelerator.device)).tolist()
     if len(set(rank_checksums)) > 1:
         logger.warning("model replicas differ across processes: weight checksums %s", rank_checksums)
     final_model = ema.model if ema is not None else accelerator.unwrap_model(model)
-    final_scores, grid = evaluate(accelerator, final_model, eval_loader, processor, labels_key=target,
-                                  num_grid_images=args.num_validation_images, with_gray_baseline=True)
+    final_scores, grid = evaluate(
+        accelerator,
+        final_model,
+        eval_loader,
+        processor,
+        labels_key=target,
+        num_grid_images=args.num_validation_images,
+        with_gray_baseline=True,
+    )
     metrics({"step": global_step, "eval": final_scores})
     logger.info("final validation: %s", json.dumps(final_scores))
     if accelerator.is_main_process:
@@ -480,22 +659,39 @@ def main(argv: list[str] | None = None) -> int:
             accelerator.unwrap_model(discriminator).save_pretrained(output_dir / "discriminator")
         save_grid(grid, output_dir / "sample_grid.png")
         plot_loss_curves(metrics.records(), output_dir / "loss_curves.png")
-        command = "accelerate launch train/train.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        command = "accelerate launch train/train.py " + " ".join(
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+        )
         measured = {k: v for k, v in final_scores.items() if k not in ("loss", "gray_baseline")}
         results = {
             "evaluations": [
-                {"dataset_name": splits.validation_name, "dataset_type": splits.validation_name, "split": "validation",
-                 "size": resolution, **measured}
+                {
+                    "dataset_name": splits.validation_name,
+                    "dataset_type": splits.validation_name,
+                    "split": "validation",
+                    "size": resolution,
+                    **measured,
+                }
             ],
             "baselines": {"gray": {"dataset_name": splits.validation_name, **final_scores["gray_baseline"]}},
             "training": {
-                "command": command, "preset": args.model, "dataset": args.train_data_dir or args.dataset_name,
-                "steps": global_step, "resolution": resolution, "loss": loss_name, "optimizer": args.optimizer,
-                "learning_rate": args.learning_rate, "lr_scheduler": args.lr_scheduler,
+                "command": command,
+                "preset": args.model,
+                "dataset": args.train_data_dir or args.dataset_name,
+                "steps": global_step,
+                "resolution": resolution,
+                "loss": loss_name,
+                "optimizer": args.optimizer,
+                "learning_rate": args.learning_rate,
+                "lr_scheduler": args.lr_scheduler,
                 "batch_size": args.train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps,
-                "num_processes": accelerator.num_processes, "mixed_precision": accelerator.mixed_precision,
-                "images_seen": earlier_images + images_seen, "train_seconds": round(earlier_seconds + train_seconds, 1),
-                "seed": args.seed, "filtered": splits.counts, "rank_weight_checksums": rank_checksums,
+                "num_processes": accelerator.num_processes,
+                "mixed_precision": accelerator.mixed_precision,
+                "images_seen": earlier_images + images_seen,
+                "train_seconds": round(earlier_seconds + train_seconds, 1),
+                "seed": args.seed,
+                "filtered": splits.counts,
+                "rank_weight_checksums": rank_checksums,
                 "skipped_files": splits.skipped_files,
             },
         }

@@ -116,7 +116,9 @@ def find_copies(file: Path, root: Path = ROOT) -> tuple[list[Copy], list[str]]:
             continue
         where = f"{_display(file, root)}:{index + 1}"
         below = index + 2  # 1-based number of the line under the marker
-        found = [(name, node, True) for name, node in definitions if node.decorator_list and _first_line(node) == below]
+        found = [
+            (name, node, True) for name, node in definitions if node.decorator_list and _first_line(node) == below
+        ]
         found += [(name, node, False) for name, node in definitions if node.lineno == below]
         if not found:
             errors.append(f"{where}: '# Copied from' must sit directly above a def or class (or its decorators)")
@@ -129,7 +131,14 @@ def find_copies(file: Path, root: Path = ROOT) -> tuple[list[Copy], list[str]]:
             continue
         copies.append(
             Copy(
-                file, index + 1, name, match["source"], replacements, below - 1, node.end_lineno, with_decorators,
+                file,
+                index + 1,
+                name,
+                match["source"],
+                replacements,
+                below - 1,
+                node.end_lineno,
+                with_decorators,
                 match["indent"],
             )
         )
@@ -191,7 +200,9 @@ def check_file(file: Path, root: Path = ROOT, fix: bool = False) -> list[Problem
         if observed == expected:
             continue
         diff = "\n".join(
-            difflib.unified_diff(expected, observed, f"{copy.source} (source)", f"{copy.name} (copy)", lineterm="", n=1)
+            difflib.unified_diff(
+                expected, observed, f"{copy.source} (source)", f"{copy.name} (copy)", lineterm="", n=1
+            )
         )
         if fix:
             rewrites.append((copy.start, copy.end, expected))
@@ -218,7 +229,9 @@ def python_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def check_copies(paths: list[str | Path] | None = None, *, root: str | Path = ROOT, fix: bool = False) -> list[Problem]:
+def check_copies(
+    paths: list[str | Path] | None = None, *, root: str | Path = ROOT, fix: bool = False
+) -> list[Problem]:
     """Every problem of the marked copies under ``paths`` (default: ``<root>/colorizers``)."""
     root = Path(root)
     problems = []
@@ -238,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         print(problem.message, file=sys.stdout if problem.fixed else sys.stderr)
     left = [problem for problem in problems if not problem.fixed]
     if left:
-        print(f"{len(left)} copy problem(s)" + ("" if args.fix else "; `--fix` rewrites drifted copies"), file=sys.stderr)
+        print(
+            f"{len(left)} copy problem(s)" + ("" if args.fix else "; `--fix` rewrites drifted copies"), file=sys.stderr
+        )
     return 1 if left else 0
 
 

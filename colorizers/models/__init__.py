@@ -26,7 +26,9 @@ def _register(config_class, model_class, is_colorizer: bool) -> None:
     AutoModel.register(config_class, model_class, exist_ok=True)
     if is_colorizer:
         AutoModelForImageToImage.register(config_class, model_class, exist_ok=True)
-        AutoImageProcessor.register(config_class, image_processor_classes={"pil": ColorizerImageProcessor}, exist_ok=True)
+        AutoImageProcessor.register(
+            config_class, image_processor_classes={"pil": ColorizerImageProcessor}, exist_ok=True
+        )
 
 
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):

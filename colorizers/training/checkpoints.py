@@ -108,8 +108,14 @@ def _failed(error: OSError | None, step: int, output_dir) -> CheckpointError:
     reason = (error.strerror or str(error)) if error is not None else "it failed on another process"
     where = f" ({error.filename})" if error is not None and getattr(error, "filename", None) else ""
     earlier = complete_checkpoints(output_dir)
-    resume = (f"the last complete checkpoint, {earlier[-1].name}, is intact: free some space and continue with "
-              "--resume_from_checkpoint latest") if earlier else "no earlier checkpoint exists"
+    resume = (
+        (
+            f"the last complete checkpoint, {earlier[-1].name}, is intact: free some space and continue with "
+            "--resume_from_checkpoint latest"
+        )
+        if earlier
+        else "no earlier checkpoint exists"
+    )
     return CheckpointError(f"could not write checkpoint-{step}: {reason}{where}; {resume}")
 
 

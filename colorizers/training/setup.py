@@ -121,14 +121,18 @@ def prepare_backbone(model, *, pretrained: bool, accelerator) -> bool:
     loaded = False
     if pretrained:
         if not hasattr(model, "load_pretrained_backbone"):
-            raise TrainingSetupError(f"--pretrained_backbone: the {model.config.model_type} family has no pretrained backbone")
+            raise TrainingSetupError(
+                f"--pretrained_backbone: the {model.config.model_type} family has no pretrained backbone"
+            )
         try:
             with accelerator.main_process_first():
                 model.load_pretrained_backbone()
             loaded = True
             logger.info("pretrained backbone %s loaded", model.config.backbone_id)
         except (OSError, ValueError) as error:
-            logger.warning("pretrained backbone %s unavailable (%s): training it from scratch", model.config.backbone_id, error)
+            logger.warning(
+                "pretrained backbone %s unavailable (%s): training it from scratch", model.config.backbone_id, error
+            )
     if getattr(model.config, "freeze_backbone", False) and not loaded:
         model.config.freeze_backbone = False
         model.requires_grad_(True)

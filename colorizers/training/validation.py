@@ -88,11 +88,14 @@ def evaluate(
         losses.append(accelerator.gather_for_metrics(batch_loss))
         gray = None
         if with_gray_baseline or (accelerator.is_main_process and len(grid) < num_grid_images):
-            gray = processor.post_process_colorization(np.zeros((len(lightness), 2) + lightness[0].shape, np.float32),
-                                                       lightness, output_type="np")
+            gray = processor.post_process_colorization(
+                np.zeros((len(lightness), 2) + lightness[0].shape, np.float32), lightness, output_type="np"
+            )
         if with_gray_baseline:
             _, gray_scores = score_rows(gray, references, names)
-            gray_rows.append(accelerator.gather_for_metrics(torch.tensor(gray_scores, dtype=torch.float64, device=device)))
+            gray_rows.append(
+                accelerator.gather_for_metrics(torch.tensor(gray_scores, dtype=torch.float64, device=device))
+            )
         if accelerator.is_main_process:
             for light, prediction, reference in zip(gray or [], predictions, references):
                 if len(grid) < num_grid_images:

@@ -41,7 +41,9 @@ class AutoencoderColorizerOutput(ModelOutput):
 # Copied from colorizers.models.unet.modeling_unet.regression_loss
 def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
     if labels.shape != prediction.shape:
-        raise ValueError(f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}")
+        raise ValueError(
+            f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}"
+        )
     labels = labels.to(prediction.dtype)
     if loss_type == "l1":
         return F.l1_loss(prediction, labels)
@@ -189,7 +191,9 @@ class AutoencoderColorizerModel(AutoencoderColorizerPreTrainedModel):
         head) are ignored. Returns the model.
         """
         if self.config.encoder_type != "vgg16":
-            raise ValueError(f"load_pretrained_backbone needs encoder_type='vgg16', this model's is {self.config.encoder_type!r}")
+            raise ValueError(
+                f"load_pretrained_backbone needs encoder_type='vgg16', this model's is {self.config.encoder_type!r}"
+            )
         from safetensors.torch import load_file
 
         source = backbone_id or self.config.backbone_id
@@ -212,7 +216,9 @@ class AutoencoderColorizerModel(AutoencoderColorizerPreTrainedModel):
         try:
             self.encoder.features.load_state_dict(state_dict, strict=True)
         except RuntimeError as error:
-            raise ValueError(f"{source} does not hold VGG-16 `features.*` weights matching this encoder: {error}") from error
+            raise ValueError(
+                f"{source} does not hold VGG-16 `features.*` weights matching this encoder: {error}"
+            ) from error
         return self
 
     def forward(

@@ -145,7 +145,9 @@ class ChromaColorizerConfig(PreTrainedConfig):
         if not 2 <= self.ab_grid_step <= 55:
             raise ValueError(f"ab_grid_step must be in [2, 55] ab units, got {self.ab_grid_step}")
         if not isinstance(self.soft_encoding_neighbors, int) or not 1 <= self.soft_encoding_neighbors <= 32:
-            raise ValueError(f"soft_encoding_neighbors must be an integer in [1, 32], got {self.soft_encoding_neighbors}")
+            raise ValueError(
+                f"soft_encoding_neighbors must be an integer in [1, 32], got {self.soft_encoding_neighbors}"
+            )
         if not 0 <= self.rebalance_lambda <= 1:
             raise ValueError(f"rebalance_lambda must be in [0, 1], got {self.rebalance_lambda}")
         if any(not isinstance(name, str) for name in self.semantic_classes):
@@ -157,7 +159,9 @@ class ChromaColorizerConfig(PreTrainedConfig):
                 f"training_objective must be one of {TRAINING_OBJECTIVES}, got {self.training_objective!r}"
             )
         if not isinstance(self.image_size, int) or self.image_size < coarsest:
-            raise ValueError(f"image_size must be at least {coarsest} for {len(self.hidden_sizes)} levels, got {self.image_size}")
+            raise ValueError(
+                f"image_size must be at least {coarsest} for {len(self.hidden_sizes)} levels, got {self.image_size}"
+            )
 
 
 __all__ = ["ChromaColorizerConfig"]

@@ -65,7 +65,9 @@ class ChromaConvLayer(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1, kernel_size: int = 3):
         padding = dilation * (kernel_size // 2)
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation, bias=False),
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation, bias=False
+            ),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
@@ -84,7 +86,9 @@ class ChromaGlobalBranch(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.film = nn.Linear(config.global_size, 2 * channels)
-        self.classifier = nn.Linear(config.global_size, len(config.semantic_classes)) if config.semantic_classes else None
+        self.classifier = (
+            nn.Linear(config.global_size, len(config.semantic_classes)) if config.semantic_classes else None
+        )
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         pooled = self.mlp(features.mean(dim=(2, 3)))
@@ -128,7 +132,9 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
         self.levels = nn.ModuleList()
         previous = config.stem_size
         for size, depth in zip(config.hidden_sizes, config.depths):
-            layers = [ChromaConvLayer(previous, size, stride=2)] + [ChromaConvLayer(size, size) for _ in range(depth - 1)]
+            layers = [ChromaConvLayer(previous, size, stride=2)] + [
+                ChromaConvLayer(size, size) for _ in range(depth - 1)
+            ]
             self.levels.append(nn.Sequential(*layers))
             previous = size
         self.context = nn.Sequential(*(ChromaConvLayer(previous, previous, dilation=d) for d in config.dilations))
@@ -163,7 +169,9 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
     def set_color_prior(self, prior: torch.Tensor) -> None:
         """Store the empirical colour prior (one probability per ab bin) measured on the training data."""
         if prior.shape != self.color_prior.shape:
-            raise ValueError(f"the colour prior needs {self.num_bins} values (one per ab bin), got {tuple(prior.shape)}")
+            raise ValueError(
+                f"the colour prior needs {self.num_bins} values (one per ab bin), got {tuple(prior.shape)}"
+            )
         if not torch.isfinite(prior).all() or (prior < 0).any() or prior.sum() <= 0:
             raise ValueError("the colour prior must be finite, non-negative and not all zero")
         with torch.no_grad():
@@ -253,14 +261,18 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if not return_dict:
             return tuple(v for v in (loss, ab, logits, class_logits, confidence_map) if v is not None)
-        return ChromaColorizerOutput(loss=loss, ab=ab, logits=logits, class_logits=class_logits, confidence=confidence_map)
+        return ChromaColorizerOutput(
+            loss=loss, ab=ab, logits=logits, class_logits=class_logits, confidence=confidence_map
+        )
 
     def _decoding_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """The logits decoding starts from: ``config.prior_correction`` of the rebalancing undone."""
         strength = float(self.config.prior_correction)
         if strength == 0:
             return logits
-        return prior_corrected_logits(logits, rebalance_weights(self.color_prior, float(self.config.rebalance_lambda)), strength)
+        return prior_corrected_logits(
+            logits, rebalance_weights(self.color_prior, float(self.config.rebalance_lambda)), strength
+        )
 
     def _upsample(self, values: torch.Tensor, height: int, width: int) -> torch.Tensor:
         if self.output_level == 0:
@@ -276,12 +288,18 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
             raise ValueError(f"labels must be shaped like the prediction {tuple(ab.shape)}, got {tuple(labels.shape)}")
         weights = rebalance_weights(self.color_prior, float(config.rebalance_lambda))
         loss = classification_loss(
-            logits, labels, self.ab_bins, weights,
-            neighbors=config.soft_encoding_neighbors, sigma=float(config.soft_encoding_sigma),
+            logits,
+            labels,
+            self.ab_bins,
+            weights,
+            neighbors=config.soft_encoding_neighbors,
+            sigma=float(config.soft_encoding_sigma),
         )
         if config.objective == "hybrid" and config.regression_weight > 0:
             mean_ab = self._upsample(annealed_mean(logits, self.ab_bins, 1.0), *labels.shape[-2:])
-            loss = loss + config.regression_weight * regression_loss(mean_ab, labels, config.loss_type, config.huber_delta)
+            loss = loss + config.regression_weight * regression_loss(
+                mean_ab, labels, config.loss_type, config.huber_delta
+            )
         return loss
 
 

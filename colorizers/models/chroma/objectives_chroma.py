@@ -123,7 +123,10 @@ def prior_corrected_logits(logits: torch.Tensor, bin_weights: torch.Tensor, stre
     """
     if strength == 0:
         return logits
-    return logits - strength * torch.log(bin_weights.to(logits.device, logits.dtype).clamp_min(1e-12))[None, :, None, None]
+    return (
+        logits
+        - strength * torch.log(bin_weights.to(logits.device, logits.dtype).clamp_min(1e-12))[None, :, None, None]
+    )
 
 
 # Copied from colorizers.objectives.annealed_mean
@@ -151,7 +154,9 @@ def confidence(logits: torch.Tensor) -> torch.Tensor:
 # Copied from colorizers.objectives.regression_loss
 def regression_loss(prediction, labels, loss_type, huber_delta):
     if labels.shape != prediction.shape:
-        raise ValueError(f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}")
+        raise ValueError(
+            f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}"
+        )
     labels = labels.to(prediction.dtype)
     if loss_type == "l1":
         return F.l1_loss(prediction, labels)

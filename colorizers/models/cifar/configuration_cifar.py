@@ -58,7 +58,9 @@ class CifarColorizerConfig(PreTrainedConfig):
 
     def validate_architecture(self):
         if len(self.hidden_sizes) < 1 or any(size <= 0 for size in self.hidden_sizes):
-            raise ValueError(f"hidden_sizes must be at least one positive channel count, got {list(self.hidden_sizes)}")
+            raise ValueError(
+                f"hidden_sizes must be at least one positive channel count, got {list(self.hidden_sizes)}"
+            )
         if self.latent_size <= 0:
             raise ValueError(f"latent_size must be positive, got {self.latent_size}")
         if not 0 <= self.dropout < 1:

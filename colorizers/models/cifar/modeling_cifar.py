@@ -27,7 +27,9 @@ class CifarColorizerOutput(ModelOutput):
 # Copied from colorizers.models.unet.modeling_unet.regression_loss
 def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
     if labels.shape != prediction.shape:
-        raise ValueError(f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}")
+        raise ValueError(
+            f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}"
+        )
     labels = labels.to(prediction.dtype)
     if loss_type == "l1":
         return F.l1_loss(prediction, labels)

@@ -126,14 +126,18 @@ class ColorizerDiscriminatorModel(ColorizerDiscriminatorPreTrainedModel):
             raise ValueError(f"pixel_values must be shaped (batch, 1, height, width), got {tuple(pixel_values.shape)}")
         batch, _, height, width = pixel_values.shape
         if tuple(ab.shape) != (batch, 2, height, width):
-            raise ValueError(f"ab must be shaped {(batch, 2, height, width)} to match pixel_values, got {tuple(ab.shape)}")
+            raise ValueError(
+                f"ab must be shaped {(batch, 2, height, width)} to match pixel_values, got {tuple(ab.shape)}"
+            )
         targets = None
         if labels is not None:
             targets = torch.as_tensor(labels, dtype=pixel_values.dtype, device=pixel_values.device)
             if targets.ndim == 0:
                 targets = targets.expand(batch)
             if tuple(targets.shape) != (batch,):
-                raise ValueError(f"labels must be a number or shaped (batch,) = ({batch},), got {tuple(targets.shape)}")
+                raise ValueError(
+                    f"labels must be a number or shaped (batch,) = ({batch},), got {tuple(targets.shape)}"
+                )
 
         hidden_states = torch.cat([pixel_values, ab.to(pixel_values.dtype)], dim=1)
         pad_h, pad_w = max(self.minimum_side - height, 0), max(self.minimum_side - width, 0)

@@ -71,7 +71,9 @@ class KoalarizationColorizerConfig(PreTrainedConfig):
 
     model_type = "colorizer_koalarization"
     sub_configs_defaults = {
-        "classifier_config": SubConfigSpec(config_class=AutoConfig, model_type="resnet", init_kwargs=RESNET50_CLASSIFIER),
+        "classifier_config": SubConfigSpec(
+            config_class=AutoConfig, model_type="resnet", init_kwargs=RESNET50_CLASSIFIER
+        ),
     }
 
     encoder_hidden_sizes: list[int] | tuple[int, ...] = (64, 128, 128, 256, 256, 512, 512, 256)

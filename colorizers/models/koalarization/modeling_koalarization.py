@@ -36,7 +36,9 @@ class KoalarizationColorizerOutput(ModelOutput):
 # Copied from colorizers.models.unet.modeling_unet.regression_loss
 def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
     if labels.shape != prediction.shape:
-        raise ValueError(f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}")
+        raise ValueError(
+            f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}"
+        )
     labels = labels.to(prediction.dtype)
     if loss_type == "l1":
         return F.l1_loss(prediction, labels)
@@ -92,7 +94,8 @@ class KoalarizationColorizerDecoder(nn.Module):
         super().__init__()
         sizes = list(config.decoder_hidden_sizes)
         self.layers = nn.ModuleList(
-            nn.Conv2d(in_size, out_size, 3, padding=1) for in_size, out_size in zip([config.fusion_size] + sizes[:-1], sizes)
+            nn.Conv2d(in_size, out_size, 3, padding=1)
+            for in_size, out_size in zip([config.fusion_size] + sizes[:-1], sizes)
         )
         self.head = nn.Conv2d(sizes[-1], 2, 3, padding=1)
 
