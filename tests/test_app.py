@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import struct
 import sys
 import zlib
@@ -28,6 +27,8 @@ from colorizers.serving import LoadedModel, resolve_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from app_server import served  # noqa: E402
+
 import app  # noqa: E402
 import app_compare  # noqa: E402
 
@@ -38,12 +39,6 @@ pytestmark = [  # noise from gradio's queue (pandas 3) and from PIL on the overs
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
     pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def zero_ab_model():
@@ -73,13 +68,8 @@ def loader():
 
 @pytest.fixture(scope="module")
 def server(loader):
-    demo = app.build_demo(loader=loader)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.LAUNCH_KWARGS)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with served(loader) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import sys
 from pathlib import Path
 
@@ -29,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_server import served  # noqa: E402
 from test_app import RecordingLoader  # noqa: E402
 
 import app  # noqa: E402
@@ -51,15 +51,8 @@ NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 @pytest.fixture(scope="module")
 def url():
-    demo = app.build_demo(loader=RecordingLoader())  # knows "test/zero-ab" too
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.LAUNCH_KWARGS)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with served(RecordingLoader()) as address:  # knows "test/zero-ab" too
+        yield address
 
 
 @pytest.fixture(scope="module")

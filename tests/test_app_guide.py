@@ -1,7 +1,6 @@
 """The app's "Guide the colours" endpoints (/guide, /suggest) through gradio_client and raw requests."""
 
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -14,9 +13,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from app_server import served  # noqa: E402
 from conftest import tiny_model  # noqa: E402
 
-import app  # noqa: E402
 import app_guide  # noqa: E402
 from colorizers.serving import LoadedModel, resolve_model  # noqa: E402
 
@@ -37,15 +36,8 @@ def loader(name: str) -> LoadedModel:
 
 @pytest.fixture(scope="module")
 def client():
-    demo = app.build_demo(loader=loader)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.LAUNCH_KWARGS)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+    with served(loader) as url:
+        yield Client(url, verbose=False)
 
 
 @pytest.fixture(scope="module")

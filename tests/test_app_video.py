@@ -1,6 +1,5 @@
 """The app's Video tab through its API (/colorize_video), with gradio_client against a live server."""
 
-import socket
 import sys
 from pathlib import Path
 
@@ -9,9 +8,9 @@ from gradio_client import Client, handle_file
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from app_server import served
 from video_clips import describe, pan_frames, write_clip
 
-import app
 import app_video
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -19,15 +18,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 @pytest.fixture(scope="module")
 def client():
-    demo = app.build_demo()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.LAUNCH_KWARGS)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+    with served() as url:
+        yield Client(url, verbose=False)
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,12 @@ download; a damaged file in the Hugging Face cache is named with its fix. Throug
 from __future__ import annotations
 
 import os
-import socket
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from app_server import served
 from conftest import tiny_model
 from hub_server import HubServer
 from PIL import Image
@@ -206,27 +205,17 @@ def test_a_damaged_file_in_the_hub_cache_is_named_with_its_fix(hub, damage, mess
 # Through the app ------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _photo(folder: Path) -> Path:
+    path = folder / "photo.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(path)
+    return path
 
 
 @pytest.fixture(scope="module")
 def public_app(tmp_path_factory):
-    sys.path.insert(0, str(ROOT))
-    import app
-
     values = limits.current(public=True, environ={"COLORIZERS_HUB_ALLOWLIST": SMALL})
-    demo = app.build_demo(limits=values)
-    port = _free_port()
-    demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(values)
-    )
-    try:
-        yield f"http://127.0.0.1:{port}/", values
-    finally:
-        demo.close()
+    with served(limits=values) as url:
+        yield url, values
 
 
 @pytest.mark.filterwarnings(
@@ -275,27 +264,16 @@ def test_the_app_limits_requests_per_minute_and_client(tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    sys.path.insert(0, str(ROOT))
-    import app
-
     values = replace(limits.current(public=True, environ={}), requests_per_minute=3)
-    demo = app.build_demo(limits=values)
-    port = _free_port()
-    demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(values)
-    )
-    photo = tmp_path / "photo.png"
-    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    photo = _photo(tmp_path)
+    with served(limits=values) as url:
+        client = Client(url, verbose=False)
         for _ in range(3):
             client.predict(handle_file(str(photo)), "vanilla-v2", api_name="/colorize")
         with pytest.raises(
             AppError, match=r"Too many requests: the limit is 3 per minute per client\. Try again in \d+ s\."
         ):
             client.predict(handle_file(str(photo)), "vanilla-v2", api_name="/colorize")
-    finally:
-        demo.close()
 
 
 @pytest.mark.filterwarnings(
@@ -307,21 +285,10 @@ def test_the_app_stops_a_request_past_its_time_limit(tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    sys.path.insert(0, str(ROOT))
-    import app
-
     values = replace(limits.current(public=True, environ={}), request_seconds=0.001)
-    demo = app.build_demo(limits=values)
-    port = _free_port()
-    demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(values)
-    )
-    photo = tmp_path / "photo.png"
-    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
-    try:
+    photo = _photo(tmp_path)
+    with served(limits=values) as url:
         with pytest.raises(AppError, match=r"ran past the time limit of 0\.001 s per request and was stopped"):
-            Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+            Client(url, verbose=False).predict(
                 handle_file(str(photo)), ["vanilla-v2"], None, None, api_name="/compare"
             )
-    finally:
-        demo.close()
