@@ -227,7 +227,7 @@ def build_guide_tab(
         suggestions.input(
             lambda value: value or gr.update(), inputs=[suggestions], outputs=[colour], api_visibility="private"
         )
-        colour.input(
+        colour.change(  # change, not input: typing a hex code or taking a suggestion must recolour the hint too
             recolour_last,
             inputs=[photo, model, rows, colour, vividness],
             outputs=[rows, result, hints_file],

@@ -7,13 +7,17 @@ also written to ``docs/app/screenshot.png`` for the README.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
+from skimage import color as skimage_color
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -166,3 +170,53 @@ def test_example_with_a_colour_reference(page):
     assert row[0] == app_compare.default_models()[0] and all(NUMBER.match(cell) for cell in row[1:]), row
     notes = wait_text(page, "#notes", "separate colour reference")
     assert "600x400" in notes
+
+
+def hue_degrees(rgb: np.ndarray) -> np.ndarray:
+    lab = skimage_color.rgb2lab(rgb)
+    return np.degrees(np.arctan2(lab[..., 2], lab[..., 1])) % 360
+
+
+def test_guide_click_adds_a_hint_and_the_picked_colour_spreads_around_it(page, tmp_path):
+    """A hint placed by a click, recoloured with the picker, paints its neighbourhood in the picked hue."""
+    photo = tmp_path / "gray.png"  # a plain gray gradient: nothing in it suggests blue
+    ramp = np.linspace(90, 170, 320, dtype=np.float32)[None, :].repeat(240, axis=0)
+    Image.fromarray(ramp.astype(np.uint8)).save(photo)
+    page.get_by_role("tab", name="Guide the colours").click()
+    page.set_input_files("#guide-image input[type=file]", str(photo))
+    shown = page.locator("#guide-image img")
+    shown.wait_for()
+    box = shown.bounding_box()
+    shown.click(position={"x": box["width"] * 0.4, "y": box["height"] * 0.5})  # place a hint (default red)
+    page.locator("#guide-result img").wait_for()
+    wait_text(page, "#guide-hints", "#c0392b")
+    first = page.get_attribute("#guide-result img", "src")
+
+    page.click("#guide-colour button.dialog-button")  # pick blue for the hint just placed
+    hex_input = page.locator("#guide-colour input[type=text]")
+    hex_input.fill("#1f5fe0")
+    hex_input.press("Enter")
+    page.mouse.click(5, 5)  # close the picker
+    wait_text(page, "#guide-hints", "#1f5fe0")
+    page.wait_for_function(
+        "src => document.querySelector('#guide-result img')?.src && document.querySelector('#guide-result img').src"
+        " !== src",
+        arg=first,
+    )
+
+    cells = [cell.strip() for cell in page.locator("#guide-hints [role=row]").nth(1).inner_text().split("\n")]
+    x, y = (int(float(value)) for value in cells[:2])
+    scale = min(1, box["width"] / 320, box["height"] / 240)  # shown centred, shrunk to fit (object-fit: scale-down)
+    expected_x = (box["width"] * 0.4 - (box["width"] - 320 * scale) / 2) / scale
+    expected_y = (box["height"] * 0.5 - (box["height"] - 240 * scale) / 2) / scale
+    assert abs(x - expected_x) <= 3 and abs(y - expected_y) <= 3, (cells, expected_x, expected_y)  # photo pixels
+    result = page.request.get(page.get_attribute("#guide-result img", "src")).body()
+    rgb = np.asarray(Image.open(io.BytesIO(result)).convert("RGB"), dtype=np.float64) / 255
+    assert rgb.shape == (240, 320, 3)
+    around = rgb[y - 3 : y + 4, x - 3 : x + 4]
+    picked = hue_degrees(np.array([[[0x1F, 0x5F, 0xE0]]], dtype=np.float64) / 255)[0, 0]
+    gap = np.abs((hue_degrees(around) - picked + 180) % 360 - 180)
+    chroma = np.hypot(*skimage_color.rgb2lab(around)[..., 1:].transpose(2, 0, 1))
+    assert np.median(gap) < 20 and np.median(chroma) > 15, (np.median(gap), np.median(chroma))
+    far = rgb[:20, -20:]  # a corner far from the hint stays far less blue than the hint's neighbourhood
+    assert np.hypot(*skimage_color.rgb2lab(far)[..., 1:].transpose(2, 0, 1)).mean() < np.median(chroma)
