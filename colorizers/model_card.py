@@ -291,6 +291,9 @@ def render_model_card(
         "preset_description": preset.description if preset else "a configuration that matches no preset",
         "preset_reference": preset.reference if preset else "custom configuration",
         "seed_report": source.get("seed_report", "not recorded"),
+        "reproduced_in": preset_text.get("reproduced_in"),
+        "faithfulness_line": preset_text.get("in_one_line")
+        or "A custom configuration of this family, not one of the presets (see its config below).",
         "faithfulness": preset_text.get("faithfulness")
         or (preset.reference if preset else "A custom configuration of this family: see its config below."),
         "parameters": parameters,

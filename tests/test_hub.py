@@ -637,6 +637,10 @@ def test_every_preset_renders_a_card(tmp_path, name):
     source = model_card.card_source(model_folder.inspect_model_folder(folder).family)
     assert source["presets"][name]["faithfulness"].split()[0] in card.text
     assert f"the `{name}` preset" in card.text
+    first_paragraphs = card.text.split("# ", 1)[1].split("\n\n")[:3]  # the title, the preset line, then this
+    assert first_paragraphs[2] == f"> **Faithfulness to its report:** {source['presets'][name]['in_one_line']}"
+    if name != "chroma":  # the seed presets point to their report's reproduced comparison
+        assert f"{source['presets'][name]['reproduced_in']} in the colorizers README" in card.text
     assert "@" in card.text.split("## Citation", 1)[1]  # a BibTeX entry
     assert "**Not evaluated:**" in card.text
     assert "{{" not in card.text and "{%" not in card.text
