@@ -40,6 +40,7 @@ from .cli_files import (
     prepare_output,
     read_hint_map,
 )
+from .cli_video import check_video_options, video_output_file
 from .manifest import DONE, EXISTS, FAILED, Manifest, ManifestState, model_revision
 from .overlap import Prefetch, Writers
 
@@ -203,7 +204,9 @@ def run_archive(args: argparse.Namespace) -> int:
     from .pipeline import check_temperature
 
     output_dir = expand_user(args.output)
-    problem = check_inputs(args.inputs, output_dir, args.overwrite)
+    problem = check_inputs(args.inputs, output_dir, args.overwrite) or check_video_options(args)
+    if not problem and video_output_file(args):
+        problem = "-o names a video file: colorize one video without accelerate launch and the archive options"
     if problem:
         return _usage_error(problem)
     state, device, problem = start_process(args)
@@ -230,7 +233,8 @@ def run_archive(args: argparse.Namespace) -> int:
         return _usage_error(problem, code=1)
     conflicts = output_conflicts(images + videos, args.overwrite)  # images claim their names first
     where = manifest_path(args, output_dir)
-    earlier = open_manifest(state, where, output_dir)
+    targets = {os.path.abspath(job.target) for job in jobs} if state.is_main_process else set()
+    earlier = open_manifest(state, where, output_dir, lambda path: os.path.abspath(path) in targets)
     revision = model_revision(model, args.revision)
     manifest = Manifest(
         where, model=str(args.model), revision=revision, rank=state.process_index, run=shared_run_id(state)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -276,7 +277,8 @@ def run_dataset(args: argparse.Namespace) -> int:
     if problem:
         return _usage_error(problem, code=1)
     where = manifest_path(args, output_dir)
-    earlier = open_manifest(state, where, data_dir)
+    shard_name = re.compile(rf"{re.escape(args.split)}-\d{{5}}\.parquet")
+    earlier = open_manifest(state, where, data_dir, lambda path: bool(shard_name.fullmatch(os.path.basename(path))))
     revision = model_revision(model, args.revision)
     manifest = Manifest(
         where, model=str(args.model), revision=revision, rank=state.process_index, run=shared_run_id(state)

@@ -17,6 +17,7 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -158,15 +159,15 @@ def same_everywhere(state, value: str) -> bool:
     return len(set(gather_object([value]))) == 1
 
 
-def open_manifest(state, path: Path, clean: Path | None) -> ManifestState:
-    """Make ``path`` safe to append to (main process: end a cut line, remove a killed run's temporary files
-    under ``clean``), then read what earlier runs recorded (every process, once all that is done)."""
+def open_manifest(state, path: Path, clean: Path, ours: Callable[[str], bool]) -> ManifestState:
+    """Make ``path`` safe to append to (main process: end a cut line, remove a killed run's temporary files of
+    the outputs ``ours`` accepts under ``clean``), then read what earlier runs recorded (every process, once all
+    that is done)."""
     if state.is_main_process:
         end_last_line(path)
-        if clean is not None and clean.is_dir():
-            removed = remove_temporaries(clean)
-            if removed:
-                print(f"removed {removed} unfinished temporary files of an interrupted run", file=sys.stderr)
+        removed = remove_temporaries(clean, ours) if clean.is_dir() else 0
+        if removed:
+            print(f"removed {removed} unfinished temporary files of an interrupted run", file=sys.stderr)
     state.wait_for_everyone()
     earlier = read_manifest(path)
     state.wait_for_everyone()  # nobody appends before everyone has read
@@ -189,6 +190,7 @@ class ArchiveRun:
         self._lock = threading.Lock()
         self.main = state.is_main_process
         self.bar = tqdm(total=total, unit=unit, desc="colorizing", disable=args.quiet or not self.main)
+        self.unit, self.started = unit, time.perf_counter()
 
     def count(self, field: str, n: int = 1) -> None:
         with self._lock:
@@ -279,6 +281,8 @@ class ArchiveRun:
                 line += " (this process)"
             elif processes > 1:
                 line += f" ({processes} processes)"
+            elapsed = time.perf_counter() - self.started
+            line += f" in {elapsed:.1f} s ({done / max(elapsed, 1e-9):.2f} {self.unit}s/s colorized)"
             stream = sys.stderr if code or failed else sys.stdout
             print(line, file=stream)
             print(f"manifest: {self.manifest.path}", file=stream)

@@ -20,12 +20,13 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DONE, FAILED, EXISTS = "done", "failed", "exists"
 # save_image's temporary names: "." + the final name + "." + mkstemp's 8 random characters + ".tmp"
-_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+_TEMPORARY = re.compile(r"^\.(.+)\.[a-z0-9_]{8}\.tmp$")
 
 
 @dataclass
@@ -79,18 +80,20 @@ def end_last_line(path: Path) -> None:
         pass
 
 
-def remove_temporaries(folder: Path) -> int:
-    """Delete the temporary files a killed run left under ``folder`` (``save_image``'s ``.NAME.XXXXXXXX.tmp``);
-    how many. Called by the main process before any process writes."""
+def remove_temporaries(folder: Path, ours: Callable[[str], bool]) -> int:
+    """Delete the temporary files a killed run left under ``folder`` (``save_image``'s ``.NAME.XXXXXXXX.tmp``)
+    for the outputs ``ours(path)`` accepts, never anyone else's; how many. Called by the main process before
+    any process writes."""
     removed = 0
     for root, _, names in os.walk(folder):
         for name in names:
-            if _TEMPORARY.match(name):
+            found = _TEMPORARY.match(name)
+            if found and ours(os.path.join(root, found.group(1))):
                 try:
                     os.unlink(os.path.join(root, name))
                     removed += 1
                 except OSError:
-                    pass  # gone already, or not ours to remove: it is never read as an output
+                    pass  # gone already: it is never read as an output anyway
     return removed
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -122,7 +123,8 @@ def test_manifest_records_every_input_once(tmp_path, capsys):
     out = tmp_path / "out"
     assert _colorize(photos, "-o", out, "--manifest", tmp_path / "m.jsonl", "--batch-size", "3") == 0
     captured = capsys.readouterr()
-    assert f"7 colorized into {out}, 1 failed, 0 already done" in captured.err  # with failures: on stderr
+    assert f"7 colorized into {out}, 1 failed, 0 already done in " in captured.err  # with failures: on stderr
+    assert re.search(r"already done in \d+\.\d s \(\d+\.\d\d files/s colorized\)\nmanifest: ", captured.err)
     assert f"failed {photos / 'b' / 'broken.png'}: not an image file PIL can read" in captured.err
     records = _records(tmp_path / "m.jsonl")
     assert len(records) == 8 and len({r["input"] for r in records}) == 8
@@ -165,6 +167,7 @@ def test_resume_after_a_kill_writes_only_what_is_missing_and_matches_a_full_run(
     for name in order[5:]:
         (resumed / name).unlink()
     (resumed / Path(order[5]).parent / f".{Path(order[5]).name}.abcd1234.tmp").write_bytes(b"\x89PNG half")
+    (resumed / ".notes.txt.abcd1234.tmp").write_text("not ours: kept")
     before = {name: (resumed / name).stat().st_mtime_ns for name in order[:5]}
     capsys.readouterr()
 
@@ -174,7 +177,7 @@ def test_resume_after_a_kill_writes_only_what_is_missing_and_matches_a_full_run(
     assert "removed 1 unfinished temporary files of an interrupted run" in err
     assert _outputs(resumed) == expected  # bit for bit, the partial chunk included
     assert {name: (resumed / name).stat().st_mtime_ns for name in order[:5]} == before  # not rewritten
-    assert not list(resumed.rglob("*.tmp"))
+    assert [p.name for p in resumed.rglob("*.tmp")] == [".notes.txt.abcd1234.tmp"]
     records = _records(resumed / "manifest.jsonl")
     assert len(records) == 9 and len({r["input"] for r in records}) == 9  # nothing recorded twice
     status = {str(Path(r["output"]).relative_to(resumed)): r["status"] for r in records}
