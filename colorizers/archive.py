@@ -101,10 +101,11 @@ class ImageArchive:
         for position, job in zip(positions, chunk.jobs):
             key = os.path.abspath(job.source)
             exists = not self.args.overwrite and job.target.exists()
-            if self.earlier.failed(key) and not retry and not exists:
+            failed_before = self.earlier.failed(key) and not retry
+            if position in self.conflicts:  # its output name is another input's (which may exist)
+                state = BEFORE if failed_before else CONFLICT
+            elif failed_before and not exists:
                 state = BEFORE
-            elif position in self.conflicts:
-                state = CONFLICT
             else:
                 state = KEPT if exists else TODO
             chunk.states.append(state)
@@ -281,7 +282,8 @@ def _colorize_videos(args, run: ArchiveRun, model, videos: list[Job], conflicts,
             continue
         key, target = os.path.abspath(job.source), os.path.abspath(job.target)
         exists = not args.overwrite and job.target.exists()
-        if earlier.failed(key) and not args.retry_failed and not exists:
+        failed_before = earlier.failed(key) and not args.retry_failed
+        if failed_before and (index in conflicts or not exists):
             run.count("before")
         elif index in conflicts:
             run.manifest.record(key, target, FAILED, conflicts[index])

@@ -149,7 +149,12 @@ class DatasetArchive:
         chunks = [chunk for chunk in chunk_plan(len(rows), self.args.batch_size) if wanted.intersection(chunk)]
         workers = DEFAULT_WORKERS if self.args.workers is None else self.args.workers
         prefetch = Prefetch((self._decode(rows, chunk) for chunk in chunks), depth=2 if workers else 0)
-        writers = Writers(workers, lambda item: colorized.__setitem__(item[0], png_bytes(item[1])))
+
+        def encode(item) -> None:  # in a writer thread: PNG encoding releases the GIL
+            offset, image = item
+            colorized[offset] = png_bytes(image)
+
+        writers = Writers(workers, encode)
         try:
             for chunk, images in zip(chunks, prefetch):
                 usable = [(offset, image) for offset, image in zip(chunk, images) if not isinstance(image, str)]

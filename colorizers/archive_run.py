@@ -259,6 +259,7 @@ class ArchiveRun:
         outcome (failures are in the summary and the manifest: in an archive of millions some files are broken,
         and a non-zero code would make ``accelerate launch`` report the run as crashed), 1 when the run stopped
         before the end, 128 + N for signal N (``stopped_by``: the ``Interrupted`` or ``KeyboardInterrupt``)."""
+        self.bar.close()
         done, failed, kept, before, stop = totals
         left = None if expected is None else expected - done - failed - kept - before
         code = 1 if stop or left else 0

@@ -201,6 +201,20 @@ def test_failed_inputs_are_skipped_until_retry_failed(tmp_path, capsys):
     assert read_manifest(out / "manifest.jsonl").status[str(photos / "b" / "broken.png")] == "done"
 
 
+def test_an_output_name_taken_by_another_input_fails_once(tmp_path, capsys):
+    photos = tmp_path / "in"
+    photos.mkdir()
+    Image.new("L", (30, 20), 90).save(photos / "a.bmp")
+    Image.new("L", (30, 20), 160).save(photos / "a.png")  # after a.bmp: its output a.png is taken
+    out = tmp_path / "out"
+    assert _colorize(photos, "-o", out, "--workers", "0") == 0
+    err = capsys.readouterr().err
+    assert f"failed {photos / 'a.png'}: another input already writes to the same output name" in err
+    assert _colorize(photos, "-o", out, "--workers", "0") == 0
+    assert "0 colorized" in (out_text := capsys.readouterr().out) and "1 already done, 1 failed before" in out_text
+    assert sorted(r["status"] for r in _records(out / "manifest.jsonl")) == ["done", "failed"]
+
+
 def test_disk_full_stops_with_no_partial_output_and_a_rerun_finishes(tmp_path, capsys, monkeypatch):
     import errno
 
