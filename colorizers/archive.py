@@ -265,6 +265,8 @@ def run_archive(args: argparse.Namespace) -> int:
         _colorize_videos(args, run, model, videos, video_conflicts, earlier)
     except (Interrupted, KeyboardInterrupt) as stop:
         stopped_by = stop
+        prefetch.close()
+        writers.close()  # the few results already computed are written (a second signal ends this too)
     finally:
         prefetch.close()
         writers.close(discard=True)

@@ -54,7 +54,9 @@ def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--manifest", default=None, metavar="PATH", help="JSONL record of each input (default: OUTPUT/manifest.jsonl)"
     )
-    group.add_argument("--retry-failed", action="store_true", help="colorize again the inputs the manifest failed")
+    group.add_argument(
+        "--retry-failed", action="store_true", help="colorize again the inputs the manifest records as failed"
+    )
     group.add_argument(
         "--precision",
         choices=tuple(PRECISIONS),

@@ -215,6 +215,31 @@ def test_an_output_name_taken_by_another_input_fails_once(tmp_path, capsys):
     assert sorted(r["status"] for r in _records(out / "manifest.jsonl")) == ["done", "failed"]
 
 
+def test_sigterm_stops_between_chunks_with_the_summary_and_a_rerun_finishes(tmp_path, capsys, monkeypatch):
+    import colorizers.pipeline as pipeline
+    from colorizers.cli_files import Interrupted
+
+    photos = _photos(tmp_path / "in", 6, broken=False)
+    out = tmp_path / "out"
+    real, calls = pipeline.colorize, []
+
+    def stopped_in_the_second_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Interrupted(signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "colorize", stopped_in_the_second_chunk)
+    assert _colorize(photos, "-o", out, "--batch-size", "2", "--workers", "1") == 143
+    err = capsys.readouterr().err
+    assert "interrupted by SIGTERM: stopped" in err and f"2 colorized into {out}, 0 failed" in err
+    assert len(_outputs(out)) == 2 and not list(out.rglob("*.tmp"))
+    monkeypatch.setattr(pipeline, "colorize", real)
+    assert _colorize(photos, "-o", out, "--batch-size", "2", "--manifest", out / "manifest.jsonl") == 0
+    assert f"4 colorized into {out}, 0 failed, 2 already done" in capsys.readouterr().out
+    assert Counter(r["status"] for r in _records(out / "manifest.jsonl")) == {"done": 6}
+
+
 def test_disk_full_stops_with_no_partial_output_and_a_rerun_finishes(tmp_path, capsys, monkeypatch):
     import errno
 
