@@ -43,7 +43,10 @@ class DatasetProblem(ValueError):
 
 def open_dataset(name: str, split: str, streaming: bool, column: str):
     """The split, its image column undecoded (so a broken image fails its own row), and its row count or None."""
-    import datasets
+    try:
+        import datasets
+    except ImportError:
+        raise DatasetProblem("--dataset needs the datasets library: pip install 'colorizers[train]'") from None
 
     datasets.disable_progress_bars()
     path = local_path(name)
