@@ -317,5 +317,4 @@ def run_dataset(args: argparse.Namespace) -> int:
             code = _usage_error(f"not pushed to {args.push_to_hub}: some rows are not done (run again)", 1)
         else:
             code = push_dataset(args, output_dir, revision) or code
-    state.wait_for_everyone()
-    return code
+    return code  # the other processes do not wait for the upload (it may outlast a collective's timeout)

@@ -167,7 +167,8 @@ def open_manifest(state, path: Path, clean: Path, ours: Callable[[str], bool]) -
     that is done)."""
     if state.is_main_process:
         end_last_line(path)
-        removed = remove_temporaries(clean, ours) if clean.is_dir() else 0
+        resuming = path.is_file() and clean.is_dir()  # a first run has nothing to clean: no walk of a big folder
+        removed = remove_temporaries(clean, ours) if resuming else 0
         if removed:
             print(f"removed {removed} unfinished temporary files of an interrupted run", file=sys.stderr)
     state.wait_for_everyone()
