@@ -6,10 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from .archive_run import add_archive_arguments, archive_requested, check_archive_args
 from .cli_files import (
     STOPS_WRITING,
     Interrupted,
     Job,
+    check_inputs,
     collect_jobs,
     describe,
     expand_user,
@@ -20,7 +22,6 @@ from .cli_files import (
 )
 from .cli_video import add_video_arguments, check_video_options, run_video_jobs, video_output_file
 from .image_io import DEFAULT_MAX_PIXELS, save_image
-from .model_checks import local_path
 
 
 def run_colorize(args: argparse.Namespace) -> int:
@@ -31,20 +32,20 @@ def run_colorize(args: argparse.Namespace) -> int:
     from .loading import ModelLoadError, load_model
     from .pipeline import check_temperature, colorize
 
+    problem = check_archive_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.dataset:  # archive runs: resumable, on as many processes as accelerate launch starts
+        from .archive_datasets import run_dataset
+
+        return run_dataset(args)
+    if archive_requested(args):
+        from .archive import run_archive
+
+        return run_archive(args)
     output_dir = expand_user(args.output)
-    missing = [item for item in args.inputs if local_path(item) is None]
-    if missing:
-        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    input_dirs = {path.resolve() for path in map(local_path, args.inputs) if path.is_dir()}
-    if output_dir.resolve() in input_dirs and not args.overwrite:
-        print(
-            f"error: the output folder {output_dir} is an input folder; results would sit beside (or replace) "
-            "the originals. Choose another --output, or pass --overwrite if that is what you want.",
-            file=sys.stderr,
-        )
-        return 2
-    problem = check_video_options(args)
+    problem = check_inputs(args.inputs, output_dir, args.overwrite) or check_video_options(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -262,18 +263,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    colorize = commands.add_parser("colorize", help="colorize image and video files and folders (recursively)")
-    colorize.add_argument("inputs", nargs="+", help="image and video files and/or folders")
+    colorize = commands.add_parser(
+        "colorize",
+        help="colorize image and video files and folders (recursively), or a dataset",
+        description="Colorize image and video files and folders (recursively), or a datasets dataset (--dataset). "
+        "Under `accelerate launch -m colorizers colorize ...` the work is split over its processes (CPUs, GPUs, "
+        "machines); such archive runs are resumable: see the archives options.",
+    )
+    colorize.add_argument("inputs", nargs="*", help="image and video files and/or folders (none with --dataset)")
     colorize.add_argument(
         "-o",
         "--output",
         required=True,
-        help="output folder (sub-folders are mirrored), or the output file for a single video",
+        help="output folder (sub-folders are mirrored; --dataset: parquet files under OUTPUT/data), or the output "
+        "file for a single video",
     )
     colorize.add_argument("-m", "--model", default=None, help="preset name, local model folder or Hub id")
     colorize.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
     colorize.add_argument("--size", type=int, default=None, help="working resolution (longest edge, pixels)")
-    colorize.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default 4)")
+    colorize.add_argument(
+        "--batch-size",
+        type=int,
+        default=4,
+        help="images per forward pass (default 4); archive runs colorize the inputs in fixed chunks of this many",
+    )
     colorize.add_argument(
         "--hints",
         default=None,
@@ -287,18 +300,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="vividness of models that predict a colour distribution: 0.05 (vivid) .. 2; 1 = mean (default: the model's)",
     )
-    colorize.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    colorize.add_argument(
+        "--device", default=None, help="torch device, e.g. cpu or cuda (under accelerate launch: its own)"
+    )
     colorize.add_argument(
         "--format",
         choices=("png", "same"),
         default="png",
         help="images: png (default) or the input's own format (videos keep their container)",
     )
-    colorize.add_argument("--overwrite", action="store_true", help="replace existing outputs (even inputs)")
+    colorize.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs (even inputs); an archive run then redoes every output",
+    )
     colorize.add_argument(
         "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (default: PIL's bomb limit)"
     )
     add_video_arguments(colorize)
+    add_archive_arguments(colorize)
     colorize.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     colorize.set_defaults(handler=run_colorize)
 

@@ -170,6 +170,20 @@ def collect_jobs(inputs: list[str], output_dir: Path, output_format: str, unread
     return [Job(source, output_dir / _output_name(relative, output_format)) for source, relative in found]
 
 
+def check_inputs(inputs: list[str], output_dir: Path, overwrite: bool) -> str | None:
+    """Why the inputs or the output folder cannot be used (missing inputs, an output that is an input), or None."""
+    missing = [item for item in inputs if local_path(item) is None]
+    if missing:
+        return f"no such file or folder: {', '.join(missing)}"
+    input_dirs = {path.resolve() for path in map(local_path, inputs) if path.is_dir()}
+    if output_dir.resolve() in input_dirs and not overwrite:
+        return (
+            f"the output folder {output_dir} is an input folder; results would sit beside (or replace) "
+            "the originals. Choose another --output, or pass --overwrite if that is what you want."
+        )
+    return None
+
+
 def expand_user(path: str) -> Path:
     try:
         return Path(path).expanduser()

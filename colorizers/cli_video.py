@@ -33,9 +33,10 @@ def check_video_options(args: argparse.Namespace) -> str | None:
 
 
 def run_video_jobs(
-    jobs: list, model, args: argparse.Namespace, sources: set[Path], claimed: set[Path]
+    jobs: list, model, args: argparse.Namespace, sources: set[Path], claimed: set[Path], reasons: dict | None = None
 ) -> tuple[int, list, list]:
-    """Colorize every video job in turn; returns (written, failed jobs, skipped jobs)."""
+    """Colorize every video job in turn; returns (written, failed jobs, skipped jobs). ``reasons`` (if given)
+    receives each failed job's reason, by source."""
     from tqdm.auto import tqdm
 
     from .cli_files import output_conflict
@@ -88,6 +89,8 @@ def run_video_jobs(
                     bar.close()
         if reason is not None:
             failed.append(job)
+            if reasons is not None:
+                reasons[job.source] = reason
             tqdm.write(f"failed {job.source}: {reason}", file=sys.stderr)
             continue
         claimed.add(target)

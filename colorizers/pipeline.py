@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
 from typing import Any
@@ -88,6 +89,7 @@ def colorize(
     return_confidence: bool = False,
     hints: Any = None,
     edge_aware: bool | None = None,
+    autocast: torch.dtype | None = None,
 ) -> Image.Image | list[Image.Image] | tuple:
     """Colorize one image or a list of images; each result has its input's size.
 
@@ -114,6 +116,8 @@ def colorize(
             lightness.
         edge_aware: upsample the predicted colour guided by the full-resolution lightness (``True``)
             or bilinearly (``False``); ``None`` keeps the processor's ``edge_aware`` setting.
+        autocast: run the model under ``torch.autocast`` in this dtype (``torch.bfloat16``, or
+            ``torch.float16`` on GPUs); its prediction is joined with the lightness in float32.
 
     Returns:
         One PIL RGB image (or a list, for a list input) at each input's own size; with
@@ -164,8 +168,9 @@ def colorize(
                         pixel_values,
                     )
                     check_deadline()
-                    model_outputs = model(pixel_values=pixel_values, **forward_options, **hint_inputs)
-                    ab = predicted_ab(model_outputs)
+                    with torch.autocast(parameter.device.type, autocast) if autocast else contextlib.nullcontext():
+                        model_outputs = model(pixel_values=pixel_values, **forward_options, **hint_inputs)
+                    ab = predicted_ab(model_outputs).float()
                     check_deadline()
                     outputs = processor.post_process_colorization(
                         ab, [lightness[i] for i in chunk], edge_aware=edge_aware
