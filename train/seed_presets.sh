@@ -2,12 +2,13 @@
 # The runs behind the seed presets that shipped without weights until now (issue 11): vanilla-v1, and
 # report 5's two GANs, each next to the same generator trained on L1 alone for the same number of steps
 # (the control that shows what the adversarial term does). tiny-imagenet at 64x64, batch 32, on a CPU.
-#   bash train/seed_presets.sh [DATA] [RUNS] [STEPS]
+#   bash train/seed_presets.sh [DATA] [RUNS] [STEPS] [UNET_GAN_STEPS]
 # Each run resumes if interrupted (RUNS/<run>/checkpoints). Ship with train/ship.py afterwards.
 set -euo pipefail
 data=${1:-../shared/data/tiny-imagenet}
 runs=${2:-runs/seed}
 steps=${3:-800}
+unet_steps=${4:-$steps}  # the shipped unet-gan pair ran 600 steps (both at once, one core each) to fit a session
 mkdir -p "$runs"
 
 train() {  # run-name preset steps [extra arguments]
@@ -29,5 +30,5 @@ train vanilla-v1 vanilla-v1 400
 # the discriminator learns at half the generator's rate so that it does not win outright.
 train gan-l1 gan "$steps" --loss l1
 train gan gan "$steps" --loss gan --gan_warmup_steps $((steps / 4)) --discriminator_learning_rate 2.5e-4
-train unet-gan-l1 unet-gan "$steps" --loss l1
-train unet-gan unet-gan "$steps" --loss gan --gan_warmup_steps $((steps / 4)) --discriminator_learning_rate 2.5e-4
+train unet-gan-l1 unet-gan "$unet_steps" --loss l1
+train unet-gan unet-gan "$unet_steps" --loss gan --gan_warmup_steps $((unet_steps / 4)) --discriminator_learning_rate 2.5e-4
