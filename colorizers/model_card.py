@@ -207,6 +207,17 @@ def _baseline_rows(results: EvalResults | None) -> list[dict]:
     return _evaluation_rows({"evaluations": rows})
 
 
+def _shortfalls(results: EvalResults | None, reference_points: list[dict]) -> list[str]:
+    """Where the model's measured PSNR falls below the gray prediction's on a standard set, in words."""
+    gray = {point.get("dataset"): _finite(float(point["psnr"])) for point in reference_points if "psnr" in point}
+    lines = []
+    for item in (results or {}).get("evaluations") or []:
+        name, psnr = item.get("dataset_name"), _finite(item.get("psnr"))
+        if psnr is not None and gray.get(name) is not None and psnr < gray[name]:
+            lines.append(f"{name}: {gray[name] - psnr:.2f} dB below it ({psnr:.2f} vs {gray[name]:.2f} dB)")
+    return lines
+
+
 def _config_rows(config: dict) -> list[tuple[str, str]]:
     rows = []
     for key, value in sorted(config.items()):
@@ -318,6 +329,8 @@ def render_model_card(
         "baselines": _baseline_rows(results),
         "training_dataset": _dataset_label(dataset) if dataset else None,
         "reference_points": source.get("reference_points", []),
+        "shortfalls": _shortfalls(results, source.get("reference_points", [])),
+        "why_short": preset_text.get("why_below_gray", ""),
         "sample_image": sample,
         "loss_image": loss_image,
         "repo_id": repo_id or str(model.path),

@@ -11,6 +11,7 @@ reads the environment as usual.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -718,3 +719,16 @@ def test_server_protocol_details(hub_server, published):
     assert _request(f"{hub_server.url}/api/repos/create", "POST", auth, create)[0] == 409
     assert _request(f"{hub_server.url}/api/repos/create", "POST", {}, create)[0] == 401
     assert _request(f"{hub_server.url}/api/whoami-v2")[0] == 401
+
+
+def test_card_says_where_a_model_falls_below_the_gray_prediction_and_why(tmp_path):
+    folder = _save_folder(tiny_model("gan"), tmp_path / "gan")
+    below = copy.deepcopy(EVAL_RESULTS)
+    below["evaluations"][0]["psnr"] = 21.0  # kodak24: gray scores 22.46; cbsd68 stays above its 22.51
+    (folder / "eval_results.json").write_text(json.dumps(below))
+    text = model_card.render_model_card(folder, preset_name="gan").text
+    line = next(line for line in text.splitlines() if line.startswith("> **Below the gray prediction's PSNR**"))
+    assert "on kodak24: 1.46 dB below it (21.00 vs 22.46 dB). Why: it was trained for" in line
+    assert "cbsd68" not in line
+    above = _save_folder(tiny_model("gan"), tmp_path / "above", extras=True)
+    assert "Below the gray prediction" not in model_card.render_model_card(above, preset_name="gan").text
