@@ -4,8 +4,8 @@ tuning sets, never on the sets the results are reported on.
     python benchmarks/choose_decoding.py --model runs/chroma [--sizes 64 128 192] \
         [--corrections 0 0.25 0.5 0.75] [--temperatures 1.0 0.7 0.5 0.38]
 
-Tuning sets: scikit-image's bundled colour photos (astronaut, coffee, chelsea, rocket, motorcycle: full
-resolution, like users' photos) and 300 tiny-imagenet validation images from index 5000 on (disjoint
+Tuning sets: the full-resolution colour photos bundled with scikit-image, matplotlib and gradio
+(``colour_quality.tuning_photos``, like users' photos) and 300 tiny-imagenet validation images from index 5000 on (disjoint
 from the 500 the reports use). Each setting is scored with ``benchmarks/colour_quality.py``'s code.
 
 The rule (the same weighing of accuracy and colour as the default-model rule of
@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    photos = load_set("skimage", Path(args.data_root), 0)
+    photos = load_set("photos", Path(args.data_root), 0)
     tiny = load_set("tiny-tune", Path(args.data_root), args.tiny_images)
     gray = {"photos": score_set(photos, gray_prediction), "tiny": score_set(tiny, gray_prediction)}
     model = colorizers.load_model(args.model)

@@ -5,8 +5,8 @@
 Colour is predicted at a working size (the longest edge the model sees) and upsampled to the photo's
 full resolution. Models trained on 64 px crops often do better on large photos when they see them small,
 close to the scale they learned at, so the size is measured, not assumed. For every preset with weights,
-each size is scored on the full-resolution tuning photos (``skimage``: scikit-image's bundled colour
-photos, never kodak24 or cbsd68, which are reported) with the leaderboard's merit
+each size is scored on the full-resolution tuning photos (``photos``: the colour photos bundled with
+scikit-image, matplotlib and gradio, never kodak24 or cbsd68, which are reported) with the leaderboard's merit
 
     S = (PSNR - PSNR of the gray prediction) + min(CF, reference CF) / 10
 
@@ -65,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     presets = args.presets or colorizers.list_models(with_weights=True)
-    photos = load_set("skimage", Path(args.data_root), 0)
+    photos = load_set("photos", Path(args.data_root), 0)
     gray = score_set(photos, gray_prediction)
     print(f"tuning photos: {', '.join(photos)} (gray PSNR {gray['psnr']:.2f})")
     print("| preset | " + " | ".join(f"{size} px S (dPSNR, CF)" for size in args.sizes) + " | chosen | was |")
