@@ -43,7 +43,8 @@ class Report:
     title: str
     claim: str
     models: tuple[str, ...]
-    rule: str  # how the claim is judged: "psnr-order" (models listed best first) or "vivid-vs-sharp"
+    rule: str  # how the claim is judged: "psnr-order" (models listed best first), "vivid-vs-sharp", "gan-vs-control"
+    judged: tuple[str, ...] = ()  # the models the verdict compares (default: all of them)
 
 
 REPORTS = (
@@ -65,8 +66,9 @@ REPORTS = (
         3,
         "Deep Koalarization (2019)",
         "the global (classifier) branch improves colorization",
-        ("koalarization", "koalarization-small", "koalarization-small-no-global"),
+        ("koalarization-small", "koalarization-small-no-global", "koalarization"),
         "psnr-order",
+        judged=("koalarization-small", "koalarization-small-no-global"),
     ),
     Report(
         4,
@@ -96,7 +98,7 @@ def resolve(name: str, runs: dict[str, Path]) -> str | Path | None:
 
 def verdict(report: Report, scores: dict[str, dict[str, dict]]) -> str:
     """Whether the report's claim holds on our sets, judged on the scored rows only."""
-    trained = [name for name in report.models if name in scores]
+    trained = [name for name in report.judged or report.models if name in scores]
 
     def mean(name: str, key: str) -> float:
         return statistics.mean(scores[name][s][key] for s in SETS)
@@ -105,7 +107,7 @@ def verdict(report: Report, scores: dict[str, dict[str, dict]]) -> str:
         if len(trained) < 2:
             return "cannot be judged yet (fewer than two of its models are trained)"
         order = sorted(trained, key=lambda name: -mean(name, "psnr"))
-        expected = [name for name in report.models if name in trained]
+        expected = [name for name in report.judged or report.models if name in trained]
         held = order == expected
         ranking = " > ".join(f"{name} ({mean(name, 'psnr'):.2f} dB)" for name in order)
         return f"{'holds' if held else 'does not hold'} by mean PSNR over the sets: {ranking}"

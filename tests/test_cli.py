@@ -124,7 +124,10 @@ def references(tmp_path, rng):
     return root
 
 
-def test_evaluate_prints_table_and_writes_json(references, tmp_path, capsys):
+def test_evaluate_prints_table_and_writes_json(references, tmp_path, capsys, monkeypatch):
+    import colorizers.registry
+
+    monkeypatch.setattr(colorizers.registry, "PRETRAINED_DIR", tmp_path / "none")  # every preset untrained
     import json
 
     from skimage.metrics import peak_signal_noise_ratio

@@ -56,7 +56,8 @@ def test_model_given_as_folder_uses_its_processor(tmp_path, photo):
     assert np.array_equal(np.asarray(by_path), np.asarray(by_object))
 
 
-def test_preset_name_without_weights_is_flagged_untrained(photo):
+def test_preset_name_without_weights_is_flagged_untrained(photo, monkeypatch, tmp_path):
+    monkeypatch.setattr(colorizers.registry, "PRETRAINED_DIR", tmp_path)  # as if no preset shipped weights
     model = colorizers.load_model("vanilla-v1")
     assert model.colorizers_untrained is True
     assert colorizers.colorize(photo, "vanilla-v1", size=32).size == photo.size

@@ -12,7 +12,7 @@ from colorizers.metrics import colorfulness
 from colorizers.registry import PRETRAINED_DIR
 
 SHIPPED = colorizers.list_models(with_weights=True)
-TOTAL_LIMIT_MB = 80
+TOTAL_LIMIT_MB = 150  # the whole pretrained folder (fp16 weights, cards, grids): what every install carries
 
 
 def test_weights_ship_for_the_default_and_fit_the_budget():
