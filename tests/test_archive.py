@@ -20,6 +20,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
+from app_server import free_port
 from PIL import Image
 
 from colorizers.archive import chunk_plan, chunks_of, output_conflicts
@@ -450,12 +451,6 @@ def test_push_to_the_hub(tmp_path, capsys, datasets_cache, monkeypatch):
 # --- two processes, killed and resumed -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_gloo_processes_killed_halfway_then_resumed_match_one_process(tmp_path):
     import torch
@@ -480,7 +475,7 @@ def test_two_gloo_processes_killed_halfway_then_resumed_match_one_process(tmp_pa
     command = ["-m", "colorizers", "colorize", str(photos), "-o", str(out), "-m", "chroma", "--size", "384", "-q"]
     command += ["--batch-size", "2"]
     process = subprocess.Popen(
-        [*launch, "--main_process_port", str(_free_port()), *command],
+        [*launch, "--main_process_port", str(free_port()), *command],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -504,7 +499,7 @@ def test_two_gloo_processes_killed_halfway_then_resumed_match_one_process(tmp_pa
     assert 0 < done_before < 20, "the run was not stopped halfway"
 
     second = subprocess.run(
-        [*launch, "--main_process_port", str(_free_port()), *command],
+        [*launch, "--main_process_port", str(free_port()), *command],
         env=env,
         cwd=ROOT,
         capture_output=True,

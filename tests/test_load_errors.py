@@ -5,7 +5,6 @@ model would not fit in memory (sized on the meta device before anything is alloc
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,27 +123,18 @@ def test_the_cli_prints_one_line_and_exits_2(broken, tmp_path, capsys):
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
 )
 def test_the_app_answers_each_with_a_message_and_logs_no_traceback(broken, tmp_path, capfd, caplog):
+    from app_server import served
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    sys.path.insert(0, str(ROOT))
-    from test_app import free_port
-
-    import app
-
     photo = tmp_path / "photo.png"
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
-    demo = app.build_demo()
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.LAUNCH_KWARGS)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with served() as url:
+        client = Client(url, verbose=False)
         for name, message in _cases(broken):
             with pytest.raises(AppError) as error:
                 client.predict(handle_file(str(photo)), [name], None, None, api_name="/compare")
             assert message in str(error.value), (name[:40], str(error.value)[:300])
-    finally:
-        demo.close()
     logged = capfd.readouterr()
     assert "Traceback" not in logged.err + logged.out and "Traceback" not in caplog.text
     longest = max(len(record.getMessage()) for record in caplog.records if record.name == "colorizers.app")
