@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import tiny_model
 
+import colorizers.registry
 from colorizers.models.discriminator import ColorizerDiscriminatorConfig, ColorizerDiscriminatorModel
 from colorizers.registry import default_working_size, preset_model_types
 from colorizers.serving import (
@@ -77,7 +78,8 @@ def test_an_unknown_name_anywhere_refuses_the_whole_request_before_loading():
         parse_model_names(["vanilla-v1", "nope"], limit=8)
 
 
-def test_an_untrained_preset_gets_the_same_weights_every_time_and_leaves_the_rng_alone():
+def test_an_untrained_preset_gets_the_same_weights_every_time_and_leaves_the_rng_alone(monkeypatch, tmp_path):
+    monkeypatch.setattr(colorizers.registry, "PRETRAINED_DIR", tmp_path)  # as if vanilla-v1 shipped no weights
     torch.manual_seed(123)
     expected_next = torch.rand(3)
     torch.manual_seed(123)
@@ -92,7 +94,9 @@ def test_an_untrained_preset_gets_the_same_weights_every_time_and_leaves_the_rng
 def test_a_trained_preset_loads_its_weights():
     loaded = resolve_model("vanilla-v2")
     assert not loaded.untrained
-    assert loaded.default_size == default_working_size("vanilla-v2") == 128  # its shipped processor's
+    assert (
+        loaded.default_size == default_working_size("vanilla-v2") == 192
+    )  # its shipped processor's, not the config default 224
 
 
 def test_a_local_folder_loads(tmp_path):
