@@ -5,8 +5,10 @@
 Colour is predicted at a working size (the longest edge the model sees) and upsampled to the photo's
 full resolution. Models trained on 64 px crops often do better on large photos when they see them small,
 close to the scale they learned at, so the size is measured, not assumed. For every preset with weights,
-each size is scored on the full-resolution tuning photos (``photos``: the colour photos bundled with
-scikit-image, matplotlib and gradio, never kodak24 or cbsd68, which are reported) with the leaderboard's merit
+each size is scored on the leaderboard's two tuning sets, never on kodak24 or cbsd68 (reported): the
+full-resolution photos bundled with scikit-image, matplotlib and gradio, and 64x64 tiny-imagenet images
+(a working size far above an image's own size upsamples it, which small images pay for), with the
+leaderboard's merit averaged over the two
 
     S = (PSNR - PSNR of the gray prediction) + min(CF, reference CF) / 10
 
@@ -36,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from colour_quality import load_set, score_set  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+TUNING_SETS = ("photos", "tiny-tune")  # the leaderboard's: a size must serve small images as well as large
 TIE = 0.02  # S points: closer than this, two sizes are equally good
 
 
@@ -60,15 +63,16 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=None, help="default: every preset with weights")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 96, 128, 192, 256])
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--tiny-images", type=int, default=150, help="tiny-tune images (64x64)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--write", action="store_true", help="store each chosen size in the preset's folder")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     presets = args.presets or colorizers.list_models(with_weights=True)
-    photos = load_set("photos", Path(args.data_root), 0)
-    gray = score_set(photos, gray_prediction)
-    print(f"tuning photos: {', '.join(photos)} (gray PSNR {gray['psnr']:.2f})")
-    print("| preset | " + " | ".join(f"{size} px S (dPSNR, CF)" for size in args.sizes) + " | chosen | was |")
+    sets = {name: load_set(name, Path(args.data_root), args.tiny_images) for name in TUNING_SETS}
+    gray = {name: score_set(images, gray_prediction) for name, images in sets.items()}
+    print(f"tuning photos: {', '.join(sets['photos'])}; tiny-tune: {len(sets['tiny-tune'])} images")
+    print("| preset | " + " | ".join(f"{size} px S (photos dPSNR, CF)" for size in args.sizes) + " | chosen | was |")
     print("|---|" + "---:|" * (len(args.sizes) + 2))
     for preset in presets:
         model = colorizers.load_model(preset)
@@ -78,8 +82,15 @@ def main() -> None:
             continue
         scores = {}
         for size in args.sizes:
-            summary = score_set(photos, lambda image, s=size: colorizers.colorize(image, model, size=s))
-            scores[size] = (merit(summary, gray), summary["psnr"] - gray["psnr"], summary["colorfulness"])
+            summaries = {
+                name: score_set(images, lambda image, s=size: colorizers.colorize(image, model, size=s))
+                for name, images in sets.items()
+            }
+            scores[size] = (
+                sum(merit(summaries[n], gray[n]) for n in sets) / len(sets),
+                summaries["photos"]["psnr"] - gray["photos"]["psnr"],
+                summaries["photos"]["colorfulness"],
+            )
         best = max(score for score, _, _ in scores.values())
         chosen = min(size for size in args.sizes if scores[size][0] >= best - TIE)  # ties: the smaller, faster
         cells = " | ".join(f"{s:.2f} ({d:+.2f}, {c:.1f})" for s, d, c in scores.values())

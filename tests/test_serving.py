@@ -95,7 +95,7 @@ def test_a_trained_preset_loads_its_weights():
     loaded = resolve_model("vanilla-v2")
     assert not loaded.untrained
     assert (
-        loaded.default_size == default_working_size("vanilla-v2") == 192
+        loaded.default_size == default_working_size("vanilla-v2") == 128
     )  # its shipped processor's, not the config default 224
 
 
