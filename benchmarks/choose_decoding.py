@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 
 import torch
-from colour_quality import ROOT, load_set, score_set
+from colour_quality import ROOT, load_set, merit, score_set
 
 import colorizers
 from colorizers.evaluation import gray_prediction
@@ -57,9 +57,6 @@ def main() -> None:
     def run(references, size, correction, temperature):
         model.config.prior_correction = correction
         return score_set(references, lambda r: colorizers.colorize(r, model, size=size, temperature=temperature))
-
-    def merit(summary, base):
-        return summary["psnr"] - base["psnr"] + min(summary["colorfulness"], summary["reference_colorfulness"]) / 10
 
     rows = []
     print("| size | correction | T | photos dPSNR | photos CF | tiny dPSNR | tiny CF | vivid CF (photos/tiny) | S |")

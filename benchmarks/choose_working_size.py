@@ -35,15 +35,10 @@ from colorizers.pipeline import has_color_distribution
 from colorizers.registry import get_preset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from colour_quality import load_set, score_set  # noqa: E402
+from colour_quality import TUNING_SETS, load_set, merit, score_set  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TUNING_SETS = ("photos", "tiny-tune")  # the leaderboard's: a size must serve small images as well as large
 TIE = 0.02  # S points: closer than this, two sizes are equally good
-
-
-def merit(summary: dict, gray: dict) -> float:
-    return summary["psnr"] - gray["psnr"] + min(summary["colorfulness"], summary["reference_colorfulness"]) / 10
 
 
 def write_size(preset: str, size: int) -> None:

@@ -82,6 +82,12 @@ def load_set(name: str, data_root: Path, tiny_images: int) -> dict[str, np.ndarr
     raise SystemExit(f"error: unknown set {name!r}; known: {', '.join(REPORTED_SETS + TUNING_SETS)}")
 
 
+def merit(summary: dict, gray: dict) -> float:
+    """S, the rule that weighs accuracy and colour for every choice made on the tuning sets (default model,
+    decoding, working size): PSNR over the gray prediction's + colourfulness, capped at the reference's, / 10."""
+    return summary["psnr"] - gray["psnr"] + min(summary["colorfulness"], summary["reference_colorfulness"]) / 10
+
+
 def score_set(references: dict[str, np.ndarray], predict) -> dict:
     rows, auc = [], AucAccumulator()
     started = time.perf_counter()
