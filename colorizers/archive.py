@@ -37,6 +37,7 @@ from .cli_files import (
     collect_jobs,
     describe,
     expand_user,
+    name_conflict,
     prepare_output,
     read_hint_map,
 )
@@ -63,10 +64,9 @@ def output_conflicts(jobs: list[Job], overwrite: bool) -> dict[int, str]:
     conflicts = {}
     for index, job in enumerate(jobs):
         target = os.path.abspath(job.target)
-        if target in claimed:
-            conflicts[index] = "another input already writes to the same output name"
-        elif target in sources and not overwrite:
-            conflicts[index] = "its output would replace an input file (use --overwrite to allow)"
+        reason = name_conflict(target, claimed, sources, overwrite)
+        if reason:
+            conflicts[index] = reason
         else:
             claimed.add(target)
     return conflicts

@@ -123,13 +123,22 @@ def find_images(inputs: list[str], output_dir: Path) -> tuple[list[tuple[Path, P
     return found, unreadable
 
 
+def name_conflict(target, claimed: set, sources: set, overwrite: bool) -> str | None:
+    """Why a job may not write ``target`` whatever the disk holds (None if it may): another input already claimed
+    the same output name, or the output would replace an input. Paths in one normal form, any hashable type."""
+    if target in claimed:
+        return "another input already writes to the same output name"
+    if target in sources and not overwrite:
+        return "its output would replace an input file (use --overwrite to allow)"
+    return None
+
+
 def output_conflict(target: Path, claimed: set[Path], sources: set[Path], overwrite: bool) -> tuple[str | None, bool]:
     """Whether a job may write ``target`` (resolved): ``(reason it fails, False)``, ``(None, True)`` when the output
     exists and is kept (skipped: no --overwrite), or ``(None, False)`` when it may be written."""
-    if target in claimed:
-        return "another input already writes to the same output name", False
-    if target in sources and not overwrite:
-        return "its output would replace an input file (use --overwrite to allow)", False
+    reason = name_conflict(target, claimed, sources, overwrite)
+    if reason:
+        return reason, False
     if target.exists() and not overwrite:
         return None, True
     return None, False
@@ -140,6 +149,7 @@ __all__ = [
     "Interrupted",
     "describe",
     "find_images",
+    "name_conflict",
     "output_conflict",
     "prepare_output",
     "stop_on_signals",
