@@ -144,10 +144,23 @@ def test_koalarization_layout_matches_report():
         32,
         2,
     ]
+    # The shipped preset's global branch: ResNet-50's layout (bottleneck blocks 3-4-6-3, 1000 logits) at a
+    # quarter of the widths, 1,993,976 parameters.
+    classifier = model.config.classifier_config
     assert type(model.classifier) is ResNetForImageClassification
-    # microsoft/resnet-50's architecture: 25,557,032 parameters, 1000 ImageNet logits.
-    assert sum(p.numel() for p in model.classifier.parameters()) == 25_557_032
+    assert (classifier.depths, classifier.hidden_sizes, classifier.layer_type) == (
+        [3, 4, 6, 3],
+        [64, 128, 256, 512],
+        "bottleneck",
+    )
+    assert sum(p.numel() for p in model.classifier.parameters()) == 1_993_976
     assert model.config.classifier_image_size == 224 and model.config.backbone_id == "microsoft/resnet-50"
+    # The config's own default is the full microsoft/resnet-50: 25,557,032 parameters, 1000 ImageNet logits.
+    with torch.device("meta"):
+        full = colorizers.models.koalarization.KoalarizationColorizerModel(
+            colorizers.models.koalarization.KoalarizationColorizerConfig()
+        )
+    assert sum(p.numel() for p in full.classifier.parameters()) == 25_557_032
 
 
 def test_koalarization_sub_config_serialises_and_reloads(tmp_path):
@@ -212,8 +225,32 @@ def test_koalarization_loads_pretrained_classifier(tmp_path):
     assert loaded.config.classifier_config.id2label[3] == "class-3"
 
 
-def test_koalarization_rejects_a_classifier_of_another_shape(tmp_path):
+def test_koalarization_adopts_a_classifier_of_another_architecture_with_as_many_logits(tmp_path):
+    # As --pretrained_backbone swaps the shipped narrow ResNet-50 for microsoft/resnet-50: same 10 logits here.
     other = ResNetConfig(embedding_size=8, hidden_sizes=[8, 32], depths=[1, 1], num_labels=10)
-    ResNetForImageClassification(other).save_pretrained(tmp_path)
-    with pytest.raises(ValueError, match="classifier_config"):
+    pretrained = ResNetForImageClassification(other)
+    pretrained.save_pretrained(tmp_path)
+    model = tiny_model("koalarization")
+    model.load_pretrained_backbone(str(tmp_path))
+    assert model.config.classifier_config.hidden_sizes == [8, 32]
+    for key, value in pretrained.state_dict().items():
+        torch.testing.assert_close(model.classifier.state_dict()[key], value, rtol=0, atol=0)
+    assert not any(p.requires_grad for p in model.classifier.parameters())
+    assert model(pixel_values=_gray(1, 24, 40)).ab.shape == (1, 2, 24, 40)
+
+
+def test_koalarization_rejects_a_classifier_with_other_logits(tmp_path):
+    ResNetForImageClassification(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], num_labels=7)).save_pretrained(
+        tmp_path
+    )
+    with pytest.raises(ValueError, match="gives 7 logits, the fusion layer needs 3 and 10"):
         tiny_model("koalarization").load_pretrained_backbone(str(tmp_path))
+
+
+def test_koalarization_without_global_features_has_no_classifier():
+    model = tiny_model("koalarization", use_global_features=False).eval()
+    assert model.classifier is None
+    assert model.fusion.in_channels == KOALA_TINY["encoder_hidden_sizes"][-1]
+    assert model(pixel_values=_gray(2, 24, 40)).ab.shape == (2, 2, 24, 40)
+    with pytest.raises(ValueError, match="no global branch"):
+        model.load_pretrained_backbone("anything")

@@ -34,3 +34,7 @@ train cifar-ae-rmsprop cifar-ae 32 800 --optimizer rmsprop
 # Report 2: VGG-16 fusion next to the baseline autoencoder (600 steps). No ImageNet VGG-16 can be
 # downloaded here, so its backbone trains from scratch with the rest instead of staying frozen.
 train ae-vgg16 ae-vgg16 64 600 --config_overrides '{"freeze_backbone": false}'
+# Report 3: the small Deep Koalarization without its global branch (3000 steps, as the shipped one), and
+# the koalarization preset itself (the report's encoder and decoder; see its preset for the global branch).
+train koalarization-small-no-global koalarization-small 64 3000 --config_overrides '{"use_global_features": false}'
+train koalarization koalarization 64 600

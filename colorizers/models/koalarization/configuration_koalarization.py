@@ -50,6 +50,8 @@ class KoalarizationColorizerConfig(PreTrainedConfig):
     Args:
         encoder_hidden_sizes (`list[int]`, defaults to `[64, 128, 128, 256, 256, 512, 512, 256]`):
             Channels of the 8 encoder convolutions.
+        use_global_features (`bool`, defaults to `True`): `False` drops the global branch (no classifier):
+            the fusion sees the encoder volume alone, the ablation of report 3's claim.
         classifier_config (`dict` or `PreTrainedConfig`, *optional*): config of the global feature
             extractor, any model `AutoModelForImageClassification` can build from a 3-channel image.
             Defaults to ResNet-50 with 1000 labels; its `num_labels` is the embedding size.
@@ -77,6 +79,7 @@ class KoalarizationColorizerConfig(PreTrainedConfig):
     }
 
     encoder_hidden_sizes: list[int] | tuple[int, ...] = (64, 128, 128, 256, 256, 512, 512, 256)
+    use_global_features: bool = True
     classifier_config: dict | PreTrainedConfig | None = None
     classifier_image_size: int = 224
     fusion_size: int = 256

@@ -128,7 +128,7 @@ class KoalarizationColorizerPreTrainedModel(PreTrainedModel):
 
     def freeze_backbone_if_configured(self) -> None:
         """Stop gradients to the classifier when `config.freeze_backbone` says so (as the report did)."""
-        if self.config.freeze_backbone:
+        if self.config.freeze_backbone and self.classifier is not None:
             self.classifier.requires_grad_(False)
             self.classifier.eval()
 
@@ -145,8 +145,12 @@ class KoalarizationColorizerModel(KoalarizationColorizerPreTrainedModel):
     def __init__(self, config: KoalarizationColorizerConfig):
         super().__init__(config)
         self.encoder = KoalarizationColorizerEncoder(config)
-        self.classifier = AutoModelForImageClassification.from_config(config.classifier_config)
-        embedding_size = config.classifier_config.num_labels
+        # Without global features (report 3's ablation) there is no classifier and the fusion sees the encoder only.
+        self.classifier = None
+        embedding_size = 0
+        if config.use_global_features:
+            self.classifier = AutoModelForImageClassification.from_config(config.classifier_config)
+            embedding_size = config.classifier_config.num_labels
         self.fusion = nn.Conv2d(config.encoder_hidden_sizes[-1] + embedding_size, config.fusion_size, 1)
         self.decoder = KoalarizationColorizerDecoder(config)
         self.post_init()
@@ -155,29 +159,35 @@ class KoalarizationColorizerModel(KoalarizationColorizerPreTrainedModel):
     def train(self, mode: bool = True):
         # A frozen classifier keeps its batch-norm statistics: it stays in eval mode while the rest trains.
         super().train(mode)
-        if self.config.freeze_backbone:
+        if self.config.freeze_backbone and self.classifier is not None:
             self.classifier.eval()
         return self
 
     def load_pretrained_backbone(self, backbone_id: str | None = None, **kwargs) -> "KoalarizationColorizerModel":
-        """Copy a pretrained classifier's weights (default `config.backbone_id`, a Hub id or local folder).
+        """Make the global branch a pretrained classifier (default `config.backbone_id`, a Hub id or local folder).
 
         The checkpoint is read with `AutoModelForImageClassification.from_pretrained(backbone_id,
-        use_safetensors=True, **kwargs)` and must have the architecture of `config.classifier_config`;
-        its label names are copied into the config. Returns the model.
+        use_safetensors=True, **kwargs)`. It replaces the classifier whatever its architecture (the
+        shipped preset's is a narrow ResNet-50 trained from scratch; `microsoft/resnet-50` is the
+        report's full one), and its config, labels included, replaces `config.classifier_config`. It
+        must read 3 channels and give as many logits as the fusion layer takes. Frozen if
+        `config.freeze_backbone`. Returns the model.
         """
+        if self.classifier is None:
+            raise ValueError("this model has no global branch (use_global_features=False): no backbone to load")
         source = backbone_id or self.config.backbone_id
         pretrained = AutoModelForImageClassification.from_pretrained(source, use_safetensors=True, **kwargs)
-        if type(pretrained) is not type(self.classifier):
+        channels, labels = getattr(pretrained.config, "num_channels", 3), pretrained.config.num_labels
+        expected = self.config.classifier_config.num_labels
+        if channels != 3 or labels != expected:
             raise ValueError(
-                f"{source} is a {type(pretrained).__name__}, but classifier_config builds a {type(self.classifier).__name__}"
+                f"{source} does not fit classifier_config: it reads {channels} channels and gives {labels} logits, "
+                f"the fusion layer needs 3 and {expected}"
             )
-        try:
-            self.classifier.load_state_dict(pretrained.state_dict(), strict=True)
-        except RuntimeError as error:
-            raise ValueError(f"{source} does not match classifier_config's architecture: {error}") from error
-        self.config.classifier_config.id2label = dict(pretrained.config.id2label)
-        self.config.classifier_config.label2id = dict(pretrained.config.label2id)
+        reference = self.fusion.weight
+        self.classifier = pretrained.to(device=reference.device, dtype=reference.dtype)
+        self.config.classifier_config = pretrained.config
+        self.freeze_backbone_if_configured()
         return self
 
     def forward(
@@ -194,14 +204,15 @@ class KoalarizationColorizerModel(KoalarizationColorizerPreTrainedModel):
         height, width = pixel_values.shape[-2:]
         hidden_states = self.encoder(pad_to_multiple(pixel_values, self.config.total_stride))
 
-        # Global features: the classifier's logits on the whole (unpadded) gray image.
-        classifier_trains = any(parameter.requires_grad for parameter in self.classifier.parameters())
-        with torch.set_grad_enabled(torch.is_grad_enabled() and classifier_trains):
-            classifier_inputs = lightness_to_imagenet(pixel_values, self.config.classifier_image_size)
-            embedding = self.classifier(pixel_values=classifier_inputs).logits
-        embedding = embedding.to(hidden_states.dtype)[:, :, None, None].expand(-1, -1, *hidden_states.shape[-2:])
-
-        hidden_states = F.relu(self.fusion(torch.cat([hidden_states, embedding], dim=1)))
+        if self.classifier is not None:
+            # Global features: the classifier's logits on the whole (unpadded) gray image, tiled over the grid.
+            classifier_trains = any(parameter.requires_grad for parameter in self.classifier.parameters())
+            with torch.set_grad_enabled(torch.is_grad_enabled() and classifier_trains):
+                classifier_inputs = lightness_to_imagenet(pixel_values, self.config.classifier_image_size)
+                embedding = self.classifier(pixel_values=classifier_inputs).logits
+            embedding = embedding.to(hidden_states.dtype)[:, :, None, None].expand(-1, -1, *hidden_states.shape[-2:])
+            hidden_states = torch.cat([hidden_states, embedding], dim=1)
+        hidden_states = F.relu(self.fusion(hidden_states))
         ab = self.decoder(hidden_states)[..., :height, :width]
         if self.config.output_activation == "tanh":
             ab = torch.tanh(ab)
