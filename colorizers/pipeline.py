@@ -18,6 +18,7 @@ from .image_processing_colorizer import ColorizerImageProcessor, image_to_lightn
 from .limits import check_deadline
 from .limits import current as current_limits
 from .loading import load_model, load_processor
+from .objectives import color_distribution
 
 # Annealed-mean temperatures colorize() accepts: 1 is the distribution's mean, lower is more vivid;
 # below 0.05 the softmax is a hard arg-max (noisy), above 2 it fades towards the prior's mean.
@@ -292,7 +293,7 @@ def suggest_colors(
     row = min(int(y * grid_h / height), grid_h - 1)
     column = min(int(x * grid_w / width), grid_w - 1)
     probabilities = torch.softmax(logits[0, :, row, column].float(), dim=0).cpu()
-    centers = model.ab_bins.float().cpu()
+    centers = color_distribution(model)[0].ab_bins.float().cpu()
     spacing = 2.0 * float(model.config.ab_grid_step)
     chosen: list[int] = []
     for index in torch.argsort(probabilities, descending=True).tolist():

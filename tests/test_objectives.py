@@ -1,6 +1,7 @@
 """Colour objectives: ab quantisation, soft encoding, rebalancing, annealed mean, confidence; hints; EMA."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -176,3 +177,131 @@ def test_prior_correction_recovers_the_calibrated_distribution():
     assert torch.equal(prior_corrected_logits(boosted, weights, 0.0), boosted)
     half = torch.softmax(prior_corrected_logits(boosted, weights, 0.5), dim=1)[0, :, 0, 0]
     assert half[2] < torch.softmax(boosted, dim=1)[0, 2, 0, 0] and half[2] > p[2]  # between the two
+
+
+# --- every family that predicts ab offers the classification and hybrid objectives ----------------------------
+
+# one preset per family whose model predicts ab (the CIFAR autoencoder predicts sRGB); chroma has its own tests
+AB_FAMILY_PRESETS = [
+    "resnet18",
+    "unet",
+    "strided-unet",
+    "ae-baseline",
+    "koalarization-small",
+    "vanilla-v1",
+    "vanilla-v2",
+]
+
+
+def _family_batch(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    pixel_values = torch.rand(2, 1, 24, 40, generator=generator) * 2 - 1
+    labels = (torch.rand(2, 2, 24, 40, generator=generator) * 2 - 1) * 0.4
+    return pixel_values, labels
+
+
+@pytest.mark.parametrize("preset", AB_FAMILY_PRESETS)
+@pytest.mark.parametrize("objective", ["classification", "hybrid"])
+def test_every_ab_family_trains_and_decodes_a_colour_distribution(preset, objective):
+    from conftest import tiny_model
+
+    model = tiny_model(preset, objective=objective).train()
+    pixel_values, labels = _family_batch()
+    output = model(pixel_values=pixel_values, labels=labels, output_confidence=True)
+    bins = ab_bin_centers(10.0)
+    assert output.logits.shape == (2, bins.shape[0], 24, 40)
+    assert output.ab.shape == (2, 2, 24, 40) and output.confidence.shape == (2, 1, 24, 40)
+    assert 0 <= float(output.confidence.detach().min()) and float(output.confidence.detach().max()) <= 1
+    output.loss.backward()
+    assert torch.isfinite(output.loss) and output.loss > 0
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+    model.eval()
+    with torch.no_grad():
+        # the head starts near zero (a flat distribution): give it scores whose mode is clear
+        for module in model.modules():
+            if (
+                isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
+                and module.out_channels == bins.shape[0]
+            ):
+                module.weight.normal_(0.0, 1.0)
+        logits = model(pixel_values=pixel_values).logits
+        cold = model(pixel_values=pixel_values, temperature=1e-3).ab
+        warm = model(pixel_values=pixel_values, temperature=1.0).ab
+    # a near-zero temperature decodes each pixel's most likely bin; 1 decodes the distribution's mean
+    mode = bins[logits.argmax(dim=1)].permute(0, 3, 1, 2) / 110.0
+    top = logits.topk(2, dim=1).values
+    clear = ((top[:, 0] - top[:, 1]) > 0.02)[:, None].expand_as(mode)  # pixels without a near-tie for first
+    assert clear.any()
+    torch.testing.assert_close(cold[clear], mode[clear], rtol=0, atol=1e-4)
+    torch.testing.assert_close(cold, annealed_mean(logits, bins, 1e-3))
+    torch.testing.assert_close(warm, annealed_mean(logits, bins, 1.0))
+
+
+@pytest.mark.parametrize("preset", ["resnet18", "koalarization-small"])
+def test_a_family_distribution_model_keeps_its_colour_prior_through_save_and_load(preset, tmp_path):
+    from conftest import tiny_model
+    from transformers import AutoModel
+
+    from colorizers.objectives import color_distribution
+
+    model = tiny_model(preset, objective="hybrid", prior_correction=0.5).eval()
+    holder, stride = color_distribution(model)
+    assert stride == 1
+    prior = torch.linspace(1.0, 3.0, holder.num_bins)
+    holder.set_color_prior(prior)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(color_distribution(loaded)[0].color_prior, prior / prior.sum())
+    pixel_values, _ = _family_batch(1)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(pixel_values=pixel_values).ab, model(pixel_values=pixel_values).ab)
+    with pytest.raises(ValueError, match=r"the colour prior needs 262 values \(one per ab bin\), got \(3,\)"):
+        holder.set_color_prior(torch.ones(3))
+
+
+def test_a_regression_family_model_has_no_distribution_and_keeps_its_weight_names():
+    from conftest import tiny_model
+
+    from colorizers.objectives import color_distribution
+
+    model = tiny_model("resnet18")
+    assert color_distribution(model) is None and model.color_head is None
+    assert not any("color_head" in key or "ab_bins" in key for key in model.state_dict())
+    assert model.output_conv.out_channels == 2
+
+
+def test_colorize_applies_temperature_and_confidence_to_any_distribution_family():
+    from conftest import tiny_model
+
+    import colorizers
+
+    model = tiny_model("unet", objective="classification").eval()
+    image = np.random.default_rng(0).integers(0, 255, (30, 44, 3), dtype=np.uint8)
+    vivid, confidence_map = colorizers.colorize(image, model, temperature=0.2, return_confidence=True)
+    dull = colorizers.colorize(image, model, temperature=1.5)
+    assert vivid.size == dull.size == (44, 30)
+    assert confidence_map.shape == (30, 44) and confidence_map.dtype == np.float32
+    assert not np.array_equal(np.asarray(vivid), np.asarray(dull))
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (
+            {"objective": "ordinal"},
+            "objective must be one of ('regression', 'classification', 'hybrid'), got 'ordinal'",
+        ),
+        ({"prior_correction": 1.5}, "prior_correction must be in [0, 1], got 1.5"),
+        ({"soft_encoding_neighbors": 0}, "soft_encoding_neighbors must be an integer in [1, 32], got 0"),
+        ({"ab_grid_step": 1}, "ab_grid_step must be in [2, 55] ab units, got 1"),
+    ],
+)
+@pytest.mark.parametrize("preset", ["vanilla-v2", "koalarization-small"])
+def test_family_configs_validate_their_objective_fields(preset, overrides, message):
+    from huggingface_hub.errors import StrictDataclassClassValidationError
+
+    import colorizers
+
+    with pytest.raises(StrictDataclassClassValidationError, match=re.escape(message)):
+        colorizers.get_preset(preset).make_config(**overrides)

@@ -355,8 +355,8 @@ def test_bad_arguments_exit_2_with_one_clear_message(args, message, capsys):
             "--label_column: the colorizer_unet family has no semantic head",
         ),
         (
-            ["--train_data_dir", "{images}", "--objective", "hybrid"],
-            "--objective: the unet family has no choice of colour objective",
+            ["--train_data_dir", "{images}", "--model", "cifar-ae", "--objective", "hybrid"],
+            "--objective: the cifar-ae family has no choice of colour objective",
         ),
     ],
 )

@@ -75,7 +75,8 @@ def test_build_model_from_a_preset_and_from_a_saved_folder(tmp_path):
             {"resolution": 1},
             r"^model 'unet' cannot be built with these settings \(resolution 1\): .*image_size must be at least 2",
         ),
-        ("unet", {"objective": "hybrid"}, r"^--objective: the unet family has no choice of colour objective$"),
+        # the CIFAR autoencoder predicts sRGB, not ab: no ab distribution to classify over
+        ("cifar-ae", {"objective": "hybrid"}, r"^--objective: the cifar-ae family has no choice of colour objective$"),
     ],
 )
 def test_build_model_refuses_what_cannot_be_built(name, options, message):

@@ -44,6 +44,7 @@ from colorizers.losses import (
     generator_adversarial_loss,
 )
 from colorizers.metrics import GRAY_CHROMA_THRESHOLD, GRAY_MAX_SHARE
+from colorizers.objectives import color_distribution
 from colorizers.samples import Augmentation, collate, colorization_dataset
 from colorizers.training import (
     LOSSES,
@@ -408,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                 "classification objectives measure a colour prior: not available with --streaming"
             )
         prior = measure_color_prior(model, train_dataset, args.color_prior_samples)
-        model.set_color_prior(prior)
+        color_distribution(model)[0].set_color_prior(prior)
         logger.info(
             "colour prior measured on %d crops: %d of %d ab bins seen",
             min(len(train_dataset), args.color_prior_samples),

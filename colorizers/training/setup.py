@@ -189,10 +189,10 @@ def is_plateau(scheduler) -> bool:
 def measure_color_prior(model, dataset, num_samples: int) -> torch.Tensor:
     """The empirical ab-bin distribution of ``num_samples`` training crops (evenly spread over the data),
     on the grid the classification loss sees, smoothed as in Zhang et al. 2016."""
-    from ..objectives import bin_histogram, pool_labels, smooth_prior
+    from ..objectives import bin_histogram, color_distribution, pool_labels, smooth_prior
 
-    centers = model.ab_bins.detach().cpu()
-    stride = int(model.config.output_stride)
+    holder, stride = color_distribution(model)
+    centers = holder.ab_bins.detach().cpu()
     counts = torch.zeros(centers.shape[0], dtype=torch.float64)
     step = max(1, len(dataset) // num_samples)
     pooled = []

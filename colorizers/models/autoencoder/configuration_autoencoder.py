@@ -3,6 +3,8 @@
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from .objectives_autoencoder import check_objective_config
+
 ENCODER_TYPES = ("strided", "vgg16")
 LOSS_TYPES = ("mse", "l1", "huber")
 OUTPUT_ACTIVATIONS = ("none", "tanh")
@@ -53,6 +55,18 @@ class AutoencoderColorizerConfig(PreTrainedConfig):
         output_activation (`str`, defaults to `"tanh"`): `"tanh"` (the report's) or `"none"`.
         loss_type (`str`, defaults to `"mse"`): `"mse"` (the report's), `"l1"` or `"huber"`.
         huber_delta (`float`, defaults to 0.1): Huber transition point, normalised ab units.
+        objective (`str`, defaults to `"regression"`): the colour objective (`colorizers.objectives`):
+            `"regression"` (the report's, `loss_type` on ab), `"classification"` (Zhang et al. 2016's
+            class-rebalanced cross-entropy over quantised ab, decoded by the annealed mean) or `"hybrid"`
+            (both); with the last two the final convolution gives one score per in-gamut ab bin.
+        regression_weight (`float`, defaults to 10.0): weight of `"hybrid"`'s regression term.
+        ab_grid_step (`float`, defaults to 10.0): side of the ab quantisation cells, in ab units.
+        soft_encoding_neighbors (`int`, defaults to 5): bins a target is spread over (1 = one-hot).
+        soft_encoding_sigma (`float`, defaults to 5.0): Gaussian width of the soft encoding, ab units.
+        rebalance_lambda (`float`, defaults to 0.5): mix of the colour prior with uniform; 1 = no rebalancing.
+        default_temperature (`float`, defaults to 0.6): annealed-mean temperature when none is asked for.
+        prior_correction (`float`, defaults to 0.0): share (0..1) of the class rebalancing undone when
+            decoding: 0 keeps the vivid rebalanced distribution, 1 gives the calibrated one.
         image_size (`int`, defaults to 256): default working resolution (longest edge); the report's
             256 for the baseline, 224 for the VGG model.
     """
@@ -69,6 +83,14 @@ class AutoencoderColorizerConfig(PreTrainedConfig):
     output_activation: str = "tanh"
     loss_type: str = "mse"
     huber_delta: float = 0.1
+    objective: str = "regression"
+    regression_weight: float | int = 10.0
+    ab_grid_step: float | int = 10.0
+    soft_encoding_neighbors: int = 5
+    soft_encoding_sigma: float | int = 5.0
+    rebalance_lambda: float | int = 0.5
+    default_temperature: float | int = 0.6
+    prior_correction: float | int = 0.0
     image_size: int = 256
 
     @property
@@ -77,6 +99,7 @@ class AutoencoderColorizerConfig(PreTrainedConfig):
         return ENCODER_STRIDES[self.encoder_type]
 
     def validate_architecture(self):
+        check_objective_config(self)
         if self.encoder_type not in ENCODER_TYPES:
             raise ValueError(f"encoder_type must be one of {ENCODER_TYPES}, got {self.encoder_type!r}")
         for name, count in (("encoder_hidden_sizes", 8), ("vgg_hidden_sizes", 5), ("decoder_hidden_sizes", 4)):

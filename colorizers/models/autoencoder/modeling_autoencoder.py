@@ -15,6 +15,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_autoencoder import AutoencoderColorizerConfig
+from .objectives_autoencoder import ColorDistributionHead, objective_channels
 
 # ImageNet statistics of the 0..1 RGB input the pretrained VGG-16 expects.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -32,10 +33,16 @@ class AutoencoderColorizerOutput(ModelOutput):
     """
     loss (`torch.FloatTensor`, *optional*): regression loss against `labels`, when given.
     ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
+    logits (`torch.FloatTensor` of shape `(batch, bins, height, width)`, *optional*): scores over the quantised ab
+        bins (classification and hybrid objectives).
+    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): per-pixel confidence in
+        [0, 1] (one minus the normalised entropy), when asked for.
     """
 
     loss: torch.FloatTensor | None = None
     ab: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    confidence: torch.FloatTensor | None = None
 
 
 # Copied from colorizers.models.unet.modeling_unet.regression_loss
@@ -117,7 +124,7 @@ class AutoencoderColorizerDecoder(nn.Module):
         self.layers = nn.ModuleList(
             nn.Conv2d(in_size, out_size, 3, padding=1) for in_size, out_size in zip([in_channels] + sizes[:-1], sizes)
         )
-        self.head = nn.Conv2d(sizes[-1], 2, 3, padding=1)
+        self.head = nn.Conv2d(sizes[-1], objective_channels(config), 3, padding=1)
         self.extra_upsamplings = extra_upsamplings
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -172,6 +179,8 @@ class AutoencoderColorizerModel(AutoencoderColorizerPreTrainedModel):
         # The decoder upsamples x8; a deeper encoder gets the missing factor as extra x2 upsamplings.
         extra_upsamplings = config.total_stride.bit_length() - 1 - 3
         self.decoder = AutoencoderColorizerDecoder(config, config.fusion_size, extra_upsamplings)
+        # the classification and hybrid objectives decode the head's scores over ab bins at full resolution
+        self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
         self.post_init()
         self.freeze_backbone_if_configured()
 
@@ -225,12 +234,17 @@ class AutoencoderColorizerModel(AutoencoderColorizerPreTrainedModel):
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
+        temperature: float | None = None,
+        output_confidence: bool = False,
         return_dict: bool | None = None,
         **kwargs,
     ) -> AutoencoderColorizerOutput | tuple:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
         labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
+        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
+            (default `config.default_temperature`).
+        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
         """
         height, width = pixel_values.shape[-2:]
         hidden_states = pad_to_multiple(pixel_values, self.config.total_stride)
@@ -239,17 +253,21 @@ class AutoencoderColorizerModel(AutoencoderColorizerPreTrainedModel):
         with torch.set_grad_enabled(torch.is_grad_enabled() and encoder_trains):
             hidden_states = self.encoder(hidden_states)
         hidden_states = F.relu(self.fusion(hidden_states))
-        ab = self.decoder(hidden_states)[..., :height, :width]
-        if self.config.output_activation == "tanh":
-            ab = torch.tanh(ab)
-
-        loss = None
-        if labels is not None:
-            loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
+        scores = self.decoder(hidden_states)[..., :height, :width]
+        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins
+            ab, logits, loss, confidence_map = self.color_head(
+                scores, height, width, labels, temperature, output_confidence
+            )
+        else:
+            ab, logits, loss, confidence_map = scores, None, None, None
+            if self.config.output_activation == "tanh":
+                ab = torch.tanh(ab)
+            if labels is not None:
+                loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if not return_dict:
-            return (loss, ab) if loss is not None else (ab,)
-        return AutoencoderColorizerOutput(loss=loss, ab=ab)
+            return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
+        return AutoencoderColorizerOutput(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
 
 
 __all__ = ["AutoencoderColorizerModel", "AutoencoderColorizerPreTrainedModel", "AutoencoderColorizerOutput"]

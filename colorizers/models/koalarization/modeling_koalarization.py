@@ -10,6 +10,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_koalarization import KoalarizationColorizerConfig
+from .objectives_koalarization import ColorDistributionHead, objective_channels
 
 # ImageNet statistics of the 0..1 RGB input the pretrained classifier expects.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -27,10 +28,16 @@ class KoalarizationColorizerOutput(ModelOutput):
     """
     loss (`torch.FloatTensor`, *optional*): regression loss against `labels`, when given.
     ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
+    logits (`torch.FloatTensor` of shape `(batch, bins, height, width)`, *optional*): scores over the quantised ab
+        bins (classification and hybrid objectives).
+    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): per-pixel confidence in
+        [0, 1] (one minus the normalised entropy), when asked for.
     """
 
     loss: torch.FloatTensor | None = None
     ab: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    confidence: torch.FloatTensor | None = None
 
 
 # Copied from colorizers.models.unet.modeling_unet.regression_loss
@@ -97,7 +104,7 @@ class KoalarizationColorizerDecoder(nn.Module):
             nn.Conv2d(in_size, out_size, 3, padding=1)
             for in_size, out_size in zip([config.fusion_size] + sizes[:-1], sizes)
         )
-        self.head = nn.Conv2d(sizes[-1], 2, 3, padding=1)
+        self.head = nn.Conv2d(sizes[-1], objective_channels(config), 3, padding=1)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         for index, layer in enumerate(self.layers):
@@ -153,6 +160,8 @@ class KoalarizationColorizerModel(KoalarizationColorizerPreTrainedModel):
             embedding_size = config.classifier_config.num_labels
         self.fusion = nn.Conv2d(config.encoder_hidden_sizes[-1] + embedding_size, config.fusion_size, 1)
         self.decoder = KoalarizationColorizerDecoder(config)
+        # the classification and hybrid objectives decode the head's scores over ab bins at full resolution
+        self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
         self.post_init()
         self.freeze_backbone_if_configured()
 
@@ -194,12 +203,17 @@ class KoalarizationColorizerModel(KoalarizationColorizerPreTrainedModel):
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
+        temperature: float | None = None,
+        output_confidence: bool = False,
         return_dict: bool | None = None,
         **kwargs,
     ) -> KoalarizationColorizerOutput | tuple:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
         labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
+        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
+            (default `config.default_temperature`).
+        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
         """
         height, width = pixel_values.shape[-2:]
         hidden_states = self.encoder(pad_to_multiple(pixel_values, self.config.total_stride))
@@ -213,17 +227,21 @@ class KoalarizationColorizerModel(KoalarizationColorizerPreTrainedModel):
             embedding = embedding.to(hidden_states.dtype)[:, :, None, None].expand(-1, -1, *hidden_states.shape[-2:])
             hidden_states = torch.cat([hidden_states, embedding], dim=1)
         hidden_states = F.relu(self.fusion(hidden_states))
-        ab = self.decoder(hidden_states)[..., :height, :width]
-        if self.config.output_activation == "tanh":
-            ab = torch.tanh(ab)
-
-        loss = None
-        if labels is not None:
-            loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
+        scores = self.decoder(hidden_states)[..., :height, :width]
+        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins
+            ab, logits, loss, confidence_map = self.color_head(
+                scores, height, width, labels, temperature, output_confidence
+            )
+        else:
+            ab, logits, loss, confidence_map = scores, None, None, None
+            if self.config.output_activation == "tanh":
+                ab = torch.tanh(ab)
+            if labels is not None:
+                loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if not return_dict:
-            return (loss, ab) if loss is not None else (ab,)
-        return KoalarizationColorizerOutput(loss=loss, ab=ab)
+            return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
+        return KoalarizationColorizerOutput(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
 
 
 __all__ = ["KoalarizationColorizerModel", "KoalarizationColorizerPreTrainedModel", "KoalarizationColorizerOutput"]

@@ -11,6 +11,7 @@ from transformers.models.resnet.modeling_resnet import ResNetConvLayer, ResNetEm
 from transformers.utils import ModelOutput
 
 from .configuration_resnet import ResNetColorizerConfig
+from .objectives_resnet import ColorDistributionHead, objective_channels
 
 # The backbone's total stride: stem conv (2) x max-pool (2) x second stage (2).
 BACKBONE_STRIDE = 8
@@ -22,10 +23,16 @@ class ResNetColorizerOutput(ModelOutput):
     """
     loss (`torch.FloatTensor`, *optional*): regression loss against `labels`, when given.
     ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
+    logits (`torch.FloatTensor` of shape `(batch, bins, height, width)`, *optional*): scores over the quantised ab
+        bins (classification and hybrid objectives).
+    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): per-pixel confidence in
+        [0, 1] (one minus the normalised entropy), when asked for.
     """
 
     loss: torch.FloatTensor | None = None
     ab: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    confidence: torch.FloatTensor | None = None
 
 
 # Copied from colorizers.models.unet.modeling_unet.regression_loss
@@ -121,7 +128,11 @@ class ResNetColorizerModel(ResNetColorizerPreTrainedModel):
             nn.Upsample(scale_factor=2),
             ResNetConvLayer(second, third),
         )
-        self.output_conv = nn.Conv2d(third, 2, 3, padding=1)  # followed by the last Upsample x2 in forward
+        self.output_conv = nn.Conv2d(
+            third, objective_channels(config), 3, padding=1
+        )  # followed by the last Upsample x2 in forward
+        # the classification and hybrid objectives decode the head's scores over ab bins at full resolution
+        self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
         self.post_init()
 
     def load_pretrained_backbone(self, backbone_id: str | None = None, **from_pretrained_kwargs):
@@ -164,27 +175,36 @@ class ResNetColorizerModel(ResNetColorizerPreTrainedModel):
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
+        temperature: float | None = None,
+        output_confidence: bool = False,
         return_dict: bool | None = None,
         **kwargs,
     ) -> ResNetColorizerOutput | tuple:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
         labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
+        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
+            (default `config.default_temperature`).
+        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
         """
         height, width = pixel_values.shape[-2:]
         hidden_states = self.backbone(pad_to_multiple(pixel_values, BACKBONE_STRIDE))
         hidden_states = self.output_conv(self.head(hidden_states))
-        ab = F.interpolate(hidden_states, scale_factor=2, mode="nearest")[..., :height, :width]
-        if self.config.output_activation == "tanh":
-            ab = torch.tanh(ab)
-
-        loss = None
-        if labels is not None:
-            loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
+        scores = F.interpolate(hidden_states, scale_factor=2, mode="nearest")[..., :height, :width]
+        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins
+            ab, logits, loss, confidence_map = self.color_head(
+                scores, height, width, labels, temperature, output_confidence
+            )
+        else:
+            ab, logits, loss, confidence_map = scores, None, None, None
+            if self.config.output_activation == "tanh":
+                ab = torch.tanh(ab)
+            if labels is not None:
+                loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if not return_dict:
-            return (loss, ab) if loss is not None else (ab,)
-        return ResNetColorizerOutput(loss=loss, ab=ab)
+            return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
+        return ResNetColorizerOutput(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
 
 
 __all__ = ["ResNetColorizerModel", "ResNetColorizerPreTrainedModel", "ResNetColorizerOutput"]

@@ -5,6 +5,8 @@ import math
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from .objectives_strided_unet import check_objective_config
+
 LOSS_TYPES = ("mse", "l1", "huber")
 OUTPUT_ACTIVATIONS = ("tanh", "none")
 TRAINING_OBJECTIVES = ("regression", "gan")
@@ -64,6 +66,18 @@ class StridedUNetColorizerConfig(PreTrainedConfig):
         gan_l1_weight (`float`, defaults to 100.0):
             lambda in BCE + lambda * reconstruction loss when `training_objective="gan"` (pix2pix's 100).
             Non-negative; ignored for `"regression"`.
+        objective (`str`, defaults to `"regression"`): the colour objective (`colorizers.objectives`):
+            `"regression"` (the report's, `loss_type` on ab), `"classification"` (Zhang et al. 2016's
+            class-rebalanced cross-entropy over quantised ab, decoded by the annealed mean) or `"hybrid"`
+            (both); with the last two the final convolution gives one score per in-gamut ab bin.
+        regression_weight (`float`, defaults to 10.0): weight of `"hybrid"`'s regression term.
+        ab_grid_step (`float`, defaults to 10.0): side of the ab quantisation cells, in ab units.
+        soft_encoding_neighbors (`int`, defaults to 5): bins a target is spread over (1 = one-hot).
+        soft_encoding_sigma (`float`, defaults to 5.0): Gaussian width of the soft encoding, ab units.
+        rebalance_lambda (`float`, defaults to 0.5): mix of the colour prior with uniform; 1 = no rebalancing.
+        default_temperature (`float`, defaults to 0.6): annealed-mean temperature when none is asked for.
+        prior_correction (`float`, defaults to 0.0): share (0..1) of the class rebalancing undone when
+            decoding: 0 keeps the vivid rebalanced distribution, 1 gives the calibrated one.
         image_size (`int`, defaults to 256):
             Default working resolution (longest edge). The report does not state its resolution; 256 is
             a multiple of 32 (no padding) and pix2pix's size.
@@ -79,9 +93,18 @@ class StridedUNetColorizerConfig(PreTrainedConfig):
     huber_delta: float | int = 0.1
     training_objective: str = "regression"
     gan_l1_weight: float | int = 100.0
+    objective: str = "regression"
+    regression_weight: float | int = 10.0
+    ab_grid_step: float | int = 10.0
+    soft_encoding_neighbors: int = 5
+    soft_encoding_sigma: float | int = 5.0
+    rebalance_lambda: float | int = 0.5
+    default_temperature: float | int = 0.6
+    prior_correction: float | int = 0.0
     image_size: int = 256
 
     def validate_architecture(self):
+        check_objective_config(self)
         if len(self.hidden_sizes) < 2:
             raise ValueError(f"hidden_sizes needs at least 2 levels, got {list(self.hidden_sizes)}")
         if any(size <= 0 for size in self.hidden_sizes):

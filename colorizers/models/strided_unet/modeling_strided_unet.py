@@ -13,6 +13,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_strided_unet import StridedUNetColorizerConfig
+from .objectives_strided_unet import ColorDistributionHead, objective_channels
 
 
 @dataclass
@@ -21,10 +22,16 @@ class StridedUNetColorizerOutput(ModelOutput):
     loss (`torch.FloatTensor`, *optional*): reconstruction loss (`config.loss_type`) against `labels`, when
         given. For GAN training this is the L1 term only; the adversarial term is the training script's.
     ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
+    logits (`torch.FloatTensor` of shape `(batch, bins, height, width)`, *optional*): scores over the quantised ab
+        bins (classification and hybrid objectives).
+    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): per-pixel confidence in
+        [0, 1] (one minus the normalised entropy), when asked for.
     """
 
     loss: torch.FloatTensor | None = None
     ab: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    confidence: torch.FloatTensor | None = None
 
 
 def check_labels(labels: torch.Tensor, expected_shape: tuple) -> None:
@@ -126,19 +133,28 @@ class StridedUNetColorizerModel(StridedUNetColorizerPreTrainedModel):
         self.decoder = nn.ModuleList(
             StridedUNetColorizerUpBlock(in_size, out_size) for in_size, out_size in zip(in_sizes[:-1], out_sizes)
         )
-        self.head = nn.ConvTranspose2d(in_sizes[-1], 2, 3, stride=2, padding=1, output_padding=1)
+        self.head = nn.ConvTranspose2d(
+            in_sizes[-1], objective_channels(config), 3, stride=2, padding=1, output_padding=1
+        )
+        # the classification and hybrid objectives decode the head's scores over ab bins at full resolution
+        self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
         self.post_init()
 
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
+        temperature: float | None = None,
+        output_confidence: bool = False,
         return_dict: bool | None = None,
         **kwargs,
     ) -> StridedUNetColorizerOutput | tuple:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
         labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
+        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
+            (default `config.default_temperature`).
+        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
         """
         batch, _, height, width = pixel_values.shape
         if labels is not None:
@@ -153,17 +169,21 @@ class StridedUNetColorizerModel(StridedUNetColorizerPreTrainedModel):
             if step > 0 and self.config.skip_connections:
                 hidden_states = torch.cat([hidden_states, skips[-1 - step]], dim=1)
             hidden_states = block(hidden_states)
-        ab = hidden_states[..., :height, :width]
-        if self.config.output_activation == "tanh":
-            ab = torch.tanh(ab)
-
-        loss = None
-        if labels is not None:
-            loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
+        scores = hidden_states[..., :height, :width]
+        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins
+            ab, logits, loss, confidence_map = self.color_head(
+                scores, height, width, labels, temperature, output_confidence
+            )
+        else:
+            ab, logits, loss, confidence_map = scores, None, None, None
+            if self.config.output_activation == "tanh":
+                ab = torch.tanh(ab)
+            if labels is not None:
+                loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if not return_dict:
-            return (loss, ab) if loss is not None else (ab,)
-        return StridedUNetColorizerOutput(loss=loss, ab=ab)
+            return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
+        return StridedUNetColorizerOutput(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
 
 
 __all__ = ["StridedUNetColorizerModel", "StridedUNetColorizerPreTrainedModel", "StridedUNetColorizerOutput"]

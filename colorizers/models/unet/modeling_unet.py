@@ -11,6 +11,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
 
 from .configuration_unet import UNetColorizerConfig
+from .objectives_unet import ColorDistributionHead, objective_channels
 
 
 @dataclass
@@ -18,10 +19,16 @@ class UNetColorizerOutput(ModelOutput):
     """
     loss (`torch.FloatTensor`, *optional*): regression loss against `labels`, when given.
     ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
+    logits (`torch.FloatTensor` of shape `(batch, bins, height, width)`, *optional*): scores over the quantised ab
+        bins (classification and hybrid objectives).
+    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): per-pixel confidence in
+        [0, 1] (one minus the normalised entropy), when asked for.
     """
 
     loss: torch.FloatTensor | None = None
     ab: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    confidence: torch.FloatTensor | None = None
 
 
 def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
@@ -96,19 +103,26 @@ class UNetColorizerModel(UNetColorizerPreTrainedModel):
         self.decoder = nn.ModuleList(
             UNetColorizerUpBlock(in_size, out_size) for in_size, out_size in zip(sizes[:0:-1], sizes[-2::-1])
         )
-        self.head = nn.Conv2d(sizes[0], 2, 3, padding=1)
+        self.head = nn.Conv2d(sizes[0], objective_channels(config), 3, padding=1)
+        # the classification and hybrid objectives decode the head's scores over ab bins at full resolution
+        self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
         self.post_init()
 
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
+        temperature: float | None = None,
+        output_confidence: bool = False,
         return_dict: bool | None = None,
         **kwargs,
     ) -> UNetColorizerOutput | tuple:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
         labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
+        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
+            (default `config.default_temperature`).
+        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
         """
         height, width = pixel_values.shape[-2:]
         hidden_states = pad_to_multiple(pixel_values, 2 ** (len(self.encoder) - 1))
@@ -120,17 +134,21 @@ class UNetColorizerModel(UNetColorizerPreTrainedModel):
             skips.append(hidden_states)
         for block, skip in zip(self.decoder, reversed(skips[:-1])):
             hidden_states = block(hidden_states, skip)
-        ab = self.head(hidden_states)[..., :height, :width]
-        if self.config.output_activation == "tanh":
-            ab = torch.tanh(ab)
-
-        loss = None
-        if labels is not None:
-            loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
+        scores = self.head(hidden_states)[..., :height, :width]
+        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins
+            ab, logits, loss, confidence_map = self.color_head(
+                scores, height, width, labels, temperature, output_confidence
+            )
+        else:
+            ab, logits, loss, confidence_map = scores, None, None, None
+            if self.config.output_activation == "tanh":
+                ab = torch.tanh(ab)
+            if labels is not None:
+                loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if not return_dict:
-            return (loss, ab) if loss is not None else (ab,)
-        return UNetColorizerOutput(loss=loss, ab=ab)
+            return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
+        return UNetColorizerOutput(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
 
 
 __all__ = ["UNetColorizerModel", "UNetColorizerPreTrainedModel", "UNetColorizerOutput"]

@@ -10,6 +10,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_vanilla import VanillaColorizerConfig
+from .objectives_vanilla import ColorDistributionHead, objective_channels
 
 
 # Copied from colorizers.models.unet.modeling_unet.UNetColorizerOutput with UNet->Vanilla
@@ -18,10 +19,16 @@ class VanillaColorizerOutput(ModelOutput):
     """
     loss (`torch.FloatTensor`, *optional*): regression loss against `labels`, when given.
     ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
+    logits (`torch.FloatTensor` of shape `(batch, bins, height, width)`, *optional*): scores over the quantised ab
+        bins (classification and hybrid objectives).
+    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): per-pixel confidence in
+        [0, 1] (one minus the normalised entropy), when asked for.
     """
 
     loss: torch.FloatTensor | None = None
     ab: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    confidence: torch.FloatTensor | None = None
 
 
 # Copied from colorizers.models.unet.modeling_unet.regression_loss
@@ -61,21 +68,28 @@ class VanillaColorizerModel(VanillaColorizerPreTrainedModel):
         self.conv1 = nn.Conv2d(1, first, 3)
         self.conv2 = nn.Conv2d(first, second, 3)
         if config.variant == 1:
-            self.head = nn.ConvTranspose2d(second, 2, 5)
+            self.head = nn.ConvTranspose2d(second, objective_channels(config), 5)
         else:
-            self.head = nn.ConvTranspose2d(second, 2, 8, stride=2)
+            self.head = nn.ConvTranspose2d(second, objective_channels(config), 8, stride=2)
+        # the classification and hybrid objectives decode the head's scores over ab bins at full resolution
+        self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
         self.post_init()
 
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
+        temperature: float | None = None,
+        output_confidence: bool = False,
         return_dict: bool | None = None,
         **kwargs,
     ) -> VanillaColorizerOutput | tuple:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
         labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
+        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
+            (default `config.default_temperature`).
+        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
         """
         height, width = pixel_values.shape[-2:]
         minimum, multiple = (5, 1) if self.config.variant == 1 else (8, 2)
@@ -87,17 +101,21 @@ class VanillaColorizerModel(VanillaColorizerPreTrainedModel):
         if self.config.variant == 2:
             hidden_states = F.max_pool2d(hidden_states, 2)
         hidden_states = F.relu(self.conv2(hidden_states))
-        ab = self.head(hidden_states)[..., :height, :width]
-        if self.config.output_activation == "tanh":
-            ab = torch.tanh(ab)
-
-        loss = None
-        if labels is not None:
-            loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
+        scores = self.head(hidden_states)[..., :height, :width]
+        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins
+            ab, logits, loss, confidence_map = self.color_head(
+                scores, height, width, labels, temperature, output_confidence
+            )
+        else:
+            ab, logits, loss, confidence_map = scores, None, None, None
+            if self.config.output_activation == "tanh":
+                ab = torch.tanh(ab)
+            if labels is not None:
+                loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if not return_dict:
-            return (loss, ab) if loss is not None else (ab,)
-        return VanillaColorizerOutput(loss=loss, ab=ab)
+            return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
+        return VanillaColorizerOutput(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
 
 
 __all__ = ["VanillaColorizerModel", "VanillaColorizerPreTrainedModel", "VanillaColorizerOutput"]

@@ -1,0 +1,287 @@
+"""The colour objectives of the U-Net family: copies of ``colorizers.objectives`` (this folder must run
+alone as Hub remote code); ``utils/check_copies.py`` keeps them identical to the library's."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+AB_SCALE = 110.0
+OBJECTIVES = ("regression", "classification", "hybrid")
+
+
+# Copied from colorizers.objectives.ab_bin_centers
+def ab_bin_centers(grid_step: float = 10.0, ab_range: float = 110.0) -> torch.Tensor:
+    """Centres (Q, 2), in ab units, of the ``grid_step`` cells over [-ab_range, ab_range]^2 that hold at
+    least one colour an sRGB screen can show at some lightness (313 cells for Zhang et al.'s step of 10).
+    """
+    # Each cell is probed at 5x5 points; CIELAB -> linear sRGB is written out here because this runs
+    # once per model and has to work in remote code too, where colorizers.color is not importable.
+    # explicit device: models are also built under torch.device("meta") (parameter counts, loading)
+    cpu = {"dtype": torch.float64, "device": "cpu"}
+    centres = torch.arange(-ab_range, ab_range + 1e-6, grid_step, **cpu)
+    offsets = torch.linspace(-0.5, 0.5, 5, **cpu) * grid_step
+    probes = (centres[:, None] + offsets[None, :]).reshape(-1)
+    a, b = torch.meshgrid(probes, probes, indexing="ij")
+    lightness = torch.arange(1.0, 100.0, 1.0, **cpu)[:, None, None]
+    fy = (lightness + 16.0) / 116.0
+    fx, fz = fy + a / 500.0, fy - b / 200.0
+
+    def finv(f):
+        return torch.where(f > 6.0 / 29.0, f**3, 3.0 * (6.0 / 29.0) ** 2 * (f - 4.0 / 29.0))
+
+    xyz = torch.stack([finv(fx) * 0.95047, finv(fy).expand_as(fx), finv(fz) * 1.08883], dim=-1)
+    rgb_from_xyz = torch.linalg.inv(
+        torch.tensor(
+            [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
+            **cpu,
+        )
+    )
+    linear = xyz @ rgb_from_xyz.T
+    shown = ((linear >= 0.0) & (linear <= 1.0)).all(dim=-1).any(dim=0)  # (P, P) probes
+    count = centres.numel()
+    cells = shown.reshape(count, offsets.numel(), count, offsets.numel()).any(dim=3).any(dim=1)
+    a_cells, b_cells = torch.meshgrid(centres, centres, indexing="ij")
+    return torch.stack([a_cells[cells], b_cells[cells]], dim=-1).float()
+
+
+# Copied from colorizers.objectives.nearest_bins
+def nearest_bins(ab: torch.Tensor, centers: torch.Tensor, neighbors: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For ab (N, 2) in ab units: indices (N, k) of the k nearest centres and squared distances (N, k)."""
+    distances = torch.cdist(ab.float(), centers.float()).pow(2)
+    squared, indices = distances.topk(neighbors, dim=1, largest=False)
+    return indices, squared
+
+
+# Copied from colorizers.objectives.soft_encode
+def soft_encode(ab: torch.Tensor, centers: torch.Tensor, neighbors: int = 5, sigma: float = 5.0):
+    """Targets for ab (N, 2) in ab units: bin indices (N, k) and weights (N, k) summing to 1.
+
+    ``neighbors=1`` is the one-hot encoding; otherwise a Gaussian of ``sigma`` ab units over the k
+    nearest bins (Zhang et al. 2016: k = 5, sigma = 5).
+    """
+    indices, squared = nearest_bins(ab, centers, neighbors)
+    if neighbors == 1:
+        return indices, torch.ones_like(squared)
+    weights = torch.softmax(-squared / (2.0 * sigma**2), dim=1)
+    return indices, weights
+
+
+# Copied from colorizers.objectives.rebalance_weights
+def rebalance_weights(prior: torch.Tensor, rebalance_lambda: float) -> torch.Tensor:
+    """Per-bin loss weights w ~ 1 / ((1 - lambda) p + lambda / Q), scaled so that E_p[w] = 1.
+
+    ``rebalance_lambda=1`` gives every bin weight 1 (no rebalancing); Zhang et al. used 0.5.
+    """
+    prior = prior.float().clamp_min(0)
+    prior = prior / prior.sum().clamp_min(1e-12)
+    weights = 1.0 / ((1.0 - rebalance_lambda) * prior + rebalance_lambda / prior.numel())
+    return weights / (prior * weights).sum().clamp_min(1e-12)
+
+
+# Copied from colorizers.objectives.pool_labels
+def pool_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Normalised ab labels (B, 2, H, W) averaged down to the prediction grid ``size``."""
+    if tuple(labels.shape[-2:]) == tuple(size):
+        return labels
+    return F.adaptive_avg_pool2d(labels, size)
+
+
+# Copied from colorizers.objectives.classification_loss
+def classification_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    centers: torch.Tensor,
+    bin_weights: torch.Tensor | None = None,
+    *,
+    neighbors: int = 5,
+    sigma: float = 5.0,
+) -> torch.Tensor:
+    """Class-rebalanced cross-entropy between logits (B, Q, h, w) and normalised ab labels (B, 2, H, W).
+
+    Labels are averaged onto the logits' grid, encoded over their nearest bins, and each pixel's
+    cross-entropy is weighted by the weight of its nearest bin (``bin_weights``, none = 1).
+    """
+    height, width = logits.shape[-2:]
+    target = pool_labels(labels.to(logits.dtype), (height, width))
+    target = target.permute(0, 2, 3, 1).reshape(-1, 2).float() * AB_SCALE
+    indices, weights = soft_encode(target, centers, neighbors, sigma)
+    log_probabilities = F.log_softmax(logits.float().permute(0, 2, 3, 1).reshape(-1, logits.shape[1]), dim=1)
+    cross_entropy = -(weights * log_probabilities.gather(1, indices)).sum(dim=1)
+    if bin_weights is not None:
+        cross_entropy = cross_entropy * bin_weights.float()[indices[:, 0]]
+    return cross_entropy.mean()
+
+
+# Copied from colorizers.objectives.prior_corrected_logits
+def prior_corrected_logits(logits: torch.Tensor, bin_weights: torch.Tensor, strength: float) -> torch.Tensor:
+    """Undo ``strength`` (0..1) of the class rebalancing a model was trained with.
+
+    A cross-entropy weighted by w(q) is minimised by p'(q|x) ~ w(q) p(q|x): rare colours are boosted.
+    Subtracting log w from the logits recovers the calibrated p(q|x) (strength 1: accurate, muted) while
+    strength 0 keeps the rebalanced distribution (vivid); this is the logit adjustment of long-tail
+    classification (Menon et al. 2021).
+    """
+    if strength == 0:
+        return logits
+    return (
+        logits
+        - strength * torch.log(bin_weights.to(logits.device, logits.dtype).clamp_min(1e-12))[None, :, None, None]
+    )
+
+
+# Copied from colorizers.objectives.annealed_mean
+def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Normalised ab (B, 2, h, w) from logits (B, Q, h, w): the mean of softmax(logits / temperature).
+
+    Temperature 1 is the distribution's mean; towards 0 it approaches the mode (Zhang et al.'s
+    "annealed mean", 0.38 in their paper).
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    probabilities = torch.softmax(logits.float() / temperature, dim=1)
+    ab = torch.einsum("bqhw,qc->bchw", probabilities, centers.float().to(logits.device))
+    return (ab / AB_SCALE).to(logits.dtype)
+
+
+# Copied from colorizers.objectives.confidence
+def confidence(logits: torch.Tensor) -> torch.Tensor:
+    """Per-pixel confidence (B, 1, h, w) in [0, 1]: one minus the entropy over log(Q)."""
+    log_probabilities = F.log_softmax(logits.float(), dim=1)
+    entropy = -(log_probabilities.exp() * log_probabilities).sum(dim=1, keepdim=True)
+    return (1.0 - entropy / math.log(logits.shape[1])).clamp(0.0, 1.0).to(logits.dtype)
+
+
+# Copied from colorizers.objectives.regression_loss
+def regression_loss(prediction, labels, loss_type, huber_delta):
+    if labels.shape != prediction.shape:
+        raise ValueError(
+            f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}"
+        )
+    labels = labels.to(prediction.dtype)
+    if loss_type == "l1":
+        return F.l1_loss(prediction, labels)
+    if loss_type == "huber":
+        return F.huber_loss(prediction, labels, delta=huber_delta)
+    return F.mse_loss(prediction, labels)
+
+
+# Copied from colorizers.objectives.objective_channels
+def objective_channels(config) -> int:
+    """Output channels of a family's last convolution: 2 ab values for regression, else one score per ab bin."""
+    if config.objective == "regression":
+        return 2
+    return int(ab_bin_centers(float(config.ab_grid_step)).shape[0])
+
+
+# Copied from colorizers.objectives.check_objective_config
+def check_objective_config(config) -> None:
+    """Validate the colour-objective fields a family config shares (objective ... prior_correction)."""
+    if config.objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {config.objective!r}")
+    for name in ("ab_grid_step", "soft_encoding_sigma", "default_temperature"):
+        value = getattr(config, name)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    if not (math.isfinite(config.regression_weight) and config.regression_weight >= 0):
+        raise ValueError(f"regression_weight must be a finite number >= 0, got {config.regression_weight}")
+    if not (math.isfinite(config.prior_correction) and 0 <= config.prior_correction <= 1):
+        raise ValueError(f"prior_correction must be in [0, 1], got {config.prior_correction}")
+    if not 2 <= config.ab_grid_step <= 55:
+        raise ValueError(f"ab_grid_step must be in [2, 55] ab units, got {config.ab_grid_step}")
+    neighbors = config.soft_encoding_neighbors
+    if not isinstance(neighbors, int) or not 1 <= neighbors <= 32:
+        raise ValueError(f"soft_encoding_neighbors must be an integer in [1, 32], got {neighbors}")
+    if not 0 <= config.rebalance_lambda <= 1:
+        raise ValueError(f"rebalance_lambda must be in [0, 1], got {config.rebalance_lambda}")
+
+
+# Copied from colorizers.objectives.ColorDistributionHead
+class ColorDistributionHead(nn.Module):
+    """Scores over ab bins (B, Q, h, w) on a grid of ``stride`` pixels -> ab, loss and confidence at full size.
+
+    Holds the bins (``ab_bins``) and the colour prior measured on the training data (``color_prior``,
+    set by ``set_color_prior``) as buffers, so both travel with the weights. Decoding is the annealed
+    mean at a run-time temperature after undoing ``config.prior_correction`` of the rebalancing; the
+    decoded ab is upsampled bilinearly from the grid. The loss is the class-rebalanced cross-entropy
+    (plus ``regression_weight`` x ``loss_type`` on the temperature-1 mean for ``"hybrid"``).
+    """
+
+    def __init__(self, config, stride: int = 1):
+        super().__init__()
+        self.config = config
+        self.stride = int(stride)
+        centers = ab_bin_centers(float(config.ab_grid_step))
+        self.register_buffer("ab_bins", centers)
+        self.register_buffer("color_prior", torch.full((centers.shape[0],), 1.0 / centers.shape[0]))
+
+    @property
+    def num_bins(self) -> int:
+        return self.ab_bins.shape[0]
+
+    def set_color_prior(self, prior: torch.Tensor) -> None:
+        """Store the empirical colour prior (one probability per ab bin) measured on the training data."""
+        if prior.shape != self.color_prior.shape:
+            raise ValueError(
+                f"the colour prior needs {self.num_bins} values (one per ab bin), got {tuple(prior.shape)}"
+            )
+        if not torch.isfinite(prior).all() or (prior < 0).any() or prior.sum() <= 0:
+            raise ValueError("the colour prior must be finite, non-negative and not all zero")
+        with torch.no_grad():
+            self.color_prior.copy_(prior / prior.sum())
+
+    def forward(
+        self,
+        scores: torch.Tensor,
+        height: int,
+        width: int,
+        labels: torch.Tensor | None = None,
+        temperature: float | None = None,
+        output_confidence: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(ab (B, 2, height, width), logits on the grid cells that cover the image, loss or None, confidence or None)."""
+        config = self.config
+        logits = scores[..., : -(-height // self.stride), : -(-width // self.stride)]
+        temperature = float(config.default_temperature if temperature is None else temperature)
+        ab = self.upsample(annealed_mean(self.decoding_logits(logits), self.ab_bins, temperature), height, width)
+        loss = None
+        if labels is not None:
+            if labels.shape != ab.shape:
+                raise ValueError(
+                    f"labels must be shaped like the prediction {tuple(ab.shape)}, got {tuple(labels.shape)}"
+                )
+            weights = rebalance_weights(self.color_prior, float(config.rebalance_lambda))
+            loss = classification_loss(
+                logits,
+                labels,
+                self.ab_bins,
+                weights,
+                neighbors=config.soft_encoding_neighbors,
+                sigma=float(config.soft_encoding_sigma),
+            )
+            if config.objective == "hybrid" and config.regression_weight > 0:
+                mean_ab = self.upsample(annealed_mean(logits, self.ab_bins, 1.0), height, width)
+                loss = loss + config.regression_weight * regression_loss(
+                    mean_ab, labels, config.loss_type, config.huber_delta
+                )
+        confidence_map = None
+        if output_confidence:
+            confidence_map = self.upsample(confidence(self.decoding_logits(logits)), height, width)
+        return ab, logits, loss, confidence_map
+
+    def decoding_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """The logits decoding starts from: ``config.prior_correction`` of the rebalancing undone."""
+        strength = float(self.config.prior_correction)
+        if strength == 0:
+            return logits
+        return prior_corrected_logits(
+            logits, rebalance_weights(self.color_prior, float(self.config.rebalance_lambda)), strength
+        )
+
+    def upsample(self, values: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        if self.stride == 1:
+            return values[..., :height, :width]
+        return F.interpolate(values, scale_factor=self.stride, mode="bilinear", align_corners=False)[
+            ..., :height, :width
+        ]
