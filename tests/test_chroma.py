@@ -23,7 +23,7 @@ def test_every_objective_trains(objective):
         assert outputs.logits is None
     else:
         stride = model.config.output_stride
-        assert outputs.logits.shape == (2, model.num_bins, -(-size[0] // stride), -(-size[1] // stride))
+        assert outputs.logits.shape == (2, model.color_head.num_bins, -(-size[0] // stride), -(-size[1] // stride))
     assert torch.isfinite(outputs.loss)
     outputs.loss.backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
@@ -78,20 +78,20 @@ def test_temperature_and_confidence():
 
 def test_colour_prior_is_saved_with_the_model(tmp_path):
     model = tiny_model("chroma", semantic_classes=["x", "y"])
-    prior = torch.arange(model.num_bins, dtype=torch.float32) + 1
-    model.set_color_prior(prior)
+    prior = torch.arange(model.color_head.num_bins, dtype=torch.float32) + 1
+    model.color_head.set_color_prior(prior)
     model.save_pretrained(tmp_path)
     loaded = colorizers.load_model(str(tmp_path))
-    assert torch.allclose(loaded.color_prior, prior / prior.sum())
-    assert torch.equal(loaded.ab_bins, model.ab_bins)
+    assert torch.allclose(loaded.color_head.color_prior, prior / prior.sum())
+    assert torch.equal(loaded.color_head.ab_bins, model.color_head.ab_bins)
     assert list(loaded.config.semantic_classes) == ["x", "y"]
     pixel_values = torch.rand(1, 1, 24, 40) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(loaded(pixel_values=pixel_values).ab, model.eval()(pixel_values=pixel_values).ab)
-    with pytest.raises(ValueError, match=f"needs {model.num_bins} values"):
-        model.set_color_prior(torch.ones(3))
+    with pytest.raises(ValueError, match=f"needs {model.color_head.num_bins} values"):
+        model.color_head.set_color_prior(torch.ones(3))
     with pytest.raises(ValueError, match="must be finite, non-negative and not all zero"):
-        model.set_color_prior(torch.zeros(model.num_bins))
+        model.color_head.set_color_prior(torch.zeros(model.color_head.num_bins))
 
 
 def test_colorize_with_temperature_and_confidence():
@@ -114,10 +114,10 @@ def test_colorize_with_temperature_and_confidence():
 
 def test_prior_correction_mutes_a_model_trained_with_rebalancing():
     model = tiny_model("chroma").eval()
-    prior = torch.full((model.num_bins,), 1e-4)
-    gray = int(torch.cdist(torch.zeros(1, 2), model.ab_bins).argmin())
+    prior = torch.full((model.color_head.num_bins,), 1e-4)
+    gray = int(torch.cdist(torch.zeros(1, 2), model.color_head.ab_bins).argmin())
     prior[gray] = 1.0  # gray is common: the rebalancing weights favour every other colour
-    model.set_color_prior(prior)
+    model.color_head.set_color_prior(prior)
     with torch.no_grad():
         model.head.weight.normal_(0, 0.5)
     pixel_values = torch.rand(1, 1, 32, 32) * 2 - 1

@@ -5,7 +5,8 @@ import math
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-OBJECTIVES = ("regression", "classification", "hybrid")
+from .objectives_chroma import check_objective_config
+
 LOSS_TYPES = ("mse", "l1", "huber")
 TRAINING_OBJECTIVES = ("regression", "gan")
 
@@ -128,28 +129,15 @@ class ChromaColorizerConfig(PreTrainedConfig):
         coarsest = 2 ** len(self.hidden_sizes)
         if self.output_stride not in [2**i for i in range(len(self.hidden_sizes) + 1)]:
             raise ValueError(f"output_stride must be a power of two from 1 to {coarsest}, got {self.output_stride}")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        check_objective_config(self)
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
-        for name in ("huber_delta", "ab_grid_step", "soft_encoding_sigma", "default_temperature"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value}")
-        for name in ("regression_weight", "semantic_loss_weight", "gan_l1_weight"):
+        if not (math.isfinite(self.huber_delta) and self.huber_delta > 0):
+            raise ValueError(f"huber_delta must be a finite number > 0, got {self.huber_delta}")
+        for name in ("semantic_loss_weight", "gan_l1_weight"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-        if not (math.isfinite(self.prior_correction) and 0 <= self.prior_correction <= 1):
-            raise ValueError(f"prior_correction must be in [0, 1], got {self.prior_correction}")
-        if not 2 <= self.ab_grid_step <= 55:
-            raise ValueError(f"ab_grid_step must be in [2, 55] ab units, got {self.ab_grid_step}")
-        if not isinstance(self.soft_encoding_neighbors, int) or not 1 <= self.soft_encoding_neighbors <= 32:
-            raise ValueError(
-                f"soft_encoding_neighbors must be an integer in [1, 32], got {self.soft_encoding_neighbors}"
-            )
-        if not 0 <= self.rebalance_lambda <= 1:
-            raise ValueError(f"rebalance_lambda must be in [0, 1], got {self.rebalance_lambda}")
         if any(not isinstance(name, str) for name in self.semantic_classes):
             raise ValueError("semantic_classes must be a list of class names (strings)")
         if len(set(self.semantic_classes)) != len(self.semantic_classes):

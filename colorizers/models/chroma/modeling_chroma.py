@@ -15,15 +15,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_chroma import ChromaColorizerConfig
-from .objectives_chroma import (
-    ab_bin_centers,
-    annealed_mean,
-    classification_loss,
-    confidence,
-    prior_corrected_logits,
-    rebalance_weights,
-    regression_loss,
-)
+from .objectives_chroma import ColorDistributionHead, ab_bin_centers, objective_channels, regression_loss
 
 HINT_CHANNELS = 3  # hint a, hint b (normalised ab) and the hint mask
 
@@ -119,7 +111,7 @@ class ChromaColorizerPreTrainedModel(PreTrainedModel):
             if module.classifier is not None:
                 init.normal_(module.classifier.weight, std=0.01)
                 init.zeros_(module.classifier.bias)
-        elif isinstance(module, ChromaColorizerModel):
+        elif isinstance(module, ColorDistributionHead):
             init.copy_(module.ab_bins, ab_bin_centers(float(module.config.ab_grid_step)))
             init.constant_(module.color_prior, 1.0 / module.color_prior.numel())
 
@@ -155,27 +147,12 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
             channels = config.decoder_size
         self.output_level = output_level
 
-        centers = ab_bin_centers(float(config.ab_grid_step))
-        self.register_buffer("ab_bins", centers)
-        self.register_buffer("color_prior", torch.full((centers.shape[0],), 1.0 / centers.shape[0]))
-        out_channels = 2 if config.objective == "regression" else centers.shape[0]
-        self.head = nn.Conv2d(channels, out_channels, 1)
+        self.head = nn.Conv2d(channels, objective_channels(config), 1)
+        # classification / hybrid: the head's scores over ab bins, decoded on the output_stride grid
+        self.color_head = (
+            ColorDistributionHead(config, stride=2**output_level) if config.objective != "regression" else None
+        )
         self.post_init()
-
-    @property
-    def num_bins(self) -> int:
-        return self.ab_bins.shape[0]
-
-    def set_color_prior(self, prior: torch.Tensor) -> None:
-        """Store the empirical colour prior (one probability per ab bin) measured on the training data."""
-        if prior.shape != self.color_prior.shape:
-            raise ValueError(
-                f"the colour prior needs {self.num_bins} values (one per ab bin), got {tuple(prior.shape)}"
-            )
-        if not torch.isfinite(prior).all() or (prior < 0).any() or prior.sum() <= 0:
-            raise ValueError("the colour prior must be finite, non-negative and not all zero")
-        with torch.no_grad():
-            self.color_prior.copy_(prior / prior.sum())
 
     def _inputs(self, pixel_values, hint_ab, hint_mask) -> torch.Tensor:
         if not self.config.use_hints:
@@ -235,29 +212,21 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
         out_stride = 2**self.output_level
         scores = scores[..., : -(-height // out_stride), : -(-width // out_stride)]
 
-        temperature = float(self.config.default_temperature if temperature is None else temperature)
-        logits = None
-        if self.config.objective == "regression":
-            low_res_ab = torch.tanh(scores)
-        else:
-            logits = scores
-            low_res_ab = annealed_mean(self._decoding_logits(logits), self.ab_bins, temperature)
-        ab = self._upsample(low_res_ab, height, width)
-
-        loss = None
-        if labels is not None:
-            loss = self._objective_loss(ab, logits, labels)
+        if self.color_head is not None:
+            ab, logits, loss, confidence_map = self.color_head(
+                scores, height, width, labels, temperature, output_confidence
+            )
+        else:  # regression: no distribution, so no confidence to speak of (zeros when asked)
+            ab, logits, loss, confidence_map = self._upsample(torch.tanh(scores), height, width), None, None, None
+            if labels is not None:
+                loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
+            if output_confidence:
+                confidence_map = ab.new_zeros(ab.shape[0], 1, height, width)
         if class_labels is not None and class_logits is not None and self.config.semantic_loss_weight > 0:
             semantic = F.cross_entropy(class_logits.float(), class_labels.long(), ignore_index=-100)
             if torch.isfinite(semantic):  # a batch with every label unknown contributes nothing
                 semantic_term = self.config.semantic_loss_weight * semantic
                 loss = semantic_term if loss is None else loss + semantic_term
-        confidence_map = None
-        if output_confidence and logits is not None:
-            confidence_map = self._upsample(confidence(self._decoding_logits(logits)), height, width)
-        elif output_confidence:  # a regression head has no distribution: no confidence to speak of
-            confidence_map = ab.new_zeros(ab.shape[0], 1, height, width)
-
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if not return_dict:
             return tuple(v for v in (loss, ab, logits, class_logits, confidence_map) if v is not None)
@@ -265,42 +234,11 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
             loss=loss, ab=ab, logits=logits, class_logits=class_logits, confidence=confidence_map
         )
 
-    def _decoding_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """The logits decoding starts from: ``config.prior_correction`` of the rebalancing undone."""
-        strength = float(self.config.prior_correction)
-        if strength == 0:
-            return logits
-        return prior_corrected_logits(
-            logits, rebalance_weights(self.color_prior, float(self.config.rebalance_lambda)), strength
-        )
-
     def _upsample(self, values: torch.Tensor, height: int, width: int) -> torch.Tensor:
         if self.output_level == 0:
             return values[..., :height, :width]
         scale = 2**self.output_level
         return F.interpolate(values, scale_factor=scale, mode="bilinear", align_corners=False)[..., :height, :width]
-
-    def _objective_loss(self, ab, logits, labels) -> torch.Tensor:
-        config = self.config
-        if config.objective == "regression":
-            return regression_loss(ab, labels, config.loss_type, config.huber_delta)
-        if labels.shape != ab.shape:
-            raise ValueError(f"labels must be shaped like the prediction {tuple(ab.shape)}, got {tuple(labels.shape)}")
-        weights = rebalance_weights(self.color_prior, float(config.rebalance_lambda))
-        loss = classification_loss(
-            logits,
-            labels,
-            self.ab_bins,
-            weights,
-            neighbors=config.soft_encoding_neighbors,
-            sigma=float(config.soft_encoding_sigma),
-        )
-        if config.objective == "hybrid" and config.regression_weight > 0:
-            mean_ab = self._upsample(annealed_mean(logits, self.ab_bins, 1.0), *labels.shape[-2:])
-            loss = loss + config.regression_weight * regression_loss(
-                mean_ab, labels, config.loss_type, config.huber_delta
-            )
-        return loss
 
 
 __all__ = ["ChromaColorizerModel", "ChromaColorizerOutput", "ChromaColorizerPreTrainedModel"]

@@ -5,8 +5,10 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 AB_SCALE = 110.0
+OBJECTIVES = ("regression", "classification", "hybrid")
 
 
 # Copied from colorizers.objectives.ab_bin_centers
@@ -163,3 +165,123 @@ def regression_loss(prediction, labels, loss_type, huber_delta):
     if loss_type == "huber":
         return F.huber_loss(prediction, labels, delta=huber_delta)
     return F.mse_loss(prediction, labels)
+
+
+# Copied from colorizers.objectives.objective_channels
+def objective_channels(config) -> int:
+    """Output channels of a family's last convolution: 2 ab values for regression, else one score per ab bin."""
+    if config.objective == "regression":
+        return 2
+    return int(ab_bin_centers(float(config.ab_grid_step)).shape[0])
+
+
+# Copied from colorizers.objectives.check_objective_config
+def check_objective_config(config) -> None:
+    """Validate the colour-objective fields a family config shares (objective ... prior_correction)."""
+    if config.objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {config.objective!r}")
+    for name in ("ab_grid_step", "soft_encoding_sigma", "default_temperature"):
+        value = getattr(config, name)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    if not (math.isfinite(config.regression_weight) and config.regression_weight >= 0):
+        raise ValueError(f"regression_weight must be a finite number >= 0, got {config.regression_weight}")
+    if not (math.isfinite(config.prior_correction) and 0 <= config.prior_correction <= 1):
+        raise ValueError(f"prior_correction must be in [0, 1], got {config.prior_correction}")
+    if not 2 <= config.ab_grid_step <= 55:
+        raise ValueError(f"ab_grid_step must be in [2, 55] ab units, got {config.ab_grid_step}")
+    neighbors = config.soft_encoding_neighbors
+    if not isinstance(neighbors, int) or not 1 <= neighbors <= 32:
+        raise ValueError(f"soft_encoding_neighbors must be an integer in [1, 32], got {neighbors}")
+    if not 0 <= config.rebalance_lambda <= 1:
+        raise ValueError(f"rebalance_lambda must be in [0, 1], got {config.rebalance_lambda}")
+
+
+# Copied from colorizers.objectives.ColorDistributionHead
+class ColorDistributionHead(nn.Module):
+    """Scores over ab bins (B, Q, h, w) on a grid of ``stride`` pixels -> ab, loss and confidence at full size.
+
+    Holds the bins (``ab_bins``) and the colour prior measured on the training data (``color_prior``,
+    set by ``set_color_prior``) as buffers, so both travel with the weights. Decoding is the annealed
+    mean at a run-time temperature after undoing ``config.prior_correction`` of the rebalancing; the
+    decoded ab is upsampled bilinearly from the grid. The loss is the class-rebalanced cross-entropy
+    (plus ``regression_weight`` x ``loss_type`` on the temperature-1 mean for ``"hybrid"``).
+    """
+
+    def __init__(self, config, stride: int = 1):
+        super().__init__()
+        self.config = config
+        self.stride = int(stride)
+        centers = ab_bin_centers(float(config.ab_grid_step))
+        self.register_buffer("ab_bins", centers)
+        self.register_buffer("color_prior", torch.full((centers.shape[0],), 1.0 / centers.shape[0]))
+
+    @property
+    def num_bins(self) -> int:
+        return self.ab_bins.shape[0]
+
+    def set_color_prior(self, prior: torch.Tensor) -> None:
+        """Store the empirical colour prior (one probability per ab bin) measured on the training data."""
+        if prior.shape != self.color_prior.shape:
+            raise ValueError(
+                f"the colour prior needs {self.num_bins} values (one per ab bin), got {tuple(prior.shape)}"
+            )
+        if not torch.isfinite(prior).all() or (prior < 0).any() or prior.sum() <= 0:
+            raise ValueError("the colour prior must be finite, non-negative and not all zero")
+        with torch.no_grad():
+            self.color_prior.copy_(prior / prior.sum())
+
+    def forward(
+        self,
+        scores: torch.Tensor,
+        height: int,
+        width: int,
+        labels: torch.Tensor | None = None,
+        temperature: float | None = None,
+        output_confidence: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(ab (B, 2, height, width), logits on the grid cells that cover the image, loss or None, confidence or None)."""
+        config = self.config
+        logits = scores[..., : -(-height // self.stride), : -(-width // self.stride)]
+        temperature = float(config.default_temperature if temperature is None else temperature)
+        ab = self.upsample(annealed_mean(self.decoding_logits(logits), self.ab_bins, temperature), height, width)
+        loss = None
+        if labels is not None:
+            if labels.shape != ab.shape:
+                raise ValueError(
+                    f"labels must be shaped like the prediction {tuple(ab.shape)}, got {tuple(labels.shape)}"
+                )
+            weights = rebalance_weights(self.color_prior, float(config.rebalance_lambda))
+            loss = classification_loss(
+                logits,
+                labels,
+                self.ab_bins,
+                weights,
+                neighbors=config.soft_encoding_neighbors,
+                sigma=float(config.soft_encoding_sigma),
+            )
+            if config.objective == "hybrid" and config.regression_weight > 0:
+                mean_ab = self.upsample(annealed_mean(logits, self.ab_bins, 1.0), height, width)
+                loss = loss + config.regression_weight * regression_loss(
+                    mean_ab, labels, config.loss_type, config.huber_delta
+                )
+        confidence_map = None
+        if output_confidence:
+            confidence_map = self.upsample(confidence(self.decoding_logits(logits)), height, width)
+        return ab, logits, loss, confidence_map
+
+    def decoding_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """The logits decoding starts from: ``config.prior_correction`` of the rebalancing undone."""
+        strength = float(self.config.prior_correction)
+        if strength == 0:
+            return logits
+        return prior_corrected_logits(
+            logits, rebalance_weights(self.color_prior, float(self.config.rebalance_lambda)), strength
+        )
+
+    def upsample(self, values: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        if self.stride == 1:
+            return values[..., :height, :width]
+        return F.interpolate(values, scale_factor=self.stride, mode="bilinear", align_corners=False)[
+            ..., :height, :width
+        ]
