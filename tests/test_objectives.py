@@ -209,7 +209,8 @@ def test_every_ab_family_trains_and_decodes_a_colour_distribution(preset, object
     pixel_values, labels = _family_batch()
     output = model(pixel_values=pixel_values, labels=labels, output_confidence=True)
     bins = ab_bin_centers(10.0)
-    assert output.logits.shape == (2, bins.shape[0], 24, 40)
+    # one distribution per 4x4 cell (config.distribution_stride), decoded and upsampled to every pixel
+    assert output.logits.shape == (2, bins.shape[0], 6, 10)
     assert output.ab.shape == (2, 2, 24, 40) and output.confidence.shape == (2, 1, 24, 40)
     assert 0 <= float(output.confidence.detach().min()) and float(output.confidence.detach().max()) <= 1
     output.loss.backward()
@@ -228,14 +229,18 @@ def test_every_ab_family_trains_and_decodes_a_colour_distribution(preset, object
         logits = model(pixel_values=pixel_values).logits
         cold = model(pixel_values=pixel_values, temperature=1e-3).ab
         warm = model(pixel_values=pixel_values, temperature=1.0).ab
-    # a near-zero temperature decodes each pixel's most likely bin; 1 decodes the distribution's mean
+    # a near-zero temperature decodes each cell's most likely bin; 1 decodes the distribution's mean
+    head = model.color_head
     mode = bins[logits.argmax(dim=1)].permute(0, 3, 1, 2) / 110.0
     top = logits.topk(2, dim=1).values
-    clear = ((top[:, 0] - top[:, 1]) > 0.02)[:, None].expand_as(mode)  # pixels without a near-tie for first
+    clear = ((top[:, 0] - top[:, 1]) > 0.02)[:, None].expand_as(mode)  # cells without a near-tie for first
     assert clear.any()
-    torch.testing.assert_close(cold[clear], mode[clear], rtol=0, atol=1e-4)
-    torch.testing.assert_close(cold, annealed_mean(logits, bins, 1e-3))
-    torch.testing.assert_close(warm, annealed_mean(logits, bins, 1.0))
+    cold_cells = annealed_mean(logits, bins, 1e-3)
+    torch.testing.assert_close(cold_cells[clear], mode[clear], rtol=0, atol=1e-4)
+    torch.testing.assert_close(cold, head.upsample(cold_cells, 24, 40))
+    torch.testing.assert_close(warm, head.upsample(annealed_mean(logits, bins, 1.0), 24, 40))
+    # the cells are 4x4 averages of the last convolution's scores
+    assert head.grid_stride == 4
 
 
 @pytest.mark.parametrize("preset", ["resnet18", "koalarization-small"])
@@ -247,7 +252,7 @@ def test_a_family_distribution_model_keeps_its_colour_prior_through_save_and_loa
 
     model = tiny_model(preset, objective="hybrid", prior_correction=0.5).eval()
     holder, stride = color_distribution(model)
-    assert stride == 1
+    assert stride == 4
     prior = torch.linspace(1.0, 3.0, holder.num_bins)
     holder.set_color_prior(prior)
     model.save_pretrained(tmp_path)
@@ -295,6 +300,7 @@ def test_colorize_applies_temperature_and_confidence_to_any_distribution_family(
         ({"prior_correction": 1.5}, "prior_correction must be in [0, 1], got 1.5"),
         ({"soft_encoding_neighbors": 0}, "soft_encoding_neighbors must be an integer in [1, 32], got 0"),
         ({"ab_grid_step": 1}, "ab_grid_step must be in [2, 55] ab units, got 1"),
+        ({"distribution_stride": 0}, "distribution_stride must be an integer in [1, 16], got 0"),
     ],
 )
 @pytest.mark.parametrize("preset", ["vanilla-v2", "koalarization-small"])

@@ -195,11 +195,19 @@ def check_objective_config(config) -> None:
         raise ValueError(f"soft_encoding_neighbors must be an integer in [1, 32], got {neighbors}")
     if not 0 <= config.rebalance_lambda <= 1:
         raise ValueError(f"rebalance_lambda must be in [0, 1], got {config.rebalance_lambda}")
+    pool = getattr(config, "distribution_stride", 1)
+    if not isinstance(pool, int) or not 1 <= pool <= 16:
+        raise ValueError(f"distribution_stride must be an integer in [1, 16], got {pool}")
 
 
 # Copied from colorizers.objectives.ColorDistributionHead
 class ColorDistributionHead(nn.Module):
     """Scores over ab bins (B, Q, h, w) on a grid of ``stride`` pixels -> ab, loss and confidence at full size.
+
+    ``config.distribution_stride`` (when the config has it) average-pools the scores first, so that one
+    distribution is predicted per cell of that many pixels (Zhang et al. predicted at 1/4): a
+    cross-entropy over 262 bins at every pixel would cost a full-resolution family ten times its
+    regression training step.
 
     Holds the bins (``ab_bins``) and the colour prior measured on the training data (``color_prior``,
     set by ``set_color_prior``) as buffers, so both travel with the weights. Decoding is the annealed
@@ -212,6 +220,8 @@ class ColorDistributionHead(nn.Module):
         super().__init__()
         self.config = config
         self.stride = int(stride)
+        # one distribution per distribution_stride pixels, or per cell of the scores' own grid if that is coarser
+        self.pool = max(1, int(getattr(config, "distribution_stride", 1)) // self.stride)
         centers = ab_bin_centers(float(config.ab_grid_step))
         self.register_buffer("ab_bins", centers)
         self.register_buffer("color_prior", torch.full((centers.shape[0],), 1.0 / centers.shape[0]))
@@ -219,6 +229,11 @@ class ColorDistributionHead(nn.Module):
     @property
     def num_bins(self) -> int:
         return self.ab_bins.shape[0]
+
+    @property
+    def grid_stride(self) -> int:
+        """Pixels per cell of the distribution grid."""
+        return self.stride * self.pool
 
     def set_color_prior(self, prior: torch.Tensor) -> None:
         """Store the empirical colour prior (one probability per ab bin) measured on the training data."""
@@ -243,6 +258,8 @@ class ColorDistributionHead(nn.Module):
         """(ab (B, 2, height, width), logits on the grid cells that cover the image, loss or None, confidence or None)."""
         config = self.config
         logits = scores[..., : -(-height // self.stride), : -(-width // self.stride)]
+        if self.pool > 1:  # partial cells at the bottom/right edges average the pixels they hold
+            logits = F.avg_pool2d(logits, self.pool, ceil_mode=True)
         temperature = float(config.default_temperature if temperature is None else temperature)
         ab = self.upsample(annealed_mean(self.decoding_logits(logits), self.ab_bins, temperature), height, width)
         loss = None
@@ -280,8 +297,8 @@ class ColorDistributionHead(nn.Module):
         )
 
     def upsample(self, values: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        if self.stride == 1:
+        if self.grid_stride == 1:
             return values[..., :height, :width]
-        return F.interpolate(values, scale_factor=self.stride, mode="bilinear", align_corners=False)[
+        return F.interpolate(values, scale_factor=self.grid_stride, mode="bilinear", align_corners=False)[
             ..., :height, :width
         ]

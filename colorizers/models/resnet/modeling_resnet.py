@@ -132,7 +132,8 @@ class ResNetColorizerModel(ResNetColorizerPreTrainedModel):
             third, objective_channels(config), 3, padding=1
         )  # followed by the last Upsample x2 in forward
         # the classification and hybrid objectives decode the head's scores over ab bins at full resolution
-        self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
+        # (the scores are read at 1/2 resolution, before the last nearest upsampling)
+        self.color_head = ColorDistributionHead(config, stride=2) if config.objective != "regression" else None
         self.post_init()
 
     def load_pretrained_backbone(self, backbone_id: str | None = None, **from_pretrained_kwargs):
@@ -190,13 +191,17 @@ class ResNetColorizerModel(ResNetColorizerPreTrainedModel):
         height, width = pixel_values.shape[-2:]
         hidden_states = self.backbone(pad_to_multiple(pixel_values, BACKBONE_STRIDE))
         hidden_states = self.output_conv(self.head(hidden_states))
-        scores = F.interpolate(hidden_states, scale_factor=2, mode="nearest")[..., :height, :width]
-        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins
+        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins at 1/2
             ab, logits, loss, confidence_map = self.color_head(
-                scores, height, width, labels, temperature, output_confidence
+                hidden_states, height, width, labels, temperature, output_confidence
             )
         else:
-            ab, logits, loss, confidence_map = scores, None, None, None
+            ab, logits, loss, confidence_map = (
+                F.interpolate(hidden_states, scale_factor=2, mode="nearest")[..., :height, :width],
+                None,
+                None,
+                None,
+            )
             if self.config.output_activation == "tanh":
                 ab = torch.tanh(ab)
             if labels is not None:

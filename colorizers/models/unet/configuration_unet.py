@@ -42,6 +42,9 @@ class UNetColorizerConfig(PreTrainedConfig):
         default_temperature (`float`, defaults to 0.6): annealed-mean temperature when none is asked for.
         prior_correction (`float`, defaults to 0.0): share (0..1) of the class rebalancing undone when
             decoding: 0 keeps the vivid rebalanced distribution, 1 gives the calibrated one.
+        distribution_stride (`int`, defaults to 4): classification and hybrid predict one colour distribution
+            per cell of this many pixels (the scores are average-pooled; Zhang et al. predicted at 1/4), and
+            the decoded ab is upsampled bilinearly.
         image_size (`int`, defaults to 256):
             Default working resolution (longest edge) for inference and training.
     """
@@ -60,6 +63,7 @@ class UNetColorizerConfig(PreTrainedConfig):
     rebalance_lambda: float | int = 0.5
     default_temperature: float | int = 0.6
     prior_correction: float | int = 0.0
+    distribution_stride: int = 4
     image_size: int = 256
 
     def validate_architecture(self):

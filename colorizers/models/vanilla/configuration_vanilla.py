@@ -41,6 +41,9 @@ class VanillaColorizerConfig(PreTrainedConfig):
         default_temperature (`float`, defaults to 0.6): annealed-mean temperature when none is asked for.
         prior_correction (`float`, defaults to 0.0): share (0..1) of the class rebalancing undone when
             decoding: 0 keeps the vivid rebalanced distribution, 1 gives the calibrated one.
+        distribution_stride (`int`, defaults to 4): classification and hybrid predict one colour distribution
+            per cell of this many pixels (the scores are average-pooled; Zhang et al. predicted at 1/4), and
+            the decoded ab is upsampled bilinearly.
         image_size (`int`, defaults to 224): default working resolution (longest edge); the report's 224.
     """
 
@@ -59,6 +62,7 @@ class VanillaColorizerConfig(PreTrainedConfig):
     rebalance_lambda: float | int = 0.5
     default_temperature: float | int = 0.6
     prior_correction: float | int = 0.0
+    distribution_stride: int = 4
     image_size: int = 224
 
     def validate_architecture(self):
