@@ -11,13 +11,15 @@ folder) is listed as "not trained" rather than scored from random weights.
 
 Variants that are not presets (report 3's model without its global branch, report 4's losses and
 optimizers, the GANs' L1-only controls) are training runs: pass their output folders with
-``--run NAME=FOLDER`` (the names are those in ``REPORTS`` below). ``--readme`` replaces the README
+``--run NAME=FOLDER`` (the names are those in ``REPORTS`` below); each is colorized at the working size
+of the shipped preset it varies, so that its row differs from that preset's in training only. ``--readme`` replaces the README
 section between the reports markers; the tables also go to ``docs/results/reports.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ import torch
 
 import colorizers
 from colorizers.evaluation import gray_prediction
-from colorizers.registry import get_preset, list_models
+from colorizers.registry import PRETRAINED_DIR, get_preset, list_models
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from colour_quality import load_set, score_set  # noqa: E402
@@ -94,6 +96,19 @@ def resolve(name: str, runs: dict[str, Path]) -> str | Path | None:
     if name in list_models() and get_preset(name).has_weights:
         return name
     return None
+
+
+def working_size_of(name: str, runs: dict[str, Path]) -> int | None:
+    """The working size a row is colorized at: a variant run (``cifar-ae-l1``) uses the size of the shipped
+    preset it varies (``cifar-ae``), so that the rows differ in training only; a preset uses its own."""
+    if name not in runs:
+        return None
+    bases = [preset for preset in list_models(with_weights=True) if name.startswith(preset + "-")]
+    if not bases:
+        return None
+    base = max(bases, key=len)
+    saved = json.loads((PRETRAINED_DIR / base / "preprocessor_config.json").read_text())
+    return saved.get("size", {}).get("longest_edge")
 
 
 def verdict(report: Report, scores: dict[str, dict[str, dict]]) -> str:
@@ -192,8 +207,10 @@ def main() -> None:
             print(f"{name}: not trained, left out", flush=True)
             continue
         model = colorizers.load_model(source)
+        size = working_size_of(name, runs)
         scores[name] = {
-            s: score_set(refs, lambda image, m=model: colorizers.colorize(image, m)) for s, refs in sets.items()
+            s: score_set(refs, lambda image, m=model: colorizers.colorize(image, m, size=size))
+            for s, refs in sets.items()
         }
         print(name, {s: round(v["psnr"], 2) for s, v in scores[name].items()}, flush=True)
 
