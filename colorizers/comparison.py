@@ -28,6 +28,7 @@ from .image_io import ImageReadError, read_image
 from .image_processing_colorizer import image_to_array
 from .limits import PRIVATE, LimitError, admit_pixels, check_deadline, shorten
 from .metrics import as_rgb_uint8, is_grayscale, score
+from .objectives import VIVID_TEMPERATURE
 from .pipeline import colorize, has_color_distribution
 from .serving import LoadedModel, RequestError
 
@@ -155,8 +156,9 @@ def metric_reference(image: Upload, reference: Upload | None = None) -> MetricRe
 
 
 # The app's "vividness" (0..100) is the annealed-mean temperature, from 1.0 (the distribution's mean:
-# safe, muted) down to 0.2 (close to its mode: vivid, sometimes wrong).
-MOST_MUTED_TEMPERATURE, MOST_VIVID_TEMPERATURE = 1.0, 0.2
+# safe, muted) down to 0.2 (close to the mode of the rebalanced distribution: vivid, sometimes wrong; below
+# a model's default temperature its prior correction fades out, see ColorDistributionHead.decoding_logits).
+MOST_MUTED_TEMPERATURE, MOST_VIVID_TEMPERATURE = 1.0, VIVID_TEMPERATURE
 
 
 def temperature_for_vividness(value: Any) -> float | None:

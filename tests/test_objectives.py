@@ -311,3 +311,18 @@ def test_family_configs_validate_their_objective_fields(preset, overrides, messa
 
     with pytest.raises(StrictDataclassClassValidationError, match=re.escape(message)):
         colorizers.get_preset(preset).make_config(**overrides)
+
+
+def test_prior_correction_fades_out_between_the_default_and_the_vivid_temperature():
+    from conftest import tiny_model
+
+    from colorizers.objectives import VIVID_TEMPERATURE, prior_corrected_logits
+
+    model = tiny_model("resnet18", objective="hybrid", prior_correction=0.5, default_temperature=0.6).eval()
+    head = model.color_head
+    head.set_color_prior(torch.linspace(0.1, 5.0, head.num_bins))
+    logits = torch.randn(1, head.num_bins, 3, 3, generator=torch.Generator().manual_seed(0))
+    weights = rebalance_weights(head.color_prior, 0.5)
+    for temperature, strength in ((1.0, 0.5), (0.6, 0.5), (0.4, 0.25), (VIVID_TEMPERATURE, 0.0), (0.05, 0.0)):
+        expected = prior_corrected_logits(logits, weights, strength)
+        torch.testing.assert_close(head.decoding_logits(logits, temperature), expected)

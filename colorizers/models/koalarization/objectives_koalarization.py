@@ -9,6 +9,7 @@ from torch import nn
 
 AB_SCALE = 110.0
 OBJECTIVES = ("regression", "classification", "hybrid")
+VIVID_TEMPERATURE = 0.2
 
 
 # Copied from colorizers.objectives.ab_bin_centers
@@ -261,7 +262,8 @@ class ColorDistributionHead(nn.Module):
         if self.pool > 1:  # partial cells at the bottom/right edges average the pixels they hold
             logits = F.avg_pool2d(logits, self.pool, ceil_mode=True)
         temperature = float(config.default_temperature if temperature is None else temperature)
-        ab = self.upsample(annealed_mean(self.decoding_logits(logits), self.ab_bins, temperature), height, width)
+        decoding = self.decoding_logits(logits, temperature)
+        ab = self.upsample(annealed_mean(decoding, self.ab_bins, temperature), height, width)
         loss = None
         if labels is not None:
             if labels.shape != ab.shape:
@@ -284,12 +286,21 @@ class ColorDistributionHead(nn.Module):
                 )
         confidence_map = None
         if output_confidence:
-            confidence_map = self.upsample(confidence(self.decoding_logits(logits)), height, width)
+            confidence_map = self.upsample(confidence(decoding), height, width)
         return ab, logits, loss, confidence_map
 
-    def decoding_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """The logits decoding starts from: ``config.prior_correction`` of the rebalancing undone."""
+    def decoding_logits(self, logits: torch.Tensor, temperature: float) -> torch.Tensor:
+        """The logits decoding starts from: ``config.prior_correction`` of the rebalancing undone.
+
+        Below the default temperature the correction fades, linearly, to none at ``VIVID_TEMPERATURE``
+        (the app's most vivid setting), so that one vividness axis runs from the calibrated mean to the
+        mode of the rebalanced distribution (Zhang et al.'s decoding). Lowering the temperature alone
+        barely adds colour to a calibrated distribution: an uncertain pixel's calibrated mode is muted.
+        """
         strength = float(self.config.prior_correction)
+        default = float(self.config.default_temperature)
+        if temperature < default and default > VIVID_TEMPERATURE:
+            strength *= min(max((temperature - VIVID_TEMPERATURE) / (default - VIVID_TEMPERATURE), 0.0), 1.0)
         if strength == 0:
             return logits
         return prior_corrected_logits(
