@@ -12,7 +12,8 @@ folder) is listed as "not trained" rather than scored from random weights.
 Variants that are not presets (report 3's model without its global branch, report 4's losses and
 optimizers, the GANs' L1-only controls) are training runs: pass their output folders with
 ``--run NAME=FOLDER`` (the names are those in ``REPORTS`` below); each is colorized at the working size
-of the shipped preset it varies, so that its row differs from that preset's in training only. ``--readme`` replaces the README
+of the shipped preset it varies, so that its row differs from that preset's in training only. ``--cache FILE`` keeps the scores
+of every row and reuses them while the model's weights file is unchanged. ``--readme`` replaces the README
 section between the reports markers; the tables also go to ``docs/results/reports.md``.
 """
 
@@ -111,6 +112,17 @@ def working_size_of(name: str, runs: dict[str, Path]) -> int | None:
     return saved.get("size", {}).get("longest_edge")
 
 
+def cache_key(name: str, model, size: int | None, tiny_images: int) -> str:
+    """What a row's scores depend on: the model's weights, config and processor files (path, size, time), the
+    working size asked for and the sets."""
+    folder = Path(model.name_or_path).resolve()
+    stamps = []
+    for file in ("model.safetensors", "config.json", "preprocessor_config.json"):
+        path = folder / file
+        stamps.append(f"{file}:{path.stat().st_size}:{path.stat().st_mtime_ns}" if path.is_file() else f"{file}:-")
+    return f"{name}|{folder}|{'|'.join(stamps)}|size={size}|tiny={tiny_images}"
+
+
 def verdict(report: Report, scores: dict[str, dict[str, dict]]) -> str:
     """Whether the report's claim holds on our sets, judged on the scored rows only."""
     trained = [name for name in report.judged or report.models if name in scores]
@@ -188,6 +200,12 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--readme", action="store_true", help="also replace the README's reports section")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="JSON file of earlier scores, reused while a model's weights are unchanged",
+    )
     args = parser.parse_args()
     runs = {}
     for item in args.run:
@@ -197,6 +215,7 @@ def main() -> None:
         runs[name] = Path(folder)
 
     torch.set_num_threads(args.threads)
+    cache = json.loads(args.cache.read_text()) if args.cache and args.cache.is_file() else {}
     sets = {name: load_set(name, Path(args.data_root), args.tiny_images) for name in SETS}
     gray = {name: score_set(references, gray_prediction) for name, references in sets.items()}
     chosen = [r for r in REPORTS if r.number in args.reports]
@@ -208,10 +227,17 @@ def main() -> None:
             continue
         model = colorizers.load_model(source)
         size = working_size_of(name, runs)
-        scores[name] = {
-            s: score_set(refs, lambda image, m=model: colorizers.colorize(image, m, size=size))
-            for s, refs in sets.items()
-        }
+        key = cache_key(name, model, size, args.tiny_images)
+        if key in cache:
+            scores[name] = cache[key]
+        else:
+            scores[name] = {
+                s: score_set(refs, lambda image, m=model: colorizers.colorize(image, m, size=size))
+                for s, refs in sets.items()
+            }
+            cache[key] = scores[name]
+            if args.cache:
+                args.cache.write_text(json.dumps(cache, indent=1))
         print(name, {s: round(v["psnr"], 2) for s, v in scores[name].items()}, flush=True)
 
     text = (
