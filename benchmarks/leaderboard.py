@@ -2,13 +2,14 @@
 size, compute and CPU latency; it picks the default model and writes what the cards and the README
 show. Nothing in it is typed by hand.
 
-    python benchmarks/leaderboard.py [--eval-root ../shared/data/eval] [--threads 2]
+    python benchmarks/leaderboard.py [--eval-root ../shared/data/eval] [--threads 2] [--presets NEW ...]
 
 For each preset with weights in ``colorizers/pretrained/``:
 1. scores it with ``colorizers.evaluation`` (the ``python -m colorizers evaluate`` code) on each set;
 2. measures parameters, GFLOPs at 256x256 and the p50 latency of ``colorize()`` on a 768x512 photo;
 3. records the set scores in the preset's ``eval_results.json`` and re-renders its model card.
-Then it chooses the default (below), writes ``colorizers/pretrained/leaderboard.json`` (read by
+``--presets`` measures only the presets named (new or retrained) and keeps every other row of the last
+``leaderboard.json``, measured the same way. Then it chooses the default (below), writes ``colorizers/pretrained/leaderboard.json`` (read by
 ``colorizers.DEFAULT_MODEL``) and replaces the README section between the leaderboard markers.
 
 The default is chosen on tuning sets, never on the reported kodak24/cbsd68: scikit-image's bundled
@@ -125,6 +126,12 @@ def main() -> int:
     parser.add_argument("--eval-root", type=Path, default=ROOT.parent / "shared" / "data" / "eval")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument(
+        "--presets",
+        nargs="+",
+        default=None,
+        help="measure only these (new or retrained); every other shipped preset keeps its row of leaderboard.json",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     presets = colorizers.list_models(with_weights=True)
@@ -139,8 +146,21 @@ def main() -> int:
     from latency import gemm_gflops
 
     peak = gemm_gflops()
+    kept = {}
+    if args.presets:
+        unknown = sorted(set(args.presets) - set(presets))
+        if unknown:
+            raise SystemExit(f"error: --presets {' '.join(unknown)}: no shipped weights")
+        previous = json.loads((PRETRAINED_DIR / "leaderboard.json").read_text())
+        kept = {row["preset"]: row for row in previous["rows"] if row["preset"] not in args.presets}
+        missing = sorted(set(presets) - set(args.presets) - set(kept))
+        if missing:
+            raise SystemExit(f"error: {' '.join(missing)} has no row in leaderboard.json to keep: measure it too")
     rows = []
     for preset in presets:
+        if preset in kept:
+            rows.append(kept[preset])
+            continue
         summaries = {name: evaluate([preset], data[name], include_gray=False)[0] for name in SETS}
         model = colorizers.load_model(preset)
         processor = colorizers.load_processor(model)
