@@ -69,9 +69,10 @@ REPORTS = (
         3,
         "Deep Koalarization (2019)",
         "the global (classifier) branch improves colorization",
-        ("koalarization-small", "koalarization-small-no-global", "koalarization"),
+        ("koalarization-small", "koalarization-small-600", "koalarization-small-no-global", "koalarization"),
         "psnr-order",
-        judged=("koalarization-small", "koalarization-small-no-global"),
+        # judged at an equal budget: the small model with and without its global branch, 600 steps each
+        judged=("koalarization-small-600", "koalarization-small-no-global"),
     ),
     Report(
         4,
