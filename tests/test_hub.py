@@ -263,6 +263,7 @@ def test_uploaded_files_and_history(hub_env, published):
         "preprocessor_config.json",
         "configuration_unet.py",
         "modeling_unet.py",
+        "objectives_unet.py",
         "image_processing_colorizer.py",
         "upsampling.py",
         "color.py",

@@ -1,6 +1,7 @@
 """The colour objectives of the autoencoder family: copies of ``colorizers.objectives`` (this folder must run
 alone as Hub remote code); ``utils/check_copies.py`` keeps them identical to the library's."""
 
+import functools
 import math
 
 import torch
@@ -12,11 +13,11 @@ OBJECTIVES = ("regression", "classification", "hybrid")
 VIVID_TEMPERATURE = 0.2
 
 
-# Copied from colorizers.objectives.ab_bin_centers
-def ab_bin_centers(grid_step: float = 10.0, ab_range: float = 110.0) -> torch.Tensor:
-    """Centres (Q, 2), in ab units, of the ``grid_step`` cells over [-ab_range, ab_range]^2 that hold at
-    least one colour an sRGB screen can show at some lightness (313 cells for Zhang et al.'s step of 10).
-    """
+# Copied from colorizers.objectives._in_gamut_ab_cells
+@functools.lru_cache(maxsize=8)
+def _in_gamut_ab_cells(grid_step: float, ab_range: float) -> torch.Tensor:
+    """The computation behind ``ab_bin_centers``, once per grid: it probes every cell at 99 lightness levels
+    (80 ms), and models, tests and the training script ask for the same grid again and again."""
     # Each cell is probed at 5x5 points; CIELAB -> linear sRGB is written out here because this runs
     # once per model and has to work in remote code too, where colorizers.color is not importable.
     # explicit device: models are also built under torch.device("meta") (parameter counts, loading)
@@ -45,6 +46,14 @@ def ab_bin_centers(grid_step: float = 10.0, ab_range: float = 110.0) -> torch.Te
     cells = shown.reshape(count, offsets.numel(), count, offsets.numel()).any(dim=3).any(dim=1)
     a_cells, b_cells = torch.meshgrid(centres, centres, indexing="ij")
     return torch.stack([a_cells[cells], b_cells[cells]], dim=-1).float()
+
+
+# Copied from colorizers.objectives.ab_bin_centers
+def ab_bin_centers(grid_step: float = 10.0, ab_range: float = 110.0) -> torch.Tensor:
+    """Centres (Q, 2), in ab units, of the ``grid_step`` cells over [-ab_range, ab_range]^2 that hold at
+    least one colour an sRGB screen can show at some lightness (313 cells for Zhang et al.'s step of 10).
+    """
+    return _in_gamut_ab_cells(float(grid_step), float(ab_range)).clone()  # a copy: callers may write to theirs
 
 
 # Copied from colorizers.objectives.nearest_bins
