@@ -120,7 +120,7 @@ def cache_key(name: str, model, size: int | None, tiny_images: int) -> str:
     working size asked for and the sets."""
     folder = Path(model.name_or_path).resolve()
     stamps = []
-    for file in ("model.safetensors", "config.json", "preprocessor_config.json"):
+    for file in ("model.safetensors", "model.safetensors.index.json", "config.json", "preprocessor_config.json"):
         path = folder / file
         stamps.append(f"{file}:{path.stat().st_size}:{path.stat().st_mtime_ns}" if path.is_file() else f"{file}:-")
     return f"{name}|{folder}|{'|'.join(stamps)}|size={size}|tiny={tiny_images}"

@@ -50,7 +50,10 @@ class Preset:
 
     @property
     def has_weights(self) -> bool:
-        return (self.weights_dir / "model.safetensors").is_file()
+        # one file, or shards with their index (files over 20 MB are split so that no tracked file is larger)
+        return any(
+            (self.weights_dir / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json")
+        )
 
 
 _PRESETS: dict[str, Preset] = {}

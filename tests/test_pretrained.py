@@ -20,8 +20,8 @@ def test_weights_ship_for_the_default_and_fit_the_budget():
     assert SHIPPED, "no preset ships trained weights"
     assert colorizers.DEFAULT_MODEL in SHIPPED
     files = [p for p in PRETRAINED_DIR.rglob("*") if p.is_file()]
-    weights = sum(p.stat().st_size for p in files if p.name == "model.safetensors") / 1e6
-    extras = sum(p.stat().st_size for p in files if p.name != "model.safetensors") / 1e6
+    weights = sum(p.stat().st_size for p in files if p.suffix == ".safetensors") / 1e6
+    extras = sum(p.stat().st_size for p in files if p.suffix != ".safetensors") / 1e6
     assert weights < WEIGHTS_LIMIT_MB, f"bundled weights take {weights:.1f} MB"
     assert extras < EXTRAS_LIMIT_MB, f"bundled cards and pictures take {extras:.1f} MB"
 
@@ -45,8 +45,12 @@ def test_shipped_preset_loads_offline_and_colorizes(name, monkeypatch):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_folder_is_a_complete_hub_repository(name):
     folder = PRETRAINED_DIR / name
-    for file in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "eval_results.json"):
+    for file in ("config.json", "preprocessor_config.json", "README.md", "eval_results.json"):
         assert (folder / file).is_file(), file
+    # the weights: one file, or shards of at most 20 MB each with their index
+    shards = sorted(folder.glob("model*.safetensors"))
+    assert (folder / "model.safetensors").is_file() or (folder / "model.safetensors.index.json").is_file()
+    assert shards and all(shard.stat().st_size <= 20e6 for shard in shards), [s.name for s in shards]
     assert json.loads((folder / "config.json").read_text())["dtype"] in ("float16", "bfloat16")
     results = json.loads((folder / "eval_results.json").read_text())
     assert results["training"]["command"].startswith("accelerate launch train/train.py")

@@ -50,7 +50,7 @@ def ship(
     target = PRETRAINED_DIR / preset
     staging = target.with_name(f".{preset}.staging")
     shutil.rmtree(staging, ignore_errors=True)
-    model.to(dtype).save_pretrained(staging)
+    model.to(dtype).save_pretrained(staging, max_shard_size="16MB")  # no tracked file over 20 MB
     processor.save_pretrained(staging)
     for name in COPIED:
         if (run / name).is_file():
