@@ -167,7 +167,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--max_grad_norm", type=float, default=1.0, help="0 disables clipping")
     train.add_argument("--num_train_epochs", type=int, default=10)
     train.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_train_epochs")
-    train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None)
+    train.add_argument(
+        "--mixed_precision",
+        choices=("no", "fp16", "bf16"),
+        default=None,
+        help="bf16 runs on CPUs with AMX or AVX-512 BF16 too (6-9x fp32's speed on conv nets there)",
+    )
+    train.add_argument(
+        "--memory_format",
+        choices=("auto", "channels_last", "contiguous"),
+        default="auto",
+        help="layout of the model's activations; auto: channels_last with bf16 (what oneDNN's bf16 kernels want)",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--ema_decay", type=float, default=0.0, help="weight EMA for evaluation and the saved model (0 = off)"
@@ -416,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
             int((prior > 1e-4).sum()),
             prior.numel(),
         )
+    if args.memory_format == "channels_last" or (args.memory_format == "auto" and args.mixed_precision == "bf16"):
+        model = model.to(memory_format=torch.channels_last)
     hint_probability = args.hint_probability if args.hint_probability is not None else 0.5
     use_hints = bool(getattr(model.config, "use_hints", False)) and hint_probability > 0
     model.train()

