@@ -2,9 +2,10 @@
 predicted ab -> a full-resolution RGB image that keeps the input's own L.
 
 It follows the transformers image-processor API (saved as ``preprocessor_config.json``, loadable
-with ``AutoImageProcessor``) on the PIL/NumPy backend. It imports only NumPy, PIL, transformers and
-its sibling ``color.py`` (and OpenCV when it is installed, for speed), so it can travel to the Hub as
-remote code.
+with ``AutoImageProcessor``) on the PIL/NumPy backend; every setting is validated when it is built
+(``processor_settings``). It imports only NumPy, PIL, transformers and its siblings ``color.py``,
+``upsampling.py`` and ``processor_settings.py`` (and OpenCV when it is installed, for speed), so it
+can travel to the Hub as remote code.
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ from transformers.image_utils import PILImageResampling, SizeDict
 from transformers.processing_utils import ImagesKwargs
 
 from .color import gray_to_lightness, normalize_lightness, rgb_to_lab, rgb_to_lightness
+from .processor_settings import (
+    MAX_GUIDED_EPS,
+    MAX_GUIDED_RADIUS,
+    MAX_SIZE,
+    MIN_SIZE,
+    check_guided_eps,
+    check_guided_radius,
+    check_settings,
+    check_size,
+)
 from .upsampling import (  # noqa: F401 - re-exported: these lived here
     BAND_PIXELS,
     GUIDED_EPS,
@@ -225,6 +236,16 @@ class ColorizerImageProcessor(PilBackend):
     guided_radius = GUIDED_RADIUS
     guided_eps = GUIDED_EPS
 
+    def __init__(self, **kwargs):
+        settings = set(self.valid_kwargs.__annotations__)
+        for key in kwargs:  # transformers sets every key as an attribute: none may replace a method
+            if key not in settings and (key.startswith("_") or hasattr(type(self), key)):
+                raise ValueError(f"{key} is not a setting of the colorizers image processor")
+        if kwargs.get("size") is not None:  # before transformers turns a bad one into its own error
+            check_size(kwargs["size"])
+        super().__init__(**kwargs)
+        check_settings(self)
+
     def process_image(self, image, **kwargs) -> np.ndarray:
         """Any supported input -> its CIELAB L, (1, H, W) float32 at full resolution."""
         return image_to_lightness(image)[None]
@@ -307,10 +328,8 @@ class ColorizerImageProcessor(PilBackend):
         edge_aware = self.edge_aware if edge_aware is None else edge_aware
         if edge_aware:
             radius, eps = self.guided_radius, self.guided_eps
-            if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
-                raise ValueError(f"guided_radius must be a whole number of pixels >= 0, got {radius!r}")
-            if not eps > 0:
-                raise ValueError(f"guided_eps must be positive, got {eps!r}")
+            check_guided_radius(radius)  # again: they may have been changed since the processor was built
+            check_guided_eps(eps)
         outputs = []
         for ab, light in zip(predicted_ab, lightness):
             ab = ab.detach().float().cpu().numpy() if hasattr(ab, "detach") else np.asarray(ab, np.float32)
@@ -331,7 +350,13 @@ class ColorizerImageProcessor(PilBackend):
 
 
 __all__ = [
+    "MAX_GUIDED_EPS",
+    "MAX_GUIDED_RADIUS",
+    "MAX_SIZE",
+    "MIN_SIZE",
     "ColorizerImageProcessor",
+    "check_settings",
+    "check_size",
     "guided_upsample",
     "image_to_array",
     "image_to_lab",

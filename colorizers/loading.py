@@ -5,23 +5,32 @@ only pickled weights (``.bin``, ``.pt``, ...) is refused with the reason (``safe
 Every failure is a ``ModelLoadError`` with one clear message: before any weight is allocated, the
 config is validated, the model is sized on the meta device (``max_parameters``, else the memory
 available) and the safetensors headers are checked against it (``colorizers.model_checks``); a Hub
-repository's weights are sized before they are downloaded when ``max_weight_bytes`` is given."""
+repository's weights are sized before they are downloaded when ``max_weight_bytes`` is given. Once loaded,
+every weight must be finite (``check_finite``).
+
+No code from a model folder or repository is ever run: transformers is always called with
+``trust_remote_code=False`` (a colorizers model loads with our own classes, whatever ``auto_map`` its
+config.json carries), and a ``preprocessor_config.json`` that asks for another processor's code is refused
+(``read_processor``); one that names ours loads ours, its ``auto_map`` ignored, every setting validated."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from pathlib import Path
 
 import torch
-from transformers import AutoImageProcessor, AutoModel, PreTrainedModel
+from transformers import AutoModel, PreTrainedModel
 
 from .image_processing_colorizer import ColorizerImageProcessor
 from .limits import shorten
 from .model_checks import (
     PICKLE_SUFFIXES,
+    BrokenModelError,
     ModelLoadError,
     build_on_meta,
+    check_finite,
     check_hub_weights,
     check_model_size,
     check_weights,
@@ -33,6 +42,9 @@ from .model_checks import (
 from .registry import create_model, create_processor, get_preset, list_models
 
 logger = logging.getLogger(__name__)
+
+PROCESSOR_CONFIG = "preprocessor_config.json"
+MAX_PROCESSOR_CONFIG_BYTES = 1 << 20  # ours are under 1 kB
 
 
 def load_model(
@@ -55,9 +67,10 @@ def load_model(
     transformers' weight-loading progress bars are shown only with ``progress=True``.
 
     Raises ``ModelLoadError`` for every failure: a name that is none of the above, a broken config,
-    truncated, empty or mis-shaped weights, a model of more than ``max_parameters`` parameters (by
-    default: more than the memory available holds), a Hub repository whose weights exceed
-    ``max_weight_bytes`` (checked before downloading).
+    truncated, empty or mis-shaped weights, weights holding NaN or infinite values, a model of more than
+    ``max_parameters`` parameters (by default: more than the memory available holds), a Hub repository
+    whose weights exceed ``max_weight_bytes`` (checked before downloading), a folder whose
+    preprocessor_config.json is invalid or asks to run custom code (``read_processor``).
     """
     if isinstance(name_or_path, PreTrainedModel):
         model = name_or_path
@@ -99,7 +112,11 @@ def _load_folder(folder: Path, *, max_parameters: int | None, **options) -> PreT
     meta = build_on_meta(load_config(str(folder), where, local_files_only=True), where)
     check_model_size(meta, where, max_parameters)
     check_weights(weight_files(folder), meta, where)
-    return _from_pretrained(str(folder), local_files_only=True, **options)
+    if (folder / PROCESSOR_CONFIG).is_file():
+        read_processor(folder / PROCESSOR_CONFIG, where)  # refused now rather than when colorizing
+    model = _from_pretrained(str(folder), local_files_only=True, **options)
+    check_finite(model, where)
+    return model
 
 
 def _load_hub(
@@ -118,7 +135,9 @@ def _load_hub(
     meta = build_on_meta(load_config(name, where, **hub), where)
     check_model_size(meta, where, max_parameters)
     check_weights(_hub_weights(name, **hub), meta, where)
-    return _from_pretrained(name, **hub, **options)
+    model = _from_pretrained(name, **hub, **options)
+    check_finite(model, where)
+    return model
 
 
 def _hub_file(name: str, filename: str, **hub) -> Path:
@@ -219,7 +238,9 @@ def _progress_bars(shown: bool):
 def _from_pretrained(name: str, *, dtype=None, progress: bool = False, **kwargs) -> PreTrainedModel:
     try:
         with _progress_bars(progress):
-            return AutoModel.from_pretrained(name, use_safetensors=True, dtype=dtype or torch.float32, **kwargs)
+            return AutoModel.from_pretrained(
+                name, use_safetensors=True, dtype=dtype or torch.float32, trust_remote_code=False, **kwargs
+            )
     except MemoryError:
         raise ModelLoadError(f"not enough memory to load {shorten(name)}") from None
     except Exception as error:  # noqa: BLE001 - whatever transformers raises, the user gets one line
@@ -229,15 +250,72 @@ def _from_pretrained(name: str, *, dtype=None, progress: bool = False, **kwargs)
 
 
 def load_processor(model: PreTrainedModel) -> ColorizerImageProcessor:
-    """The processor saved next to ``model``'s weights, or the default one for its config."""
+    """The processor saved next to ``model``'s weights (a local folder, or a Hub id's file in the cache), or the
+    default one for its config. ``ModelLoadError`` when that file is invalid or asks to run custom code
+    (``read_processor``)."""
     source = getattr(model, "name_or_path", "") or ""
-    saved_beside_weights = bool(source) and (Path(source) / "preprocessor_config.json").is_file()
-    cached_from_hub = "/" in source and not Path(source).exists()  # an "owner/name" id in the Hub cache
-    if saved_beside_weights or cached_from_hub:
-        try:
-            processor = AutoImageProcessor.from_pretrained(source, local_files_only=True)
-        except (OSError, ValueError):
-            processor = None
-        if isinstance(processor, ColorizerImageProcessor):
-            return processor
-    return create_processor(model.config)
+    file = _processor_file(source)
+    processor = read_processor(file, source) if file is not None else None
+    if processor is not None:
+        return processor
+    try:
+        return create_processor(model.config)
+    except ValueError as error:  # an image_size no processor may work at
+        raise BrokenModelError(
+            f"{shorten(source) or 'the model'}: no image processor fits its config: {error}"
+        ) from None
+
+
+def _processor_file(source: str) -> Path | None:
+    """``preprocessor_config.json`` beside a local folder's weights, or a Hub id's copy in the cache; None if neither."""
+    if not source:
+        return None
+    path = local_path(source)
+    if path is not None:
+        return path / PROCESSOR_CONFIG if (path / PROCESSOR_CONFIG).is_file() else None
+    if "/" not in source:  # a Hub id is "owner/name"
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(source, PROCESSOR_CONFIG)
+    except Exception:  # noqa: BLE001 - not a valid repo id: there is nothing cached for it
+        return None
+    return Path(cached) if isinstance(cached, str) else None
+
+
+def read_processor(file: Path, where: str) -> ColorizerImageProcessor | None:
+    """The colorizers image processor a ``preprocessor_config.json`` describes, its every setting validated
+    (``colorizers.image_processing_colorizer.check_settings``); None when it describes another kind of processor.
+
+    No code is ever run: a file whose ``auto_map`` points at custom code is refused unless its
+    ``image_processor_type`` is ours (as in the repositories ``colorizers push`` publishes, whose ``auto_map``
+    serves transformers without colorizers): then ours is built and the ``auto_map`` ignored. Raises
+    ``BrokenModelError`` (a ``ModelLoadError``) with one line naming the problem."""
+    try:
+        too_large = file.stat().st_size > MAX_PROCESSOR_CONFIG_BYTES
+        settings = None if too_large else json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:  # unreadable, not UTF-8, not JSON, nested too deep
+        raise BrokenModelError(f"{where}: its {PROCESSOR_CONFIG} is not valid JSON: {error_reason(error)}") from None
+    if too_large:
+        raise BrokenModelError(f"{where}: its {PROCESSOR_CONFIG} is too large to be a processor config")
+    if not isinstance(settings, dict):
+        raise BrokenModelError(f"{where}: its {PROCESSOR_CONFIG} is not a JSON object")
+    ours = ColorizerImageProcessor.__name__
+    kind = settings.get("image_processor_type")
+    if settings.get("auto_map") and kind != ours:
+        code = shorten(json.dumps(settings["auto_map"]), 200)
+        raise BrokenModelError(
+            f"{where}: its {PROCESSOR_CONFIG} asks to run custom code for its image processor (auto_map {code}), "
+            f"and colorizers never runs code from a model folder or repository; remove its auto_map, or set "
+            f'"image_processor_type": "{ours}" to use the colorizers image processor'
+        )
+    if kind not in (None, ours):  # another library's processor: the model's default one is used
+        return None
+    known = set(ColorizerImageProcessor.valid_kwargs.__annotations__)
+    try:
+        return ColorizerImageProcessor(**{key: value for key, value in settings.items() if key in known})
+    except (TypeError, ValueError) as error:
+        raise BrokenModelError(
+            f"{where}: its {PROCESSOR_CONFIG} is not a valid colorizers processor config: {error_reason(error)}"
+        ) from None

@@ -9,7 +9,8 @@ clear ``ModelLoadError`` (never a traceback, never an out-of-memory kill):
 * :func:`check_weights`: every safetensors file readable (not truncated, not empty, not foreign), each
   tensor of the shape the config gives it, no parameter missing; files in the Hugging Face cache are also
   checked against the checksum the Hub gave (:func:`verify_cached_file`);
-* :func:`hub_weight_sizes`: a Hub repository's weight files and their sizes, before any download.
+* :func:`hub_weight_sizes`: a Hub repository's weight files and their sizes, before any download;
+* :func:`check_finite`: once the weights are loaded, none of them NaN or infinite.
 """
 
 from __future__ import annotations
@@ -65,14 +66,23 @@ def error_reason(error: BaseException) -> str:
 
 
 def load_config(source: str, where: str, **kwargs):
-    """The validated config of a folder or Hub id (``kwargs`` go to ``AutoConfig.from_pretrained``)."""
+    """The validated config of a folder or Hub id (``kwargs`` go to ``AutoConfig.from_pretrained``).
+
+    Never runs code from the folder or repository (``trust_remote_code=False``, so transformers neither asks
+    nor runs it): a config whose ``model_type`` is a colorizer loads with our class whatever its ``auto_map``
+    says; one that could only load through its ``auto_map`` is refused."""
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(source, **kwargs)
+        return AutoConfig.from_pretrained(source, **kwargs, trust_remote_code=False)
     except MemoryError:
         raise BrokenModelError(f"{where}: its config.json is too large to read") from None
     except Exception as error:  # noqa: BLE001 - invalid JSON, unknown model_type, a family's own validation
+        if "trust_remote_code" in str(error):
+            raise BrokenModelError(
+                f"{where}: its config.json asks to run custom code (auto_map) for a model type colorizers does not "
+                "know, and colorizers never runs code from a model folder or repository"
+            ) from None
         raise BrokenModelError(
             f"{where}: its config.json is not a valid colorizer config: {error_reason(error)}"
         ) from None
@@ -206,6 +216,19 @@ def check_weights(files: list[Path], model, where: str) -> None:
         raise BrokenModelError(f"{where}: its weights lack {missing[0]}{more} of the model its config.json describes")
 
 
+def check_finite(model, where: str) -> None:
+    """Every floating-point parameter and buffer of a loaded model finite; ``BrokenModelError`` naming the first
+    tensor holding NaN or infinite values otherwise (a diverged training run saved, or damaged weights)."""
+    with torch.no_grad():
+        for name, tensor in (*model.named_parameters(), *model.named_buffers()):
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                bad = int((~torch.isfinite(tensor)).sum())
+                raise BrokenModelError(
+                    f"{where}: its weights are damaged: {name} holds {bad:,} NaN or infinite value{'s' * (bad != 1)} "
+                    f"(of {tensor.numel():,}); train or save the model again, or copy it again from its source"
+                )
+
+
 def cache_blob(file: Path) -> Path | None:
     """The blob a Hugging Face cache snapshot file links to, or None for a file outside the cache."""
     try:
@@ -288,6 +311,7 @@ __all__ = [
     "ModelLoadError",
     "build_on_meta",
     "cache_blob",
+    "check_finite",
     "check_hub_weights",
     "check_model_size",
     "check_weights",

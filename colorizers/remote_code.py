@@ -112,7 +112,7 @@ def processor_config(model: ModelFolder) -> dict:
     else:  # the processor every model of this config uses when its folder ships none
         from transformers import AutoConfig
 
-        model_config = AutoConfig.from_pretrained(str(model.path), local_files_only=True)
+        model_config = AutoConfig.from_pretrained(str(model.path), local_files_only=True, trust_remote_code=False)
         config = json.loads(create_processor(model_config).to_json_string())
     config["image_processor_type"] = ColorizerImageProcessor.__name__
     module = _module_file(ColorizerImageProcessor).stem

@@ -265,6 +265,7 @@ def test_uploaded_files_and_history(hub_env, published):
         "modeling_unet.py",
         "objectives_unet.py",
         "image_processing_colorizer.py",
+        "processor_settings.py",
         "upsampling.py",
         "color.py",
         "eval_results.json",

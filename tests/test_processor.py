@@ -284,18 +284,106 @@ def test_guided_upsample_is_bilinear_where_lightness_is_flat(rng):
         np.testing.assert_allclose(upsampled, resize_plane(plane, 48, 64), atol=1e-3)
 
 
+# every setting a preprocessor_config.json may hold, out of type or range -> the exact message
+BAD_SETTINGS = [
+    ({"guided_radius": -1}, "guided_radius must be a whole number of pixels from 0 to 64, got -1"),
+    ({"guided_radius": 1.5}, "guided_radius must be a whole number of pixels from 0 to 64, got 1.5"),
+    ({"guided_radius": 1e9}, "guided_radius must be a whole number of pixels from 0 to 64, got 1000000000.0"),
+    ({"guided_radius": 65}, "guided_radius must be a whole number of pixels from 0 to 64, got 65"),
+    ({"guided_radius": True}, "guided_radius must be a whole number of pixels from 0 to 64, got True"),
+    ({"guided_eps": 0.0}, "guided_eps must be a number above 0 and at most 1, got 0.0"),
+    ({"guided_eps": 1.5}, "guided_eps must be a number above 0 and at most 1, got 1.5"),
+    ({"guided_eps": float("nan")}, "guided_eps must be a number above 0 and at most 1, got nan"),
+    ({"guided_eps": "0.1"}, "guided_eps must be a number above 0 and at most 1, got '0.1'"),
+    (
+        {"size": {"longest_edge": 1_000_000_000}},
+        "size['longest_edge'] must be a whole number of pixels from 8 to 4096, got 1000000000",
+    ),
+    (
+        {"size": {"longest_edge": 256.0}},
+        "size['longest_edge'] must be a whole number of pixels from 8 to 4096, got 256.0",
+    ),
+    ({"size": {"height": 4, "width": 16}}, "size['height'] must be a whole number of pixels from 8 to 4096, got 4"),
+    ({"size": {"shortest_edge": -3}}, "size['shortest_edge'] must be a whole number of pixels from 8 to 4096, got -3"),
+    (
+        {"size": {"height": 16}},
+        'size must be one of {"longest_edge": n}, {"shortest_edge": n} or {"height": h, "width": w}, got {\'height\': 16}',
+    ),
+    (
+        {"size": 256},
+        'size must be a dict, {"longest_edge": n}, {"shortest_edge": n} or {"height": h, "width": w}, got 256',
+    ),
+    (
+        {"resample": 9},
+        "resample must be one of PIL's resampling filters 0 (NEAREST), 1 (LANCZOS), 2 (BILINEAR), 3 (BICUBIC), "
+        "4 (BOX), 5 (HAMMING), got 9",
+    ),
+    ({"edge_aware": "false"}, "edge_aware must be true or false, got 'false'"),
+    ({"do_resize": 1}, "do_resize must be true or false, got 1"),
+    ({"return_lightness": "yes"}, "return_lightness must be true or false, got 'yes'"),
+    ({"rescale_factor": -1.0}, "rescale_factor must be a positive number, got -1.0"),
+    (
+        {"image_mean": [0.5]},
+        "image_mean is not a setting of the colorizers image processor (it must be absent), got (0.5,)",
+    ),
+    ({"preprocess": 1}, "preprocess is not a setting of the colorizers image processor"),
+]
+
+
+@pytest.mark.parametrize("settings,message", BAD_SETTINGS)
+def test_bad_settings_are_refused_when_the_processor_is_built(settings, message):
+    with pytest.raises(ValueError) as error:
+        ColorizerImageProcessor(**settings)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize("settings,message", BAD_SETTINGS[:3] + BAD_SETTINGS[9:10])
+def test_bad_settings_in_a_saved_config_are_refused_when_loaded(settings, message, tmp_path):
+    import json
+
+    ColorizerImageProcessor().save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({**saved, **settings}))
+    with pytest.raises(ValueError) as error:
+        AutoImageProcessor.from_pretrained(tmp_path, trust_remote_code=False)
+    assert str(error.value) == message
+
+
+def test_settings_at_their_bounds_are_accepted():
+    for settings in [
+        {"guided_radius": 0, "guided_eps": 1.0, "size": {"longest_edge": 8}},
+        {"guided_radius": 64, "guided_eps": 1e-9, "size": {"height": 4096, "width": 8}},
+        {"guided_radius": np.int64(3), "guided_eps": np.float32(0.5), "size": {"shortest_edge": 4096}},
+        {"resample": 0, "edge_aware": False, "image_mean": None},
+    ]:
+        ColorizerImageProcessor(**settings)
+
+
+def test_shipped_processor_configs_are_valid():
+    from colorizers.loading import read_processor
+    from colorizers.registry import PRETRAINED_DIR
+
+    files = sorted(PRETRAINED_DIR.glob("*/preprocessor_config.json"))
+    assert files
+    for file in files:
+        assert isinstance(read_processor(file, str(file.parent)), ColorizerImageProcessor), file
+
+
 @pytest.mark.parametrize(
     "settings,message",
     [
-        ({"guided_radius": -1}, "guided_radius"),
-        ({"guided_radius": 1.5}, "guided_radius"),
-        ({"guided_eps": 0.0}, "guided_eps"),
+        ({"guided_radius": -1}, "guided_radius must be a whole number of pixels from 0 to 64, got -1"),
+        ({"guided_radius": 1.5}, "guided_radius must be a whole number of pixels from 0 to 64, got 1.5"),
+        ({"guided_eps": 0.0}, "guided_eps must be a number above 0 and at most 1, got 0.0"),
     ],
 )
-def test_bad_guided_settings_are_named(settings, message):
-    processor = ColorizerImageProcessor(**settings)
-    with pytest.raises(ValueError, match=message):
+def test_bad_guided_settings_set_after_building_are_named(settings, message):
+    processor = ColorizerImageProcessor()
+    for key, value in settings.items():
+        setattr(processor, key, value)
+    with pytest.raises(ValueError) as error:
         processor.post_process_colorization([np.zeros((2, 2, 2))], [np.zeros((4, 4))])
+    assert str(error.value) == message
     processor.post_process_colorization([np.zeros((2, 2, 2))], [np.zeros((4, 4))], edge_aware=False)
 
 
