@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
 from .manifest import Manifest, ManifestState, end_last_line, read_manifest, remove_temporaries
 
-PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+# --precision: the torch dtype autocast runs in, by name (torch is imported where used: the command line builds
+# its parser from this module, and --help must not wait for torch)
+PRECISIONS = {"fp32": None, "fp16": "float16", "bf16": "bfloat16"}
 # accelerate's mixed_precision names (its launch config / ACCELERATE_MIXED_PRECISION) in ours
 _ACCELERATE_PRECISION = {"no": "fp32", "fp16": "fp16", "bf16": "bf16"}
 # The counts summed over processes; the last slot says whether some process had to stop.
@@ -122,6 +122,8 @@ def check_archive_args(args: argparse.Namespace) -> str | None:
 
 def start_process(args: argparse.Namespace):
     """Accelerate's state of this process (joining the others), and the device it colorizes on; or an error."""
+    import torch
+
     try:
         from accelerate import PartialState
     except ImportError:
@@ -184,7 +186,10 @@ class ArchiveRun:
         from tqdm.auto import tqdm
 
         self.state, self.args, self.manifest = state, args, manifest
-        self.autocast = PRECISIONS[args.precision]
+        import torch
+
+        dtype = PRECISIONS[args.precision]
+        self.autocast = None if dtype is None else getattr(torch, dtype)
         self.counts = [0] * len(FIELDS)
         self.others = [0] * len(FIELDS)  # the other processes' counts at the last collective that completed
         self.pending: list = []
@@ -218,6 +223,8 @@ class ArchiveRun:
     def after_round(self, index: int) -> None:
         """Every SYNC_ROUNDS rounds, start summing the counts over processes; show the sums that arrived."""
         if self.state.num_processes > 1 and (index + 1) % SYNC_ROUNDS == 0:
+            import torch
+
             with self._lock:
                 snapshot = list(self.counts)
             # asynchronous on purpose: every process issues the same collectives in the same order, but none
@@ -248,6 +255,7 @@ class ArchiveRun:
         if self.state.num_processes == 1:
             totals = list(self.counts)
         else:
+            import torch
             from accelerate.utils import reduce
 
             tensor = torch.tensor(self.counts, dtype=torch.int64, device=self.state.device)

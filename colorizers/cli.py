@@ -20,15 +20,18 @@ from .cli_files import (
     read_hint_map,
     stop_on_signals,
 )
+from .cli_presets import model_name_problem, run_list
 from .cli_video import add_video_arguments, check_video_options, run_video_jobs, video_output_file
-from .image_io import DEFAULT_MAX_PIXELS, save_image
+
+# Only the standard library at import time: torch, transformers, PIL and PyAV load inside the commands that use
+# them, so that --help, argument errors and `list` answer at once (the package's __init__ is lazy under the command).
 
 
 def run_colorize(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .hints import HintError, parse_hints
-    from .image_io import ImageReadError, read_image
+    from .image_io import ImageReadError, read_image, save_image
     from .loading import ModelLoadError, load_model
     from .pipeline import check_temperature, colorize
 
@@ -165,27 +168,6 @@ def run_colorize(args: argparse.Namespace) -> int:
     return summary(0)
 
 
-def run_list(args: argparse.Namespace) -> int:
-    from .registry import count_parameters, get_preset, list_models
-
-    rows = []
-    for name in list_models():
-        preset = get_preset(name)
-        rows.append(
-            (
-                name,
-                f"{count_parameters(name) / 1e6:.2f}M",
-                "trained" if preset.has_weights else "untrained",
-                preset.description,
-            )
-        )
-    widths = [max(len(row[i]) for row in rows + [("preset", "params", "weights", "")]) for i in range(3)]
-    print(f"{'preset':<{widths[0]}}  {'params':>{widths[1]}}  {'weights':<{widths[2]}}  description")
-    for name, params, weights, description in rows:
-        print(f"{name:<{widths[0]}}  {params:>{widths[1]}}  {weights:<{widths[2]}}  {description}")
-    return 0
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -315,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace existing outputs (even inputs); an archive run then redoes every output",
     )
     colorize.add_argument(
-        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (default: PIL's bomb limit)"
+        "--max-pixels", type=int, default=None, help="refuse larger images (default: PIL's bomb limit)"
     )
     add_video_arguments(colorize)
     add_archive_arguments(colorize)
@@ -377,6 +359,18 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    named = getattr(args, "model", None)
+    for name in named if isinstance(named, list) else [named]:
+        problem = model_name_problem(name)  # a mistyped preset fails now, not after the Hub's retries
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+    if args.command != "list":
+        from . import models  # noqa: F401  (registers every family and preset; imports torch and transformers)
+    if getattr(args, "max_pixels", 0) is None:
+        from .image_io import DEFAULT_MAX_PIXELS
+
+        args.max_pixels = DEFAULT_MAX_PIXELS
     if getattr(args, "model", "") is None:
         from .registry import default_model
 

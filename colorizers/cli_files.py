@@ -24,9 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .image_io import SAVE_FORMAT_BY_SUFFIX, has_image_suffix
-from .model_checks import local_path
-from .video_io import has_video_suffix, writable_suffix
+# image_io (NumPy, PIL), model_checks (torch) and video_io (PyAV, OpenCV) are imported where used: the command
+# line imports this module to build its parser, and --help must not wait for them.
 
 STOPS_WRITING = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
@@ -88,6 +87,10 @@ def find_images(inputs: list[str], output_dir: Path) -> tuple[list[tuple[Path, P
     never entered, so earlier outputs are not colorized again. Files whose extension no image format claims
     (``notes.txt``) are ignored inside folders.
     """
+    from .image_io import has_image_suffix
+    from .model_checks import local_path
+    from .video_io import has_video_suffix
+
     try:
         output_real = os.path.realpath(output_dir)
     except (OSError, ValueError):
@@ -163,6 +166,8 @@ class Job:
 
     @property
     def video(self) -> bool:
+        from .video_io import has_video_suffix
+
         return has_video_suffix(self.source)
 
 
@@ -182,6 +187,8 @@ def collect_jobs(inputs: list[str], output_dir: Path, output_format: str, unread
 
 def check_inputs(inputs: list[str], output_dir: Path, overwrite: bool) -> str | None:
     """Why the inputs or the output folder cannot be used (missing inputs, an output that is an input), or None."""
+    from .model_checks import local_path
+
     missing = [item for item in inputs if local_path(item) is None]
     if missing:
         return f"no such file or folder: {', '.join(missing)}"
@@ -202,6 +209,9 @@ def expand_user(path: str) -> Path:
 
 
 def _output_name(relative: Path, output_format: str) -> Path:
+    from .image_io import SAVE_FORMAT_BY_SUFFIX
+    from .video_io import has_video_suffix, writable_suffix
+
     if has_video_suffix(relative):
         return relative.with_suffix(writable_suffix(relative.suffix))
     if output_format == "same" and relative.suffix.lower() in SAVE_FORMAT_BY_SUFFIX:

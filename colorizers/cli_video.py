@@ -8,11 +8,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .video_io import CONTAINERS, VIDEO_SUFFIXES
+# video_io (PyAV, OpenCV) is imported where used: the command line builds its parser from this module.
 
 
 def video_output_file(args: argparse.Namespace) -> Path | None:
     """``-o film-colorized.mp4``: with a single video file as input, ``-o`` may name the output file."""
+    from .video_io import VIDEO_SUFFIXES
+
     output = Path(args.output).expanduser()
     if len(args.inputs) != 1 or output.is_dir() or output.suffix.lower() not in VIDEO_SUFFIXES:
         return None
@@ -22,6 +24,8 @@ def video_output_file(args: argparse.Namespace) -> Path | None:
 
 def check_video_options(args: argparse.Namespace) -> str | None:
     """The reason ``--start``/``--duration`` or a ``-o`` file name are unusable, or None."""
+    from .video_io import CONTAINERS
+
     if args.start is not None and args.start < 0:
         return "--start must be a number of seconds >= 0"
     if args.duration is not None and args.duration <= 0:
