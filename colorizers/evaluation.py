@@ -27,7 +27,7 @@ from .upsampling import BAND_PIXELS, row_bands
 
 GRAY_BASELINE = "gray"
 SCORES = ("psnr", "ssim", "colorfulness", "reference_colorfulness", "colorfulness_gap")  # per-image means
-SET_SCORES = ("auc", "auc_rebalanced")  # over every pixel of the set (AucAccumulator)
+SET_SCORES = ("auc", "auc_rebalanced", "corr_a", "corr_b")  # over every pixel of the set (AucAccumulator)
 
 
 @dataclass

@@ -114,6 +114,8 @@ class AucAccumulator:
     def __init__(self) -> None:
         self._pixels = np.zeros(_AB_BINS * _AB_BINS, np.float64)
         self._scores = np.zeros(_AB_BINS * _AB_BINS, np.float64)
+        # pooled Pearson correlation of predicted with true a* and b*: per channel the sums of x, y, x², y², xy
+        self._moments = np.zeros((2, 5), np.float64)
 
     def add(self, prediction: np.ndarray, reference: np.ndarray) -> float:
         """Add one pair; returns its own raw AuC (percent)."""
@@ -121,32 +123,63 @@ class AucAccumulator:
 
         _check_pair(prediction, reference)
         reference_ab = rgb_to_lab(reference)[..., 1:].astype(np.float64)
-        difference = rgb_to_lab(prediction)[..., 1:] - reference_ab
+        predicted_ab = rgb_to_lab(prediction)[..., 1:].astype(np.float64)
+        difference = predicted_ab - reference_ab
         per_pixel = auc_per_pixel(np.hypot(difference[..., 0], difference[..., 1]))
-        return self.add_lab(per_pixel, reference_ab)
+        return self.add_lab(per_pixel, reference_ab, predicted_ab)
 
-    def add_lab(self, per_pixel: np.ndarray, reference_ab: np.ndarray) -> float:
-        """Add pixels given their ``auc_per_pixel`` values and reference ab (..., 2); returns their raw AuC."""
+    def add_lab(
+        self, per_pixel: np.ndarray, reference_ab: np.ndarray, predicted_ab: np.ndarray | None = None
+    ) -> float:
+        """Add pixels given their ``auc_per_pixel`` values and reference ab (..., 2); returns their raw AuC.
+
+        ``predicted_ab`` (same shape as ``reference_ab``) also feeds the pooled a*/b* correlations."""
         bins = _ab_bin(reference_ab)
         per_pixel = np.asarray(per_pixel, np.float64).ravel()
         if per_pixel.size != bins.size or per_pixel.size == 0:
             raise ValueError(f"got {per_pixel.size} pixel scores for {bins.size} reference pixels")
         self._pixels += np.bincount(bins, minlength=self._pixels.size)
         self._scores += np.bincount(bins, weights=per_pixel, minlength=self._scores.size)
+        if predicted_ab is not None:
+            if predicted_ab.shape != reference_ab.shape:
+                raise ValueError(f"predicted ab {predicted_ab.shape} and reference ab {reference_ab.shape} differ")
+            for channel in range(2):
+                x = predicted_ab[..., channel].ravel().astype(np.float64)
+                y = reference_ab[..., channel].ravel().astype(np.float64)
+                self._moments[channel] += (x.sum(), y.sum(), x @ x, y @ y, x @ y)
         return float(100.0 * per_pixel.mean())
+
+    def correlations(self) -> dict[str, float | None]:
+        """``{"corr_a", "corr_b"}``: Pearson correlation of predicted with true a* (b*) over every pixel of the set
+        pooled (Zhang et al.'s colour question: does the model know green from red, blue from yellow?). ``None``
+        before any pair or where either side has no variance (a gray prediction)."""
+        count = self._pixels.sum()
+        result: dict[str, float | None] = {}
+        for channel, name in enumerate(("corr_a", "corr_b")):
+            sx, sy, sxx, syy, sxy = self._moments[channel]
+            if not count:
+                result[name] = None
+                continue
+            covariance = sxy / count - (sx / count) * (sy / count)
+            var_x, var_y = sxx / count - (sx / count) ** 2, syy / count - (sy / count) ** 2
+            scale = math.sqrt(max(var_x, 0.0) * max(var_y, 0.0))
+            result[name] = float(covariance / scale) if scale > 1e-9 else None
+        return result
 
     @property
     def num_pixels(self) -> int:
         return int(self._pixels.sum())
 
     def result(self) -> dict[str, float | None]:
-        """``{"auc": raw, "auc_rebalanced": rebalanced}`` in percent; ``None`` before any pair."""
+        """``{"auc": raw, "auc_rebalanced": rebalanced}`` in percent and the pooled ``corr_a``, ``corr_b``;
+        ``None`` before any pair."""
         if not self.num_pixels:
-            return {"auc": None, "auc_rebalanced": None}
+            return {"auc": None, "auc_rebalanced": None, "corr_a": None, "corr_b": None}
         occupied = self._pixels > 0
         return {
             "auc": float(100.0 * self._scores.sum() / self._pixels.sum()),
             "auc_rebalanced": float(100.0 * np.mean(self._scores[occupied] / self._pixels[occupied])),
+            **self.correlations(),
         }
 
 

@@ -171,9 +171,14 @@ def test_evaluate_prints_table_and_writes_json(references, tmp_path, capsys, mon
     accumulator = AucAccumulator()
     for r in refs:
         accumulator.add(gray_prediction(r), r)
-    for key, value in accumulator.result().items():
-        assert report["results"][0][key] == pytest.approx(value)
+    pooled = accumulator.result()
+    for key in ("auc", "auc_rebalanced"):
+        assert report["results"][0][key] == pytest.approx(pooled[key])
         assert all(0.0 <= row[key] <= 100.0 for row in report["results"])
+    # a gray prediction has no colour to correlate: None, never a number; a model's are correlations
+    assert pooled["corr_a"] is None and pooled["corr_b"] is None
+    assert report["results"][0]["corr_a"] is None and report["results"][0]["corr_b"] is None
+    assert all(-1.0 <= report["results"][1][key] <= 1.0 for key in ("corr_a", "corr_b"))
     assert "| AuC (%) | AuC rebal. (%) |" in captured.out
 
 

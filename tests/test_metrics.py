@@ -136,3 +136,26 @@ def test_score_feeds_an_accumulator(pair):
     assert result["auc"] == pytest.approx(metrics.auc(prediction, reference))
     assert accumulator.result()["auc"] == pytest.approx(result["auc"])
     assert metrics.score(prediction)["auc"] is None
+
+
+def test_pooled_correlations_of_a_and_b():
+    from colorizers.color import lab_to_rgb
+
+    rng = np.random.default_rng(0)
+    lab = np.dstack([np.full((16, 16), 60.0), rng.uniform(-40, 40, (16, 16)), rng.uniform(-40, 40, (16, 16))])
+    reference = (np.clip(lab_to_rgb(lab), 0, 1) * 255 + 0.5).astype(np.uint8)
+    swapped = lab.copy()
+    swapped[..., 1] = -lab[..., 1]  # a* mirrored (green for red), b* kept
+    prediction = (np.clip(lab_to_rgb(swapped), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    same = metrics.AucAccumulator()
+    same.add(reference, reference)
+    assert same.correlations() == {"corr_a": pytest.approx(1.0), "corr_b": pytest.approx(1.0)}
+    mirrored = metrics.AucAccumulator()
+    mirrored.add(prediction, reference)
+    result = mirrored.result()
+    assert result["corr_a"] == pytest.approx(-1.0, abs=0.01) and result["corr_b"] == pytest.approx(1.0, abs=0.01)
+    gray = metrics.AucAccumulator()
+    gray.add(np.full_like(reference, 128), reference)
+    assert gray.correlations() == {"corr_a": None, "corr_b": None}  # no variance: no correlation, not 0 or NaN
+    assert metrics.AucAccumulator().result() == {"auc": None, "auc_rebalanced": None, "corr_a": None, "corr_b": None}

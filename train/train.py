@@ -168,6 +168,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--num_train_epochs", type=int, default=10)
     train.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_train_epochs")
     train.add_argument(
+        "--max_train_minutes",
+        type=float,
+        default=None,
+        help="end the run (final validation, save, card) once it has trained this long, resumed time included",
+    )
+    train.add_argument(
         "--mixed_precision",
         choices=("no", "fp16", "bf16"),
         default=None,
@@ -235,6 +241,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             problems.append(f"--{name} must be at least 1")
     if args.max_train_steps is not None and args.max_train_steps < 1:
         problems.append("--max_train_steps must be at least 1")
+    if args.max_train_minutes is not None and not args.max_train_minutes > 0:
+        problems.append("--max_train_minutes must be positive")
     if not 0 < args.random_min_scale <= 1:
         problems.append("--random_min_scale must be in (0, 1]")
     if not 0 <= args.ema_decay < 1:
@@ -519,8 +527,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     running_loss, running_count, images_seen, started = 0.0, 0, 0, time.perf_counter()
     stopped_by = None
+    out_of_time = False
     epoch = first_epoch
-    while global_step < args.max_train_steps and stopped_by is None:
+    while global_step < args.max_train_steps and stopped_by is None and not out_of_time:
         train_dataset.set_epoch(epoch)
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
@@ -619,7 +628,16 @@ def main(argv: list[str] | None = None) -> int:
             if stop.name is not None:
                 accelerator.set_trigger()
             stopping = accelerator.check_trigger()  # a signal on any process stops them all
-            if stopping or global_step % args.checkpointing_steps == 0 or global_step == args.max_train_steps:
+            if args.max_train_minutes is not None:  # every process ends at the same step: the slowest one's clock
+                spent = earlier_seconds + time.perf_counter() - started
+                clock = accelerator.reduce(torch.tensor([spent], device=accelerator.device), reduction="max")
+                out_of_time = float(clock.item()) >= args.max_train_minutes * 60
+            if (
+                stopping
+                or out_of_time
+                or global_step % args.checkpointing_steps == 0
+                or global_step == args.max_train_steps
+            ):
                 state = {
                     "global_step": global_step,
                     "epoch": epoch,
@@ -631,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
             if stopping:
                 stopped_by = stop.name or "a signal on another process"
                 break
-            if global_step >= args.max_train_steps:
+            if global_step >= args.max_train_steps or out_of_time:
                 break
         epoch += 1
     progress.close()

@@ -59,7 +59,9 @@ def round_filters(filters: int, width: float) -> int:
 def stage_layout(variant: str) -> list[tuple[int, int, int, int, int, int]]:
     """The stages of `variant` with its channels and repeats (stem and head, first and last stage repeats fixed)."""
     if variant not in EFFICIENTNET_LITE_VARIANTS:
-        raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; choose one of {list(EFFICIENTNET_LITE_VARIANTS)}")
+        raise ValueError(
+            f"unknown EfficientNet-Lite variant {variant!r}; choose one of {list(EFFICIENTNET_LITE_VARIANTS)}"
+        )
     width, depth = EFFICIENTNET_LITE_VARIANTS[variant][:2]
     layout = []
     for index, (repeats, kernel, stride, expand, inputs, outputs) in enumerate(STAGES):
@@ -154,7 +156,9 @@ class EfficientNetLiteEncoder(nn.Module):
             stride *= block_stride
             for repeat in range(repeats):
                 self.blocks.append(
-                    MBConvBlock(inputs if repeat == 0 else outputs, outputs, kernel, block_stride if repeat == 0 else 1, expand)
+                    MBConvBlock(
+                        inputs if repeat == 0 else outputs, outputs, kernel, block_stride if repeat == 0 else 1, expand
+                    )
                 )
         self.feature_blocks.append(len(self.blocks) - 1)
         self.feature_channels.append(self.blocks[-1].project.norm.num_features)

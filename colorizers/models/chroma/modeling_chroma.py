@@ -98,7 +98,9 @@ def lightness_to_gray(pixel_values: torch.Tensor) -> torch.Tensor:
     gray photo (CIE L* to luminance, then the sRGB transfer curve)."""
     lightness = (pixel_values.float() + 1.0) * 50.0
     luminance = torch.where(lightness > 8.0, ((lightness + 16.0) / 116.0) ** 3, lightness / 903.3).clamp(0.0, 1.0)
-    srgb = torch.where(luminance > 0.0031308, 1.055 * luminance.clamp_min(1e-12) ** (1 / 2.4) - 0.055, 12.92 * luminance)
+    srgb = torch.where(
+        luminance > 0.0031308, 1.055 * luminance.clamp_min(1e-12) ** (1 / 2.4) - 0.055, 12.92 * luminance
+    )
     return (srgb * 2.0 - 1.0).to(pixel_values.dtype)
 
 
