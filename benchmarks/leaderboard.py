@@ -92,15 +92,19 @@ def record_scores(preset: str, summaries: dict[str, dict]) -> None:
 def markdown(rows: list[dict], gray: dict[str, dict], default: str, why: str, peak: float) -> str:
     header = (
         "| model | params | GFLOPs @256 | CPU p50 ms (768x512) | "
-        + " | ".join(f"{s} PSNR | {s} SSIM | {s} AuC | {s} AuC rb | {s} CF" for s in SETS)
+        + " | ".join(f"{s} PSNR | {s} SSIM | {s} AuC | {s} AuC rb | {s} CF | {s} corr a\\*/b\\*" for s in SETS)
         + " |"
     )
-    lines = [header, "|---|---:|---:|---:|" + "---:|---:|---:|---:|---:|" * len(SETS)]
+    lines = [header, "|---|---:|---:|---:|" + "---:|---:|---:|---:|---:|---:|" * len(SETS)]
+
+    def correlations(scores: dict) -> str:
+        pair = (scores.get("corr_a"), scores.get("corr_b"))
+        return "–" if None in pair else f"{pair[0]:.2f} / {pair[1]:.2f}"
 
     def set_cells(scores: dict) -> str:
         return " | ".join(
             f"{scores[s]['psnr']:.2f} | {scores[s]['ssim']:.3f} | {scores[s]['auc']:.2f} | "
-            f"{scores[s]['auc_rebalanced']:.2f} | {scores[s]['colorfulness']:.2f}"
+            f"{scores[s]['auc_rebalanced']:.2f} | {scores[s]['colorfulness']:.2f} | {correlations(scores[s])}"
             for s in SETS
         )
 
@@ -114,7 +118,8 @@ def markdown(rows: list[dict], gray: dict[str, dict], default: str, why: str, pe
         "",
         f"Reference colourfulness (CF): {refs}. Scores on RGB uint8 at full resolution (PSNR/SSIM with "
         f"`data_range=255`; AuC of Zhang et al. 2016 in %, over all of a set's pixels, raw and class-rebalanced "
-        f"(rb), see `colorizers/metrics.py`), every image colorized at the preset's own working size; latency is the "
+        f"(rb), see `colorizers/metrics.py`; corr a\\*/b\\*: Pearson correlation of predicted with true a\\* and b\\* over a "
+        f"set's pixels pooled, – where not measured), every image colorized at the preset's own working size; latency is the "
         f"median of `colorize()` on a 768x512 photo with {torch.get_num_threads()} CPU threads (this "
         f"machine's float32 GEMM: {peak:.0f} GFLOP/s). Default: `{default}` ({why}).",
     ]

@@ -73,6 +73,9 @@ METRICS = (
     ("colorfulness", "Colourfulness (Hasler & Süsstrunk)"),
     ("auc", "AuC (%)"),
     ("auc_rebalanced", "AuC class-rebalanced (%)"),
+    ("corr_a", "Pooled correlation of a* with the truth"),
+    ("corr_b", "Pooled correlation of b* with the truth"),
+    ("judge_top1", "Semantic judge top-1 (%)"),
 )
 TABLE_ONLY_METRICS = ("reference_colorfulness", "colorfulness_gap")
 
@@ -141,8 +144,9 @@ def _evaluation_rows(results: EvalResults | None) -> list[dict]:
                 "colorfulness_gap": _format_number(item.get("colorfulness_gap"), 2),
                 **{
                     key: _format_number(item[key], 2) if item.get(key) is not None else "–"
-                    for key in ("auc", "auc_rebalanced")
+                    for key in ("auc", "auc_rebalanced", "corr_a", "corr_b")
                 },
+                "judge_top1": _format_number(item["judge_top1"], 1) if item.get("judge_top1") is not None else "–",
             }
         )
     return rows

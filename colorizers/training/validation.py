@@ -14,7 +14,7 @@ from numbers import Real
 import numpy as np
 import torch
 
-from ..color import denormalize_lightness
+from ..color import denormalize_lightness, rgb_to_lab
 from ..metrics import as_rgb_uint8, score
 from ..pipeline import predicted_ab
 
@@ -40,6 +40,36 @@ def score_rows(predictions: list[np.ndarray], references: list[np.ndarray], name
         names = [name for name, value in scores[0].items() if value is None or _is_number(value)] if scores else []
     rows = [[float(row[name]) if _is_number(row.get(name)) else math.nan for name in names] for row in scores]
     return names, rows
+
+
+def ab_moments(predictions: list[np.ndarray], references: list[np.ndarray]) -> list[list[float]]:
+    """Per image: pixel count and, for a* then b*, the sums of x, y, x², y², xy (x predicted, y true), which
+    add up across images and processes into the pooled correlations (``pooled_correlations``)."""
+    rows = []
+    for prediction, reference in zip(predictions, references):
+        x = rgb_to_lab(as_rgb_uint8(prediction))[..., 1:].reshape(-1, 2).astype(np.float64)
+        y = rgb_to_lab(as_rgb_uint8(reference))[..., 1:].reshape(-1, 2).astype(np.float64)
+        row = [float(x.shape[0])]
+        for channel in range(2):
+            a, b = x[:, channel], y[:, channel]
+            row += [a.sum(), b.sum(), a @ a, b @ b, a @ b]
+        rows.append(row)
+    return rows
+
+
+def pooled_correlations(moments: torch.Tensor) -> dict[str, float | None]:
+    """``corr_a`` and ``corr_b`` over every pixel of the images whose ``ab_moments`` rows are given."""
+    total = moments.double().cpu().sum(dim=0).tolist()
+    count, result = total[0], {}
+    for channel, name in enumerate(("corr_a", "corr_b")):
+        sx, sy, sxx, syy, sxy = total[1 + 5 * channel : 6 + 5 * channel]
+        if count <= 0:
+            result[name] = None
+            continue
+        covariance = sxy / count - sx * sy / count**2
+        scale = math.sqrt(max(sxx / count - (sx / count) ** 2, 0.0) * max(syy / count - (sy / count) ** 2, 0.0))
+        result[name] = covariance / scale if scale > 1e-9 else None
+    return result
 
 
 def summarise(rows: torch.Tensor, names: list[str]) -> dict[str, float | None]:
@@ -75,7 +105,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     names = None
-    rows, gray_rows, losses, grid = [], [], [], []
+    rows, gray_rows, losses, grid, moments = [], [], [], [], []
     for batch in eval_loader:
         outputs = model(pixel_values=batch["pixel_values"], labels=batch[labels_key])
         lightness = lightness_planes(batch["pixel_values"])
@@ -84,6 +114,8 @@ def evaluate(
         names, scores = score_rows(predictions, references, names)
         device = batch["pixel_values"].device
         rows.append(accelerator.gather_for_metrics(torch.tensor(scores, dtype=torch.float64, device=device)))
+        moment_rows = torch.tensor(ab_moments(predictions, references), dtype=torch.float64, device=device)
+        moments.append(accelerator.gather_for_metrics(moment_rows))
         batch_loss = outputs.loss.detach().double().reshape(1).repeat(len(predictions))
         losses.append(accelerator.gather_for_metrics(batch_loss))
         gray = None
@@ -102,7 +134,12 @@ def evaluate(
                     grid.append(np.concatenate([light, prediction, reference], axis=1))
     model.train(was_training)
     scores = torch.cat(rows)
-    result = {"num_images": int(scores.shape[0]), **summarise(scores, names), "loss": float(torch.cat(losses).mean())}
+    result = {
+        "num_images": int(scores.shape[0]),
+        **summarise(scores, names),
+        **pooled_correlations(torch.cat(moments)),
+        "loss": float(torch.cat(losses).mean()),
+    }
     if with_gray_baseline:
         result["gray_baseline"] = summarise(torch.cat(gray_rows), names)
     return result, grid
