@@ -99,6 +99,26 @@ CSS = """
   border-radius: 6px; }
 #notes { padding: 0.3em 0.2em; }
 #metrics table { font-variant-numeric: tabular-nums; }
+/* the gallery shows each whole photo at its own aspect ratio (Gradio's thumbnails are squares) */
+#gallery .thumbnail-item { aspect-ratio: auto !important; height: auto !important; }
+#gallery .thumbnail-item img { display: block; width: 100% !important; height: auto !important;
+  object-fit: contain !important; }
+/* Guide tab: numbered dots over the photo where the hints are (drawn by app_guide.MARKERS_JS) and swatches */
+#guide-image { position: relative; }
+#guide-image .hint-markers { position: absolute; left: 0; top: 0; width: 0; height: 0; overflow: visible;
+  pointer-events: none; z-index: 5; }
+#guide-image .hint-marker { position: absolute; width: 22px; height: 22px; transform: translate(-50%, -50%);
+  border-radius: 50%; border: 2px solid #fff; box-shadow: 0 0 0 1px rgba(0, 0, 0, 0.55), 0 1px 3px rgba(0, 0, 0, 0.4);
+  font: 600 11px/18px system-ui, sans-serif; text-align: center; box-sizing: border-box; }
+#guide-swatches .swatches { display: flex; flex-wrap: wrap; gap: 8px; }
+#guide-swatches .swatch { display: flex; flex-direction: column; align-items: center; gap: 3px; padding: 4px;
+  border: 1px solid var(--border-color-primary); border-radius: 8px; background: var(--background-fill-primary);
+  cursor: pointer; }
+#guide-swatches .swatch:hover { border-color: var(--color-accent); }
+#guide-swatches .swatch-colour { display: block; width: 56px; height: 36px; border-radius: 5px;
+  box-shadow: inset 0 0 0 1px rgba(0, 0, 0, 0.2); }
+#guide-swatches .swatch-label { font-size: 11px; font-variant-numeric: tabular-nums; }
+#guide-swatches .swatch-empty { margin: 0; opacity: 0.7; font-size: 0.9em; }
 """
 
 THEME = gr.themes.Soft(primary_hue="orange", secondary_hue="slate", neutral_hue="slate")
@@ -149,9 +169,10 @@ def build_demo(loader: Callable[[str], LoadedModel] | None = None, limits: Limit
         if untrained:
             gr.Markdown(_untrained_banner(untrained, presets), elem_id="untrained-banner")
         endpoints = Endpoints(cache, reader, OUTPUTS, limits)
-        build_compare_tab(endpoints, guard, inference, comparison.example_photos(CACHE_ROOT / "examples"))
-        build_guide_tab(cache, reader, guard, OUTPUTS, inference, policy)
-        build_video_tab(cache, guard, OUTPUTS, inference)
+        with gr.Tabs(elem_id="tabs"):  # one tab bar: each tab keeps its state and endpoints inside its gr.Tab
+            build_compare_tab(endpoints, guard, inference, comparison.example_photos(CACHE_ROOT / "examples"))
+            build_guide_tab(cache, reader, guard, OUTPUTS, inference, policy)
+            build_video_tab(cache, guard, OUTPUTS, inference)
 
     demo.queue(max_size=limits.queue_size, default_concurrency_limit=limits.concurrency)
     return demo

@@ -44,6 +44,9 @@ def default_vividness() -> float:
     return comparison.vividness_for_temperature(default_temperature(colorizers.DEFAULT_MODEL) or 1.0)
 
 
+DEFAULT_VIVIDNESS = default_vividness()  # where every vividness slider of the app starts (Compare and Guide tabs)
+
+
 def default_models() -> list[str]:
     trained = list_models(with_weights=True)
     if colorizers.DEFAULT_MODEL in list_models() and (not trained or colorizers.DEFAULT_MODEL in trained):
@@ -207,7 +210,7 @@ def build_compare_tab(endpoints: Endpoints, refuse: Callable, concurrency: dict,
                 vividness = gr.Slider(
                     0,
                     100,
-                    value=default_vividness(),
+                    value=DEFAULT_VIVIDNESS,
                     step=5,
                     elem_id="vividness",
                     label="Vividness",
@@ -228,8 +231,8 @@ def build_compare_tab(endpoints: Endpoints, refuse: Callable, concurrency: dict,
                 gallery = gr.Gallery(
                     label="Colorized",
                     format="png",
-                    columns=3,
-                    height=400,
+                    columns=3,  # fewer models, fewer columns: one model fills the width
+                    height="auto",  # grows with its rows: no photo is cut off (app.CSS keeps each one's shape)
                     object_fit="contain",
                     buttons=["download", "fullscreen"],
                     interactive=False,
@@ -267,28 +270,28 @@ def build_compare_tab(endpoints: Endpoints, refuse: Callable, concurrency: dict,
                 )
         with gr.Accordion("About the models", open=False):
             gr.Markdown(_models_markdown())
-    state = gr.State()
+        state = gr.State()
 
-    run.click(
-        refuse(endpoints.compare),
-        inputs=[image, models, reference, resolution, vividness],
-        outputs=[gallery, table, state],
-        api_name="compare",
-        api_description="Colorize an image with several models; returns the gallery and the metrics table.",
-        preprocess=False,
-        **concurrency,  # decoding (and its error messages) is ours
-    ).success(show_details, inputs=[state], outputs=[notes, chosen, slider, downloads], api_visibility="private")
-    gallery.select(select_from_gallery, inputs=[state], outputs=[chosen, slider], api_visibility="private")
-    chosen.input(choose, inputs=[chosen, state], outputs=[slider], api_visibility="private")
-    models.change(resolution_info, inputs=[models], outputs=[resolution], api_visibility="private")
+        run.click(
+            refuse(endpoints.compare),
+            inputs=[image, models, reference, resolution, vividness],
+            outputs=[gallery, table, state],
+            api_name="compare",
+            api_description="Colorize an image with several models; returns the gallery and the metrics table.",
+            preprocess=False,
+            **concurrency,  # decoding (and its error messages) is ours
+        ).success(show_details, inputs=[state], outputs=[notes, chosen, slider, downloads], api_visibility="private")
+        gallery.select(select_from_gallery, inputs=[state], outputs=[chosen, slider], api_visibility="private")
+        chosen.input(choose, inputs=[chosen, state], outputs=[slider], api_visibility="private")
+        models.change(resolution_info, inputs=[models], outputs=[resolution], api_visibility="private")
 
-    @refuse
-    def colorize(image: FileData, model: str, vividness: float | None = None) -> FileData:  # no UI of its own
-        return FileData(path=endpoints.colorize_one(image, model, vividness))
+        @refuse
+        def colorize(image: FileData, model: str, vividness: float | None = None) -> FileData:  # no UI of its own
+            return FileData(path=endpoints.colorize_one(image, model, vividness))
 
-    gr.api(
-        colorize,
-        api_name="colorize",
-        **concurrency,
-        api_description="Colorize an image with one model; returns a PNG at the input's size.",
-    )
+        gr.api(
+            colorize,
+            api_name="colorize",
+            **concurrency,
+            api_description="Colorize an image with one model; returns a PNG at the input's size.",
+        )

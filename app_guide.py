@@ -8,13 +8,16 @@ passes in. Stable API: ``/guide`` (image, model, hints as a JSON list, vividness
 ``/suggest`` (image, model, x, y, hints) -> the model's likely colours at (x, y).
 """
 
+import html
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 from gradio import FileData
 
+from app_compare import DEFAULT_VIVIDNESS
 from colorizers import get_preset, list_models
 from colorizers.comparison import run_model, temperature_for_vividness
 from colorizers.hints import HintError, load_hints_file, parse_hints
@@ -24,6 +27,88 @@ from colorizers.serving import PRIVATE_POLICY, ModelCache, ModelPolicy, RequestE
 
 HINT_COLUMNS = ["x", "y", "colour", "radius"]
 DEFAULT_COLOUR = "#c0392b"
+HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
+
+# Clicking a swatch sends its colour to the server (a "click" event carrying {hex}).
+SWATCH_JS = """
+element.addEventListener('click', (event) => {
+  const swatch = event.target.closest('[data-hex]');
+  if (swatch) trigger('click', {hex: swatch.dataset.hex});
+});
+"""
+
+# Numbered dots in each hint's colour, drawn over the displayed photo (#guide-image) wherever it is shown and
+# however it is scaled; redrawn when the hints change, the photo changes or the layout moves. Run in the
+# browser with the hints table's value (rows of x, y, colour, radius).
+MARKERS_JS = """
+(rows) => {
+  const data = Array.isArray(rows) ? rows : (rows && rows.data) || [];
+  const number = (v) => v !== null && v !== '' && v !== undefined && Number.isFinite(Number(v));
+  const g = (window.colorizersHintMarkers = window.colorizersHintMarkers || {});
+  g.hints = data.filter((r) => r && number(r[0]) && number(r[1]))
+    .map((r) => ({x: Number(r[0]), y: Number(r[1]), colour: String(r[2] || '#c0392b')}));
+  if (!g.draw) {
+    const ink = (colour) => {
+      let hex = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(colour) ? colour.slice(1) : 'c0392b';
+      if (hex.length === 3) hex = hex.split('').map((c) => c + c).join('');
+      const [r, gr, b] = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16));
+      return 0.299 * r + 0.587 * gr + 0.114 * b > 150 ? '#111' : '#fff';
+    };
+    g.draw = () => {
+      const root = document.getElementById('guide-image');
+      if (!root) return;
+      let layer = root.querySelector('.hint-markers');
+      if (!layer) {
+        layer = document.createElement('div');
+        layer.className = 'hint-markers';
+        root.appendChild(layer);
+      }
+      if (g.root !== root) {  // watch this photo: a new image, a resize, a tab shown again
+        g.root = root;
+        const own = (node) => node === layer || layer.contains(node);
+        new MutationObserver((records) => {
+          if (records.some((r) => !own(r.target) && ![...r.addedNodes, ...r.removedNodes].every(own))) g.schedule();
+        }).observe(root, {childList: true, subtree: true, attributes: true, attributeFilter: ['src']});
+        new ResizeObserver(() => g.schedule()).observe(root);
+      }
+      layer.replaceChildren();
+      const img = [...root.querySelectorAll('img')].find((i) => i.getBoundingClientRect().width > 0);
+      if (!img) return;
+      if (!img.complete || !img.naturalWidth) { img.addEventListener('load', () => g.schedule(), {once: true}); return; }
+      const box = img.getBoundingClientRect(), outer = root.getBoundingClientRect();
+      const fit = getComputedStyle(img).objectFit;
+      let sx = box.width / img.naturalWidth, sy = box.height / img.naturalHeight;
+      if (fit !== 'fill') {
+        const contain = Math.min(sx, sy);
+        sx = sy = fit === 'cover' ? Math.max(sx, sy) : fit === 'none' ? 1 : fit === 'scale-down' ? Math.min(1, contain) : contain;
+      }
+      const left = box.left - outer.left - root.clientLeft + (box.width - img.naturalWidth * sx) / 2;
+      const top = box.top - outer.top - root.clientTop + (box.height - img.naturalHeight * sy) / 2;
+      g.hints.forEach((hint, i) => {
+        const dot = document.createElement('div');
+        dot.className = 'hint-marker';
+        dot.textContent = String(i + 1);
+        dot.title = `hint ${i + 1}: (${hint.x}, ${hint.y}) ${hint.colour}`;
+        dot.dataset.x = hint.x;
+        dot.dataset.y = hint.y;
+        dot.style.left = `${left + hint.x * sx}px`;
+        dot.style.top = `${top + hint.y * sy}px`;
+        dot.style.background = '#c0392b';
+        dot.style.background = hint.colour;  // ignored by the browser when it is not a CSS colour
+        dot.style.color = ink(hint.colour);
+        layer.appendChild(dot);
+      });
+    };
+    g.schedule = () => {
+      if (g.pending) return;
+      g.pending = true;
+      requestAnimationFrame(() => { g.pending = false; g.draw(); });
+    };
+  }
+  g.schedule();
+  return [];
+}
+"""
 
 
 def hint_capable_presets() -> list[str]:
@@ -50,6 +135,24 @@ def rows_to_hints(rows: Any) -> list[dict]:
             hint["radius"] = rest[0]
         hints.append(hint)
     return hints
+
+
+def swatches_html(suggestions: list[dict]) -> str:
+    """The model's suggested colours as clickable swatches (a coloured block, its hex code and probability)."""
+    if not suggestions:
+        return '<p class="swatch-empty">Click the photo: the model\'s likely colours at that point show here.</p>'
+    items = []
+    for suggestion in suggestions:
+        hex_code = str(suggestion.get("hex", ""))
+        if not HEX.match(hex_code):
+            continue
+        share = f"{100 * float(suggestion.get('probability', 0)):.0f}%"
+        items.append(
+            f'<button type="button" class="swatch" data-hex="{hex_code}" title="Use {hex_code} ({share})">'
+            f'<span class="swatch-colour" style="background:{hex_code}"></span>'
+            f'<span class="swatch-label">{html.escape(hex_code)} · {share}</span></button>'
+        )
+    return '<div class="swatches">' + "".join(items) + "</div>"
 
 
 def hints_to_rows(hints: list[dict]) -> list[list]:
@@ -120,9 +223,13 @@ def build_guide_tab(
         hints = rows_to_hints(rows)
         found = suggest(image, model, x, y, hints)
         hints.append({"x": x, "y": y, "color": colour or DEFAULT_COLOUR, "radius": radius})
-        choices = [(f"{s['hex']}  ({100 * s['probability']:.0f}%)", s["hex"]) for s in found]
         result, hints_file = guide(image, model, hints, vividness)
-        return hints_to_rows(hints), gr.update(choices=choices, value=None), result, hints_file
+        return hints_to_rows(hints), swatches_html(found), result, hints_file
+
+    def pick_swatch(event: gr.EventData):
+        picked = getattr(event, "_data", None) or {}
+        hex_code = picked.get("hex") if isinstance(picked, dict) else None
+        return hex_code if isinstance(hex_code, str) and HEX.match(hex_code) else gr.update()
 
     def recolour_last(image, model, rows, colour, vividness):
         hints = rows_to_hints(rows)
@@ -164,8 +271,9 @@ def build_guide_tab(
 
     with gr.Tab("Guide the colours", id="guide"):
         gr.Markdown(
-            "Click the photo to place a hint; choose its colour from the model's suggestions or the picker "
-            "(it applies to the last hint). Hints are listed below: edit or delete rows to change them."
+            "Click the photo to place a hint (a numbered dot); choose its colour from the model's suggested "
+            "swatches or the picker (it applies to the last hint). Hints are listed below: edit or delete rows, "
+            "remove the last one or clear them all."
         )
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
@@ -194,14 +302,17 @@ def build_guide_tab(
                     allow_custom_value=not policy.public,
                     elem_id="guide-model",
                 )
-                suggestions = gr.Radio(
-                    label="Suggested colours at the last click", choices=[], elem_id="guide-suggestions"
+                gr.Markdown(
+                    "**Suggested colours at the last click** (click one to use it)", elem_id="guide-swatches-title"
                 )
+                swatches = gr.HTML(swatches_html([]), js_on_load=SWATCH_JS, elem_id="guide-swatches")
                 colour = gr.ColorPicker(DEFAULT_COLOUR, label="Hint colour", elem_id="guide-colour")
                 radius = gr.Slider(
                     1, 60, value=6, step=1, label="Hint radius (px of the photo)", elem_id="guide-radius"
                 )
-                vividness = gr.Slider(0, 100, value=50, step=5, label="Vividness", elem_id="guide-vividness")
+                vividness = gr.Slider(
+                    0, 100, value=DEFAULT_VIVIDNESS, step=5, label="Vividness", elem_id="guide-vividness"
+                )
                 rows = gr.Dataframe(
                     headers=HINT_COLUMNS,
                     datatype=["number", "number", "str", "number"],
@@ -212,6 +323,7 @@ def build_guide_tab(
                     elem_id="guide-hints",
                 )
                 with gr.Row():
+                    undo = gr.Button("Remove last hint", elem_id="guide-undo")
                     clear = gr.Button("Clear hints", elem_id="guide-clear")
                     upload_hints = gr.UploadButton("Load hints (JSON)", file_types=[".json"], elem_id="guide-load")
                 hints_file = gr.File(label="Hints (JSON)", interactive=False, elem_id="guide-hints-file")
@@ -220,13 +332,11 @@ def build_guide_tab(
         photo.select(
             add_hint,
             inputs=[photo, model, rows, colour, radius, vividness],
-            outputs=[rows, suggestions, result, hints_file],
+            outputs=[rows, swatches, result, hints_file],
             **raw,
             **concurrency,
         )
-        suggestions.input(
-            lambda value: value or gr.update(), inputs=[suggestions], outputs=[colour], api_visibility="private"
-        )
+        swatches.click(pick_swatch, outputs=[colour], api_visibility="private")
         colour.change(  # change, not input: typing a hex code or taking a suggestion must recolour the hint too
             recolour_last,
             inputs=[photo, model, rows, colour, vividness],
@@ -238,9 +348,17 @@ def build_guide_tab(
             control.input(
                 redraw, inputs=[photo, model, rows, vividness], outputs=[result, hints_file], **raw, **concurrency
             )
-        clear.click(lambda: [], outputs=[rows], api_visibility="private").then(
+        undo.click(
+            lambda table: hints_to_rows(rows_to_hints(table)[:-1]),
+            inputs=[rows],
+            outputs=[rows],
+            api_visibility="private",
+        ).then(redraw, inputs=[photo, model, rows, vividness], outputs=[result, hints_file], **raw)
+        clear.click(lambda: ([], swatches_html([])), outputs=[rows, swatches], api_visibility="private").then(
             redraw, inputs=[photo, model, rows, vividness], outputs=[result, hints_file], **raw
         )
+        for event in (rows.change, photo.change):  # the dots follow the hints table and the photo shown
+            event(None, inputs=[rows], js=MARKERS_JS, api_visibility="private")
         upload_hints.upload(load_hints, inputs=[upload_hints], outputs=[rows], api_visibility="private").then(
             redraw, inputs=[photo, model, rows, vividness], outputs=[result, hints_file], **raw
         )
@@ -258,4 +376,4 @@ def build_guide_tab(
         )
 
 
-__all__ = ["build_guide_tab", "hint_capable_presets", "rows_to_hints"]
+__all__ = ["build_guide_tab", "hint_capable_presets", "rows_to_hints", "swatches_html"]

@@ -334,3 +334,61 @@ def test_the_ui_shows_every_preset_with_its_label():
     assert set(choices.values()) == set(colorizers.list_models())
     for label, name in choices.items():
         assert label.endswith("(untrained: random weights)") != colorizers.get_preset(name).has_weights
+
+
+def test_the_three_tabs_share_one_tab_bar():
+    config = app.demo.get_config_file()
+    types = {component["id"]: component["type"] for component in config["components"]}
+    labels = {component["id"]: component.get("props", {}).get("label") for component in config["components"]}
+
+    def find(node, kind):
+        found = [node] if types.get(node["id"]) == kind else []
+        return found + [hit for child in node.get("children", []) for hit in find(child, kind)]
+
+    (bar,) = find(config["layout"], "tabs")  # one gr.Tabs: state and endpoints live inside their tabs
+    assert [types[child["id"]] for child in bar["children"]] == ["tabitem"] * 3
+    assert [labels[child["id"]] for child in bar["children"]] == ["Compare models", "Guide the colours", "Video"]
+
+
+def test_the_compare_and_guide_tabs_start_at_one_vividness():
+    sliders = {
+        block.elem_id: block.value
+        for block in app.demo.blocks.values()
+        if getattr(block, "elem_id", None) in ("vividness", "guide-vividness")
+    }
+    assert sliders == {"vividness": app_compare.DEFAULT_VIVIDNESS, "guide-vividness": app_compare.DEFAULT_VIVIDNESS}
+    assert app_compare.DEFAULT_VIVIDNESS == app_compare.default_vividness()
+
+
+def test_the_startup_check_waits_for_a_slow_server():
+    """Gradio's launch() check gives up at the first answer slower than 3 s; the test servers' check waits."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import app_server
+
+    class Slow(BaseHTTPRequestHandler):
+        calls = 0
+
+        def do_HEAD(self):
+            Slow.calls += 1
+            if Slow.calls == 1:
+                time.sleep(1.5)  # slower than the request timeout below: that request fails, the next succeeds
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        assert app_server.answers(url, within_s=30, request_s=0.5) and Slow.calls >= 2
+    finally:
+        server.shutdown()
+        server.server_close()
+    started = time.monotonic()
+    assert not app_server.answers(f"http://127.0.0.1:{app_server.free_port()}/", within_s=1, request_s=0.5)
+    assert time.monotonic() - started < 10

@@ -1,8 +1,8 @@
 """The Gradio app in a real browser: Debian's chromium driven by Playwright.
 
 CI installs the browser with ``apt-get install -y chromium`` (Playwright's own browser download is not
-used). Screenshots go to ``test-artifacts/``; with ``COLORIZERS_UPDATE_SCREENSHOT=1`` the main one is
-also written to ``docs/app/screenshot.png`` for the README.
+used). Screenshots go to ``test-artifacts/``; with ``COLORIZERS_UPDATE_SCREENSHOT=1`` the two-model one is
+also written to ``docs/app/screenshot.png``. The README's screenshots come from ``utils/screenshots.py``.
 """
 
 from __future__ import annotations
@@ -140,6 +140,47 @@ def test_upload_colorize_with_two_models_and_see_gallery_slider_and_metrics(page
         shutil.copyfile(shot, ROOT / "docs" / "app" / "screenshot.png")
 
 
+def image_boxes(page, selector: str) -> list[dict]:
+    """Each shown image: its rendered box, its natural size and the box of the block that clips it."""
+    return page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)].map((img) => {
+            const box = img.getBoundingClientRect();
+            const clip = img.closest('.grid-wrap, .block').getBoundingClientRect();
+            return {width: box.width, height: box.height, top: box.top, bottom: box.bottom,
+                    natural_width: img.naturalWidth, natural_height: img.naturalHeight,
+                    clip_top: clip.top, clip_bottom: clip.bottom};
+        })""",
+        selector,
+    )
+
+
+def test_one_tab_bar_and_one_model_shows_the_whole_photo(page):
+    """The three tabs sit in one bar; with one model the gallery shows the whole photo at its aspect ratio."""
+    assert page.locator("[role=tablist]").count() == 1
+    assert [tab.strip() for tab in page.get_by_role("tab").all_inner_texts()] == [
+        "Compare models",
+        "Guide the colours",
+        "Video",
+    ]
+    photo = app.CACHE_ROOT / "examples" / "chelsea.png"  # 451x300
+    page.set_input_files("#input-image input[type=file]", str(photo))
+    page.wait_for_selector("#input-image img")
+    page.click("#colorize-button")
+    wait_text(page, "#metrics", app_compare.default_models()[0])
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#gallery img')].some((img) => img.complete && img.naturalWidth)"
+    )
+    page.wait_for_timeout(500)  # layout settles once the image is decoded
+    (shown,) = image_boxes(page, "#gallery img")
+    assert (shown["natural_width"], shown["natural_height"]) == (451, 300)
+    aspect, expected = shown["width"] / shown["height"], 451 / 300
+    assert abs(aspect / expected - 1) < 0.03, shown  # not a square crop: the box has the photo's shape
+    assert shown["width"] > 300, shown  # and fills its column
+    assert shown["top"] >= shown["clip_top"] - 1 and shown["bottom"] <= shown["clip_bottom"] + 1, shown  # not cut
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-one-model.png"), full_page=True)
+
+
 def test_errors_show_and_typed_model_with_reference_gives_inf(page):
     gray = app.CACHE_ROOT / "examples" / "coffee-black-and-white.png"
     page.set_input_files("#input-image input[type=file]", str(gray))
@@ -230,3 +271,55 @@ def test_guide_click_adds_a_hint_and_the_picked_colour_spreads_around_it(page, t
     assert np.median(gap) < 20 and np.median(chroma) > 15, (np.median(gap), np.median(chroma))
     far = rgb[:20, -20:]  # a corner far from the hint stays far less blue than the hint's neighbourhood
     assert np.hypot(*skimage_color.rgb2lab(far)[..., 1:].transpose(2, 0, 1)).mean() < np.median(chroma)
+
+    def markers() -> list[dict]:
+        return page.evaluate(
+            """() => [...document.querySelectorAll('#guide-image .hint-marker')].map((dot) => {
+                const box = dot.getBoundingClientRect();
+                return {text: dot.textContent, x: box.x + box.width / 2, y: box.y + box.height / 2,
+                        colour: getComputedStyle(dot).backgroundColor};
+            })"""
+        )
+
+    def wait_markers(count: int) -> list[dict]:
+        page.wait_for_function(f"document.querySelectorAll('#guide-image .hint-marker').length === {count}")
+        return markers()
+
+    def rgb_css(hex_code: str) -> str:
+        return "rgb({}, {}, {})".format(*(int(hex_code[i : i + 2], 16) for i in (1, 3, 5)))
+
+    # a numbered dot in the hint's colour where the photo was clicked
+    box = shown.bounding_box()  # page coordinates now
+    (dot,) = wait_markers(1)
+    click = (box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    assert dot["text"] == "1" and dot["colour"] == rgb_css("#1f5fe0"), dot
+    assert abs(dot["x"] - click[0]) <= 3 * max(1, 1 / scale) and abs(dot["y"] - click[1]) <= 3 * max(1, 1 / scale)
+
+    # the model's suggestions at the click are swatches: coloured blocks, one click picks one
+    swatches = page.locator("#guide-swatches .swatch")
+    swatches.first.wait_for()
+    colours = page.evaluate(
+        """() => [...document.querySelectorAll('#guide-swatches .swatch')].map(
+            (swatch) => [swatch.dataset.hex, getComputedStyle(swatch.querySelector('.swatch-colour')).backgroundColor])"""
+    )
+    assert len(colours) >= 2 and all(css == rgb_css(hex_code) for hex_code, css in colours), colours
+
+    shown.click(position={"x": box["width"] * 0.75, "y": box["height"] * 0.3})  # a second hint: a second dot
+    first, second = wait_markers(2)
+    assert (first["text"], second["text"]) == ("1", "2")
+    assert abs(second["x"] - (box["x"] + box["width"] * 0.75)) <= 3 * max(1, 1 / scale)
+    picked = swatches.first.get_attribute("data-hex")
+    swatches.first.click()  # recolours the last hint, its dot too
+    wait_text(page, "#guide-hints", picked)
+    page.wait_for_function(
+        "css => getComputedStyle(document.querySelectorAll('#guide-image .hint-marker')[1]).backgroundColor === css",
+        arg=rgb_css(picked),
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-guide.png"), full_page=True)
+
+    page.click("#guide-undo")  # remove the last hint: its dot goes
+    (left,) = wait_markers(1)
+    assert left["text"] == "1" and left["colour"] == rgb_css("#1f5fe0")
+    page.click("#guide-clear")
+    wait_markers(0)

@@ -96,3 +96,18 @@ def test_hints_table_round_trip():
     assert app_guide.hints_to_rows(hints) == [[3, 4, "#112233", 5], [7, 8, "#445566", None]]
     assert app_guide.rows_to_hints({"headers": app_guide.HINT_COLUMNS, "data": rows[:1]}) == hints[:1]
     assert "chroma" in app_guide.hint_capable_presets()
+
+
+def test_suggestions_show_as_clickable_swatches():
+    html = app_guide.swatches_html(
+        [
+            {"hex": "#aa3322", "probability": 0.42},
+            {"hex": "#1f5fe0", "probability": 0.07},
+            {"hex": '"><img src=x>', "probability": 0.5},  # never from the library; skipped, not rendered
+        ]
+    )
+    assert html.count('class="swatch"') == 2
+    assert 'data-hex="#aa3322"' in html and "background:#aa3322" in html and "42%" in html
+    assert 'data-hex="#1f5fe0"' in html and "7%" in html
+    assert "<img" not in html
+    assert "swatch-empty" in app_guide.swatches_html([])

@@ -287,8 +287,113 @@ def test_the_app_stops_a_request_past_its_time_limit(tmp_path):
 
     values = replace(limits.current(public=True, environ={}), request_seconds=0.001)
     photo = _photo(tmp_path)
-    with served(limits=values) as url:
+    with served(limits=values) as url:  # served() waits for a slow server to answer (app_server.answers)
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": 120})  # a loaded machine: not the 20 s default
         with pytest.raises(AppError, match=r"ran past the time limit of 0\.001 s per request and was stopped"):
-            Client(url, verbose=False).predict(
-                handle_file(str(photo)), ["vanilla-v2"], None, None, api_name="/compare"
+            client.predict(handle_file(str(photo)), ["vanilla-v2"], None, None, api_name="/compare")
+
+
+# Every endpoint taking a model name, the video tab's limits, hints, and the per-client key --------------------
+
+NAME_PROBES = ["/etc/passwd", "/tmp", "/nonexistent/model", "../x", "resnet1"]  # files, a folder, nothing, a typo
+
+
+def test_the_video_handler_checks_the_name_before_touching_anything(monkeypatch, tmp_path):
+    import app_video
+
+    touched = []
+    for module, name in ((serving, "local_path"), (app_video, "uploaded_path"), (app_video, "probe_video")):
+        monkeypatch.setattr(module, name, lambda *args, **kwargs: touched.append(args))
+    cache = serving.ModelCache(1, lambda name: touched.append(name))
+    messages = set()
+    for probe in NAME_PROBES:
+        with pytest.raises(RequestError) as refused:
+            app_video.colorize_upload(
+                {"path": "/etc/passwd"}, probe, True, cache=cache, outputs=None, limits=limits.PUBLIC
             )
+        messages.add(str(refused.value))
+    assert touched == [] and messages == {ModelPolicy.from_limits(limits.PUBLIC).refusal().args[0]}
+
+
+@pytest.mark.filterwarnings(
+    "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
+)
+def test_every_public_endpoint_refuses_paths_and_typos_alike(public_app, tmp_path, capfd):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    from video_clips import pan_frames, write_clip
+
+    url, values = public_app
+    photo = handle_file(str(_photo(tmp_path)))
+    clip = handle_file(str(write_clip(tmp_path / "clip.mp4", pan_frames(4), fps=4, audio=None)))
+    calls = {
+        "/colorize": lambda name: (photo, name),
+        "/compare": lambda name: (photo, [name], None, None),
+        "/guide": lambda name: (photo, name, "[]", None),
+        "/suggest": lambda name: (photo, name, 1, 1, None),
+        "/colorize_video": lambda name: (clip, name, True),
+    }
+    client = Client(url, verbose=False)
+    answers = {}
+    for api, arguments in calls.items():
+        for probe in NAME_PROBES:
+            with pytest.raises(AppError) as refused:
+                client.predict(*arguments(probe), api_name=api)
+            answers[api, probe] = str(refused.value)
+    assert set(answers.values()) == {ModelPolicy.from_limits(values).refusal().args[0]}, answers
+    # the public video limit (30 s): a 31 s clip is refused in one line naming it
+    long_clip = write_clip(tmp_path / "long.mp4", pan_frames(31), fps=1, audio=None)
+    with pytest.raises(AppError) as refused:
+        client.predict(handle_file(str(long_clip)), "vanilla-v2", False, api_name="/colorize_video")
+    assert str(refused.value) == (
+        "The video is 31 s long, above the limit of 30 s per video on this server (video_seconds). "
+        "Cut it shorter, or use the command line."
+    )
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.filterwarnings(
+    "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
+)
+def test_deeply_nested_hints_get_one_line_not_a_crash(public_app, tmp_path, capfd):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    url, _ = public_app
+    client, photo, nested = Client(url, verbose=False), handle_file(str(_photo(tmp_path))), "[" * 100_000
+    for arguments, api in (((photo, "chroma", nested, None), "/guide"), ((photo, "chroma", 1, 1, nested), "/suggest")):
+        with pytest.raises(AppError, match="nested too deeply") as refused:
+            client.predict(*arguments, api_name=api)
+        assert "\n" not in str(refused.value)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "RecursionError" not in err
+    client.predict(photo, "chroma", 1, 1, '[{"x": 2, "y": 2, "color": "#aa3322"}]', api_name="/suggest")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="app.py's client_id still keys on the first X-Forwarded-For entry: it must become "
+    "colorizers.serving.request_client (app.py is outside this change); then remove this mark",
+)
+@pytest.mark.filterwarnings(
+    "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
+)
+def test_a_client_changing_its_own_forwarded_entry_is_still_rate_limited(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    values = replace(limits.current(public=True, environ={}), requests_per_minute=60)
+    photo = handle_file(str(_photo(tmp_path)))
+    with served(limits=values) as url:
+        monkeypatch.setenv("SPACE_ID", "someone/colorizers")  # behind the Space's proxy (read per request)
+        client = Client(url, verbose=False)
+        answers = []
+        for number in range(100):  # the client writes a new first entry each time; the proxy appends its address
+            client.headers["X-Forwarded-For"] = f"10.{number // 250}.{number % 250}.1, 203.0.113.7"
+            try:
+                client.predict(photo, "no/such-model", api_name="/colorize")  # refused at once: cheap
+            except AppError as error:
+                answers.append(str(error).split(":")[0])
+    assert answers.count("Too many requests") == 40 and answers[:60].count("Too many requests") == 0
