@@ -20,7 +20,7 @@ from .cli_files import (
     read_hint_map,
     stop_on_signals,
 )
-from .cli_presets import model_name_problem, run_list
+from .cli_presets import MAX_BATCH_SIZE, batch_size_argument, model_name_problem, run_list
 from .cli_video import add_video_arguments, check_video_options, run_video_jobs, video_output_file
 
 # Only the standard library at import time: torch, transformers, PIL and PyAV load inside the commands that use
@@ -53,15 +53,18 @@ def run_colorize(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     unreadable: list = []
+    not_followed: list = []
     video_file = video_output_file(args)  # -o film-colorized.mp4 for one video
     jobs = (
         [Job(expand_user(args.inputs[0]), video_file)]
         if video_file
-        else collect_jobs(args.inputs, output_dir, args.format, unreadable)
+        else collect_jobs(args.inputs, output_dir, args.format, unreadable, not_followed)
     )
     videos, jobs = [job for job in jobs if job.video], [job for job in jobs if not job.video]
     for folder, reason in unreadable:
         print(f"failed {folder}: {reason}", file=sys.stderr)
+    for link in not_followed:
+        print(f"skipped {link}: a link that leads out of its input folder (not followed)", file=sys.stderr)
     if not jobs and not videos:
         print("error: no image files (or videos) found in " + ", ".join(args.inputs), file=sys.stderr)
         return 2
@@ -265,9 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     colorize.add_argument("--size", type=int, default=None, help="working resolution (longest edge, pixels)")
     colorize.add_argument(
         "--batch-size",
-        type=int,
+        type=batch_size_argument,
         default=4,
-        help="images per forward pass (default 4); archive runs colorize the inputs in fixed chunks of this many",
+        help=f"images per forward pass (default 4, at most {MAX_BATCH_SIZE}); archive runs colorize the inputs in "
+        "fixed chunks of this many",
     )
     colorize.add_argument(
         "--hints",
@@ -339,9 +343,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "batch_size", 1) < 1:
-        print("error: --batch-size must be at least 1", file=sys.stderr)
-        return 2
     if getattr(args, "size", None) is not None and args.size < 1:
         print("error: --size must be a positive number of pixels", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import os
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -79,13 +80,16 @@ def prepare_output(folder: Path) -> str | None:
     return None
 
 
-def find_images(inputs: list[str], output_dir: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+def find_images(
+    inputs: list[str], output_dir: Path, not_followed: list | None = None
+) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
     """``(source, relative output name)`` of every image or video file named or found under the inputs, sorted per
     input, and ``(folder, reason)`` for every folder that could not be listed.
 
-    Folders are walked recursively (symbolic links followed, each real folder once); the output folder is
-    never entered, so earlier outputs are not colorized again. Files whose extension no image format claims
-    (``notes.txt``) are ignored inside folders.
+    Folders are walked recursively (symbolic links followed while they stay inside the input folder, each real
+    folder once; a link leading out of it, such as one to ``..``, is not followed and is added to ``not_followed``);
+    the output folder is never entered, so earlier outputs are not colorized again. Only regular files are taken
+    (no named pipe or device); files whose extension no image format claims (``notes.txt``) are ignored.
     """
     from .image_io import has_image_suffix
     from .model_checks import local_path
@@ -105,6 +109,7 @@ def find_images(inputs: list[str], output_dir: Path) -> tuple[list[tuple[Path, P
             continue
         seen: set[str] = set()
         files = []
+        root_real = os.path.realpath(path)
 
         def report(error: OSError, root: Path = path) -> None:  # called by os.walk within this iteration
             unreadable.append((Path(error.filename or root), f"cannot list the folder ({describe(error)})"))
@@ -115,9 +120,17 @@ def find_images(inputs: list[str], output_dir: Path) -> tuple[list[tuple[Path, P
                 subfolders[:] = []
                 continue
             seen.add(real)
-            subfolders[:] = sorted(
-                sub for sub in subfolders if os.path.realpath(os.path.join(folder, sub)) != output_real
-            )
+            kept = []
+            for sub in sorted(subfolders):
+                target = os.path.realpath(os.path.join(folder, sub))
+                if target == output_real:
+                    continue
+                if os.path.commonpath([root_real, target]) != root_real:  # a link out of the input folder
+                    if not_followed is not None:
+                        not_followed.append(Path(folder) / sub)
+                    continue
+                kept.append(sub)
+            subfolders[:] = kept
             for name in names:
                 source = Path(folder) / name
                 if (has_image_suffix(source) or has_video_suffix(source)) and source.is_file():
@@ -171,32 +184,48 @@ class Job:
         return has_video_suffix(self.source)
 
 
-def collect_jobs(inputs: list[str], output_dir: Path, output_format: str, unreadable: list | None = None) -> list[Job]:
+def collect_jobs(
+    inputs: list[str],
+    output_dir: Path,
+    output_format: str,
+    unreadable: list | None = None,
+    not_followed: list | None = None,
+) -> list[Job]:
     """Every image and video file named or found (recursively) under the inputs, and where its result goes.
 
     Folders mirror their sub-folders into ``output_dir``; files given directly go to its top level.
     Files whose extension no image or video format claims (``notes.txt``) are ignored inside folders;
     folders that cannot be listed are added to ``unreadable`` as ``(folder, reason)``. Videos keep their
-    container (``.mpg``/``.mpeg``, which colorizers does not write, become ``.mp4``).
+    container (``.mpg``/``.mpeg``, which colorizers does not write, become ``.mp4``). Links out of an input
+    folder are not followed (added to ``not_followed``).
     """
-    found, problems = find_images(inputs, output_dir)
+    found, problems = find_images(inputs, output_dir, not_followed)
     if unreadable is not None:
         unreadable.extend(problems)
     return [Job(source, output_dir / _output_name(relative, output_format)) for source, relative in found]
 
 
 def check_inputs(inputs: list[str], output_dir: Path, overwrite: bool) -> str | None:
-    """Why the inputs or the output folder cannot be used (missing inputs, an output that is an input), or None."""
+    """Why the inputs or the output folder cannot be used (missing inputs, a named pipe or device as input, an
+    output folder that is an input folder, with or without ``overwrite``), or None. Nothing is opened."""
     from .model_checks import local_path
 
     missing = [item for item in inputs if local_path(item) is None]
     if missing:
         return f"no such file or folder: {', '.join(missing)}"
+    for item in inputs:
+        try:
+            mode = os.stat(local_path(item)).st_mode
+        except OSError:
+            continue  # reported when it is read
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            return f"{item} is not a regular file (a named pipe, device or socket): only files and folders are read"
     input_dirs = {path.resolve() for path in map(local_path, inputs) if path.is_dir()}
-    if output_dir.resolve() in input_dirs and not overwrite:
+    if output_dir.resolve() in input_dirs:
+        also = " (--overwrite replaces earlier outputs, never a folder's originals)" if overwrite else ""
         return (
-            f"the output folder {output_dir} is an input folder; results would sit beside (or replace) "
-            "the originals. Choose another --output, or pass --overwrite if that is what you want."
+            f"the output folder {output_dir} is an input folder: results would sit beside (or replace) the "
+            f"originals, and the next run would colorize them again{also}. Choose another --output."
         )
     return None
 

@@ -10,7 +10,8 @@ seconds):
 * :func:`shipped_parameters`: a preset's parameter count read from its shipped safetensors headers (each
   tensor's shape; the buffers BatchNorm and ``register_buffer`` keep there are left out);
 * :func:`model_name_problem`: a ``--model`` that looks like a mistyped preset name (no ``/``, no such file or
-  folder, close to a preset's name) fails at once instead of waiting on the Hub.
+  folder, close to a preset's name) fails at once instead of waiting on the Hub;
+* :func:`batch_size_argument`: ``--batch-size`` within 1..:data:`MAX_BATCH_SIZE`, an argparse usage error otherwise.
 
 Whatever cannot be read this way (a preset written as other than literals, a preset without weights) falls back
 to the registry itself, slower but exact; ``tests/test_cli_startup.py`` checks that both agree.
@@ -25,6 +26,7 @@ import math
 import re
 import struct
 import sys
+from argparse import ArgumentTypeError
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +39,20 @@ BATCHNORM_BUFFERS = frozenset({"running_mean", "running_var", "num_batches_track
 _BUFFER_CALL = re.compile(r"register_buffer\(\s*[\"'](\w+)[\"']")
 _PRESET_FIELDS = ("name", "config_class", "config", "description")  # Preset's leading fields, in order
 MAX_HEADER_BYTES = 100_000_000
+
+
+MAX_BATCH_SIZE = 256  # images per forward pass: more only adds memory (and a typo of 10000 would exhaust it)
+
+
+def batch_size_argument(text: str) -> int:
+    """``--batch-size``: a whole number in 1..MAX_BATCH_SIZE (argparse reports anything else as a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"must be a whole number, got {text[:40]!r}") from None
+    if not 1 <= value <= MAX_BATCH_SIZE:
+        raise ArgumentTypeError(f"must be between 1 and {MAX_BATCH_SIZE}, got {value}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,11 @@ colour is the patch's mean ab), and no hints on the rest, so one model serves bo
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import re
+import stat
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,17 +221,80 @@ def render_hints(hints: list[Hint], original_size: tuple[int, int], working_size
     return hint_ab, hint_mask
 
 
-def load_hints_file(path: str) -> Any:
-    """Hints from a JSON file: a list of hints, or ``{"hints": [...]}``, or ``{"file name": [...], ...}``."""
-    import json
+MAX_HINTS_JSON_BYTES = 1_000_000  # hints sent as JSON text (1,000 hints take about 60 kB)
+MAX_HINTS_FILE_BYTES = 16_000_000  # a hints file (it may map many file names to their hints)
+MAX_JSON_DEPTH = 16  # [ and { inside each other; hints need 6 at most
+_STRUCTURE = re.compile(r'[\[\]{}"\\]')
+
+
+def json_depth(text: str, stop: int = MAX_JSON_DEPTH) -> int:
+    """How deeply ``[`` and ``{`` nest in JSON ``text`` (strings skipped), counting no further than ``stop + 1``."""
+    depth = deepest = 0
+    in_string, escaped_until = False, -1
+    for match in _STRUCTURE.finditer(text):
+        position, character = match.start(), match.group()
+        if position < escaped_until:
+            continue
+        if in_string:
+            if character == "\\":
+                escaped_until = position + 2
+            elif character == '"':
+                in_string = False
+        elif character == '"':
+            in_string = True
+        elif character in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > stop:
+                break
+        elif character in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_hints_json(text: str | bytes, *, max_bytes: int = MAX_HINTS_JSON_BYTES, what: str = "The hints text") -> Any:
+    """JSON text (of hints) as Python data; text over ``max_bytes`` or nested deeper than :data:`MAX_JSON_DEPTH` is
+    refused before it is parsed. Raises :class:`HintError` with one line starting with ``what``."""
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise HintError(f"{what} is {size:,} bytes, above the limit of {max_bytes:,} bytes")
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        if json_depth(text) > MAX_JSON_DEPTH:
+            raise HintError(f"{what} is nested too deeply (more than {MAX_JSON_DEPTH} levels of [ ] and {{ }})")
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise HintError(f"{what} is not valid JSON: {error}") from None
+    except RecursionError:  # the depth check above makes this unreachable; kept as a guard
+        raise HintError(f"{what} is nested too deeply") from None
+
+
+def load_hints_file(path: str, max_bytes: int = MAX_HINTS_FILE_BYTES) -> Any:
+    """Hints from a JSON file: a list of hints, or ``{"hints": [...]}``, or ``{"file name": [...], ...}``.
+
+    Only a regular file of at most ``max_bytes`` is read: a named pipe, a device (``/dev/zero``), a socket or a
+    folder is refused without reading from it (nor waiting for a writer)."""
     from pathlib import Path
 
     try:
-        data = json.loads(Path(path).expanduser().read_text())
+        descriptor = os.open(Path(path).expanduser(), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, RuntimeError) as error:
+        raise HintError(f"cannot read hints file {path}: {getattr(error, 'strerror', None) or error}") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a named pipe, device or socket"
+            raise HintError(f"hints file {path} is not a regular file ({kind})")
+        with os.fdopen(os.dup(descriptor), "rb") as file:
+            data = file.read(max_bytes + 1)
     except OSError as error:
         raise HintError(f"cannot read hints file {path}: {error.strerror or error}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise HintError(f"hints file {path} is not valid JSON: {error}") from None
+    finally:
+        os.close(descriptor)
+    if len(data) > max_bytes:
+        raise HintError(f"hints file {path} is larger than the limit of {max_bytes:,} bytes")
+    data = parse_hints_json(data, max_bytes=max_bytes, what=f"hints file {path}")
     if isinstance(data, dict) and set(data) == {"hints"}:
         data = data["hints"]
     if not isinstance(data, (list, dict)):

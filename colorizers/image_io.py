@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ def read_image(
     it raises propagates (a server waits there for room, ``colorizers.limits.admit_pixels``).
     """
     notes = []
+    _refuse_special_file(path)
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -123,6 +125,18 @@ def read_image(
         raise ImageReadError(
             path, f"truncated or corrupt image data ({type(error).__name__}: {shorten(error, 200)})"
         ) from None
+
+
+def _refuse_special_file(path: str | Path) -> None:
+    """A named pipe, device or socket is refused before it is opened (opening a pipe waits for a writer)."""
+    if not isinstance(path, (str, os.PathLike)):
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return  # missing, unreadable: said by the reader itself
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise ImageReadError(path, "not a regular file (a named pipe, device or socket)")
 
 
 class _CallerError(Exception):

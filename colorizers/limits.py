@@ -6,14 +6,19 @@ listed models (``colorizers.serving.ModelPolicy``). Public mode is on when ``COL
 and a public default and an environment variable that overrides either; :func:`current` reads them.
 
 * :class:`Limits`: the values (upload size, megapixels, working resolution, models per request,
-  per-request time, video length, queue size, concurrency, megapixels in flight, requests per minute
-  and client, model size, Hub download size, the Hub ids public mode allows);
+  per-request time, video length and frame size, queue size, concurrency, megapixels in flight, requests
+  per minute and client, model size, Hub download size, the Hub ids public mode allows);
 * :class:`LimitError`: a refusal that names its limit and value (``limit``, ``value``);
 * :class:`Gate`: one server's admission: per-client request rate, megapixels in flight, and a
   :class:`RequestScope` per request holding its deadline. Library code calls :func:`admit_pixels` and
   :func:`check_deadline`, which do nothing outside a request;
 * :func:`release_memory` hands freed memory back to the system; :func:`shorten` cuts user strings
   before they reach a log or a message.
+
+The video tab reads its limits here too (``video_seconds``, ``video_side``; a video request also runs under
+``request_seconds`` and waits for room in ``inflight_megapixels``). The app's older variables
+``COLORIZERS_APP_MAX_VIDEO_SECONDS`` and ``COLORIZERS_APP_MAX_VIDEO_SIDE`` feed these two limits when
+``COLORIZERS_MAX_VIDEO_SECONDS`` / ``COLORIZERS_MAX_VIDEO_SIDE`` are not set (:data:`LEGACY_ENVIRONMENT`).
 """
 
 from __future__ import annotations
@@ -53,7 +58,8 @@ class Limits:
     max_working_size: int = 2048  # the library and the CLI too (a forward pass at 4096 px needs tens of GB)
     models_per_request: int = 8
     request_seconds: float = 600.0  # waiting for room and working, per request
-    video_seconds: float = 600.0  # length of one video (the video tab)
+    video_seconds: float = 600.0  # length of one video (the video tab): a longer one is refused
+    video_side: int = 1920  # a video frame's longer side, pixels (the video tab)
     queue_size: int = 64  # requests waiting for a worker
     concurrency: int = 2  # inference workers
     inflight_megapixels: float = 128.0  # megapixels decoded and being worked on at once, all requests together
@@ -101,6 +107,7 @@ ENVIRONMENT = {
     "models_per_request": "COLORIZERS_MAX_MODELS_PER_REQUEST",
     "request_seconds": "COLORIZERS_REQUEST_SECONDS",
     "video_seconds": "COLORIZERS_MAX_VIDEO_SECONDS",
+    "video_side": "COLORIZERS_MAX_VIDEO_SIDE",
     "queue_size": "COLORIZERS_APP_QUEUE",
     "concurrency": "COLORIZERS_APP_CONCURRENCY",
     "inflight_megapixels": "COLORIZERS_INFLIGHT_MEGAPIXELS",
@@ -108,6 +115,11 @@ ENVIRONMENT = {
     "max_parameters": "COLORIZERS_MAX_PARAMETERS",
     "max_weight_mb": "COLORIZERS_MAX_WEIGHT_MB",
     "hub_allowlist": "COLORIZERS_HUB_ALLOWLIST",
+}
+# Older names (the video tab's own, before it obeyed Limits), read only when the variable above is not set.
+LEGACY_ENVIRONMENT = {
+    "video_seconds": "COLORIZERS_APP_MAX_VIDEO_SECONDS",
+    "video_side": "COLORIZERS_APP_MAX_VIDEO_SIDE",
 }
 
 
@@ -133,6 +145,9 @@ def current(public: bool | None = None, environ: Mapping[str, str] = os.environ)
     types = {item.name: item.type for item in fields(Limits)}
     for name, variable in ENVIRONMENT.items():
         raw = environ.get(variable, "").strip()
+        if not raw and name in LEGACY_ENVIRONMENT:
+            variable = LEGACY_ENVIRONMENT[name]
+            raw = environ.get(variable, "").strip()
         if not raw:
             continue
         if name == "hub_allowlist":
@@ -335,6 +350,7 @@ def available_memory_bytes() -> int | None:
 
 __all__ = [
     "ENVIRONMENT",
+    "LEGACY_ENVIRONMENT",
     "PRIVATE",
     "PUBLIC",
     "PUBLIC_ENV",

@@ -11,6 +11,7 @@ name a user typed and a loaded model.
   says precisely why when it cannot (offline, not a colorizer, broken folder or weights, too large).
 * :class:`ModelCache` keeps the most recently used models loaded, loading each one once.
 * :class:`RequestFolders` gives each request its own folder for output files, expired after a while.
+* :func:`guarded` runs request handlers under a ``Gate``, per client (:func:`request_client`, :func:`client_key`).
 
 Every refusal is a :class:`RequestError` whose message is meant for the user as is.
 """
@@ -21,6 +22,7 @@ import difflib
 import functools
 import itertools
 import logging
+import os
 import re
 import shutil
 import socket
@@ -285,12 +287,41 @@ class ModelCache:
             self._models.clear()
 
 
-def guarded(gate: Gate, refuse: type[Exception], client: Callable[[], str | None] = lambda: None) -> Callable:
+def client_key(forwarded: str | None, peer: str | None, behind_proxy: bool) -> str | None:
+    """The key a client's requests are counted under: the connection's address (``peer``), or behind the
+    platform's proxy the **last** ``X-Forwarded-For`` entry (``forwarded``, all of the request's headers joined)."""
+    # Each proxy appends the address its connection came from to X-Forwarded-For. The first entries are what
+    # the client wrote itself (anything, a new value per request); the last is appended by the platform's proxy
+    # (a Space's) from the TCP connection: the one address a client cannot choose. The peer is that proxy.
+    if behind_proxy and forwarded:
+        last = forwarded.split(",")[-1].strip()
+        if last:
+            return last[:100]
+    return peer
+
+
+def request_client() -> str | None:
+    """Who sent the Gradio request being served (:func:`client_key`; behind a Space's proxy when ``SPACE_ID`` is
+    set); None outside a request."""
+    try:
+        from gradio.context import LocalContext
+
+        request = LocalContext.request.get(None)
+        headers = request.headers
+        getlist = getattr(headers, "getlist", None)
+        values = getlist("x-forwarded-for") if callable(getlist) else [headers.get("x-forwarded-for") or ""]
+        peer = getattr(getattr(request, "client", None), "host", None)
+        return client_key(",".join(values), peer, behind_proxy=bool(os.environ.get("SPACE_ID")))
+    except Exception:  # noqa: BLE001 - outside a request, or Gradio internals moved: no per-client rate limit
+        return None
+
+
+def guarded(gate: Gate, refuse: type[Exception], client: Callable[[], str | None] = request_client) -> Callable:
     """Decorator for a server's request handlers: each call runs inside ``gate.request(client())`` (rate per
     client, room for its pixels, its deadline, memory given back after a large one) and every refusal
     (``RequestError``, ``LimitError``, ``ModelLoadError``, running out of memory) becomes ``refuse(message)``.
     Anything else is a bug: logged with its traceback, the user gets a generic ``refuse``. Calls nested in
-    a guarded call run in its scope."""
+    a guarded call run in its scope. The decorator carries the gate (``.gate``) and its limits (``.limits``)."""
 
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -308,12 +339,16 @@ def guarded(gate: Gate, refuse: type[Exception], client: Callable[[], str | None
                 raise refuse(
                     "The server ran out of memory for this request: try a smaller image or working resolution."
                 ) from None
+            except RecursionError:  # json.loads of "[[[[...": refused, not a bug
+                logger.warning("request refused in %s: nested too deeply", getattr(fn, "__name__", "a handler"))
+                raise refuse("The request is nested too deeply to be read (lists or objects in each other).") from None
             except Exception:  # noqa: BLE001 - a bug: the log gets the traceback, the user a plain message
                 logger.exception("request failed in %s", getattr(fn, "__name__", "a handler"))
                 raise refuse("Something went wrong on the server with this request (it has been logged).") from None
 
         return handler
 
+    decorate.gate, decorate.limits = gate, gate.limits
     return decorate
 
 
@@ -352,9 +387,11 @@ __all__ = [
     "RequestError",
     "RequestFolders",
     "check_model_name",
+    "client_key",
     "guarded",
     "hub_reachable",
     "parse_model_names",
+    "request_client",
     "resolve_model",
     "safe_filename",
 ]

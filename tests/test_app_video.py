@@ -1,9 +1,17 @@
-"""The app's Video tab through its API (/colorize_video), with gradio_client against a live server."""
+"""The app's Video tab through its API (/colorize_video), with gradio_client against a live server, and its
+request handler directly: the server's limits (video length and frame size, room for its frames, time per
+request)."""
 
+import functools
 import sys
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
+import gradio as gr
 import pytest
+from conftest import tiny_model
 from gradio_client import Client, handle_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,6 +20,10 @@ from app_server import served
 from video_clips import describe, pan_frames, write_clip
 
 import app_video
+from colorizers import limits as resource_limits
+from colorizers import serving
+from colorizers.limits import Gate
+from colorizers.serving import LoadedModel, ModelCache, RequestFolders
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -39,12 +51,6 @@ def test_colorize_video_endpoint_keeps_timing_and_makes_audio_playable(client, c
     assert output["audio"] == ["aac"]  # PCM is not played by browsers: re-encoded
 
 
-def test_videos_longer_than_the_limit_are_clipped(client, clips, monkeypatch):
-    monkeypatch.setattr(app_video, "MAX_VIDEO_SECONDS", 1.5)
-    result = client.predict(handle_file(str(clips["long"])), "resnet18", False, api_name="/colorize_video")
-    assert describe(Path(result))["count"] == 15
-
-
 @pytest.mark.parametrize(
     "which, model, message",
     [
@@ -58,4 +64,100 @@ def test_refusals_are_clear(client, clips, which, model, message):
 
 
 def test_the_limit_is_stated_in_the_ui():
-    assert f"up to **{app_video.MAX_VIDEO_SECONDS:g} s** on this demo" in app_video.limits_markdown()
+    values = replace(resource_limits.PRIVATE, video_seconds=12, video_side=640)
+    assert "up to **12 s** long are colorized on this server, frames up to 640 px a side" in (
+        app_video.limits_markdown(values)
+    )
+
+
+# The handler directly, under a gate of its own -----------------------------------------------------------
+
+
+class Refused(Exception):
+    pass
+
+
+@pytest.fixture
+def uploads(tmp_path, monkeypatch):
+    """A stand-in for Gradio's upload folder, holding a 3.0 s clip (30 frames at 10 fps, 64x48)."""
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    monkeypatch.setattr(gr.utils, "get_upload_folder", lambda: str(folder))
+    write_clip(folder / "three.mp4", pan_frames(30), fps=10, audio=None)
+    return folder
+
+
+def handler(limits, tmp_path, model=None):
+    """``colorize_upload`` as the app serves it: guarded by a gate under ``limits``; returns (handler, gate)."""
+    model = model or tiny_model("vanilla-v2")
+    cache = ModelCache(1, lambda name: LoadedModel.from_model(name, model))
+    gate = Gate(limits)
+    outputs = RequestFolders(tmp_path / "outputs")
+    run = functools.partial(app_video.colorize_upload, cache=cache, outputs=outputs, limits=limits)
+    return serving.guarded(gate, Refused)(run), gate
+
+
+def test_a_video_longer_than_video_seconds_is_refused_at_exactly_that_limit(uploads, tmp_path):
+    clip = {"path": str(uploads / "three.mp4")}
+    run, _ = handler(replace(resource_limits.PUBLIC, video_seconds=3.0), tmp_path)
+    path, note = run(clip, "vanilla-v2", False)
+    assert describe(Path(path))["count"] == 30 and "30 frames at 10 fps (3.0 s)" in note
+    run, _ = handler(replace(resource_limits.PUBLIC, video_seconds=2.99), tmp_path)
+    with pytest.raises(Refused) as refused:
+        run(clip, "vanilla-v2", False)
+    assert str(refused.value) == (
+        "The video is 3 s long, above the limit of 2.99 s per video on this server (video_seconds). "
+        "Cut it shorter, or use the command line."
+    )
+
+
+def test_frames_larger_than_video_side_are_refused(uploads, tmp_path):
+    run, _ = handler(replace(resource_limits.PUBLIC, video_side=63), tmp_path)
+    with pytest.raises(Refused) as refused:
+        run({"path": str(uploads / "three.mp4")}, "vanilla-v2", False)
+    assert str(refused.value) == (
+        "The video is 64x48: this server takes frames up to 63 pixels a side (limit video_side = 63). "
+        "Scale it down, or use the command line."
+    )
+
+
+def test_a_video_waits_for_room_for_its_frames_and_is_refused_past_its_deadline(uploads, tmp_path, monkeypatch):
+    admitted = []
+    monkeypatch.setattr(
+        app_video, "admit_pixels", lambda pixels: resource_limits.admit_pixels(admitted.append(pixels) or pixels)
+    )
+    run, _ = handler(resource_limits.PUBLIC, tmp_path)
+    run({"path": str(uploads / "three.mp4")}, "vanilla-v2", False)
+    frames = 64 * 48 * app_video.FRAMES_IN_FLIGHT
+    assert admitted == [frames]
+    limits = replace(resource_limits.PUBLIC, inflight_megapixels=(frames + 10_000) / 1e6, request_seconds=0.5)
+    run, gate = handler(limits, tmp_path)
+    outcome = []
+
+    def request():
+        try:
+            run({"path": str(uploads / "three.mp4")}, "vanilla-v2", False)
+        except Refused as error:
+            outcome.append(str(error))
+
+    with gate.request() as other:  # another request holds 20,000 pixels: the video's frames do not fit beside them
+        other.admit(20_000)
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join(30)
+    assert outcome == [
+        "The server is busy with other large images and this one waited past the time limit of 0.5 s per "
+        "request. Try again in a moment."
+    ]
+    assert gate.inflight_pixels == 0
+
+
+def test_a_video_request_stops_past_its_time_limit_and_leaves_no_file(uploads, tmp_path):
+    model, batches = tiny_model("vanilla-v2"), []
+    model.register_forward_pre_hook(lambda module, inputs: batches.append(time.sleep(0.5)))
+    run, _ = handler(replace(resource_limits.PUBLIC, request_seconds=2.0), tmp_path, model)
+    with pytest.raises(Refused) as refused:
+        run({"path": str(uploads / "three.mp4")}, "vanilla-v2", True)
+    assert str(refused.value) == "This request ran past the time limit of 2 s per request and was stopped."
+    assert 1 <= len(batches) < 30 / app_video.BATCH_SIZE  # stopped between batches, well before the end
+    assert not [path for path in (tmp_path / "outputs").rglob("*") if path.is_file()]

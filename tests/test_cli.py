@@ -1,4 +1,6 @@
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -415,3 +417,93 @@ def test_a_stop_signal_ends_with_one_line_the_summary_and_no_temporary_file(tmp_
     assert lines[-2] == f"interrupted by {name}: stopped"
     assert lines[-1].startswith(f"{len(list(out.glob('*.png')))} colorized into {out}, 0 failed, 0 skipped")
     assert not list(out.glob(".*"))  # the half-written file was removed
+
+
+def test_batch_size_is_capped_with_an_argparse_error(photos, tmp_path, capsys):
+    for value, reason in (
+        ("100000", "must be between 1 and 256, got 100000"),
+        ("0", "must be between 1 and 256, got 0"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            _run(photos, "-o", tmp_path / "out", "--batch-size", value)
+        assert stopped.value.code == 2
+        assert f"error: argument --batch-size: {reason}\n" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _run(photos, "-o", tmp_path / "out", "--batch-size", "four")
+    assert "error: argument --batch-size: must be a whole number, got 'four'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@contextlib.contextmanager
+def _at_most(seconds: int):
+    """Fail (instead of hanging) when the block blocks longer than ``seconds``."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"blocked for more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_hints_from_a_device_or_a_pipe_are_refused_without_reading(photos, tmp_path, capsys):
+    pipe = tmp_path / "hints.fifo"
+    os.mkfifo(pipe)
+    for hints, kind in (("/dev/zero", "a named pipe, device or socket"), (pipe, "a named pipe, device or socket")):
+        with _at_most(60):
+            code = main(
+                ["colorize", str(photos / "a.jpg"), "-o", str(tmp_path / "out"), "-m", "chroma", "--hints", str(hints)]
+            )
+        assert code == 2
+        assert capsys.readouterr().err == f"error: hints file {hints} is not a regular file ({kind})\n"
+
+
+def test_a_named_pipe_as_input_is_refused_without_blocking(photos, tmp_path, capsys):
+    pipe = tmp_path / "photo.png"
+    os.mkfifo(pipe)
+    with _at_most(60):
+        assert _run(pipe, "-o", tmp_path / "out") == 2
+    assert capsys.readouterr().err == (
+        f"error: {pipe} is not a regular file (a named pipe, device or socket): only files and folders are read\n"
+    )
+    os.mkfifo(photos / "inside.png")  # inside a folder: not an image file, left alone
+    with _at_most(60):
+        assert _run(photos, "-o", tmp_path / "out") == 1  # the folder's own bad files
+    assert "inside.png" not in capsys.readouterr().err and not (tmp_path / "out" / "inside.png").exists()
+    from colorizers.image_io import ImageReadError, read_image
+
+    with _at_most(60), pytest.raises(ImageReadError, match="not a regular file"):
+        read_image(pipe)
+
+
+def test_the_input_folder_as_output_is_refused_clearly_even_with_overwrite(photos, capsys):
+    before = {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()}
+    assert _run(photos, "-o", photos, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: the output folder {photos} is an input folder: results would sit beside (or replace) the "
+        "originals, and the next run would colorize them again (--overwrite replaces earlier outputs, never a "
+        "folder's originals). Choose another --output.\n"
+    )
+    assert {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()} == before
+
+
+def test_a_link_out_of_an_input_folder_is_not_followed(photos, tmp_path, capsys):
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "outside.png")
+    (photos / "up").symlink_to("..")
+    (photos / "again").symlink_to("trip")  # a link that stays inside is followed (its folder once)
+    out = tmp_path / "out"
+    assert _run(photos, "-o", out) == 1  # the fixture's broken files
+    err = capsys.readouterr().err
+    assert f"skipped {photos / 'up'}: a link that leads out of its input folder (not followed)" in err
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert written == ["a.png", "again/b.png", "again/day1/c.png"] or written == [
+        "a.png",
+        "trip/b.png",
+        "trip/day1/c.png",
+    ]
+    assert "outside" not in err and not list(out.rglob("outside.png"))

@@ -9,7 +9,16 @@ from conftest import tiny_model
 from skimage.color import rgb2lab
 
 import colorizers
-from colorizers.hints import Hint, HintError, color_to_ab, load_hints_file, parse_hints, render_hints
+from colorizers.hints import (
+    MAX_JSON_DEPTH,
+    Hint,
+    HintError,
+    color_to_ab,
+    load_hints_file,
+    parse_hints,
+    parse_hints_json,
+    render_hints,
+)
 from colorizers.pipeline import suggest_colors
 
 
@@ -92,6 +101,56 @@ def test_hints_file_formats(tmp_path):
     scalar.write_text("3")
     with pytest.raises(HintError, match="must hold a list of hints"):
         load_hints_file(str(scalar))
+
+
+def test_hints_json_is_capped_in_size_and_depth_before_it_is_parsed():
+    deepest = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    assert parse_hints_json(deepest) == json.loads(deepest)
+    assert parse_hints_json('[{"x": 1, "y": 2, "hex": "[[[[[[[[[[[[[[[[[[[[\\"[["}]')[0]["hex"].startswith("[[[")
+    cases = [
+        ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), "The hints text is nested too deeply"),
+        ("[" * 1_000_000, "The hints text is nested too deeply (more than 16 levels of [ ] and { })"),
+        ("[" + "1," * 600_000 + "1]", "The hints text is 1,200,003 bytes, above the limit of 1,000,000 bytes"),
+        (b"[\xff]", "The hints text is not valid JSON: 'utf-8' codec can't decode byte 0xff"),
+        ("[{", "The hints text is not valid JSON: Expecting property name"),
+    ]
+    for text, message in cases:
+        with pytest.raises(HintError) as refused:
+            parse_hints_json(text)
+        assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
+def test_a_hints_file_must_be_a_bounded_regular_file(tmp_path):
+    import os
+    import threading
+
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    refusals = {}
+
+    def load(path: str, **kwargs) -> None:
+        try:
+            load_hints_file(path, **kwargs)
+        except HintError as error:
+            refusals[path] = str(error)
+
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps([{"x": 1, "y": 2, "hex": "#00ff00"}] * 100))
+    for path, kwargs in (("/dev/zero", {}), (str(pipe), {}), (str(tmp_path), {}), (str(big), {"max_bytes": 1000})):
+        reader = threading.Thread(target=load, args=(path,), kwargs=kwargs, daemon=True)  # a pipe must not block
+        reader.start()
+        reader.join(10)
+        assert not reader.is_alive(), path
+    assert refusals == {
+        "/dev/zero": "hints file /dev/zero is not a regular file (a named pipe, device or socket)",
+        str(pipe): f"hints file {pipe} is not a regular file (a named pipe, device or socket)",
+        str(tmp_path): f"hints file {tmp_path} is not a regular file (a folder)",
+        str(big): f"hints file {big} is larger than the limit of 1,000 bytes",
+    }
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000)
+    with pytest.raises(HintError, match=f"hints file {nested} is nested too deeply"):
+        load_hints_file(str(nested))
 
 
 def _perturbed_chroma():

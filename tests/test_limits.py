@@ -82,6 +82,17 @@ def test_the_environment_overrides_each_limit_and_bad_values_are_named():
             limits.current(environ={"COLORIZERS_MAX_WORKING_SIZE": bad})
 
 
+def test_the_video_limits_have_one_source_fed_by_the_older_variables_too():
+    assert (limits.PRIVATE.video_seconds, limits.PUBLIC.video_seconds, limits.PUBLIC.video_side) == (600.0, 30.0, 1920)
+    older = {"COLORIZERS_APP_MAX_VIDEO_SECONDS": "20", "COLORIZERS_APP_MAX_VIDEO_SIDE": "720"}
+    values = limits.current(public=True, environ=older)
+    assert (values.video_seconds, values.video_side) == (20.0, 720)
+    newer = {**older, "COLORIZERS_MAX_VIDEO_SECONDS": "9", "COLORIZERS_MAX_VIDEO_SIDE": "480"}
+    assert (limits.current(environ=newer).video_seconds, limits.current(environ=newer).video_side) == (9.0, 480)
+    with pytest.raises(ValueError, match="COLORIZERS_APP_MAX_VIDEO_SECONDS must be a number, got 'long'"):
+        limits.current(environ={"COLORIZERS_APP_MAX_VIDEO_SECONDS": "long"})
+
+
 def test_long_user_strings_are_shortened():
     assert limits.shorten("abc") == "abc"
     assert limits.shorten("x" * 1_000_000, 10) == "xxxxxxxxxx... (1,000,000 characters)"

@@ -9,6 +9,7 @@ import torch
 from conftest import tiny_model
 
 import colorizers.registry
+from colorizers.limits import Gate, Limits
 from colorizers.models.discriminator import ColorizerDiscriminatorConfig, ColorizerDiscriminatorModel
 from colorizers.registry import default_working_size, preset_model_types
 from colorizers.serving import (
@@ -17,8 +18,11 @@ from colorizers.serving import (
     RequestError,
     RequestFolders,
     check_model_name,
+    client_key,
+    guarded,
     hub_reachable,
     parse_model_names,
+    request_client,
     resolve_model,
     safe_filename,
 )
@@ -233,3 +237,83 @@ def test_each_request_gets_a_new_folder_and_old_ones_expire(tmp_path):
 )
 def test_safe_filename(name, expected):
     assert safe_filename(name) == expected
+
+
+# Requests: the per-client key behind a proxy, refusals ---------------------------------------------------
+
+
+def _gradio_request(forwarded: list[str], peer: str = "10.0.0.9"):
+    """A Gradio request as a handler sees it, with one X-Forwarded-For header per entry of ``forwarded``."""
+    import gradio as gr
+    from starlette.requests import Request
+
+    headers = [(b"x-forwarded-for", value.encode()) for value in forwarded]
+    return gr.Request(Request({"type": "http", "headers": headers, "client": (peer, 4321)}))
+
+
+@pytest.mark.parametrize(
+    "forwarded, behind_proxy, key",
+    [
+        ("1.1.1.1, 203.0.113.7", True, "203.0.113.7"),  # the entry the proxy appended, not the client's own
+        ("203.0.113.7", True, "203.0.113.7"),
+        (" , ", True, "10.0.0.9"),
+        ("", True, "10.0.0.9"),
+        ("1.1.1.1, 203.0.113.7", False, "10.0.0.9"),  # not behind a proxy: the header is the client's word only
+    ],
+)
+def test_the_client_key_is_the_entry_the_proxy_appends(forwarded, behind_proxy, key):
+    assert client_key(forwarded, "10.0.0.9", behind_proxy) == key
+
+
+def test_request_client_reads_the_last_entry_of_every_forwarded_header(monkeypatch):
+    from gradio.context import LocalContext
+
+    assert request_client() is None  # outside a request
+    monkeypatch.setenv("SPACE_ID", "someone/colorizers")
+    token = LocalContext.request.set(_gradio_request(["6.6.6.6, 7.7.7.7", "203.0.113.7"]))
+    try:
+        assert request_client() == "203.0.113.7"
+        monkeypatch.delenv("SPACE_ID")
+        assert request_client() == "10.0.0.9"
+    finally:
+        LocalContext.request.reset(token)
+
+
+def test_100_requests_with_changing_first_forwarded_entries_from_one_client_are_rate_limited(monkeypatch):
+    from gradio.context import LocalContext
+
+    class Refused(Exception):
+        pass
+
+    monkeypatch.setenv("SPACE_ID", "someone/colorizers")
+    handler = guarded(Gate(Limits(requests_per_minute=60)), Refused)(lambda: "done")
+    answers = []
+    for number in range(100):
+        token = LocalContext.request.set(_gradio_request([f"10.{number}.0.1, 203.0.113.7"]))
+        try:
+            answers.append(handler())
+        except Refused as error:
+            answers.append(str(error))
+        finally:
+            LocalContext.request.reset(token)
+    assert answers[:60] == ["done"] * 60
+    assert all(
+        answer.startswith("Too many requests: the limit is 60 per minute per client. Try again in ")
+        for answer in answers[60:]
+    )
+    assert len(answers) == 100
+
+
+def test_a_guarded_handler_refuses_deeply_nested_json_in_one_line_and_carries_its_limits(caplog):
+    import json
+
+    class Refused(Exception):
+        pass
+
+    values = Limits(requests_per_minute=5)
+    guard = guarded(Gate(values), Refused, lambda: None)
+    assert guard.limits is values and guard.gate.limits is values
+    with pytest.raises(Refused) as refused:
+        guard(json.loads)("[" * 100_000)
+    assert str(refused.value) == "The request is nested too deeply to be read (lists or objects in each other)."
+    assert "Traceback" not in caplog.text
