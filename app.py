@@ -58,20 +58,6 @@ class UserError(gr.Error):
         logger.warning("request refused: %s", shorten(message, LIMITS.log_chars))
 
 
-def client_id() -> str | None:
-    """Who sent the request being served (its address; on a Space, the first X-Forwarded-For hop)."""
-    try:
-        from gradio.context import LocalContext
-
-        request = LocalContext.request.get(None)
-        forwarded = (
-            request.headers.get("x-forwarded-for", "") if request is not None and os.environ.get("SPACE_ID") else ""
-        )
-        return forwarded.split(",")[0].strip() or getattr(getattr(request, "client", None), "host", None)
-    except Exception:  # noqa: BLE001 - Gradio internals moved: no per-client rate limit
-        return None
-
-
 def read_payload(payload: Any, what: str = "image", limits: Limits = LIMITS) -> Upload:
     """Decode an uploaded file (a Gradio file payload). Only files uploaded to Gradio are read: a request
     naming any other path on the server is refused."""
@@ -152,7 +138,9 @@ def build_demo(loader: Callable[[str], LoadedModel] | None = None, limits: Limit
     the app keeps the last ``COLORIZERS_APP_MAX_MODELS`` it loaded."""
     policy = ModelPolicy.from_limits(limits)
     cache = ModelCache(MODEL_CACHE_SIZE, loader or functools.partial(serving.resolve_model, policy=policy))
-    guard = serving.guarded(Gate(limits), UserError, client_id)  # rate, room, deadline; every refusal a UserError
+    # rate per client (serving.request_client: behind a Space's proxy, the address the proxy appends), room,
+    # deadline; every refusal a UserError
+    guard = serving.guarded(Gate(limits), UserError)
     reader = functools.partial(read_payload, limits=limits)
     presets = ordered_presets()
     untrained = [name for name in presets if not get_preset(name).has_weights]

@@ -20,7 +20,7 @@ from gradio import FileData
 from app_compare import DEFAULT_VIVIDNESS
 from colorizers import get_preset, list_models
 from colorizers.comparison import run_model, temperature_for_vividness
-from colorizers.hints import HintError, load_hints_file, parse_hints
+from colorizers.hints import HintError, load_hints_file, parse_hints, parse_hints_json
 from colorizers.image_io import save_image
 from colorizers.pipeline import suggest_colors
 from colorizers.serving import PRIVATE_POLICY, ModelCache, ModelPolicy, RequestError, parse_model_names, safe_filename
@@ -163,10 +163,10 @@ def hints_to_rows(hints: list[dict]) -> list[list]:
 
 def _parse_json_hints(hints: Any) -> list[dict]:
     if isinstance(hints, str):
-        try:
-            hints = json.loads(hints) if hints.strip() else []
-        except json.JSONDecodeError as error:
-            raise RequestError(f"The hints are not valid JSON: {error}") from None
+        try:  # size and nesting are checked before the text is parsed
+            hints = parse_hints_json(hints, what="The hints") if hints.strip() else []
+        except HintError as error:
+            raise RequestError(str(error)) from None
     if isinstance(hints, dict) and set(hints) == {"hints"}:
         hints = hints["hints"]
     if hints is not None and not isinstance(hints, list):

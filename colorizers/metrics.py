@@ -101,6 +101,9 @@ def _ab_bin(ab: np.ndarray) -> np.ndarray:
     return (cells[..., 0] * _AB_BINS + cells[..., 1]).ravel()
 
 
+MIN_CORRELATION_STD = 1.0  # ab units: below this spread a set's a* (or b*) is gray, and correlating it means nothing
+
+
 class AucAccumulator:
     """Raw and class-rebalanced AuC over a whole set of (prediction, reference) pairs.
 
@@ -152,7 +155,8 @@ class AucAccumulator:
     def correlations(self) -> dict[str, float | None]:
         """``{"corr_a", "corr_b"}``: Pearson correlation of predicted with true a* (b*) over every pixel of the set
         pooled (Zhang et al.'s colour question: does the model know green from red, blue from yellow?). ``None``
-        before any pair or where either side has no variance (a gray prediction)."""
+        before any pair or where either side has no colour to speak of (a standard deviation below
+        ``MIN_CORRELATION_STD`` ab units: a gray image's 8-bit rounding alone leaves a few tenths)."""
         count = self._pixels.sum()
         result: dict[str, float | None] = {}
         for channel, name in enumerate(("corr_a", "corr_b")):
@@ -162,8 +166,10 @@ class AucAccumulator:
                 continue
             covariance = sxy / count - (sx / count) * (sy / count)
             var_x, var_y = sxx / count - (sx / count) ** 2, syy / count - (sy / count) ** 2
-            scale = math.sqrt(max(var_x, 0.0) * max(var_y, 0.0))
-            result[name] = float(covariance / scale) if scale > 1e-9 else None
+            if min(var_x, var_y) < MIN_CORRELATION_STD**2:
+                result[name] = None
+                continue
+            result[name] = float(covariance / math.sqrt(var_x * var_y))
         return result
 
     @property

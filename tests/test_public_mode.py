@@ -370,11 +370,6 @@ def test_deeply_nested_hints_get_one_line_not_a_crash(public_app, tmp_path, capf
     client.predict(photo, "chroma", 1, 1, '[{"x": 2, "y": 2, "color": "#aa3322"}]', api_name="/suggest")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app.py's client_id still keys on the first X-Forwarded-For entry: it must become "
-    "colorizers.serving.request_client (app.py is outside this change); then remove this mark",
-)
 @pytest.mark.filterwarnings(
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
 )

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..color import denormalize_lightness, rgb_to_lab
-from ..metrics import as_rgb_uint8, score
+from ..metrics import MIN_CORRELATION_STD, as_rgb_uint8, score
 from ..pipeline import predicted_ab
 
 
@@ -67,8 +67,9 @@ def pooled_correlations(moments: torch.Tensor) -> dict[str, float | None]:
             result[name] = None
             continue
         covariance = sxy / count - sx * sy / count**2
-        scale = math.sqrt(max(sxx / count - (sx / count) ** 2, 0.0) * max(syy / count - (sy / count) ** 2, 0.0))
-        result[name] = covariance / scale if scale > 1e-9 else None
+        var_x, var_y = sxx / count - (sx / count) ** 2, syy / count - (sy / count) ** 2
+        gray = min(var_x, var_y) < MIN_CORRELATION_STD**2  # as metrics.AucAccumulator.correlations
+        result[name] = None if gray else covariance / math.sqrt(var_x * var_y)
     return result
 
 
