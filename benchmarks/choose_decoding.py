@@ -17,6 +17,10 @@ The rule (the same weighing of accuracy and colour as the default-model rule of
 every tuning set and whose vivid end (temperature 0.2, the app's "vividness 100") is more colourful
 than the setting itself, so that lowering the temperature does make colours more vivid. The working
 size is scored on the photos alone (tiny-imagenet images are colorized at their own 64 px).
+
+The vivid end (temperature 0.2) decodes with ``vivid_prior_correction`` (models whose config has it): the
+correction among ``--corrections`` whose vivid colourfulness is closest to the references' on the tuning sets
+(mean absolute gap over the two), so that the most vivid setting paints photos about as colourful as photos are.
 Prints the table, the choice and the ``train/ship.py --set`` arguments that apply it.
 """
 
@@ -56,6 +60,8 @@ def main() -> None:
 
     def run(references, size, correction, temperature):
         model.config.prior_correction = correction
+        if hasattr(model.config, "vivid_prior_correction"):  # at T 0.2 the correction is the vivid end's
+            model.config.vivid_prior_correction = correction if temperature == VIVID_TEMPERATURE else 0.0
         return score_set(references, lambda r: colorizers.colorize(r, model, size=size, temperature=temperature))
 
     rows = []
@@ -102,13 +108,32 @@ def main() -> None:
         )
     pool = [r for r in rows if r["eligible"]] or rows
     best = max(pool, key=lambda r: r["score"])
+    vivid_setting = ""
+    if hasattr(model.config, "vivid_prior_correction"):
+        references = (rows[0]["photos"]["reference_colorfulness"], rows[0]["tiny"]["reference_colorfulness"])
+
+        def vivid_gap(correction: float) -> float:
+            vivid = vivid_cache[(best["size"], correction)]
+            return (abs(vivid[0] - references[0]) + abs(vivid[1] - references[1])) / 2
+
+        vivid_correction = min(args.corrections, key=vivid_gap)
+        best["vivid_prior_correction"] = vivid_correction
+        print(
+            "\nvivid end (T 0.2): "
+            + ", ".join(
+                f"correction {c:g}: CF {vivid_cache[(best['size'], c)][0]:.1f} / {vivid_cache[(best['size'], c)][1]:.1f}"
+                for c in args.corrections
+            )
+            + f" (references {references[0]:.1f} / {references[1]:.1f}): {vivid_correction:g}"
+        )
+        vivid_setting = f" --set vivid_prior_correction={vivid_correction:g}"
     print(
         f"\nchosen: working size {best['size']}, prior_correction {best['correction']:g}, temperature "
         f"{best['temperature']:g} (S = {best['score']:.3f}{'' if best['eligible'] else '; no setting met every condition'})"
     )
     print(
         f"ship with: --working-size {best['size']} --set prior_correction={best['correction']:g} "
-        f"--set default_temperature={best['temperature']:g}"
+        f"--set default_temperature={best['temperature']:g}{vivid_setting}"
     )
     if args.output:
         Path(args.output).write_text(json.dumps({"gray": gray, "rows": rows, "chosen": best}, indent=1, default=str))

@@ -91,6 +91,10 @@ class ChromaColorizerConfig(PreTrainedConfig):
             EfficientNet-Lite variant, `"efficientnet-lite0"` ... `"efficientnet-lite4"`.
         freeze_backbone (`bool`, defaults to `False`): keep the backbone's weights and batch-norm statistics
             fixed in training.
+        vivid_prior_correction (`float`, defaults to 0.0): the prior correction at the most vivid temperature
+            (0.2); between it and `default_temperature` the correction moves linearly from `prior_correction` to
+            this. 0 decodes the rebalanced distribution's mode there (Zhang et al.); a model whose mode is more
+            colourful than photos are keeps some correction (chosen on tuning sets).
     """
 
     model_type = "colorizer_chroma"
@@ -120,6 +124,7 @@ class ChromaColorizerConfig(PreTrainedConfig):
     image_size: int = 256
     backbone: str = "none"
     freeze_backbone: bool = False
+    vivid_prior_correction: float | int = 0.0
 
     @property
     def num_levels(self) -> int:
@@ -149,6 +154,8 @@ class ChromaColorizerConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
+        if not (math.isfinite(self.vivid_prior_correction) and 0 <= self.vivid_prior_correction <= 1):
+            raise ValueError(f"vivid_prior_correction must be in [0, 1], got {self.vivid_prior_correction}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if self.backbone != "none":

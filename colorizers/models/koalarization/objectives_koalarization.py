@@ -301,15 +301,19 @@ class ColorDistributionHead(nn.Module):
     def decoding_logits(self, logits: torch.Tensor, temperature: float) -> torch.Tensor:
         """The logits decoding starts from: ``config.prior_correction`` of the rebalancing undone.
 
-        Below the default temperature the correction fades, linearly, to none at ``VIVID_TEMPERATURE``
-        (the app's most vivid setting), so that one vividness axis runs from the calibrated mean to the
+        Below the default temperature the correction fades, linearly, to ``vivid_prior_correction`` (0 unless the
+        config says otherwise) at ``VIVID_TEMPERATURE`` (the app's most vivid setting), so that one vividness axis runs from the calibrated mean to the
         mode of the rebalanced distribution (Zhang et al.'s decoding). Lowering the temperature alone
         barely adds colour to a calibrated distribution: an uncertain pixel's calibrated mode is muted.
         """
         strength = float(self.config.prior_correction)
+        # where the fade ends: none by default; a model whose rebalanced mode is more vivid than photos are keeps
+        # some correction at its vivid end (``vivid_prior_correction``, chosen on tuning sets)
+        vivid = float(getattr(self.config, "vivid_prior_correction", 0.0))
         default = float(self.config.default_temperature)
         if temperature < default and default > VIVID_TEMPERATURE:
-            strength *= min(max((temperature - VIVID_TEMPERATURE) / (default - VIVID_TEMPERATURE), 0.0), 1.0)
+            share = min(max((temperature - VIVID_TEMPERATURE) / (default - VIVID_TEMPERATURE), 0.0), 1.0)
+            strength = vivid + (strength - vivid) * share
         if strength == 0:
             return logits
         return prior_corrected_logits(
