@@ -19,7 +19,7 @@ from gradio import FileData
 from PIL import Image
 
 import colorizers
-from colorizers import comparison, get_preset, list_models, serving
+from colorizers import comparison, get_preset, list_models, preset_quality, serving
 from colorizers.comparison import Upload, parse_working_size
 from colorizers.image_io import save_image
 from colorizers.limits import Limits
@@ -27,16 +27,29 @@ from colorizers.registry import default_temperature, default_working_size
 from colorizers.serving import ModelCache, ModelPolicy, RequestError, RequestFolders, parse_model_names
 
 COLUMNS = ["model", "psnr", "ssim", "colorfulness", "colorfulness_gap", "ms"]
-UNTRAINED = "untrained: random weights"
+UNTRAINED = preset_quality.UNTRAINED
 
 
 def ordered_presets() -> list[str]:
-    """Every preset: those with trained weights first, each group in registration order."""
-    return sorted(list_models(), key=lambda name: not get_preset(name).has_weights)
+    """Every preset, best first: trained ones by their measured kodak24 PSNR against gray (unmeasured after them),
+    then those without trained weights; ties in registration order (colorizers.preset_quality)."""
+    return [name for name, _, _ in preset_quality.rank_presets(list_models(), _has_weights)]
+
+
+def preset_choices(names: list[str] | None = None) -> list[tuple[str, str]]:
+    """(label, name) of each preset, best first: ``chroma — kodak24 +0.72 dB vs gray, colourfulness 28``, those
+    worse than gray marked, untrained ones labelled so. The value stays the plain name (the API takes names)."""
+    return preset_quality.preset_choices(list_models() if names is None else names, _has_weights)
+
+
+def _has_weights(name: str) -> bool:
+    return get_preset(name).has_weights
 
 
 def preset_label(name: str) -> str:
-    return name if get_preset(name).has_weights else f"{name} ({UNTRAINED})"
+    has_weights = _has_weights(name)
+    quality = preset_quality.preset_quality(name) if has_weights else None
+    return preset_quality.choice_label(name, quality, has_weights)
 
 
 def default_vividness() -> float:
@@ -55,11 +68,14 @@ def default_models() -> list[str]:
 
 
 def _models_markdown() -> str:
-    lines = ["| preset | weights | working size | description |", "|---|---|---|---|"]
-    for name in ordered_presets():
-        preset = get_preset(name)
-        status = "trained" if preset.has_weights else f"**{UNTRAINED}**"
-        lines.append(f"| `{name}` | {status} | {default_working_size(name)} px | {html.escape(preset.description)} |")
+    lines = ["| preset | weights | measured | working size | description |", "|---|---|---|---|---|"]
+    for name, has_weights, quality in preset_quality.rank_presets(list_models(), _has_weights):
+        status = "trained" if has_weights else f"**{UNTRAINED}**"
+        measured = preset_quality.describe(quality) if has_weights else "-"
+        if preset_quality.below_gray(quality):
+            measured = f"**{preset_quality.BELOW_GRAY}**: {measured}"
+        description = html.escape(get_preset(name).description)
+        lines.append(f"| `{name}` | {status} | {measured} | {default_working_size(name)} px | {description} |")
     return "\n".join(lines)
 
 
@@ -167,7 +183,7 @@ def build_compare_tab(endpoints: Endpoints, refuse: Callable, concurrency: dict,
     limits); ``concurrency`` is the queue settings the inference endpoints share; ``examples`` are
     (label, [photo, reference]) rows."""
     limits = endpoints.limits
-    presets = ordered_presets()
+    choices = preset_choices()  # (label, name), best first
     upload = dict(type="filepath", image_mode=None, sources=["upload", "clipboard"], format="png")
     with gr.Tab("Compare models", id="compare"):
         with gr.Row(equal_height=False):
@@ -183,8 +199,7 @@ def build_compare_tab(endpoints: Endpoints, refuse: Callable, concurrency: dict,
                     )
             with gr.Column(scale=4):
                 models = gr.Dropdown(
-                    [(preset_label(name), name) for name in presets]
-                    + list(limits.hub_allowlist if limits.public else []),
+                    choices + list(limits.hub_allowlist if limits.public else []),
                     value=default_models(),
                     multiselect=True,
                     allow_custom_value=not limits.public,

@@ -17,8 +17,8 @@ from typing import Any
 import gradio as gr
 from gradio import FileData
 
-from app_compare import DEFAULT_VIVIDNESS
-from colorizers import get_preset, list_models
+from app_compare import DEFAULT_VIVIDNESS, ordered_presets, preset_choices
+from colorizers import get_preset
 from colorizers.comparison import run_model, temperature_for_vividness
 from colorizers.hints import HintError, load_hints_file, parse_hints, parse_hints_json
 from colorizers.image_io import save_image
@@ -112,9 +112,8 @@ MARKERS_JS = """
 
 
 def hint_capable_presets() -> list[str]:
-    """Presets that take colour hints, those with trained weights first."""
-    names = [name for name in list_models() if getattr(get_preset(name).make_config(), "use_hints", False)]
-    return sorted(names, key=lambda name: not get_preset(name).has_weights)
+    """Presets that take colour hints, best first (app_compare.ordered_presets: measured kodak24 PSNR vs gray)."""
+    return [name for name in ordered_presets() if getattr(get_preset(name).make_config(), "use_hints", False)]
 
 
 def rows_to_hints(rows: Any) -> list[dict]:
@@ -296,7 +295,7 @@ def build_guide_tab(
                 )
             with gr.Column(scale=4):
                 model = gr.Dropdown(
-                    presets,
+                    preset_choices(presets),  # (label, name): the value and the API stay plain names
                     value=presets[0] if presets else None,
                     label="Hint-capable model",
                     allow_custom_value=not policy.public,

@@ -9,6 +9,8 @@ seconds):
   registers them; where the families are already imported, the live registry instead;
 * :func:`shipped_parameters`: a preset's parameter count read from its shipped safetensors headers (each
   tensor's shape; the buffers BatchNorm and ``register_buffer`` keep there are left out);
+* :func:`run_list`: each preset with its measured kodak24 PSNR against the gray prediction and colourfulness (read
+  from its ``eval_results.json`` by :mod:`colorizers.preset_quality`), those below gray marked;
 * :func:`model_name_problem`: a ``--model`` that looks like a mistyped preset name (no ``/``, no such file or
   folder, close to a preset's name) fails at once instead of waiting on the Hub;
 * :func:`batch_size_argument`: ``--batch-size`` within 1..:data:`MAX_BATCH_SIZE`, an argparse usage error otherwise.
@@ -30,6 +32,8 @@ from argparse import ArgumentTypeError
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from . import preset_quality
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MODELS_DIR = PACKAGE_DIR / "models"
@@ -192,20 +196,52 @@ def parameter_count(info: PresetInfo) -> int:
     return count_parameters(info.name)
 
 
+def _quality_cells(info: PresetInfo) -> tuple[str, str]:
+    """``list``'s kodak24 figures: ΔPSNR vs the gray prediction (marked when below it) and colourfulness."""
+    quality = preset_quality.preset_quality(info.name) if info.has_weights else None
+    if quality is None:
+        return "-", "-"
+    delta = f"{quality['delta_psnr']:+.2f} dB" + (" (below gray)" if preset_quality.below_gray(quality) else "")
+    colorfulness = quality["colorfulness"]
+    return delta, "-" if colorfulness is None else f"{colorfulness:.1f}"
+
+
+def _printable(text: str) -> str:
+    """``text`` as the console can print it (``Δ`` spelled ``d`` where its encoding lacks it)."""
+    try:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return text.replace("Δ", "d").encode("ascii", "replace").decode("ascii")
+    return text
+
+
 def run_list(args=None) -> int:
+    """Each preset, its parameters, whether it ships weights, its measured kodak24 ΔPSNR vs gray and colourfulness."""
     rows = [
         (
             info.name,
             f"{parameter_count(info) / 1e6:.2f}M",
             "trained" if info.has_weights else "untrained",
+            *_quality_cells(info),
             info.description,
         )
         for info in preset_infos()
     ]
-    widths = [max(len(row[i]) for row in rows + [("preset", "params", "weights", "")]) for i in range(3)]
-    print(f"{'preset':<{widths[0]}}  {'params':>{widths[1]}}  {'weights':<{widths[2]}}  description")
-    for name, params, weights, description in rows:
-        print(f"{name:<{widths[0]}}  {params:>{widths[1]}}  {weights:<{widths[2]}}  {description}")
+    header = (
+        "preset",
+        "params",
+        "weights",
+        f"{preset_quality.QUALITY_SET} ΔPSNR vs gray",
+        "colourfulness",
+        "description",
+    )
+    widths = [max(len(row[i]) for row in [*rows, header]) for i in range(5)]
+    for name, params, weights, delta, colorfulness, description in [header, *rows]:
+        line = (
+            f"{name:<{widths[0]}}  {params:>{widths[1]}}  {weights:<{widths[2]}}  {delta:<{widths[3]}}  "
+            f"{colorfulness:>{widths[4]}}  {description}"
+        )
+        print(_printable(line))
     return 0
 
 

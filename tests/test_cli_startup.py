@@ -13,7 +13,7 @@ import torch
 from transformers import AutoConfig
 
 import colorizers
-from colorizers import cli_presets
+from colorizers import cli_presets, preset_quality
 from colorizers.cli import main
 from colorizers.registry import get_preset, list_models, model_class_for
 
@@ -70,6 +70,12 @@ def test_list_imports_nothing_heavy_and_prints_what_the_registry_holds(capsys):
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines[1:]] == list_models()
     assert "unet" in result.stdout and "7.76M" in result.stdout
+    assert "kodak24 ΔPSNR vs gray" in lines[0] and "colourfulness" in lines[0]
+    for line, name in zip(lines[1:], list_models()):  # the figures of whatever eval_results.json holds now
+        quality = preset_quality.preset_quality(name) if get_preset(name).has_weights else None
+        if quality is not None:
+            assert f"{quality['delta_psnr']:+.2f} dB" in line
+            assert ("(below gray)" in line) == (quality["delta_psnr"] < 0)
 
 
 def test_presets_read_from_source_are_the_registry_s():
