@@ -1,10 +1,12 @@
 """Inference speed on this CPU: end-to-end latency of ``colorize()``, where the time goes, batch
 throughput, and how close the model runs to the machine's measured compute limit.
 
-    python benchmarks/latency.py [--models unet resnet18] [--threads 2] [--runs 20]
+    python benchmarks/latency.py [--models unet resnet18] [--threads 2] [--runs 20] [--bf16]
 
 Per model it prints:
-* p50 / p90 end-to-end latency of ``colorize()`` on a 768x512 photo (``--runs`` runs after a warm-up);
+* p50 / p90 end-to-end latency of ``colorize()`` on a 768x512 photo (``--runs`` runs after a warm-up); with
+  ``--bf16`` also under bf16 autocast (``colorize(..., autocast=torch.bfloat16)``, the model in channels_last),
+  and how far its colours move from float32's (mean absolute difference in RGB levels);
 * the split of one call: decode to L, resize to the working size, model, ab upsampling (guided or
   bilinear, as the model's processor is set) and the Lab -> RGB conversion (timed separately, same
   functions as the pipeline);
@@ -80,6 +82,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--bf16", action="store_true", help="also time colorize() under bf16 autocast")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -96,6 +99,21 @@ def main() -> None:
         model = colorizers.load_model(name)
         processor = colorizers.load_processor(model)
         latency = timed(lambda: colorizers.colorize(photo, model, processor=processor), args.runs)
+        if args.bf16:
+            reference = np.asarray(colorizers.colorize(photo, model, processor=processor), np.float64)
+            fast = model.to(memory_format=torch.channels_last)
+
+            def bf16_call(fast=fast):
+                return colorizers.colorize(photo, fast, processor=processor, autocast=torch.bfloat16)
+
+            bf16_latency = timed(bf16_call, args.runs)
+            difference = float(np.abs(np.asarray(bf16_call(), np.float64) - reference).mean())
+            print(
+                f"{name}: fp32 p50 {percentile(latency, 50):.1f} ms, bf16 p50 {percentile(bf16_latency, 50):.1f} ms; "
+                f"bf16 colours differ from fp32's by {difference:.2f} RGB levels on average",
+                flush=True,
+            )
+            model = model.to(memory_format=torch.contiguous_format)
 
         # one call, stage by stage
         lightness = image_to_lightness(photo)

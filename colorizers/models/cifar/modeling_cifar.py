@@ -45,7 +45,9 @@ def resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """
     if images.shape[-2:] == (height, width):
         return images
-    return F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    # antialiased resizing has no bfloat16 kernel on CPU: under bf16 autocast it runs in float32
+    resized = F.interpolate(images.float(), size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    return resized.to(images.dtype)
 
 
 class CifarColorizerPreTrainedModel(PreTrainedModel):
