@@ -8,13 +8,16 @@ PRESETS = [
     Preset(
         name="chroma",
         config_class=ChromaColorizerConfig,
-        description="colorizers' flagship: multi-scale encoder-decoder, global context, ab classification "
-        "+ regression (hybrid), semantic head, colour hints",
-        reference="colorizers' own (Zhang et al. 2016/2017 objectives, Iizuka et al. 2016 global branch)",
+        config={"backbone": "efficientnet-lite0"},
+        description="colorizers' flagship: ImageNet-pretrained EfficientNet-Lite0 encoder, feature-pyramid decoder, "
+        "ab classification + regression (hybrid), global context and semantic head, colour hints",
+        reference="colorizers' own (Zhang et al. 2016/2017 objectives, Iizuka et al. 2016 global branch, "
+        "EfficientNet-Lite0 encoder of Tan & Le 2019)",
     ),
 ]
 
-TINY_CONFIG = {
+TINY_CONFIG = {  # the from-scratch encoder: tests of the pretrained one live in tests/test_efficientnet_lite.py
+    "backbone": "none",
     "stem_size": 4,
     "hidden_sizes": [8, 8],
     "depths": [1, 1],
