@@ -13,6 +13,7 @@ from PIL import Image
 from transformers import PreTrainedModel
 
 from .color import normalize_ab, rgb_to_lab_torch
+from .hint_locality import localize_hints
 from .hints import Hint, HintError, parse_hints, render_hints
 from .image_processing_colorizer import ColorizerImageProcessor, image_to_lightness, resize_plane, working_size
 from .limits import check_deadline
@@ -172,6 +173,8 @@ def colorize(
                     with torch.autocast(parameter.device.type, autocast) if autocast else contextlib.nullcontext():
                         model_outputs = model(pixel_values=pixel_values, **forward_options, **hint_inputs)
                     ab = predicted_ab(model_outputs).float()
+                    if hint_inputs:  # keep the hints' effect local: blend with the automatic prediction
+                        ab = _localized(model, pixel_values, ab, hint_inputs, forward_options, autocast)
                     check_deadline()
                     outputs = processor.post_process_colorization(
                         ab, [lightness[i] for i in chunk], edge_aware=edge_aware
@@ -229,6 +232,15 @@ def _hints_per_image(
             "(use a hint-capable model such as chroma)"
         )
     return parsed
+
+
+def _localized(model, pixel_values, hinted, hint_inputs: dict, forward_options: dict, autocast) -> torch.Tensor:
+    """The hinted ab blended into the automatic one near the hints only (``colorizers.hint_locality``)."""
+    options = {key: value for key, value in forward_options.items() if key != "output_confidence"}
+    check_deadline()
+    with torch.autocast(pixel_values.device.type, autocast) if autocast else contextlib.nullcontext():
+        auto = predicted_ab(model(pixel_values=pixel_values, **options)).float()
+    return localize_hints(auto, hinted, pixel_values, hint_inputs["hint_ab"], hint_inputs["hint_mask"])
 
 
 def _hint_tensors(
