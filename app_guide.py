@@ -163,7 +163,7 @@ def hints_to_rows(hints: list[dict]) -> list[list]:
 def _parse_json_hints(hints: Any) -> list[dict]:
     if isinstance(hints, str):
         try:  # size and nesting are checked before the text is parsed
-            hints = parse_hints_json(hints, what="The hints") if hints.strip() else []
+            hints = parse_hints_json(hints) if hints.strip() else []
         except HintError as error:
             raise RequestError(str(error)) from None
     if isinstance(hints, dict) and set(hints) == {"hints"}:

@@ -63,7 +63,7 @@ def test_guide_applies_hints_and_keeps_the_size(client, photo):
     "hints, message",
     [
         ('[{"x": 99, "y": 1, "color": "#fff"}]', r"point \(99, 1\) is outside the 56x40 image"),
-        ("[{", "The hints are not valid JSON"),
+        ("[{", "The hints text is not valid JSON"),
         ('{"x": 1}', "The hints must be a JSON list"),
         ('[{"x": 1, "y": 1, "color": "blue-ish"}]', "is not #rrggbb or #rgb hex"),
     ],

@@ -96,7 +96,7 @@ def test_auc_known_constant_offsets():
 
 def test_auc_rebalanced_over_a_set():
     accumulator = metrics.AucAccumulator()
-    assert accumulator.result() == {"auc": None, "auc_rebalanced": None}
+    assert accumulator.result() == {"auc": None, "auc_rebalanced": None, "corr_a": None, "corr_b": None}
     # image 1: four gray pixels, all exact; image 2: three exact gray pixels and one magenta predicted green
     assert accumulator.add(_image(GRAY, GRAY, GRAY, GRAY), _image(GRAY, GRAY, GRAY, GRAY)) == 100.0
     assert accumulator.add(_image(GRAY, GRAY, GRAY, GREEN), _image(GRAY, GRAY, GRAY, MAGENTA)) == 75.0
