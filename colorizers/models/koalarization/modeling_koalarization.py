@@ -185,6 +185,8 @@ class KoalarizationColorizerModel(KoalarizationColorizerPreTrainedModel):
         if self.classifier is None:
             raise ValueError("this model has no global branch (use_global_features=False): no backbone to load")
         source = backbone_id or self.config.backbone_id
+        # a checkpoint's own code never runs unless the caller asks for it
+        kwargs.setdefault("trust_remote_code", False)
         pretrained = AutoModelForImageClassification.from_pretrained(source, use_safetensors=True, **kwargs)
         channels, labels = getattr(pretrained.config, "num_channels", 3), pretrained.config.num_labels
         expected = self.config.classifier_config.num_labels
