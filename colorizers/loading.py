@@ -39,6 +39,7 @@ from .model_checks import (
     local_path,
     weight_files,
 )
+from .preset_checksums import ChecksumError, verify_checksums
 from .registry import create_model, create_processor, get_preset, list_models
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,10 @@ def load_model(
         if name in list_models():
             preset = get_preset(name)
             if preset.has_weights:
+                try:  # weights damaged on disk are refused by name, never run
+                    verify_checksums(preset.weights_dir, name)
+                except ChecksumError as error:
+                    raise ModelLoadError(str(error)) from None
                 model = _load_folder(preset.weights_dir, **options)
             else:
                 logger.warning("preset %r has no trained weights yet: it colorizes with random weights", name)

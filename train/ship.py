@@ -24,6 +24,7 @@ import torch
 import colorizers
 from colorizers.eval_results import RESULTS_FILE, read_eval_results, write_eval_results
 from colorizers.model_card import write_model_card
+from colorizers.preset_checksums import record_checksums
 from colorizers.registry import PRETRAINED_DIR
 
 COPIED = (RESULTS_FILE, "sample_grid.png", "loss_curves.png")
@@ -59,6 +60,7 @@ def ship(
     results.setdefault("training", {})["preset"] = preset
     write_eval_results(staging, results)
     write_model_card(staging, preset_name=preset)
+    record_checksums(staging)  # loading the preset verifies its weights against these
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return target
