@@ -104,6 +104,22 @@ def _ab_bin(ab: np.ndarray) -> np.ndarray:
 MIN_CORRELATION_STD = 1.0  # ab units: below this spread a set's a* (or b*) is gray, and correlating it means nothing
 
 
+def correlations_from_moments(count: float, moments) -> dict[str, float | None]:
+    """``{"corr_a", "corr_b"}`` from ``count`` pixels and, per channel (a* then b*), the sums of x, y, x², y², xy
+    (x predicted, y true): ``None`` without pixels or where either side's spread is below ``MIN_CORRELATION_STD``."""
+    result: dict[str, float | None] = {}
+    for channel, name in enumerate(("corr_a", "corr_b")):
+        if count <= 0:
+            result[name] = None
+            continue
+        sx, sy, sxx, syy, sxy = (float(value) for value in moments[channel])
+        covariance = sxy / count - (sx / count) * (sy / count)
+        var_x, var_y = sxx / count - (sx / count) ** 2, syy / count - (sy / count) ** 2
+        gray = min(var_x, var_y) < MIN_CORRELATION_STD**2
+        result[name] = None if gray else float(covariance / math.sqrt(var_x * var_y))
+    return result
+
+
 class AucAccumulator:
     """Raw and class-rebalanced AuC over a whole set of (prediction, reference) pairs.
 
@@ -157,20 +173,7 @@ class AucAccumulator:
         pooled (Zhang et al.'s colour question: does the model know green from red, blue from yellow?). ``None``
         before any pair or where either side has no colour to speak of (a standard deviation below
         ``MIN_CORRELATION_STD`` ab units: a gray image's 8-bit rounding alone leaves a few tenths)."""
-        count = self._pixels.sum()
-        result: dict[str, float | None] = {}
-        for channel, name in enumerate(("corr_a", "corr_b")):
-            sx, sy, sxx, syy, sxy = self._moments[channel]
-            if not count:
-                result[name] = None
-                continue
-            covariance = sxy / count - (sx / count) * (sy / count)
-            var_x, var_y = sxx / count - (sx / count) ** 2, syy / count - (sy / count) ** 2
-            if min(var_x, var_y) < MIN_CORRELATION_STD**2:
-                result[name] = None
-                continue
-            result[name] = float(covariance / math.sqrt(var_x * var_y))
-        return result
+        return correlations_from_moments(float(self._pixels.sum()), self._moments)
 
     @property
     def num_pixels(self) -> int:

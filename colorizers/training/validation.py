@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..color import denormalize_lightness, rgb_to_lab
-from ..metrics import MIN_CORRELATION_STD, as_rgb_uint8, score
+from ..metrics import as_rgb_uint8, correlations_from_moments, score
 from ..pipeline import predicted_ab
 
 
@@ -59,18 +59,8 @@ def ab_moments(predictions: list[np.ndarray], references: list[np.ndarray]) -> l
 
 def pooled_correlations(moments: torch.Tensor) -> dict[str, float | None]:
     """``corr_a`` and ``corr_b`` over every pixel of the images whose ``ab_moments`` rows are given."""
-    total = moments.double().cpu().sum(dim=0).tolist()
-    count, result = total[0], {}
-    for channel, name in enumerate(("corr_a", "corr_b")):
-        sx, sy, sxx, syy, sxy = total[1 + 5 * channel : 6 + 5 * channel]
-        if count <= 0:
-            result[name] = None
-            continue
-        covariance = sxy / count - sx * sy / count**2
-        var_x, var_y = sxx / count - (sx / count) ** 2, syy / count - (sy / count) ** 2
-        gray = min(var_x, var_y) < MIN_CORRELATION_STD**2  # as metrics.AucAccumulator.correlations
-        result[name] = None if gray else covariance / math.sqrt(var_x * var_y)
-    return result
+    total = moments.double().cpu().sum(dim=0)
+    return correlations_from_moments(float(total[0]), total[1:].reshape(2, 5).tolist())
 
 
 def summarise(rows: torch.Tensor, names: list[str]) -> dict[str, float | None]:
