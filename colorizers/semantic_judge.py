@@ -62,15 +62,9 @@ class SemanticJudge:
             side = min(height, width)
             top, left = (height - side) // 2, (width - side) // 2
             square = torch.from_numpy(np.array(image[top : top + side, left : left + side], dtype=np.uint8))
-            batch.append(square.permute(2, 0, 1).float())
-        stacked = torch.stack(batch) if len({tuple(b.shape) for b in batch}) == 1 else None
-        if stacked is None:
-            resized = [
-                F.interpolate(b[None], size=(self.resolution,) * 2, mode="bicubic", align_corners=False) for b in batch
-            ]
-            stacked = torch.cat(resized)
-        else:
-            stacked = F.interpolate(stacked, size=(self.resolution,) * 2, mode="bicubic", align_corners=False)
+            square = square.permute(2, 0, 1).float()[None]
+            batch.append(F.interpolate(square, size=(self.resolution,) * 2, mode="bicubic", align_corners=False))
+        stacked = torch.cat(batch)
         return (stacked.clamp(0, 255) - 127.5) / 127.5
 
     @torch.inference_mode()
