@@ -16,7 +16,7 @@ Stable API (``gradio_client``):
   ``"inf"``; metrics that need a colour reference are empty (None) when there is none.
 
 Layout, events and messages live here; the rules (which names are models, what an upload may be,
-what the outputs are scored against) live in ``colorizers.serving`` and ``colorizers.comparison``,
+what the outputs are scored against) live in ``colorizers.serving.policy`` and ``colorizers.serving.comparison``,
 and their refusals become ``gr.Error`` here.
 """
 
@@ -32,14 +32,16 @@ from typing import Any
 import gradio as gr
 import torch
 
-from app_compare import UNTRAINED, Endpoints, build_compare_tab, ordered_presets
-from app_guide import build_guide_tab
-from app_video import build_video_tab
-from colorizers import comparison, get_preset, serving
+from colorizers import get_preset
 from colorizers import limits as resource_limits
-from colorizers.comparison import Upload, read_upload
+from colorizers.app.compare import UNTRAINED, Endpoints, build_compare_tab, ordered_presets
+from colorizers.app.guide import build_guide_tab
+from colorizers.app.video import build_video_tab
 from colorizers.limits import Gate, Limits, shorten
-from colorizers.serving import LoadedModel, ModelCache, ModelPolicy
+from colorizers.serving import comparison
+from colorizers.serving import policy as serving
+from colorizers.serving.comparison import Upload, read_upload
+from colorizers.serving.policy import LoadedModel, ModelCache, ModelPolicy
 
 LIMITS = resource_limits.current()  # public mode and every limit, from the environment (colorizers.limits)
 resource_limits.limit_allocator_arenas()  # a server's threads share two malloc arenas: less idle memory

@@ -35,7 +35,7 @@ import torch
 from colour_quality import ROOT, load_set, merit, score_set
 
 import colorizers
-from colorizers.evaluation import gray_prediction
+from colorizers.evaluation.evaluate import gray_prediction
 
 VIVID_TEMPERATURE = 0.2
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 import colorizers
-from colorizers.evaluation import gray_prediction
+from colorizers.evaluation.evaluate import gray_prediction
 from colorizers.pipeline import has_color_distribution
 from colorizers.registry import get_preset
 

@@ -4,11 +4,11 @@
         --temperatures 1.0 0.6 0.38 --edge-aware on off --sizes 64 128 256 --output results.json
 
 Every image goes through ``colorizers.colorize`` (the users' pipeline) at its own full resolution
-and is scored with ``colorizers.metrics`` per ``shared/data/README.md``: PSNR, SSIM, colourfulness
+and is scored with ``colorizers.evaluation.metrics`` per ``shared/data/README.md``: PSNR, SSIM, colourfulness
 (CF), the AuC of the ab error curve (Zhang et al. 2016; raw, and class-rebalanced over the set) and the
 correlation of predicted with true a* and b* over the set's pixels pooled, next to the gray prediction
 (ab = 0). On tiny-imagenet sets, whose labels are ImageNet classes, ``--judge`` adds the semantic judge's
-top-1 (``colorizers.semantic_judge``: an ImageNet classifier the models do not contain) on the true colour,
+top-1 (``colorizers.evaluation.semantic_judge``: an ImageNet classifier the models do not contain) on the true colour,
 the gray input and each colorization.
 
 Sets: ``kodak24`` and ``cbsd68`` (``--data-root``/eval, reported, never tuned on), ``tiny-val``
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 import colorizers
-from colorizers.evaluation import gray_prediction, load_references
-from colorizers.metrics import AucAccumulator, as_rgb_uint8, is_grayscale, score
+from colorizers.evaluation.evaluate import gray_prediction, load_references
+from colorizers.evaluation.metrics import AucAccumulator, as_rgb_uint8, is_grayscale, score
 from colorizers.pipeline import has_color_distribution
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,7 +162,7 @@ def main() -> None:
     models = {name: colorizers.load_model(name) for name in args.model}
     judge = None
     if args.judge:
-        from colorizers.semantic_judge import SemanticJudge
+        from colorizers.evaluation.semantic_judge import SemanticJudge
 
         judge = SemanticJudge()
     results = []

@@ -42,7 +42,7 @@ from skimage.metrics import structural_similarity
 
 import colorizers
 from colorizers.color import denormalize_ab, lightness_ab_to_rgb_uint8, normalize_ab, rgb_to_lab
-from colorizers.evaluation import load_references
+from colorizers.evaluation.evaluate import load_references
 from colorizers.image_processing_colorizer import (
     ColorizerImageProcessor,
     guided_upsample,

@@ -14,7 +14,7 @@ CIELAB (mean |Δab| = mean Euclidean distance of a*b* between the hinted and the
   no change anywhere).
 
 ``--no-locality`` measures the model's own hinted prediction (no blending), as before
-``colorizers.hint_locality``.
+``colorizers.processing.hint_locality``.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ import numpy as np
 
 import colorizers
 from colorizers.color import rgb_to_lab
-from colorizers.evaluation import gray_prediction, load_references
-from colorizers.metrics import psnr
+from colorizers.evaluation.evaluate import gray_prediction, load_references
+from colorizers.evaluation.metrics import psnr
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ show. Nothing in it is typed by hand.
     python benchmarks/leaderboard.py [--eval-root ../shared/data/eval] [--threads 2] [--presets NEW ...]
 
 For each preset with weights in ``colorizers/pretrained/``:
-1. scores it with ``colorizers.evaluation`` (the ``python -m colorizers evaluate`` code) on each set;
+1. scores it with ``colorizers.evaluation.evaluate`` (the ``python -m colorizers evaluate`` code) on each set;
 2. measures parameters, GFLOPs at 256x256 and the p50 latency of ``colorize()`` on a 768x512 photo;
 3. records the set scores in the preset's ``eval_results.json`` and re-renders its model card.
 ``--presets`` measures only the presets named (new or retrained) and keeps every other row of the last
@@ -35,9 +35,9 @@ from pathlib import Path
 import torch
 
 import colorizers
-from colorizers.eval_results import evaluation_entry, read_eval_results, replace_evaluations, write_eval_results
-from colorizers.evaluation import SCORES, SET_SCORES, evaluate, gray_prediction, load_references
-from colorizers.model_card import write_model_card
+from colorizers.evaluation.evaluate import SCORES, SET_SCORES, evaluate, gray_prediction, load_references
+from colorizers.hub.eval_results import evaluation_entry, read_eval_results, replace_evaluations, write_eval_results
+from colorizers.hub.model_card import write_model_card
 from colorizers.registry import PRETRAINED_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -118,7 +118,7 @@ def markdown(rows: list[dict], gray: dict[str, dict], default: str, why: str, pe
         "",
         f"Reference colourfulness (CF): {refs}. Scores on RGB uint8 at full resolution (PSNR/SSIM with "
         f"`data_range=255`; AuC of Zhang et al. 2016 in %, over all of a set's pixels, raw and class-rebalanced "
-        f"(rb), see `colorizers/metrics.py`; corr a\\*/b\\*: Pearson correlation of predicted with true a\\* and b\\* over a "
+        f"(rb), see `colorizers/evaluation/metrics.py`; corr a\\*/b\\*: Pearson correlation of predicted with true a\\* and b\\* over a "
         f"set's pixels pooled, – where not measured), every image colorized at the preset's own working size; latency is the "
         f"median of `colorize()` on a 768x512 photo with {torch.get_num_threads()} CPU threads (this "
         f"machine's float32 GEMM: {peak:.0f} GFLOP/s). Default: `{default}` ({why}).",

@@ -4,7 +4,7 @@
 
 The five reports behind the model zoo each compared a few models and drew a conclusion. This script
 scores the same models side by side on kodak24, cbsd68 (full resolution) and tiny-imagenet validation
-(64x64), with ``colorizers.colorize`` at each model's own working size and ``colorizers.metrics`` (PSNR,
+(64x64), with ``colorizers.colorize`` at each model's own working size and ``colorizers.evaluation.metrics`` (PSNR,
 SSIM, colourfulness, raw AuC), next to the gray prediction, and says whether each report's claim
 holds on our data. A row whose model has no weights (neither a shipped preset nor a ``--run``
 folder) is listed as "not trained" rather than scored from random weights.
@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 import colorizers
-from colorizers.evaluation import gray_prediction
+from colorizers.evaluation.evaluate import gray_prediction
 from colorizers.registry import PRETRAINED_DIR, get_preset, list_models
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

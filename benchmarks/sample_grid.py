@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 import colorizers
-from colorizers.evaluation import gray_prediction, load_references
+from colorizers.evaluation.evaluate import gray_prediction, load_references
 from colorizers.pipeline import has_color_distribution
 
 ROOT = Path(__file__).resolve().parents[1]

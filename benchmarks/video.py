@@ -34,8 +34,8 @@ from PIL import Image
 
 import colorizers
 from colorizers.color import AB_SCALE, rgb_to_lab, rgb_to_lightness
-from colorizers.metrics import psnr
-from colorizers.video import FrameColorizer, colorize_video, join_lightness_ab
+from colorizers.evaluation.metrics import psnr
+from colorizers.video.colorize import FrameColorizer, colorize_video, join_lightness_ab
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval"
 WIDTH, HEIGHT = 320, 240

@@ -11,7 +11,7 @@ first), and every public name below still resolves on first use (PEP 562 ``__get
 
 import sys
 
-from .version import __version__
+from colorizers.version import __version__
 
 # Each public name and the module that defines it (DEFAULT_MODEL is computed: see below).
 _EXPORTS = {
@@ -29,9 +29,9 @@ _EXPORTS = {
         ),
         "color",
     ),
-    **dict.fromkeys(("Hint", "HintError"), "hints"),
+    **dict.fromkeys(("Hint", "HintError"), "processing.hints"),
     **dict.fromkeys(("ColorizerImageProcessor", "image_to_lab", "image_to_lightness"), "image_processing_colorizer"),
-    **dict.fromkeys(("ModelLoadError", "load_model", "load_processor"), "loading"),
+    **dict.fromkeys(("ModelLoadError", "load_model", "load_processor"), "model_io.loading"),
     **dict.fromkeys(("colorize", "predicted_ab", "suggest_colors"), "pipeline"),
     **dict.fromkeys(
         (
@@ -45,9 +45,9 @@ _EXPORTS = {
         ),
         "registry",
     ),
-    "colorize_video": "video",  # PyAV and OpenCV load on first use, whichever way the package was imported
-    "VideoError": "video_io",
-    "VideoResult": "video",
+    "colorize_video": "video.colorize",  # PyAV and OpenCV load on first use, whichever way the package was imported
+    "VideoError": "video.io",
+    "VideoResult": "video.colorize",
 }
 _LAZY = {"colorize_video", "VideoError", "VideoResult"}
 
@@ -67,7 +67,7 @@ def _started_as_command() -> bool:
         return False
     importer = frame.f_globals.get("__name__")
     if importer == "runpy":
-        return frame.f_locals.get("mod_name") in (__name__, f"{__name__}.__main__", f"{__name__}.cli")
+        return frame.f_locals.get("mod_name") in (__name__, f"{__name__}.__main__", f"{__name__}.commands.main")
     script = str(frame.f_globals.get("__file__") or "")
     return importer == "__main__" and script.replace("\\", "/").rsplit("/", 1)[-1] in ("colorizers", "colorizers.exe")
 
@@ -75,10 +75,10 @@ def _started_as_command() -> bool:
 def _load(name: str):
     import importlib
 
-    from . import models  # noqa: F401  (registers every family with the Auto classes)
+    from colorizers import models  # noqa: F401  (registers every family with the Auto classes)
 
     if name == "DEFAULT_MODEL":
-        from .registry import default_model
+        from colorizers.registry import default_model
 
         value = default_model()
     else:
@@ -105,8 +105,8 @@ def __dir__() -> list[str]:
 
 _COMMAND = _started_as_command()
 if not _COMMAND:
-    from . import models  # noqa: F401  (registers every family with the Auto classes)
-    from .color import (
+    from colorizers import models  # noqa: F401  (registers every family with the Auto classes)
+    from colorizers.color import (
         AB_SCALE,
         denormalize_ab,
         denormalize_lightness,
@@ -117,11 +117,11 @@ if not _COMMAND:
         rgb_to_lab,
         rgb_to_lab_torch,
     )
-    from .hints import Hint, HintError
-    from .image_processing_colorizer import ColorizerImageProcessor, image_to_lab, image_to_lightness
-    from .loading import ModelLoadError, load_model, load_processor
-    from .pipeline import colorize, predicted_ab, suggest_colors
-    from .registry import (
+    from colorizers.image_processing_colorizer import ColorizerImageProcessor, image_to_lab, image_to_lightness
+    from colorizers.model_io.loading import ModelLoadError, load_model, load_processor
+    from colorizers.pipeline import colorize, predicted_ab, suggest_colors
+    from colorizers.processing.hints import Hint, HintError
+    from colorizers.registry import (
         Preset,
         count_parameters,
         create_model,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .limits import shorten
+from colorizers.limits import shorten
 
 # PIL's own decompression-bomb threshold (2 x its 89.5 MP warning level).
 DEFAULT_MAX_PIXELS = 178_956_970

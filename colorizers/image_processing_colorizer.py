@@ -19,8 +19,8 @@ from transformers.image_processing_utils import BatchFeature
 from transformers.image_utils import PILImageResampling, SizeDict
 from transformers.processing_utils import ImagesKwargs
 
-from .color import gray_to_lightness, normalize_lightness, rgb_to_lab, rgb_to_lightness
-from .processor_settings import (
+from colorizers.color import gray_to_lightness, normalize_lightness, rgb_to_lab, rgb_to_lightness
+from colorizers.processing.processor_settings import (
     MAX_GUIDED_EPS,
     MAX_GUIDED_RADIUS,
     MAX_SIZE,
@@ -30,7 +30,7 @@ from .processor_settings import (
     check_settings,
     check_size,
 )
-from .upsampling import (  # noqa: F401 - re-exported: these lived here
+from colorizers.processing.upsampling import (  # noqa: F401 - re-exported: these lived here
     BAND_PIXELS,
     GUIDED_EPS,
     GUIDED_RADIUS,
@@ -319,7 +319,7 @@ class ColorizerImageProcessor(PilBackend):
         L) unless ``edge_aware`` is off, and recombined with its own L, so no detail is lost whatever
         the working size; out-of-gamut colours lose chroma, not lightness. An ab prediction at least as
         large as its image on both sides is resized plainly: there is nothing to upsample. Images above
-        ``BAND_PIXELS`` are processed in bands of rows (``colorizers.upsampling``), without full-size float planes.
+        ``BAND_PIXELS`` are processed in bands of rows (``colorizers.processing.upsampling``), without full-size float planes.
         """
         if output_type not in ("pil", "np"):
             raise ValueError(f"output_type must be 'pil' or 'np', got {output_type!r}")

@@ -1,7 +1,7 @@
 """Resource limits in one place, and public mode.
 
 A server open to anyone (a Hugging Face Space) runs in **public mode**: tighter limits, and only its
-listed models (``colorizers.serving.ModelPolicy``). Public mode is on when ``COLORIZERS_PUBLIC`` is
+listed models (``colorizers.serving.policy.ModelPolicy``). Public mode is on when ``COLORIZERS_PUBLIC`` is
 ``1`` (``0`` turns it off), else whenever ``SPACE_ID`` is set (a Space). Every limit below has a private
 and a public default and an environment variable that overrides either; :func:`current` reads them.
 

@@ -12,14 +12,19 @@ import torch
 from PIL import Image
 from transformers import PreTrainedModel
 
-from .color import normalize_ab, rgb_to_lab_torch
-from .hint_locality import localize_hints
-from .hints import Hint, HintError, parse_hints, render_hints
-from .image_processing_colorizer import ColorizerImageProcessor, image_to_lightness, resize_plane, working_size
-from .limits import check_deadline
-from .limits import current as current_limits
-from .loading import load_model, load_processor
-from .objectives import color_distribution
+from colorizers.color import normalize_ab, rgb_to_lab_torch
+from colorizers.image_processing_colorizer import (
+    ColorizerImageProcessor,
+    image_to_lightness,
+    resize_plane,
+    working_size,
+)
+from colorizers.limits import check_deadline
+from colorizers.limits import current as current_limits
+from colorizers.model_io.loading import load_model, load_processor
+from colorizers.objectives import color_distribution
+from colorizers.processing.hint_locality import localize_hints
+from colorizers.processing.hints import Hint, HintError, parse_hints, render_hints
 
 # Annealed-mean temperatures colorize() accepts: 1 is the distribution's mean, lower is more vivid;
 # below 0.05 the softmax is a hard arg-max (noisy), above 2 it fades towards the prior's mean.
@@ -113,7 +118,7 @@ def colorize(
             that predict a single colour). The result is then ``(images, confidences)``.
         hints: colour hints for models with hint inputs (``chroma``): for one image a list of hints,
             each ``{"x": .., "y": .., "color": "#rrggbb" | [r, g, b] | {"ab": [a, b]}, "radius": ..}``
-            in the original image's pixels (see ``colorizers.hints.parse_hints``); for a list of
+            in the original image's pixels (see ``colorizers.processing.hints.parse_hints``); for a list of
             images, one such list (or None) per image. A hint's colour is applied at the image's own
             lightness.
         edge_aware: upsample the predicted colour guided by the full-resolution lightness (``True``)
@@ -128,7 +133,7 @@ def colorize(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if model is None:
-        from .registry import default_model
+        from colorizers.registry import default_model
 
         model = default_model()
     model = load_model(model, device=device) if not isinstance(model, PreTrainedModel) else model
@@ -204,7 +209,7 @@ def predict_lightness_ab(
     shape in, ``(pixel_values, ab)`` out, both float32 on the CPU at the working size: the model's L input
     (normalised, ``(B, 1, h, w)``) and its normalised ab prediction (``(B, 2, h, w)``). No image is built;
     join ab with the full-resolution L with ``processor.post_process_colorization`` (or
-    ``colorizers.video.join_lightness_ab``). The model is used as it is (its device, eval mode)."""
+    ``colorizers.video.colorize.join_lightness_ab``). The model is used as it is (its device, eval mode)."""
     parameter = next(model.parameters())
     pixel_values = processor.preprocess_lightness(lightness, size=_size_dict(size, processor))["pixel_values"]
     if isinstance(pixel_values, list):
@@ -235,7 +240,7 @@ def _hints_per_image(
 
 
 def _localized(model, pixel_values, hinted, hint_inputs: dict, forward_options: dict, autocast) -> torch.Tensor:
-    """The hinted ab blended into the automatic one near the hints only (``colorizers.hint_locality``)."""
+    """The hinted ab blended into the automatic one near the hints only (``colorizers.processing.hint_locality``)."""
     options = {key: value for key, value in forward_options.items() if key != "output_confidence"}
     check_deadline()
     with torch.autocast(pixel_values.device.type, autocast) if autocast else contextlib.nullcontext():
@@ -271,7 +276,7 @@ def suggest_colors(
     to a likelier one are skipped, so the choices differ visibly. ``hints`` (already placed) condition
     the prediction as in ``colorize``.
     """
-    from .color import lightness_ab_to_rgb_uint8
+    from colorizers.color import lightness_ab_to_rgb_uint8
 
     model = load_model(model) if not isinstance(model, PreTrainedModel) else model
     if not has_color_distribution(model):

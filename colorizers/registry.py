@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedConfig, PreTrainedModel
 
-from .image_processing_colorizer import ColorizerImageProcessor, nominal_edge
+from colorizers.image_processing_colorizer import ColorizerImageProcessor, nominal_edge
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 

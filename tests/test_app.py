@@ -22,15 +22,15 @@ from skimage import data  # noqa: E402
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
 
 import colorizers  # noqa: E402
-from colorizers.metrics import colorfulness  # noqa: E402
-from colorizers.serving import LoadedModel, resolve_model  # noqa: E402
+from colorizers.evaluation.metrics import colorfulness  # noqa: E402
+from colorizers.serving.policy import LoadedModel, resolve_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from app_server import served  # noqa: E402
 
 import app  # noqa: E402
-import app_compare  # noqa: E402
+from colorizers.app import compare as app_compare  # noqa: E402
 
 FAST = ["vanilla-v1", "vanilla-v2"]
 

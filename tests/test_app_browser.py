@@ -36,8 +36,8 @@ from app_server import served  # noqa: E402
 from test_app import RecordingLoader  # noqa: E402
 
 import app  # noqa: E402
-import app_compare  # noqa: E402
 import colorizers  # noqa: E402
+from colorizers.app import compare as app_compare  # noqa: E402
 from colorizers.registry import count_parameters  # noqa: E402
 
 ARGS = [

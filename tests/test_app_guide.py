@@ -16,8 +16,8 @@ sys.path.insert(0, str(ROOT))
 from app_server import served  # noqa: E402
 from conftest import tiny_model  # noqa: E402
 
-import app_guide  # noqa: E402
-from colorizers.serving import LoadedModel, resolve_model  # noqa: E402
+from colorizers.app import guide as app_guide  # noqa: E402
+from colorizers.serving.policy import LoadedModel, resolve_model  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -19,11 +19,11 @@ sys.path.insert(0, str(ROOT))
 from app_server import served
 from video_clips import describe, pan_frames, write_clip
 
-import app_video
 from colorizers import limits as resource_limits
-from colorizers import serving
+from colorizers.app import video as app_video
 from colorizers.limits import Gate
-from colorizers.serving import LoadedModel, ModelCache, RequestFolders
+from colorizers.serving import policy as serving
+from colorizers.serving.policy import LoadedModel, ModelCache, RequestFolders
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

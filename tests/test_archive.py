@@ -1,4 +1,4 @@
-"""Archive runs (``colorizers.archive``, ``colorizers.archive_datasets``): fixed chunks whatever the number of
+"""Archive runs (``colorizers.batch.engine``, ``colorizers.batch.datasets``): fixed chunks whatever the number of
 processes, the manifest, resuming after a kill, ``--retry-failed``, atomic writes, datasets in and out (with a
 broken row), pushing to the (test) Hub, and one real two-process gloo run killed halfway and resumed."""
 
@@ -23,11 +23,11 @@ import pytest
 from app_server import free_port
 from PIL import Image
 
-from colorizers.archive import chunk_plan, chunks_of, output_conflicts
-from colorizers.cli import main
-from colorizers.cli_files import Job
-from colorizers.manifest import end_last_line, read_manifest
-from colorizers.overlap import Prefetch, Writers
+from colorizers.batch.engine import chunk_plan, chunks_of, output_conflicts
+from colorizers.batch.files import Job
+from colorizers.batch.manifest import end_last_line, read_manifest
+from colorizers.batch.overlap import Prefetch, Writers
+from colorizers.commands.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,7 +148,7 @@ def test_manifest_records_every_input_once(tmp_path, capsys):
 
 
 def test_resume_after_a_kill_writes_only_what_is_missing_and_matches_a_full_run(tmp_path, capsys):
-    from colorizers.cli_files import collect_jobs
+    from colorizers.batch.files import collect_jobs
 
     photos = _photos(tmp_path / "in", 9, broken=False)
     full, resumed = tmp_path / "full", tmp_path / "resumed"
@@ -218,7 +218,7 @@ def test_an_output_name_taken_by_another_input_fails_once(tmp_path, capsys):
 
 def test_sigterm_stops_between_chunks_with_the_summary_and_a_rerun_finishes(tmp_path, capsys, monkeypatch):
     import colorizers.pipeline as pipeline
-    from colorizers.cli_files import Interrupted
+    from colorizers.batch.files import Interrupted
 
     photos = _photos(tmp_path / "in", 6, broken=False)
     out = tmp_path / "out"

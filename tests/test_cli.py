@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorizers.cli import main
+from colorizers.commands.main import main
 
 
 @pytest.fixture
@@ -134,7 +134,7 @@ def test_evaluate_prints_table_and_writes_json(references, tmp_path, capsys, mon
 
     from skimage.metrics import peak_signal_noise_ratio
 
-    from colorizers.evaluation import gray_prediction
+    from colorizers.evaluation.evaluate import gray_prediction
 
     out = tmp_path / "results.json"
     code = main(
@@ -168,7 +168,7 @@ def test_evaluate_prints_table_and_writes_json(references, tmp_path, capsys, mon
     assert report["results"][0]["psnr"] == pytest.approx(expected)
     assert report["results"][1]["parameters"] > 0 and report["results"][1]["images_per_second"] > 0
     # AuC over all the set's pixels: the gray baseline's equals the accumulator's on the same pairs
-    from colorizers.metrics import AucAccumulator
+    from colorizers.evaluation.metrics import AucAccumulator
 
     accumulator = AucAccumulator()
     for r in refs:

@@ -13,8 +13,9 @@ import torch
 from transformers import AutoConfig
 
 import colorizers
-from colorizers import cli_presets, preset_quality
-from colorizers.cli import main
+from colorizers.commands import presets as cli_presets
+from colorizers.commands.main import main
+from colorizers.hub import preset_quality
 from colorizers.registry import get_preset, list_models, model_class_for
 
 ROOT = Path(__file__).resolve().parents[1]

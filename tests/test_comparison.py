@@ -1,4 +1,4 @@
-"""colorizers.comparison: reading uploads, the working size, the metrics' colour reference, runs."""
+"""colorizers.serving.comparison: reading uploads, the working size, the metrics' colour reference, runs."""
 
 import math
 
@@ -8,10 +8,10 @@ from conftest import tiny_model
 from PIL import Image
 from skimage import data
 
-from colorizers.comparison import compare, metric_reference, parse_working_size, read_upload, run_model
-from colorizers.evaluation import gray_prediction
-from colorizers.metrics import as_rgb_uint8, score
-from colorizers.serving import LoadedModel, RequestError
+from colorizers.evaluation.evaluate import gray_prediction
+from colorizers.evaluation.metrics import as_rgb_uint8, score
+from colorizers.serving.comparison import compare, metric_reference, parse_working_size, read_upload, run_model
+from colorizers.serving.policy import LoadedModel, RequestError
 
 CAT = data.chelsea()[::4, ::4]  # 75x113 colour
 
@@ -218,7 +218,7 @@ def test_other_options_go_to_colorize(files):
 
 @pytest.mark.parametrize("value, expected", [(None, None), ("", None), (0, 1.0), (100, 0.2), (50, 0.6), ("25", 0.8)])
 def test_vividness_maps_to_temperature(value, expected):
-    from colorizers.comparison import temperature_for_vividness, vividness_for_temperature
+    from colorizers.serving.comparison import temperature_for_vividness, vividness_for_temperature
 
     assert temperature_for_vividness(value) == (None if expected is None else pytest.approx(expected))
     if expected is not None:
@@ -228,7 +228,7 @@ def test_vividness_maps_to_temperature(value, expected):
 
 @pytest.mark.parametrize("value", [-1, 101, "loud", float("nan")])
 def test_bad_vividness_is_refused(value):
-    from colorizers.comparison import temperature_for_vividness
+    from colorizers.serving.comparison import temperature_for_vividness
 
     with pytest.raises(RequestError, match="Vividness must be a number from 0 to 100"):
         temperature_for_vividness(value)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from colorizers.hub.remote_code import RemoteCodeError, check_self_contained
 from colorizers.models import FAMILIES
-from colorizers.remote_code import RemoteCodeError, check_self_contained
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKER = ROOT / "utils" / "check_copies.py"

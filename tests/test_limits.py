@@ -222,7 +222,7 @@ def _photo(height: int, width: int) -> np.ndarray:
 
 @pytest.mark.parametrize("edge_aware", [True, False])
 def test_banded_post_processing_matches_the_whole_image(monkeypatch, rng, edge_aware):
-    from colorizers import upsampling
+    from colorizers.processing import upsampling
 
     light = colorizers.image_to_lightness(_photo(900, 1300))
     ab = rng.uniform(-0.4, 0.4, (2, 90, 130)).astype(np.float32)
@@ -237,7 +237,7 @@ def test_banded_post_processing_matches_the_whole_image(monkeypatch, rng, edge_a
 
 
 def test_banded_scores_match_the_whole_image(monkeypatch):
-    from colorizers import metrics
+    from colorizers.evaluation import metrics
 
     reference = _photo(700, 1000)
     prediction = np.clip(

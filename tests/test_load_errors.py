@@ -19,9 +19,9 @@ from safetensors.torch import load_file, save_file
 
 import colorizers
 from colorizers import ColorizerImageProcessor
-from colorizers.cli import main
-from colorizers.loading import ModelLoadError
-from colorizers.serving import RequestError, resolve_model
+from colorizers.commands.main import main
+from colorizers.model_io.loading import ModelLoadError
+from colorizers.serving.policy import RequestError, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,6 @@ import pytest
 import torch
 
 from colorizers.color import lab_to_rgb
-from colorizers.ema import ExponentialMovingAverage
-from colorizers.hints import simulate_hints
 from colorizers.objectives import (
     ab_bin_centers,
     annealed_mean,
@@ -20,6 +18,8 @@ from colorizers.objectives import (
     smooth_prior,
     soft_encode,
 )
+from colorizers.processing.hints import simulate_hints
+from colorizers.training.ema import ExponentialMovingAverage
 
 
 def test_ab_bins_are_the_in_gamut_cells_of_a_10_grid():

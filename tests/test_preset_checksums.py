@@ -1,4 +1,4 @@
-"""Shipped weights are verified against the checksums recorded when they shipped (colorizers.preset_checksums)."""
+"""Shipped weights are verified against the checksums recorded when they shipped (colorizers.model_io.checksums)."""
 
 import json
 import shutil
@@ -7,8 +7,8 @@ import pytest
 
 import colorizers
 from colorizers import registry
-from colorizers.model_checks import ModelLoadError
-from colorizers.preset_checksums import CHECKSUMS_FILE, ChecksumError, record_checksums, verify_checksums
+from colorizers.model_io.checks import ModelLoadError
+from colorizers.model_io.checksums import CHECKSUMS_FILE, ChecksumError, record_checksums, verify_checksums
 
 SHIPPED = colorizers.list_models(with_weights=True)
 

@@ -1,4 +1,4 @@
-"""Each preset's measured kodak24 quality (colorizers.preset_quality): read from eval_results.json, shown by
+"""Each preset's measured kodak24 quality (colorizers.hub.preset_quality): read from eval_results.json, shown by
 ``colorizers list`` and by the app's model dropdowns, best first, with presets below gray marked."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from colorizers import preset_quality
-from colorizers.cli import main
-from colorizers.preset_quality import GRAY_KODAK24_PSNR, choice_label, preset_choices, read_quality
+from colorizers.commands.main import main
+from colorizers.hub import preset_quality
+from colorizers.hub.preset_quality import GRAY_KODAK24_PSNR, choice_label, preset_choices, read_quality
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,10 +80,10 @@ def test_labels_and_order_best_first_unmeasured_then_untrained_last(pretrained):
 def test_the_app_s_dropdowns_label_and_order_presets_by_their_scores(pretrained, monkeypatch):
     pytest.importorskip("gradio")
     sys.path.insert(0, str(ROOT))
-    import app_compare
-    import app_guide
-    import app_video
     from colorizers import list_models
+    from colorizers.app import compare as app_compare
+    from colorizers.app import guide as app_guide
+    from colorizers.app import video as app_video
     from colorizers.registry import Preset
 
     write(pretrained / "vanilla-v2", [kodak(GRAY_KODAK24_PSNR + 0.25, 17.0)])

@@ -8,7 +8,7 @@ from PIL import Image
 from skimage import color as skcolor
 
 import colorizers
-from colorizers.metrics import colorfulness
+from colorizers.evaluation.metrics import colorfulness
 from colorizers.registry import PRETRAINED_DIR
 
 SHIPPED = colorizers.list_models(with_weights=True)

@@ -254,7 +254,7 @@ def test_ab_at_full_size_is_left_as_predicted(rng):
 
 
 def test_guided_upsample_shapes_range_and_numpy_fallback(rng, monkeypatch):
-    import colorizers.upsampling as module  # where the guided filter lives
+    import colorizers.processing.upsampling as module  # where the guided filter lives
 
     for (height, width), (h, w) in [
         ((1, 1), (1, 1)),
@@ -360,7 +360,7 @@ def test_settings_at_their_bounds_are_accepted():
 
 
 def test_shipped_processor_configs_are_valid():
-    from colorizers.loading import read_processor
+    from colorizers.model_io.loading import read_processor
     from colorizers.registry import PRETRAINED_DIR
 
     files = sorted(PRETRAINED_DIR.glob("*/preprocessor_config.json"))

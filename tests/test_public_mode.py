@@ -16,10 +16,11 @@ from hub_server import HubServer
 from PIL import Image
 
 import colorizers
-from colorizers import limits, serving
-from colorizers.loading import ModelLoadError
-from colorizers.model_checks import BrokenModelError
-from colorizers.serving import ModelPolicy, RequestError, check_model_name, parse_model_names, resolve_model
+from colorizers import limits
+from colorizers.model_io.checks import BrokenModelError
+from colorizers.model_io.loading import ModelLoadError
+from colorizers.serving import policy as serving
+from colorizers.serving.policy import ModelPolicy, RequestError, check_model_name, parse_model_names, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
 USER, TOKEN = "tester", "hf_test_token"
@@ -299,7 +300,7 @@ NAME_PROBES = ["/etc/passwd", "/tmp", "/nonexistent/model", "../x", "resnet1"]  
 
 
 def test_the_video_handler_checks_the_name_before_touching_anything(monkeypatch, tmp_path):
-    import app_video
+    from colorizers.app import video as app_video
 
     touched = []
     for module, name in ((serving, "local_path"), (app_video, "uploaded_path"), (app_video, "probe_video")):

@@ -2,7 +2,7 @@
 
 Each command (a line of a bash block, continuation lines joined, ``&&`` chains split) is one test:
 
-* ``python -m colorizers ...`` runs here, in this process (``colorizers.cli.main``, shell globs expanded as bash
+* ``python -m colorizers ...`` runs here, in this process (``colorizers.commands.main.main``, shell globs expanded as bash
   would), in its own temporary folder holding a copy of ``docs/samples`` and the stand-ins of ``FIXTURES`` for the
   files the examples name as the reader's own (``old.jpg``, ``photos/``...), so nothing is written into the
   repository. It must exit with 0, write its ``-o``/``--output``, and not colorize the already colorized samples.
@@ -156,7 +156,7 @@ def expand_globs(tokens: list[str], folder: Path) -> list[str]:
 
 
 def run_cli(snippet: Snippet, workdir: Path, capsys) -> None:
-    from colorizers.cli import main
+    from colorizers.commands.main import main
 
     command = snippet.text
     argv = expand_globs(list(snippet.words[3:]), workdir)  # after "python -m colorizers"
@@ -213,7 +213,7 @@ def test_readme_has_commands_to_run():
 def test_more_vivid_example_is_more_vivid(workdir):
     """A README line that calls a temperature "more vivid" gives more colour than the model's default."""
     import colorizers
-    from colorizers.metrics import colorfulness
+    from colorizers.evaluation.metrics import colorfulness
 
     lines = [line for line in README.read_text(encoding="utf-8").splitlines() if re.search(r"more vivid", line)]
     examples = [line for line in lines if "--temperature" in line]

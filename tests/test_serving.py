@@ -1,4 +1,4 @@
-"""colorizers.serving: model names, loading with precise refusals, the LRU model cache, request folders."""
+"""colorizers.serving.policy: model names, loading with precise refusals, the LRU model cache, request folders."""
 
 import os
 import threading
@@ -12,7 +12,7 @@ import colorizers.registry
 from colorizers.limits import Gate, Limits
 from colorizers.models.discriminator import ColorizerDiscriminatorConfig, ColorizerDiscriminatorModel
 from colorizers.registry import default_working_size, preset_model_types
-from colorizers.serving import (
+from colorizers.serving.policy import (
     LoadedModel,
     ModelCache,
     RequestError,

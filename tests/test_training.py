@@ -12,13 +12,12 @@ import torch
 from conftest import colour_image
 
 import colorizers
-from colorizers import metrics
+from colorizers.evaluation import metrics
 from colorizers.losses import (
     discriminator_loss,
     frozen_forward,
     generator_adversarial_loss,
 )
-from colorizers.samples import collate, make_sample
 from colorizers.training import (
     MetricsLog,
     StopRequest,
@@ -40,6 +39,7 @@ from colorizers.training import (
     step_hints,
 )
 from colorizers.training import validation as validation_module
+from colorizers.training.samples import collate, make_sample
 
 TINY_UNET = {"hidden_sizes": [4, 8]}
 

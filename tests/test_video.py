@@ -8,11 +8,11 @@ from skimage import color as skimage_color
 from video_clips import describe, marked_frames, pan_frames, texture, write_clip
 
 import colorizers
-from colorizers import video as video_module
-from colorizers.cli import main
 from colorizers.color import rgb_to_lab, rgb_to_lightness
-from colorizers.temporal import TemporalStabilizer, scene_cuts
-from colorizers.video import FrameColorizer, VideoError, colorize_video, join_lightness_ab
+from colorizers.commands.main import main
+from colorizers.video import colorize as video_module
+from colorizers.video.colorize import FrameColorizer, VideoError, colorize_video, join_lightness_ab
+from colorizers.video.temporal import TemporalStabilizer, scene_cuts
 
 
 @pytest.fixture(scope="module")

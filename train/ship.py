@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 import colorizers
-from colorizers.eval_results import RESULTS_FILE, read_eval_results, write_eval_results
-from colorizers.model_card import write_model_card
-from colorizers.preset_checksums import record_checksums
+from colorizers.hub.eval_results import RESULTS_FILE, read_eval_results, write_eval_results
+from colorizers.hub.model_card import write_model_card
+from colorizers.model_io.checksums import record_checksums
 from colorizers.registry import PRETRAINED_DIR
 
 COPIED = (RESULTS_FILE, "sample_grid.png", "loss_curves.png")

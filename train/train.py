@@ -8,7 +8,7 @@
 
 ``main()`` reads top to bottom: arguments, model, accelerator, data, optimizers, resume, loop (with
 checkpoints and validation), final save and push. What it builds on is library code: data splits in
-``colorizers.data``, samples in ``colorizers.samples``, setup, checkpoints and validation in
+``colorizers.training.data``, samples in ``colorizers.training.samples``, setup, checkpoints and validation in
 ``colorizers.training``, so what is trained and measured here is exactly what users run.
 
 At the end ``--output_dir`` is a complete Hub repository: config.json, model.safetensors,
@@ -36,16 +36,13 @@ from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_
 from tqdm.auto import tqdm
 
 import colorizers
-from colorizers.data import DataError, class_labels, load_training_splits
-from colorizers.ema import ExponentialMovingAverage
+from colorizers.evaluation.metrics import GRAY_CHROMA_THRESHOLD, GRAY_MAX_SHARE
 from colorizers.losses import (
     discriminator_loss,
     frozen_forward,
     generator_adversarial_loss,
 )
-from colorizers.metrics import GRAY_CHROMA_THRESHOLD, GRAY_MAX_SHARE
 from colorizers.objectives import color_distribution
-from colorizers.samples import Augmentation, collate, colorization_dataset
 from colorizers.training import (
     LOSSES,
     CheckpointError,
@@ -73,6 +70,9 @@ from colorizers.training import (
     save_grid,
     step_hints,
 )
+from colorizers.training.data import DataError, class_labels, load_training_splits
+from colorizers.training.ema import ExponentialMovingAverage
+from colorizers.training.samples import Augmentation, collate, colorization_dataset
 
 logger = get_logger("colorizers.train")
 
@@ -727,13 +727,13 @@ def main(argv: list[str] | None = None) -> int:
                 "skipped_files": splits.skipped_files,
             },
         }
-        from colorizers.eval_results import write_eval_results
-        from colorizers.model_card import write_model_card
+        from colorizers.hub.eval_results import write_eval_results
+        from colorizers.hub.model_card import write_model_card
 
         write_eval_results(output_dir, results)
         write_model_card(output_dir, preset_name=args.model if args.model in colorizers.list_models() else None)
         if args.push_to_hub:
-            from colorizers.hub import push_to_hub
+            from colorizers.hub.publish import push_to_hub
 
             push_to_hub(output_dir, args.hub_model_id, private=args.hub_private, revision=args.hub_revision)
     accelerator.wait_for_everyone()

@@ -15,8 +15,8 @@ import pkgutil
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageToImage
 
-from ..image_processing_colorizer import ColorizerImageProcessor
-from ..registry import register_preset
+from colorizers.image_processing_colorizer import ColorizerImageProcessor
+from colorizers.registry import register_preset
 
 FAMILIES = {}
 

@@ -5,14 +5,14 @@ validation and reports. The script keeps its arguments and one linear ``main()``
   ``TrainingSetupError`` for settings a run cannot start with;
 - ``steps``: the keyword arguments of a training forward (and simulated colour hints);
 - ``checkpoints``: atomic checkpoints, ``latest``, SIGTERM/SIGINT handling;
-- ``validation``: scores through the processor's post-processing and ``colorizers.metrics``;
+- ``validation``: scores through the processor's post-processing and ``colorizers.evaluation.metrics``;
 - ``reporting``: ``metrics.jsonl``, sample grids, loss curves.
 
-Data (splits, filtering, classes) is in ``colorizers.data``; samples and torch datasets in
-``colorizers.samples``.
+Data (splits, filtering, classes) is in ``colorizers.training.data``; samples and torch datasets in
+``colorizers.training.samples``.
 """
 
-from .checkpoints import (
+from colorizers.training.checkpoints import (
     CheckpointError,
     StopRequest,
     complete_checkpoints,
@@ -21,8 +21,8 @@ from .checkpoints import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from .reporting import MetricsLog, plot_loss_curves, save_grid
-from .setup import (
+from colorizers.training.reporting import MetricsLog, plot_loss_curves, save_grid
+from colorizers.training.setup import (
     LOSSES,
     TrainingSetupError,
     build_discriminator,
@@ -34,8 +34,8 @@ from .setup import (
     measure_color_prior,
     prepare_backbone,
 )
-from .steps import labels_key, model_inputs, step_hints
-from .validation import evaluate, format_scores
+from colorizers.training.steps import labels_key, model_inputs, step_hints
+from colorizers.training.validation import evaluate, format_scores
 
 __all__ = [
     "LOSSES",

@@ -17,7 +17,7 @@ import shutil
 import signal
 from pathlib import Path
 
-from .setup import TrainingSetupError
+from colorizers.training.setup import TrainingSetupError
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 STATE_FILE = "training_state.json"

@@ -11,11 +11,11 @@ import logging
 
 import torch
 
-from ..color import AB_SCALE
-from ..limits import shorten
-from ..loading import ModelLoadError, load_model
-from ..model_checks import local_path
-from ..registry import create_model, get_preset, list_models
+from colorizers.color import AB_SCALE
+from colorizers.limits import shorten
+from colorizers.model_io.checks import local_path
+from colorizers.model_io.loading import ModelLoadError, load_model
+from colorizers.registry import create_model, get_preset, list_models
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def configure_loss(config, loss_name: str) -> None:
 
 def build_discriminator(overrides: dict | None = None):
     """The PatchGAN discriminator of GAN training, with the ``"discriminator"`` entry of ``overrides``."""
-    from ..models.discriminator import (
+    from colorizers.models.discriminator import (
         ColorizerDiscriminatorConfig,
         ColorizerDiscriminatorModel,
     )
@@ -196,7 +196,7 @@ def is_plateau(scheduler) -> bool:
 def measure_color_prior(model, dataset, num_samples: int) -> torch.Tensor:
     """The empirical ab-bin distribution of ``num_samples`` training crops (evenly spread over the data),
     on the grid the classification loss sees, smoothed as in Zhang et al. 2016."""
-    from ..objectives import bin_histogram, color_distribution, pool_labels, smooth_prior
+    from colorizers.objectives import bin_histogram, color_distribution, pool_labels, smooth_prior
 
     holder, stride = color_distribution(model)
     centers = holder.ab_bins.detach().cpu()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..hints import simulate_hints
+from colorizers.processing.hints import simulate_hints
 
 
 def labels_key(config) -> str:

@@ -1,7 +1,7 @@
 """Validation during training, scored exactly as users' results are.
 
 Predictions become images through the processor's ``post_process_colorization`` (the step of
-``colorize()``) and are scored by ``colorizers.metrics.score``; every numeric score it returns is
+``colorize()``) and are scored by ``colorizers.evaluation.metrics.score``; every numeric score it returns is
 averaged, so a metric added there appears here. Scores are gathered across processes with
 ``gather_for_metrics``: each validation image counts once, whatever the number of processes.
 """
@@ -14,9 +14,9 @@ from numbers import Real
 import numpy as np
 import torch
 
-from ..color import denormalize_lightness, rgb_to_lab
-from ..metrics import as_rgb_uint8, correlations_from_moments, score
-from ..pipeline import predicted_ab
+from colorizers.color import denormalize_lightness, rgb_to_lab
+from colorizers.evaluation.metrics import as_rgb_uint8, correlations_from_moments, score
+from colorizers.pipeline import predicted_ab
 
 
 def lightness_planes(pixel_values: torch.Tensor) -> list[np.ndarray]:

@@ -1,4 +1,5 @@
-from ...registry import Preset
+from colorizers.registry import Preset
+
 from .configuration_autoencoder import AutoencoderColorizerConfig
 from .modeling_autoencoder import (
     AutoencoderColorizerModel,

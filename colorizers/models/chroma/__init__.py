@@ -1,4 +1,5 @@
-from ...registry import Preset
+from colorizers.registry import Preset
+
 from .configuration_chroma import ChromaColorizerConfig
 from .modeling_chroma import ChromaColorizerModel, ChromaColorizerOutput, ChromaColorizerPreTrainedModel
 

@@ -1,4 +1,5 @@
-from ...registry import Preset
+from colorizers.registry import Preset
+
 from .configuration_cifar import CifarColorizerConfig
 from .modeling_cifar import CifarColorizerModel, CifarColorizerOutput, CifarColorizerPreTrainedModel
 

@@ -1,4 +1,5 @@
-from ...registry import Preset
+from colorizers.registry import Preset
+
 from .configuration_koalarization import KoalarizationColorizerConfig
 from .modeling_koalarization import (
     KoalarizationColorizerModel,

@@ -1,4 +1,5 @@
-from ...registry import Preset
+from colorizers.registry import Preset
+
 from .configuration_resnet import ResNetColorizerConfig
 from .modeling_resnet import ResNetColorizerModel, ResNetColorizerOutput, ResNetColorizerPreTrainedModel
 

@@ -1,4 +1,5 @@
-from ...registry import Preset
+from colorizers.registry import Preset
+
 from .configuration_strided_unet import StridedUNetColorizerConfig
 from .modeling_strided_unet import (
     StridedUNetColorizerModel,

@@ -1,4 +1,5 @@
-from ...registry import Preset
+from colorizers.registry import Preset
+
 from .configuration_unet import UNetColorizerConfig
 from .modeling_unet import UNetColorizerModel, UNetColorizerOutput, UNetColorizerPreTrainedModel
 

@@ -1,4 +1,5 @@
-from ...registry import Preset
+from colorizers.registry import Preset
+
 from .configuration_vanilla import VanillaColorizerConfig
 from .modeling_vanilla import VanillaColorizerModel, VanillaColorizerOutput, VanillaColorizerPreTrainedModel
 

@@ -1,0 +1,391 @@
+"""``colorize_video()``: a video file in, its colorized version out, temporally stable.
+
+Frames stream through three threads so decoding, the model and encoding overlap, in batches, with
+bounded queues (memory stays flat for a two-hour film):
+
+    decode (PyAV) -> gray frames -> model on batches at its working size -> stabilization
+    (``colorizers.video.temporal``) on ab at that size -> ab upsampled once and joined with the full-resolution
+    L -> encode + mux, with the audio packets copied
+
+The output keeps the input's frame rate, timestamps (so its frame count and duration), size and audio;
+it is written under a temporary name beside the destination and renamed when complete, so an error or
+Ctrl-C never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel
+
+from colorizers.color import denormalize_lightness, gray_to_lightness
+from colorizers.image_processing_colorizer import ColorizerImageProcessor
+from colorizers.model_io.loading import load_model, load_processor
+from colorizers.pipeline import check_temperature, predict_lightness_ab
+from colorizers.video.frame_color import join_lightness_ab
+from colorizers.video.io import (
+    CONTAINERS,
+    VIDEO_SUFFIXES,
+    VideoError,
+    VideoInfo,
+    VideoWriter,
+    open_video,
+    probe_video,
+    read_stream,
+)
+from colorizers.video.temporal import TemporalStabilizer
+
+_WAIT_S = 0.1  # how often blocked threads look up to see whether the others stopped
+
+
+class FrameColorizer:
+    """A model turned into a video filter: batches of full-resolution L in order, stabilized ab out.
+
+    Each call takes the next frames' L planes (one shape) and returns their normalised ab at the model's
+    working size, ``(2, h, w)`` each; ``join_lightness_ab`` makes the colour frames. With
+    ``stabilize=False`` it is ``colorize()`` frame by frame.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        processor: ColorizerImageProcessor | None = None,
+        *,
+        size: int | dict | None = None,
+        temperature: float | None = None,
+        stabilize: bool = True,
+        stabilizer: TemporalStabilizer | None = None,
+    ):
+        check_temperature(temperature, model)
+        self.model, self.processor = model, processor or load_processor(model)
+        self.size, self.temperature = size, temperature
+        self.stabilizer = (stabilizer or TemporalStabilizer()) if stabilize else None
+        self.cuts = 0
+
+    def __call__(self, lightness: list[np.ndarray]) -> list[np.ndarray]:
+        pixel_values, ab = predict_lightness_ab(
+            lightness, self.model, self.processor, size=self.size, temperature=self.temperature
+        )
+        ab = ab.numpy()
+        if self.stabilizer is None:
+            return list(ab)
+        small = denormalize_lightness(pixel_values[:, 0].numpy())
+        out = []
+        for light, planes in zip(small, ab):
+            out.append(self.stabilizer(light, planes))
+            self.cuts += self.stabilizer.last_cut
+        return out
+
+    def colorize(self, lightness: list[np.ndarray]) -> list[np.ndarray]:
+        """The next frames as sRGB uint8 ``(H, W, 3)`` arrays."""
+        return [join_lightness_ab(light, ab) for light, ab in zip(lightness, self(lightness))]
+
+
+@dataclass
+class VideoResult:
+    """What ``colorize_video`` wrote."""
+
+    path: Path
+    frames: int
+    fps: float  # the video's frame rate
+    seconds: float  # its duration
+    width: int
+    height: int
+    codec: str  # e.g. "H.264 (libx264)"
+    container: str  # FFmpeg's muxer name, e.g. "mp4"
+    audio: str  # "copied (aac)", "re-encoded (pcm_s16le -> aac: ...)" or "none"
+    stabilized: bool
+    shots: int  # shots found (scene cuts + 1), when stabilized
+    elapsed_s: float
+
+    @property
+    def audio_copied(self) -> bool:
+        return self.audio.startswith("copied")
+
+    @property
+    def frames_per_second(self) -> float:
+        """Processing speed: frames colorized per second of wall time, end to end."""
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else float("inf")
+
+
+class _Stopped(Exception):
+    """Another thread of the pipeline failed or was interrupted."""
+
+
+class _Worker(threading.Thread):
+    def __init__(self, target: Callable, name: str):
+        super().__init__(name=name, daemon=True)
+        self._target_fn, self.error, self.result = target, None, None
+
+    def run(self) -> None:
+        try:
+            self.result = self._target_fn()
+        except _Stopped:
+            pass
+        except BaseException as error:
+            self.error = error
+
+
+def _put(channel: queue.Queue, item: Any, stop: threading.Event) -> None:
+    while True:
+        if stop.is_set():
+            raise _Stopped
+        try:
+            channel.put(item, timeout=_WAIT_S)
+            return
+        except queue.Full:
+            continue
+
+
+def _get(channel: queue.Queue, stop: threading.Event) -> Any:
+    while True:
+        if stop.is_set():
+            raise _Stopped
+        try:
+            return channel.get(timeout=_WAIT_S)
+        except queue.Empty:
+            continue
+
+
+def _check_range(start: float | None, duration: float | None) -> None:
+    for name, value in (("start", start), ("duration", duration)):
+        if value is not None and (isinstance(value, bool) or not np.isfinite(value) or value < 0):
+            raise VideoError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    if duration is not None and duration <= 0:
+        raise VideoError(f"duration must be positive, got {duration}")
+
+
+def colorize_video(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    model: PreTrainedModel | str | None = None,
+    *,
+    stabilize: bool = True,
+    start: float | None = None,
+    duration: float | None = None,
+    overwrite: bool = False,
+    processor: ColorizerImageProcessor | None = None,
+    size: int | dict | None = None,
+    batch_size: int = 8,
+    device: str | torch.device | None = None,
+    temperature: float | None = None,
+    progress: Callable[[int], Any] | None = None,
+    stabilizer: TemporalStabilizer | None = None,
+    copy_audio: set[str] | None = None,
+) -> VideoResult:
+    """Colorize the video file ``src`` into ``dst``, keeping its frame rate, timing, size and audio.
+
+    Args:
+        src: any video FFmpeg reads (its first video stream is colorized; colour videos are treated as
+            their black-and-white version).
+        dst: the output; its suffix picks the container: ``.mp4``/``.m4v``/``.mov``/``.mkv`` get H.264,
+            ``.webm`` VP9, ``.avi`` MPEG-4 Part 2 (the first encoder the installed FFmpeg has).
+        model: a loaded model, or a preset name, folder or Hub id; ``None`` for ``colorizers.DEFAULT_MODEL``.
+        stabilize: carry colour along optical flow within each shot (``colorizers.video.temporal``); ``False``
+            colorizes each frame on its own, as ``colorize()`` would.
+        start, duration: colorize only this part (seconds); the output starts at ``start``'s frame.
+        overwrite: replace an existing ``dst`` (otherwise refused).
+        processor, size, batch_size, device, temperature: as for ``colorize()``.
+        progress: called with the number of frames just written (``tqdm.update`` fits).
+        stabilizer: a configured :class:`TemporalStabilizer` (default settings otherwise).
+        copy_audio: audio codecs to copy (e.g. those browsers play); others are re-encoded. Default: copy
+            every audio stream the output container can hold.
+
+    Raises:
+        VideoError: for an unusable input (corrupt, truncated, empty, audio only, unsupported codec), an
+            output suffix no container is written for, or an existing ``dst`` without ``overwrite``.
+    """
+    started = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    _check_range(start, duration)
+    start = start or None  # from 0: the whole beginning, audio priming included
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    suffix = dst.suffix.lower()
+    if suffix not in CONTAINERS:
+        writable = " ".join(sorted(CONTAINERS))
+        raise VideoError(f"{dst}: cannot write {suffix or 'suffix-less'} videos (use one of {writable})")
+    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
+        raise VideoError(f"{dst}: the output would replace its own input")
+    if dst.exists() and not overwrite:
+        raise VideoError(f"{dst} exists (pass overwrite=True, or --overwrite)")
+    probe_video(src)  # refuse a bad input before loading any model
+    if model is None:
+        from colorizers.registry import default_model
+
+        model = default_model()
+    model = load_model(model, device=device) if not isinstance(model, PreTrainedModel) else model
+    if device is not None:
+        model.to(device)
+    was_training = model.training
+    model.eval()
+    colorizer = FrameColorizer(
+        model, processor, size=size, temperature=temperature, stabilize=stabilize, stabilizer=stabilizer
+    )
+    container, info = open_video(src)
+    end = None if duration is None else (start or 0.0) + duration
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    partial = dst.with_name(f".{dst.stem}.{uuid.uuid4().hex[:8]}.partial{suffix}")
+    writer, closed, done = None, False, False
+    try:
+        offset = info.start_time + start if start else 0.0  # a part starts at 0; a whole video keeps its timestamps
+        writer = VideoWriter(
+            partial, CONTAINERS[suffix], info, list(container.streams.audio), offset=offset, copy_audio=copy_audio
+        )
+        frames = _run_pipeline(
+            container, info, colorizer, writer, start=start, end=end, batch_size=batch_size, progress=progress
+        )
+        writer.close()
+        closed = True
+        if dst.exists() and not overwrite:
+            raise VideoError(f"{dst} exists (pass overwrite=True, or --overwrite)")
+        os.replace(partial, dst)
+        done = True
+    finally:
+        container.close()
+        model.train(was_training)
+        if writer is not None and not closed:
+            writer.abort()
+        if not done:
+            partial.unlink(missing_ok=True)
+    return VideoResult(
+        dst,
+        frames,
+        float(info.fps),
+        frames / float(info.fps),
+        info.width,
+        info.height,
+        writer.codec,
+        CONTAINERS[suffix],
+        writer.audio_summary,
+        stabilize,
+        colorizer.cuts if stabilize else 0,
+        time.perf_counter() - started,
+    )
+
+
+def _run_pipeline(
+    container,
+    info: VideoInfo,
+    colorizer: FrameColorizer,
+    writer: VideoWriter,
+    *,
+    start,
+    end,
+    batch_size: int,
+    progress,
+) -> int:
+    """Decode thread -> this thread (model + stabilization) -> encode thread; returns the frames written."""
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(maxsize=4 * batch_size)
+    colorized: queue.Queue = queue.Queue(maxsize=2)
+    finished = object()
+
+    def decode() -> int:
+        try:
+            return read_stream(container, info, lambda item: _put(decoded, item, stop), start=start, end=end)
+        finally:
+            try:
+                _put(decoded, finished, stop)
+            except _Stopped:
+                pass
+
+    written = [0]  # frames encoded so far (by the encode thread; reported to ``progress`` from this thread)
+    reported = [0]
+
+    def report() -> None:
+        if progress is not None and written[0] > reported[0]:
+            count, reported[0] = written[0] - reported[0], written[0]
+            progress(count)
+
+    def encode() -> int:
+        while (item := _get(colorized, stop)) is not finished:
+            kind, payload = item
+            if kind == "audio":
+                for index, packet in payload:
+                    writer.write_audio(index, packet)
+                continue
+            for pts, light, ab, rotation in payload:
+                if stop.is_set():
+                    raise _Stopped
+                writer.write(join_lightness_ab(light, ab), pts, rotation)
+                written[0] += 1
+        return written[0]
+
+    reader, encoder = _Worker(decode, "colorizers-decode"), _Worker(encode, "colorizers-encode")
+    reader.start()
+    encoder.start()
+
+    def send(item) -> None:
+        while True:
+            if encoder.error is not None or not encoder.is_alive():
+                raise encoder.error or _Stopped()
+            report()
+            try:
+                colorized.put(item, timeout=_WAIT_S)
+                return
+            except queue.Full:
+                continue
+
+    try:
+        batch, audio = [], []
+
+        def flush() -> None:
+            if batch:
+                lightness = [gray_to_lightness(gray) for _, gray, _ in batch]
+                abs_ = colorizer(lightness)
+                send(
+                    (
+                        "frames",
+                        [(pts, light, ab, rotation) for (pts, _, rotation), light, ab in zip(batch, lightness, abs_)],
+                    )
+                )
+                batch.clear()
+            if audio:
+                send(("audio", list(audio)))
+                audio.clear()
+
+        while True:
+            try:
+                item = decoded.get(timeout=_WAIT_S)
+            except queue.Empty:
+                if reader.error is not None:
+                    raise reader.error from None  # the decoding thread's own error, as it happened there
+                report()
+                continue
+            if item is finished:
+                break
+            if item[0] == "frame":
+                batch.append(item[1:])
+                if len(batch) >= batch_size:
+                    flush()
+            else:
+                audio.append(item[1:])
+        if reader.error is not None:
+            raise reader.error
+        flush()
+        send(finished)
+        while encoder.is_alive():
+            encoder.join(_WAIT_S)
+            report()
+        if encoder.error is not None:
+            raise encoder.error
+        report()
+        return encoder.result
+    finally:
+        stop.set()
+        reader.join()
+        encoder.join()
+
+
+__all__ = ["VIDEO_SUFFIXES", "FrameColorizer", "VideoError", "VideoResult", "colorize_video", "join_lightness_ab"]
