@@ -131,7 +131,7 @@ if not _COMMAND:
         list_models,
     )
 
-    # The preset colorize() uses when no model is named: chosen by the leaderboard (benchmarks/leaderboard.py).
+    # The preset colorize() uses when no model is named: chosen by the leaderboard (release/leaderboard.py).
     DEFAULT_MODEL = default_model()
 
 __all__ = [

@@ -177,7 +177,7 @@ FALLBACK_DEFAULT = "unet"
 
 def default_model() -> str:
     """The preset ``colorize()`` uses when none is named: the leaderboard's pick among the presets
-    with shipped weights (``benchmarks/leaderboard.py`` writes it), else the U-Net."""
+    with shipped weights (``release/leaderboard.py`` writes it), else the U-Net."""
     board = PRETRAINED_DIR / "leaderboard.json"
     if board.is_file():
         name = json.loads(board.read_text()).get("default")

@@ -40,8 +40,8 @@ SKIP = [
         "tests/test_train.py and tests/test_archive.py launch small ones",
     ),
     (
-        r"^(python )?(train/train\.py|benchmarks/)|^bash (train|benchmarks)/",
-        "training and benchmarks read ../shared data and take minutes to hours",
+        r"^(python )?(train/train\.py|benchmarks/|release/)|^bash (train|benchmarks)/",
+        "training, benchmarks and release steps read ../shared data and take minutes to hours",
     ),
     (
         r"^python -m colorizers push\b|--push-to-hub\b|\byour-org/",

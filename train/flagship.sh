@@ -11,7 +11,7 @@
 # Stage `frozen-more`: the frozen stage continued for the same time: the control of `finetune` at equal CPU time.
 # The two comparison runs train side by side, one core each (OMP_NUM_THREADS=1): equal CPU time by construction.
 # Every run resumes where it stopped when started again (its checkpoints are in RUNS/<run>/checkpoints).
-# Ship the chosen one with `python train/ship.py RUNS/<run> chroma`, then choose its working size and decoding
+# Ship the chosen one with `python release/ship.py RUNS/<run> chroma`, then choose its working size and decoding
 # (`release` steps in the README).
 set -euo pipefail
 data=${1:-../shared/data/tiny-imagenet}

@@ -3,7 +3,7 @@
 # report 5's two GANs, each next to the same generator trained on L1 alone for the same number of steps
 # (the control that shows what the adversarial term does). tiny-imagenet at 64x64, batch 32, on a CPU.
 #   bash train/seed_presets.sh [DATA] [RUNS] [STEPS] [UNET_GAN_STEPS]
-# Each run resumes if interrupted (RUNS/<run>/checkpoints). Ship with train/ship.py afterwards.
+# Each run resumes if interrupted (RUNS/<run>/checkpoints). Ship with release/ship.py afterwards.
 set -euo pipefail
 data=${1:-../shared/data/tiny-imagenet}
 runs=${2:-runs/seed}

@@ -37,8 +37,8 @@ train strided-unet 64 600
 # Ship the runs as the presets' bundled weights (half precision), colour predicted at 128 px
 # (64 px for the CIFAR autoencoder, which works at 32x32 inside), then rank them:
 for preset in vanilla-v2 resnet18 koalarization-small ae-baseline strided-unet; do
-  python train/ship.py "$runs/$preset" "$preset" --working-size 128
+  python release/ship.py "$runs/$preset" "$preset" --working-size 128
 done
-python train/ship.py "$runs/cifar-ae" cifar-ae --working-size 64
-[ -d runs/unet-tiny-imagenet ] && python train/ship.py runs/unet-tiny-imagenet unet --working-size 128
-python benchmarks/leaderboard.py
+python release/ship.py "$runs/cifar-ae" cifar-ae --working-size 64
+[ -d runs/unet-tiny-imagenet ] && python release/ship.py runs/unet-tiny-imagenet unet --working-size 128
+python release/leaderboard.py

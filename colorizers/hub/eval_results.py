@@ -1,7 +1,7 @@
 """The one schema of ``eval_results.json``: what a model folder measured about itself.
 
-Training (``train/train.py``), shipping (``train/ship.py``), the leaderboard
-(``benchmarks/leaderboard.py``) and the model cards (``colorizers.hub.model_card``) all read and write it
+Training (``train/train.py``), shipping (``release/ship.py``), the leaderboard
+(``release/leaderboard.py``) and the model cards (``colorizers.hub.model_card``) all read and write it
 through this module::
 
     {"evaluations": [{"dataset_name": "kodak24", "dataset_type": "kodak24", "split": "test",

@@ -1,6 +1,6 @@
 """Checksums of the weights that ship with the package: ``colorizers/pretrained/<preset>/checksums.json``.
 
-``train/ship.py`` records the SHA-256 of every weight file (``model.safetensors`` or its shards and index) when it
+``release/ship.py`` records the SHA-256 of every weight file (``model.safetensors`` or its shards and index) when it
 ships a preset; loading a preset verifies them first, so weights damaged on disk (a flipped bit, a truncated copy,
 an edit) are refused by name instead of colorizing garbage. Only the standard library: the command line's ``list``
 may import this without torch.

@@ -1,6 +1,6 @@
 """Choose each shipped preset's default working size by measurement, on the tuning sets only.
 
-    python benchmarks/choose_working_size.py [--presets resnet18 unet ...] [--sizes 64 96 128 192 256] [--write]
+    python release/choose_working_size.py [--presets resnet18 unet ...] [--sizes 64 96 128 192 256] [--write]
 
 Colour is predicted at a working size (the longest edge the model sees) and upsampled to the photo's
 full resolution. Models trained on 64 px crops often do better on large photos when they see them small,
@@ -14,9 +14,9 @@ leaderboard's merit averaged over the two
 
 and the best size wins (sizes within 0.02 of the best S tie, and the smallest, fastest of them wins). ``--write`` stores it in the preset's
 ``preprocessor_config.json`` (``size.longest_edge``) and ``config.json`` (``image_size``); run
-``benchmarks/leaderboard.py`` afterwards to re-score the presets and re-render their cards, and update
+``release/leaderboard.py`` afterwards to re-score the presets and re-render their cards, and update
 the output pins of ``tests/test_pretrained_pins.py`` that the new size changes. Models that predict a
-colour distribution (``chroma``) are left out: ``benchmarks/choose_decoding.py`` chooses their working size
+colour distribution (``chroma``) are left out: ``release/choose_decoding.py`` chooses their working size
 together with their decoding settings.
 """
 
@@ -34,7 +34,7 @@ from colorizers.evaluation.evaluate import gray_prediction
 from colorizers.pipeline import has_color_distribution
 from colorizers.registry import get_preset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the scoring the benchmarks print
 from colour_quality import TUNING_SETS, load_set, merit, score_set  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """Choose a distribution model's decoding defaults (working size, prior correction, temperature) on
 tuning sets, never on the sets the results are reported on.
 
-    python benchmarks/choose_decoding.py --model runs/chroma [--sizes 64 128 192] \
+    python release/choose_decoding.py --model runs/chroma [--sizes 64 128 192] \
         [--corrections 0 0.25 0.5 0.75] [--temperatures 1.0 0.7 0.5 0.38]
 
 Tuning sets: the full-resolution colour photos bundled with scikit-image, matplotlib and gradio
@@ -9,7 +9,7 @@ Tuning sets: the full-resolution colour photos bundled with scikit-image, matplo
 from the 500 the reports use). Each setting is scored with ``benchmarks/colour_quality.py``'s code.
 
 The rule (the same weighing of accuracy and colour as the default-model rule of
-``benchmarks/leaderboard.py``): maximise, averaged over the tuning sets,
+``release/leaderboard.py``): maximise, averaged over the tuning sets,
 
     S = (PSNR - PSNR of the gray prediction) + min(CF, reference CF) / 10
 
@@ -21,7 +21,7 @@ size is scored on the photos alone (tiny-imagenet images are colorized at their 
 The vivid end (temperature 0.2) decodes with ``vivid_prior_correction`` (models whose config has it): the
 correction among ``--corrections`` whose vivid colourfulness is closest to the references' on the tuning sets
 (mean absolute gap over the two), so that the most vivid setting paints photos about as colourful as photos are.
-Prints the table, the choice and the ``train/ship.py --set`` arguments that apply it.
+Prints the table, the choice and the ``release/ship.py --set`` arguments that apply it.
 """
 
 from __future__ import annotations
@@ -29,13 +29,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from pathlib import Path
 
 import torch
-from colour_quality import ROOT, load_set, merit, score_set
 
 import colorizers
 from colorizers.evaluation.evaluate import gray_prediction
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the scoring the benchmarks print
+from colour_quality import ROOT, load_set, merit, score_set  # noqa: E402
 
 VIVID_TEMPERATURE = 0.2
 
