@@ -182,10 +182,6 @@ def _lab_to_linear_planes(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -
     return [m[row, 0] * x + m[row, 1] * y + m[row, 2] * z for row in range(3)]
 
 
-def _lab_to_linear(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    return np.stack(_lab_to_linear_planes(lightness, ab[..., 0], ab[..., 1]), axis=-1)
-
-
 def _fit_gamut(lightness: np.ndarray, a: np.ndarray, b: np.ndarray, iterations: int) -> list[np.ndarray]:
     """Linear RGB planes of (L, a, b), out-of-gamut pixels with their chroma reduced to fit.
 

@@ -30,7 +30,6 @@ class Preset:
         config: values that differ from the config class defaults.
         description: one line for `list` and the app.
         reference: the seed report (and model) this preset reproduces.
-        model_class: the class to build; `None` means the one registered with `AutoModel`.
     """
 
     name: str
@@ -38,7 +37,6 @@ class Preset:
     config: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     reference: str = ""
-    model_class: type[PreTrainedModel] | None = None
 
     def make_config(self, **overrides) -> PreTrainedConfig:
         return self.config_class(**{**self.config, **overrides})
@@ -143,19 +141,18 @@ def match_preset(config: dict, preset_name: str | None = None) -> Preset | None:
     return best
 
 
-def model_class_for(config: PreTrainedConfig, preset: Preset | None = None) -> type[PreTrainedModel]:
-    if preset is not None and preset.model_class is not None:
-        return preset.model_class
-    from transformers import AutoModel
+def model_class_for(config: PreTrainedConfig) -> type[PreTrainedModel]:
+    """The model class registered with ``AutoModel`` for ``config`` (``KeyError`` for a config no family has)."""
+    from transformers import MODEL_MAPPING  # the mapping AutoModel.register fills (public, unlike AutoModel's own)
 
-    return AutoModel._model_mapping[type(config)]
+    return MODEL_MAPPING[type(config)]
 
 
 def create_model(name: str, **config_overrides) -> PreTrainedModel:
     """A freshly initialised (untrained) model of preset ``name``; overrides change config values."""
     preset = get_preset(name)
     config = preset.make_config(**config_overrides)
-    return model_class_for(config, preset)(config)
+    return model_class_for(config)(config)
 
 
 def create_processor(config: PreTrainedConfig) -> ColorizerImageProcessor:
@@ -168,7 +165,7 @@ def count_parameters(name: str) -> int:
     preset = get_preset(name)
     config = preset.make_config()
     with torch.device("meta"):
-        model = model_class_for(config, preset)(config)
+        model = model_class_for(config)(config)
     return sum(parameter.numel() for parameter in model.parameters())
 
 

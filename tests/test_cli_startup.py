@@ -95,7 +95,7 @@ def test_parameters_from_safetensors_headers_are_exact(name):
     preset = get_preset(name)
     config = AutoConfig.from_pretrained(preset.weights_dir)
     with torch.device("meta"):
-        model = model_class_for(config, preset)(config)
+        model = model_class_for(config)(config)
     assert cli_presets.shipped_parameters(preset.weights_dir) == sum(p.numel() for p in model.parameters())
 
 

@@ -560,7 +560,7 @@ def test_card_round_trips_with_eval_results(hub_env, published):
         for metric in ("psnr", "ssim", "colorfulness")
     }
     assert measured == expected
-    assert data.eval_results == model_card.eval_results_from(EVAL_RESULTS, "colorizers-unet")
+    assert data.eval_results == model_card.eval_results_from(EVAL_RESULTS)
     assert {result.dataset_split for result in data.eval_results} == {"test"}
     assert "| kodak24 | test | 24 | 256 px | 23.42 | 0.9312 | 14.25 | 36.57 | -22.32 |" in card.text
     assert "![Gray input, colorized output and the true colours](samples.png)" in card.text

@@ -104,7 +104,7 @@ def _cases() -> list[ModelCase]:
     for name in colorizers.list_models():
         preset = colorizers.get_preset(name)
         family = preset.config_class.__module__.split(".")[2]
-        model_class = registry.model_class_for(preset.make_config(**FAMILIES[family].TINY_CONFIG), preset)
+        model_class = registry.model_class_for(preset.make_config(**FAMILIES[family].TINY_CONFIG))
         cases.append(ModelCase(name, family, preset.config_class, model_class, preset=name))
     preset_configs = {case.config_class for case in cases}
     for family, package in FAMILIES.items():

@@ -85,7 +85,7 @@ def _index_metrics(item: dict) -> list[tuple[str, str]]:
     return [*METRICS, *((key, key) for key in others)]
 
 
-def eval_results_from(results: EvalResults | None, model_name: str) -> list:
+def eval_results_from(results: EvalResults | None) -> list:
     """``EvalResult`` entries (the card's ``model-index``) for every finite measured metric of every set."""
     from huggingface_hub import EvalResult
 
@@ -275,7 +275,7 @@ def render_model_card(
     loss_image = next((name for name in LOSS_IMAGES if (model.path / name).is_file()), None)
     dataset = str(training["dataset"]) if training and training.get("dataset") else None
     datasets = [dataset] if dataset and not _is_local_path(dataset) else None  # metadata names Hub ids only
-    eval_results = eval_results_from(results, model_name)
+    eval_results = eval_results_from(results)
 
     tags = list(dict.fromkeys([*source.get("base_tags", []), f"colorizers-{model.family}", *source.get("tags", [])]))
     if preset is not None:

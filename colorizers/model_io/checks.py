@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from colorizers.limits import available_memory_bytes, shorten
+from colorizers.registry import model_class_for
 
 MAX_MODULES = 5_000  # the largest preset has about 300; a config asking for more is refused while being built
 BYTES_PER_PARAMETER = 4  # weights load in float32
@@ -117,10 +118,8 @@ def _module_budget(count: int):
 
 def build_on_meta(config, where: str):
     """The model of ``config`` on the meta device: shapes only, no memory, at most ``MAX_MODULES`` modules."""
-    from transformers import AutoModel
-
     try:
-        model_class = AutoModel._model_mapping[type(config)]
+        model_class = model_class_for(config)
     except KeyError:
         raise BrokenModelError(
             f"{where}: its config is a {getattr(config, 'model_type', '?')!r} model, not a colorizer"
