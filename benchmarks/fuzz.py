@@ -1,18 +1,30 @@
 #!/usr/bin/env python
-"""Seeded mutation fuzzing of the shared image reader and of the app's API.
+"""Seeded mutation fuzzing of every input a user hands the library, and of the app's API.
 
-Seeds: small PNG, JPEG (with EXIF), GIF (animated), TIFF, WebP and BMP images made here. Each case is a seed
-mutated by one to three of: byte flips, truncation, a header spliced onto another seed's body, header
-bytes set to extreme values, a slice repeated. Every case must end in a decoded image or the reader's own
-error (``ImageReadError``; through the app, the one-line refusal the reader's error becomes), never
-another exception, never a hang over ``--timeout`` seconds, never a memory blow-up over ``--memory-mb``.
+Five kinds of input (``--kinds``; each case's check is the code the CLI and the app run on that input):
 
-    python benchmarks/fuzz.py                        # 2,000 reader cases, then 2,000 through the app
-    python benchmarks/fuzz.py --cases 200 --app-cases 50 --seed 1
+* ``image``: small PNG, JPEG (with EXIF), GIF (animated), TIFF, WebP and BMP images made here, each mutated by
+  one to three of: byte flips, truncation, a header spliced onto another seed's body, header bytes set to
+  extreme values, a slice repeated; PNG cases then get their CRCs fixed half of the time, so the damage
+  reaches the decoder instead of the checksum. Must decode, or end in the reader's ``ImageReadError``;
+* ``bomb``: decompression bombs and size lies (a PNG inflating to gigapixels, declared sizes up to 2^31, a
+  JPEG declaring 65535x65535 padded past any bytes-per-pixel heuristic, GIF/BMP/TIFF dimensions): same rule;
+* ``model``: a tiny saved model folder with its ``config.json``, ``preprocessor_config.json`` or
+  ``model.safetensors`` damaged (JSON-aware mutations; safetensors headers rewritten with a correct length):
+  must load and colorize a photo, or end in ``ModelLoadError``;
+* ``hints``: hint JSON files (lists, ``{"hints": ...}``, maps of file names) mutated structurally and as text:
+  must parse and render, or end in ``HintError``;
+* ``video``: small MP4, MKV, AVI, WebM and MOV clips mutated like images: every frame decodes, or the reader's
+  ``VideoError``.
 
-Reader cases run in a worker process (a hang is killed and counted, the worker restarted; each case's peak
-memory is measured); app cases go through ``/colorize`` of a server started here on 127.0.0.1. Prints the
-counts per outcome and every unexpected case (and saves those files under ``--keep``).
+Never another exception, never a hang over ``--timeout`` seconds, never a memory blow-up over ``--memory-mb``.
+
+    python benchmarks/fuzz.py                        # 4,700 cases over the five kinds, then 2,000 through the app
+    python benchmarks/fuzz.py --kinds model hints --cases 200 --app-cases 0 --seed 1
+
+Cases run in a worker process (a hang is killed and counted, the worker restarted; each case's peak memory is
+measured); app cases go through ``/colorize`` of a server started here on 127.0.0.1. Prints the counts per
+outcome and every unexpected case (and saves those files under ``--keep``).
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ import json
 import os
 import queue
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,16 +46,35 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fuzz_inputs  # noqa: E402
+
 FORMATS = {"png": "PNG", "jpg": "JPEG", "gif": "GIF", "tif": "TIFF", "webp": "WEBP", "bmp": "BMP"}
 EXTREMES = [b"\x00", b"\xff", b"\x7f", b"\x80", b"\xff\xff", b"\x00\x00", b"\x7f\xff\xff\xff", b"\xff\xff\xff\xff"]
+
+
+# Cases each kind runs by default (4,700 in all, besides the app's).
+DEFAULT_CASES = {"image": 2000, "bomb": 300, "model": 700, "hints": 1000, "video": 700}
 
 
 @dataclass
 class Case:
     index: int
-    data: bytes
+    data: bytes | dict[str, bytes]  # a file's bytes, or a model folder's files
     suffix: str
     how: str
+    kind: str = "image"
+
+    def write(self, folder: Path) -> Path:
+        """The case on disk: a file, or a folder of files."""
+        path = folder / f"{self.kind}-{self.index}.{self.suffix}"
+        if isinstance(self.data, dict):
+            path.mkdir()
+            for name, data in self.data.items():
+                (path / name).write_bytes(data)
+        else:
+            path.write_bytes(self.data)
+        return path
 
 
 def seed_images() -> dict[str, bytes]:
@@ -105,7 +137,43 @@ def mutations(seed: int, count: int, seeds: dict[str, bytes] | None = None):
         for _ in range(rng.randint(1, 3)):
             data, how = _mutate_once(rng, data, seeds)
             steps.append(how)
+        if suffix == "png" and rng.random() < 0.5:
+            data = fuzz_inputs.fix_png_crcs(data)
+            steps.append("crc")
         yield Case(index, data, suffix, "+".join(steps))
+
+
+def kind_cases(kind: str, seed: int, count: int, folder: Path | None = None):
+    """``count`` seeded cases of one kind of input (``folder``: where the model kind saves its seed model)."""
+    if kind == "image":
+        yield from mutations(seed, count)
+        return
+    rng = random.Random(f"{kind}-{seed}")
+    if kind == "bomb":
+        images = seed_images()
+        for index in range(count):
+            data, suffix, how = fuzz_inputs.bomb_cases(rng, images)
+            yield Case(index, data, suffix, how, kind)
+    elif kind == "model":
+        model_seed = fuzz_inputs.model_seed(Path(tempfile.mkdtemp(prefix="seed-model-", dir=folder)))
+        for index in range(count):
+            files, how = fuzz_inputs.mutate_model(rng, model_seed)
+            yield Case(index, files, "model", how, kind)
+    elif kind == "hints":
+        for index in range(count):
+            data, how = fuzz_inputs.mutate_hints(rng)
+            yield Case(index, data, "json", how, kind)
+    elif kind == "video":
+        videos = fuzz_inputs.video_seeds()
+        for index in range(count):
+            suffix = rng.choice(sorted(videos))
+            data, steps = videos[suffix], []
+            for _ in range(rng.randint(1, 3)):
+                data, how = fuzz_inputs.mutate_bytes(rng, data)
+                steps.append(how)
+            yield Case(index, data, suffix, "+".join(steps), kind)
+    else:
+        raise ValueError(f"unknown kind of input {kind!r} (known: {', '.join(DEFAULT_CASES)})")
 
 
 # The reader, case by case ---------------------------------------------------------------------------------
@@ -137,15 +205,29 @@ def read_case(path: str, max_pixels: int = 40_000_000) -> dict:
     return outcome
 
 
+CHECKS = {
+    "image": read_case,
+    "bomb": read_case,
+    "model": fuzz_inputs.model_case,
+    "hints": fuzz_inputs.hints_case,
+    "video": fuzz_inputs.video_case,
+}
+
+
 def worker() -> None:
-    """Read case paths from stdin, answer one JSON line each (with the case's peak memory above its start)."""
+    """Read ``kind<TAB>path`` lines from stdin, answer one JSON line each (with the case's peak memory above its
+    start)."""
+    import logging
     import warnings
 
-    import colorizers.image_io  # noqa: F401 - imported before the first case, so its import is not measured
+    import colorizers  # noqa: F401 - imported before the first case, so its import is not measured
+    import colorizers.video.io  # noqa: F401
 
     warnings.simplefilter("ignore")  # PIL warns about damaged metadata: the outcome is what counts
+    logging.disable(logging.WARNING)  # transformers' warnings about odd configs: the outcome is what counts
 
     for line in sys.stdin:
+        kind, path = line.rstrip("\n").split("\t", 1)
         try:
             with open("/proc/self/clear_refs", "w") as refs:
                 refs.write("5")  # reset the peak (VmHWM) to the current RSS
@@ -153,7 +235,7 @@ def worker() -> None:
         except OSError:
             resettable = False
         before = _memory_kb("VmRSS:")
-        outcome = read_case(line.strip())
+        outcome = CHECKS[kind](path)
         peak = _memory_kb("VmHWM:") if resettable else before
         outcome["peak_mb"] = max(0, peak - before) / 1024
         print(json.dumps(outcome), flush=True)
@@ -176,8 +258,8 @@ class Worker:
         for line in self.process.stdout:
             self.answers.put(json.loads(line))
 
-    def run(self, path: str, timeout: float) -> dict | None:
-        self.process.stdin.write(path + "\n")
+    def run(self, path: str, timeout: float, kind: str = "image") -> dict | None:
+        self.process.stdin.write(f"{kind}\t{path}\n")
         self.process.stdin.flush()
         try:
             return self.answers.get(timeout=timeout + 30)  # the worker's own clock says whether it hung
@@ -190,12 +272,12 @@ class Worker:
 
 
 def run_reader(cases, folder: Path, timeout: float, memory_mb: float) -> list[dict]:
+    """Every case through its kind's check in the worker process."""
     results, worker_process = [], Worker()
     try:
         for case in cases:
-            path = folder / f"case-{case.index}.{case.suffix}"
-            path.write_bytes(case.data)
-            outcome = worker_process.run(str(path), timeout)
+            path = case.write(folder)
+            outcome = worker_process.run(str(path), timeout, case.kind)
             if outcome is None:
                 worker_process.kill()
                 worker_process = Worker()
@@ -337,13 +419,25 @@ def report(title: str, results: list[dict], keep: Path | None) -> int:
         print(f"  {r['kind']}: case {r['case']} ({r['suffix']}, {r['how']}): {r['detail']}")
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
-            Path(keep / Path(r["path"]).name).write_bytes(Path(r["path"]).read_bytes())
+            source = Path(r["path"])
+            if source.is_dir():  # a model folder
+                shutil.copytree(source, keep / source.name, dirs_exist_ok=True)
+            else:
+                (keep / source.name).write_bytes(source.read_bytes())
     return len(bad)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=2000, help="reader cases (default 2000)")
+    parser.add_argument(
+        "--kinds", nargs="+", choices=sorted(DEFAULT_CASES), default=list(DEFAULT_CASES), help="inputs to fuzz"
+    )
+    parser.add_argument(
+        "--cases",
+        type=int,
+        default=None,
+        help="cases per kind (default: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_CASES.items()) + ")",
+    )
     parser.add_argument(
         "--app-cases", type=int, default=2000, help="cases through the app's /colorize (default 2000; 0: none)"
     )
@@ -362,10 +456,14 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     seeds = seed_images()
     with tempfile.TemporaryDirectory(prefix="colorizers-fuzz-") as folder:
-        if args.cases:
+        for kind in args.kinds:
+            count = DEFAULT_CASES[kind] if args.cases is None else args.cases
+            if not count:
+                continue
             started = time.perf_counter()
-            results = run_reader(mutations(args.seed, args.cases, seeds), Path(folder), args.timeout, args.memory_mb)
-            failures += report(f"reader (seed {args.seed}, {time.perf_counter() - started:.0f} s)", results, args.keep)
+            cases = kind_cases(kind, args.seed, count, Path(folder))
+            results = run_reader(cases, Path(folder), args.timeout, args.memory_mb)
+            failures += report(f"{kind} (seed {args.seed}, {time.perf_counter() - started:.0f} s)", results, args.keep)
         if args.app_cases:
             port = free_port()
             server = start_app(port, public=args.public)

@@ -67,3 +67,65 @@ def test_60_mutated_uploads_through_the_app_decode_or_get_the_readers_message(tm
     assert not bad, bad
     assert {r["kind"] for r in results} == {"decoded", "refused"}
     assert time.perf_counter() - started < 300
+
+
+# The other kinds of input: bombs, model folders, hint JSON, video containers ----------------------------------
+
+
+def test_crc_fixing_lets_a_mutated_png_past_the_checksum():
+    import io
+    import zlib
+
+    from PIL import Image
+
+    seed = fuzz.seed_images()["png"]
+    chunks = fuzz.fuzz_inputs.png_chunks(seed)
+    idat = next(index for index, (kind, _) in enumerate(chunks) if kind == b"IDAT")
+    pixels = bytearray(zlib.decompress(chunks[idat][1]))
+    pixels[40] ^= 0xFF  # damage a pixel byte inside the compressed data
+    damaged = chunks[:idat] + [(b"IDAT", zlib.compress(bytes(pixels)))] + chunks[idat + 1 :]
+    fixed = fuzz.fuzz_inputs.png_from_chunks(damaged)
+    assert fuzz.fuzz_inputs.png_chunks(fixed) == damaged
+    Image.open(io.BytesIO(fixed)).load()  # every CRC right: the damage reaches the decoder, which decodes it
+    broken = bytearray(fixed)
+    broken[-20] ^= 0xFF  # the CRC left wrong
+    with pytest.raises(Exception, match="(?i)crc|broken|truncated"):
+        Image.open(io.BytesIO(bytes(broken))).load()
+
+
+def test_a_png_inflating_to_144_megapixels_is_refused_by_its_declared_size(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(fuzz.fuzz_inputs.png_bomb(12000, 12000))
+    assert path.stat().st_size < 300_000
+    outcome = fuzz.read_case(str(path))
+    assert outcome["kind"] == "refused" and "megapixels" in outcome["detail"], outcome
+
+
+@pytest.mark.parametrize(
+    ("kind", "count"), [("bomb", 30), ("model", 30), ("hints", 60), ("video", 40)], ids=lambda v: str(v)
+)
+def test_each_kind_of_damaged_input_is_used_or_refused_by_its_own_error(tmp_path, kind, count):
+    outcomes = {"decoded": 0, "refused": 0}
+    for case in fuzz.kind_cases(kind, 7, count, tmp_path):
+        outcome = fuzz.CHECKS[kind](str(case.write(tmp_path)))
+        assert outcome["kind"] in outcomes, (case.how, case.suffix, outcome)
+        outcomes[outcome["kind"]] += 1
+    assert outcomes["refused"] > 0 and outcomes["decoded"] > 0, outcomes  # the mutations do both
+
+
+def test_safetensors_mutations_keep_the_header_length_right_unless_they_mean_to_lie():
+    import json
+    import random
+    import struct
+
+    from safetensors.torch import save
+    from torch import zeros
+
+    data = save({"weight": zeros(4, 3), "bias": zeros(4)})
+    rng = random.Random(5)
+    for _ in range(60):
+        mutated, how = fuzz.fuzz_inputs.mutate_safetensors(rng, data)
+        if "length" in how or how == "safetensors-tensor-bytes":
+            continue
+        (length,) = struct.unpack("<Q", mutated[:8])
+        json.loads(mutated[8 : 8 + length])  # the rewritten header parses: the damage is in what it says
