@@ -20,10 +20,12 @@ accurate (PSNR) while the cross-entropy keeps the distribution's shape (vividnes
 ``ColorDistributionHead`` packs all of this for a model family: a family whose config sets
 ``objective="classification"`` or ``"hybrid"`` gives its last convolution ``objective_channels(config)``
 outputs and hands them to the head, which decodes, upsamples, scores and measures confidence the same
-way for every family. ``check_objective_config`` validates the config fields they share.
+way for every family. ``check_objective_config`` and ``check_regression_config`` validate the config fields
+they share.
 
-Model families carry copies of these functions (``# Copied from colorizers.objectives...``): each
-family folder must run alone as Hub remote code. ``utils/check_copies.py`` keeps them identical.
+This module is the one source of all of it: the families import it, and a Hub repository of any family carries
+this very file as its ``objectives.py`` (``colorizers.hub.remote_code`` assembles the remote code at push time),
+so it imports nothing but the standard library, torch and ``colorizers.color`` (which travels with it).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-AB_SCALE = 110.0  # the normalisation of colorizers.color: model-side ab = ab / 110
+from colorizers.color import AB_SCALE, D65_WHITE, XYZ_FROM_RGB  # model-side ab = ab / AB_SCALE
+
 OBJECTIVES = ("regression", "classification", "hybrid")
 # The most vivid temperature the app offers (vividness 100): decoding there ignores prior_correction.
 VIVID_TEMPERATURE = 0.2
@@ -46,8 +49,8 @@ REGRESSION_LOSSES = ("mse", "l1", "huber")
 def _in_gamut_ab_cells(grid_step: float, ab_range: float) -> torch.Tensor:
     """The computation behind ``ab_bin_centers``, once per grid: it probes every cell at 99 lightness levels
     (80 ms), and models, tests and the training script ask for the same grid again and again."""
-    # Each cell is probed at 5x5 points; CIELAB -> linear sRGB is written out here because this runs
-    # once per model and has to work in remote code too, where colorizers.color is not importable.
+    # Each cell is probed at 5x5 points; CIELAB -> linear sRGB is written out here in torch and float64, with
+    # colorizers.color's constants (its conversions are float32).
     # explicit device: models are also built under torch.device("meta") (parameter counts, loading)
     cpu = {"dtype": torch.float64, "device": "cpu"}
     centres = torch.arange(-ab_range, ab_range + 1e-6, grid_step, **cpu)
@@ -61,13 +64,8 @@ def _in_gamut_ab_cells(grid_step: float, ab_range: float) -> torch.Tensor:
     def finv(f):
         return torch.where(f > 6.0 / 29.0, f**3, 3.0 * (6.0 / 29.0) ** 2 * (f - 4.0 / 29.0))
 
-    xyz = torch.stack([finv(fx) * 0.95047, finv(fy).expand_as(fx), finv(fz) * 1.08883], dim=-1)
-    rgb_from_xyz = torch.linalg.inv(
-        torch.tensor(
-            [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
-            **cpu,
-        )
-    )
+    xyz = torch.stack([finv(fx) * float(D65_WHITE[0]), finv(fy).expand_as(fx), finv(fz) * float(D65_WHITE[2])], dim=-1)
+    rgb_from_xyz = torch.linalg.inv(torch.tensor(XYZ_FROM_RGB, **cpu))
     linear = xyz @ rgb_from_xyz.T
     shown = ((linear >= 0.0) & (linear <= 1.0)).all(dim=-1).any(dim=0)  # (P, P) probes
     count = centres.numel()
@@ -182,7 +180,8 @@ def confidence(logits: torch.Tensor) -> torch.Tensor:
     return (1.0 - entropy / math.log(logits.shape[1])).clamp(0.0, 1.0).to(logits.dtype)
 
 
-def regression_loss(prediction, labels, loss_type, huber_delta):
+def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
+    """``loss_type``'s loss ("mse", "l1" or "huber" with ``huber_delta``) of ``prediction`` against ``labels``."""
     if labels.shape != prediction.shape:
         raise ValueError(
             f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}"
@@ -222,6 +221,17 @@ def objective_channels(config) -> int:
     if config.objective == "regression":
         return 2
     return int(ab_bin_centers(float(config.ab_grid_step)).shape[0])
+
+
+def check_regression_config(config, output_activations: tuple[str, ...] | None = ("none", "tanh")) -> None:
+    """Validate the regression fields a family config shares: ``output_activation`` (one of
+    ``output_activations``; None: the family has no such field), ``loss_type`` and ``huber_delta``."""
+    if output_activations is not None and config.output_activation not in output_activations:
+        raise ValueError(f"output_activation must be one of {output_activations}, got {config.output_activation!r}")
+    if config.loss_type not in REGRESSION_LOSSES:
+        raise ValueError(f"loss_type must be one of {REGRESSION_LOSSES}, got {config.loss_type!r}")
+    if not config.huber_delta > 0:  # NaN too
+        raise ValueError(f"huber_delta must be positive, got {config.huber_delta}")
 
 
 def check_objective_config(config) -> None:

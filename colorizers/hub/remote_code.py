@@ -56,7 +56,7 @@ def _absolute_module(node: ast.ImportFrom, module: str, is_package: bool) -> str
 def _flattened(module: str) -> tuple[str, list[str]]:
     """The source of library ``module`` with each library import made a sibling import, and the modules it
     imports from the library."""
-    spec = importlib.util.find_spec(module)
+    spec = _find_spec(module)
     if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
         raise RemoteCodeError(f"remote code needs the module {module}, which has no Python source file")
     file = Path(spec.origin)
@@ -67,18 +67,23 @@ def _flattened(module: str) -> tuple[str, list[str]]:
     lines = text.splitlines(keepends=True)
     needed: list[str] = []
     for node in ast.walk(ast.parse(text, filename=str(file))):
-        if isinstance(node, ast.Import) and any(
-            alias.name == LIBRARY or alias.name.startswith(LIBRARY + ".") for alias in node.names
-        ):
-            raise RemoteCodeError(f"{file}: 'import {node.names[0].name}' cannot travel as remote code; use 'from'")
+        for alias in node.names if isinstance(node, ast.Import) else []:
+            if _in_library(alias.name):
+                raise RemoteCodeError(
+                    f"{file}: 'import {alias.name}' cannot travel as remote code (its uses are not rewritten); "
+                    f"use 'from <module> import <names>'"
+                )
         if not isinstance(node, ast.ImportFrom):
             continue
         target = _absolute_module(node, module, is_package)
-        if target != LIBRARY and not target.startswith(LIBRARY + "."):
+        if not _in_library(target):
             continue
-        if importlib.util.find_spec(target) is None or target == LIBRARY or _is_package(target):
+        if _find_spec(target) is None:
+            raise RemoteCodeError(f"{file} imports from {target}, which is not a module of {LIBRARY}")
+        if _is_package(target):
             raise RemoteCodeError(
-                f"{file} imports from {target}, a package: remote code can only follow imports of modules"
+                f"{file} imports from {target}, a package: remote code can only follow imports of modules "
+                f"(import from the module that defines the names)"
             )
         needed.append(target)
         row = node.lineno - 1
@@ -88,8 +93,19 @@ def _flattened(module: str) -> tuple[str, list[str]]:
     return "".join(lines), needed
 
 
+def _in_library(module: str) -> bool:
+    return module == LIBRARY or module.startswith(LIBRARY + ".")
+
+
+def _find_spec(module: str):
+    try:
+        return importlib.util.find_spec(module)
+    except ModuleNotFoundError:  # a parent package that does not exist
+        return None
+
+
 def _is_package(module: str) -> bool:
-    spec = importlib.util.find_spec(module)
+    spec = _find_spec(module)
     return spec is not None and spec.submodule_search_locations is not None
 
 

@@ -3,11 +3,9 @@
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-from .objectives_autoencoder import check_objective_config
+from colorizers.objectives import check_objective_config, check_regression_config
 
 ENCODER_TYPES = ("strided", "vgg16")
-LOSS_TYPES = ("mse", "l1", "huber")
-OUTPUT_ACTIVATIONS = ("none", "tanh")
 # Total down-sampling of each encoder: three stride-2 convolutions, or VGG-16's five max-pools.
 ENCODER_STRIDES = {"strided": 8, "vgg16": 32}
 
@@ -114,12 +112,7 @@ class AutoencoderColorizerConfig(PreTrainedConfig):
             raise ValueError(f"fusion_size must be positive, got {self.fusion_size}")
         if not self.backbone_id:
             raise ValueError("backbone_id must name a Hub repository or a local folder, got an empty string")
-        if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {self.output_activation!r}")
-        if self.loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
-        if self.huber_delta <= 0:
-            raise ValueError(f"huber_delta must be positive, got {self.huber_delta}")
+        check_regression_config(self)
         if self.image_size < self.total_stride:
             raise ValueError(
                 f"image_size must be at least {self.total_stride} for the {self.encoder_type} encoder, got {self.image_size}"

@@ -1,7 +1,7 @@
 """Autoencoder colorizers of seed report 2: the strided baseline and the VGG-16 fusion model.
 
-Self-contained: imports only torch and transformers (huggingface_hub and safetensors, both
-transformers dependencies, only inside `load_pretrained_backbone`).
+Besides torch, transformers and ``colorizers`` modules it imports huggingface_hub and safetensors (both
+transformers dependencies), only inside `load_pretrained_backbone`.
 """
 
 from dataclasses import dataclass
@@ -11,90 +11,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
-from transformers.utils import ModelOutput
+
+from colorizers.models.modeling_utils import (
+    ColorizerOutput,
+    FrozenBackboneMixin,
+    StridedConvEncoder,
+    colorizer_output,
+    init_convolution,
+    lightness_to_imagenet,
+    pad_to_multiple,
+)
+from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_autoencoder import AutoencoderColorizerConfig
-from .objectives_autoencoder import ColorDistributionHead, objective_channels
 
-# ImageNet statistics of the 0..1 RGB input the pretrained VGG-16 expects.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # Convolutions per VGG-16 block; with a ReLU after each conv and a max-pool after each block this
 # puts the convolutions at torchvision's/timm's indices features.0, 2, 5, 7, 10, 12, 14, 17, ..., 28.
 VGG16_BLOCK_DEPTHS = (2, 2, 3, 3, 3)
-# The strided encoder's convolutions that halve the resolution (layers 1, 3 and 5).
-STRIDED_LAYERS = (0, 2, 4)
 
 
-# Copied from colorizers.models.unet.modeling_unet.UNetColorizerOutput with UNet->Autoencoder
 @dataclass
-class AutoencoderColorizerOutput(ModelOutput):
-    """
-    loss (`torch.FloatTensor`, *optional*): regression loss against `labels`, when given.
-    ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
-    logits (`torch.FloatTensor` of shape `(batch, bins, height, width)`, *optional*): scores over the quantised ab
-        bins (classification and hybrid objectives).
-    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): per-pixel confidence in
-        [0, 1] (one minus the normalised entropy), when asked for.
-    """
-
-    loss: torch.FloatTensor | None = None
-    ab: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    confidence: torch.FloatTensor | None = None
+class AutoencoderColorizerOutput(ColorizerOutput):
+    """The output of `AutoencoderColorizerModel`: `colorizers.models.modeling_utils.ColorizerOutput`'s fields."""
 
 
-# Copied from colorizers.models.unet.modeling_unet.regression_loss
-def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
-    if labels.shape != prediction.shape:
-        raise ValueError(
-            f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}"
-        )
-    labels = labels.to(prediction.dtype)
-    if loss_type == "l1":
-        return F.l1_loss(prediction, labels)
-    if loss_type == "huber":
-        return F.huber_loss(prediction, labels, delta=huber_delta)
-    return F.mse_loss(prediction, labels)
-
-
-# Copied from colorizers.models.unet.modeling_unet.pad_to_multiple
-def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
-    height, width = pixel_values.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h == 0 and pad_w == 0:
-        return pixel_values
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(pixel_values, (0, pad_w, 0, pad_h), mode=mode)
-
-
-def lightness_to_imagenet(pixel_values: torch.Tensor) -> torch.Tensor:
-    """L normalised to [-1, 1] -> the 0..1 gray image repeated to RGB, ImageNet-normalised."""
-    gray = (pixel_values + 1) / 2
-    mean = torch.tensor(IMAGENET_MEAN, dtype=gray.dtype, device=gray.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=gray.dtype, device=gray.device).view(1, 3, 1, 1)
-    return (gray.expand(-1, 3, -1, -1) - mean) / std
-
-
-class AutoencoderColorizerStridedEncoder(nn.Module):
+class AutoencoderColorizerStridedEncoder(StridedConvEncoder):
     """8 Conv3x3 (ReLU, same padding), stride 2 at layers 1, 3 and 5: H/8 x W/8."""
-
-    def __init__(self, config: AutoencoderColorizerConfig):
-        super().__init__()
-        sizes = list(config.encoder_hidden_sizes)
-        self.layers = nn.ModuleList(
-            nn.Conv2d(in_size, out_size, 3, stride=2 if index in STRIDED_LAYERS else 1, padding=1)
-            for index, (in_size, out_size) in enumerate(zip([1] + sizes[:-1], sizes))
-        )
-        self.out_channels = sizes[-1]
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        hidden_states = pixel_values
-        for layer in self.layers:
-            hidden_states = F.relu(layer(hidden_states))
-        return hidden_states
 
 
 class AutoencoderColorizerVGG16Encoder(nn.Module):
@@ -137,35 +79,19 @@ class AutoencoderColorizerDecoder(nn.Module):
         return F.interpolate(self.head(hidden_states), scale_factor=2, mode="nearest")
 
 
-class AutoencoderColorizerPreTrainedModel(PreTrainedModel):
+class AutoencoderColorizerPreTrainedModel(FrozenBackboneMixin, PreTrainedModel):
     config_class = AutoencoderColorizerConfig
     base_model_prefix = "autoencoder"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
 
     def _init_weights(self, module):
-        # He initialisation suits the ReLU stacks; transformers' default N(0, 0.02) starves deep CNNs.
-        if isinstance(module, nn.Conv2d):
-            decoder = getattr(self, "decoder", None)
-            if decoder is not None and module is decoder.head:
-                # A near-zero head starts training from the gray prediction (ab = 0), not from noise.
-                init.normal_(module.weight, std=1e-3)
-            else:
-                init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-            if module.bias is not None:
-                init.zeros_(module.bias)
+        init_convolution(module, getattr(getattr(self, "decoder", None), "head", None))  # He, and a near-zero head
 
     def freeze_backbone_if_configured(self) -> None:
         """Stop gradients to a VGG-16 encoder when `config.freeze_backbone` says so (as the report did)."""
         if self.config.encoder_type == "vgg16" and self.config.freeze_backbone:
             self.encoder.requires_grad_(False)
-
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        # Loading replaces every parameter with a fresh, trainable one: freeze again afterwards.
-        loaded = super().from_pretrained(*args, **kwargs)
-        (loaded[0] if isinstance(loaded, tuple) else loaded).freeze_backbone_if_configured()
-        return loaded
 
 
 class AutoencoderColorizerModel(AutoencoderColorizerPreTrainedModel):
@@ -254,20 +180,17 @@ class AutoencoderColorizerModel(AutoencoderColorizerPreTrainedModel):
             hidden_states = self.encoder(hidden_states)
         hidden_states = F.relu(self.fusion(hidden_states))
         scores = self.decoder(hidden_states)[..., :height, :width]
-        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins
-            ab, logits, loss, confidence_map = self.color_head(
-                scores, height, width, labels, temperature, output_confidence
-            )
-        else:
-            ab, logits, loss, confidence_map = scores, None, None, None
-            if self.config.output_activation == "tanh":
-                ab = torch.tanh(ab)
-            if labels is not None:
-                loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if not return_dict:
-            return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
-        return AutoencoderColorizerOutput(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
+        return colorizer_output(
+            self,
+            scores,
+            height,
+            width,
+            labels,
+            temperature,
+            output_confidence,
+            return_dict,
+            AutoencoderColorizerOutput,
+        )
 
 
 __all__ = ["AutoencoderColorizerModel", "AutoencoderColorizerPreTrainedModel", "AutoencoderColorizerOutput"]

@@ -5,10 +5,10 @@ import math
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-from .efficientnet_lite import EFFICIENTNET_LITE_VARIANTS
-from .objectives_chroma import check_objective_config
+from colorizers.objectives import REGRESSION_LOSSES, check_objective_config
 
-LOSS_TYPES = ("mse", "l1", "huber")
+from .efficientnet_lite import EFFICIENTNET_LITE_VARIANTS
+
 BACKBONES = ("none", *EFFICIENTNET_LITE_VARIANTS)
 TRAINING_OBJECTIVES = ("regression", "gan")
 
@@ -169,8 +169,8 @@ class ChromaColorizerConfig(PreTrainedConfig):
         if self.output_stride not in [2**i for i in range(len(self.hidden_sizes) + 1)]:
             raise ValueError(f"output_stride must be a power of two from 1 to {coarsest}, got {self.output_stride}")
         check_objective_config(self)
-        if self.loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
+        if self.loss_type not in REGRESSION_LOSSES:
+            raise ValueError(f"loss_type must be one of {REGRESSION_LOSSES}, got {self.loss_type!r}")
         if not (math.isfinite(self.huber_delta) and self.huber_delta > 0):
             raise ValueError(f"huber_delta must be a finite number > 0, got {self.huber_delta}")
         for name in ("semantic_loss_weight", "gan_l1_weight"):

@@ -1,7 +1,6 @@
 """The chroma colorizer: multi-scale encoder-decoder, global context, ab classification, semantic and hint inputs.
 
-Self-contained (imports only torch and transformers) so it runs as Hub remote code; the objective
-helpers are copies of ``colorizers.objectives`` kept identical by ``utils/check_copies.py``.
+The colour objective is ``colorizers.objectives``' (``ColorDistributionHead``), as in every other family.
 """
 
 import math
@@ -14,22 +13,13 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from colorizers.models.modeling_utils import init_convolution, pad_to_multiple
+from colorizers.objectives import ColorDistributionHead, ab_bin_centers, objective_channels, regression_loss
+
 from .configuration_chroma import ChromaColorizerConfig
 from .efficientnet_lite import EfficientNetLiteEncoder, gray_stem_weight, reference_state_dict_to_ours
-from .objectives_chroma import ColorDistributionHead, ab_bin_centers, objective_channels, regression_loss
 
 HINT_CHANNELS = 3  # hint a, hint b (normalised ab) and the hint mask
-
-
-# Copied from colorizers.models.resnet.modeling_resnet.pad_to_multiple
-def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
-    height, width = pixel_values.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h == 0 and pad_w == 0:
-        return pixel_values
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(pixel_values, (0, pad_w, 0, pad_h), mode=mode)
 
 
 @dataclass
@@ -195,15 +185,9 @@ class ChromaColorizerPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module):
         super()._init_weights(module)  # BatchNorm: weight 1, bias 0, running statistics reset
-        if isinstance(module, nn.Conv2d):
-            if module is getattr(self, "head", None):
-                # Classification: uniform colour distribution; regression: the gray prediction.
-                init.normal_(module.weight, std=1e-3)
-            else:
-                init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, ChromaGlobalBranch):
+        # He (fan-out) convolutions; a near-zero head: a uniform colour distribution, or the gray prediction
+        init_convolution(module, getattr(self, "head", None), mode="fan_out")
+        if isinstance(module, ChromaGlobalBranch):
             init.zeros_(module.film.weight)  # FiLM starts as the identity
             init.zeros_(module.film.bias)
             if module.classifier is not None:

@@ -3,7 +3,7 @@
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-LOSS_TYPES = ("mse", "l1", "huber")
+from colorizers.objectives import check_regression_config
 
 
 @strict
@@ -71,10 +71,7 @@ class CifarColorizerConfig(PreTrainedConfig):
                 f"input_size must be a positive multiple of {stride} for {len(self.hidden_sizes)} stride-2 "
                 f"convolutions, got {self.input_size}"
             )
-        if self.loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
-        if self.huber_delta <= 0:
-            raise ValueError(f"huber_delta must be positive, got {self.huber_delta}")
+        check_regression_config(self, output_activations=None)
         if self.image_size < 1:
             raise ValueError(f"image_size must be positive, got {self.image_size}")
 

@@ -1,4 +1,4 @@
-"""CIFAR-10 dense autoencoder colorizer (seed report 4). Self-contained: imports only torch and transformers."""
+"""CIFAR-10 dense autoencoder colorizer (seed report 4)."""
 
 from dataclasses import dataclass
 
@@ -8,6 +8,9 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
+
+from colorizers.models.modeling_utils import init_convolution
+from colorizers.objectives import regression_loss
 
 from .configuration_cifar import CifarColorizerConfig
 
@@ -22,20 +25,6 @@ class CifarColorizerOutput(ModelOutput):
 
     loss: torch.FloatTensor | None = None
     rgb: torch.FloatTensor | None = None
-
-
-# Copied from colorizers.models.unet.modeling_unet.regression_loss
-def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
-    if labels.shape != prediction.shape:
-        raise ValueError(
-            f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}"
-        )
-    labels = labels.to(prediction.dtype)
-    if loss_type == "l1":
-        return F.l1_loss(prediction, labels)
-    if loss_type == "huber":
-        return F.huber_loss(prediction, labels, delta=huber_delta)
-    return F.mse_loss(prediction, labels)
 
 
 def resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -57,15 +46,9 @@ class CifarColorizerPreTrainedModel(PreTrainedModel):
     input_modalities = ("image",)
 
     def _init_weights(self, module):
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            if module is getattr(self, "head", None):
-                # A near-zero output layer starts training from mid-gray (ab = 0), not from noise.
-                init.normal_(module.weight, std=1e-3)
-            else:
-                # He initialisation for the ReLU convolutions; transformers' N(0, 0.02) starves them.
-                init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-            init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
+        # He convolutions, and a near-zero output layer: training starts from mid-gray (ab = 0), not from noise
+        init_convolution(module, getattr(self, "head", None))
+        if isinstance(module, nn.Linear):
             # The dense layers are linear (no activation): Glorot, Keras' default, as in the report.
             init.xavier_uniform_(module.weight)
             init.zeros_(module.bias)

@@ -4,10 +4,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .objectives_koalarization import check_objective_config
+from colorizers.objectives import check_objective_config, check_regression_config
 
-LOSS_TYPES = ("mse", "l1", "huber")
-OUTPUT_ACTIVATIONS = ("none", "tanh")
 # The encoder halves the resolution three times (stride-2 convolutions at layers 1, 3 and 5).
 TOTAL_STRIDE = 8
 
@@ -144,12 +142,7 @@ class KoalarizationColorizerConfig(PreTrainedConfig):
             raise ValueError(f"fusion_size must be positive, got {self.fusion_size}")
         if not self.backbone_id:
             raise ValueError("backbone_id must name a Hub repository or a local folder, got an empty string")
-        if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {self.output_activation!r}")
-        if self.loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
-        if self.huber_delta <= 0:
-            raise ValueError(f"huber_delta must be positive, got {self.huber_delta}")
+        check_regression_config(self)
         if self.image_size < TOTAL_STRIDE:
             raise ValueError(f"image_size must be at least {TOTAL_STRIDE}, got {self.image_size}")
 

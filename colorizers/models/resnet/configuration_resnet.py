@@ -3,10 +3,7 @@
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-from .objectives_resnet import check_objective_config
-
-LOSS_TYPES = ("mse", "l1", "huber")
-OUTPUT_ACTIVATIONS = ("none", "tanh")
+from colorizers.objectives import check_objective_config, check_regression_config
 
 
 @strict
@@ -107,12 +104,7 @@ class ResNetColorizerConfig(PreTrainedConfig):
             raise ValueError(
                 f"head_hidden_sizes must be three positive channel counts, got {list(self.head_hidden_sizes)}"
             )
-        if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {self.output_activation!r}")
-        if self.loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
-        if self.huber_delta <= 0:
-            raise ValueError(f"huber_delta must be positive, got {self.huber_delta}")
+        check_regression_config(self)
         if self.image_size < 8:
             raise ValueError(f"image_size must be at least 8 (the backbone's stride), got {self.image_size}")
 

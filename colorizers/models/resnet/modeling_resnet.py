@@ -1,4 +1,4 @@
-"""ResNet-18 colorizer (seed reports 1 and 5). Self-contained: imports only torch and transformers."""
+"""ResNet-18 colorizer (seed reports 1 and 5)."""
 
 from dataclasses import dataclass
 
@@ -6,58 +6,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel, ResNetConfig
-from transformers import initialization as init
 from transformers.models.resnet.modeling_resnet import ResNetConvLayer, ResNetEmbeddings, ResNetStage
-from transformers.utils import ModelOutput
+
+from colorizers.models.modeling_utils import ColorizerOutput, colorizer_output, init_convolution, pad_to_multiple
+from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_resnet import ResNetColorizerConfig
-from .objectives_resnet import ColorDistributionHead, objective_channels
 
 # The backbone's total stride: stem conv (2) x max-pool (2) x second stage (2).
 BACKBONE_STRIDE = 8
 
 
-# Copied from colorizers.models.unet.modeling_unet.UNetColorizerOutput with UNet->ResNet
 @dataclass
-class ResNetColorizerOutput(ModelOutput):
-    """
-    loss (`torch.FloatTensor`, *optional*): regression loss against `labels`, when given.
-    ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
-    logits (`torch.FloatTensor` of shape `(batch, bins, height, width)`, *optional*): scores over the quantised ab
-        bins (classification and hybrid objectives).
-    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): per-pixel confidence in
-        [0, 1] (one minus the normalised entropy), when asked for.
-    """
-
-    loss: torch.FloatTensor | None = None
-    ab: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    confidence: torch.FloatTensor | None = None
-
-
-# Copied from colorizers.models.unet.modeling_unet.regression_loss
-def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
-    if labels.shape != prediction.shape:
-        raise ValueError(
-            f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}"
-        )
-    labels = labels.to(prediction.dtype)
-    if loss_type == "l1":
-        return F.l1_loss(prediction, labels)
-    if loss_type == "huber":
-        return F.huber_loss(prediction, labels, delta=huber_delta)
-    return F.mse_loss(prediction, labels)
-
-
-# Copied from colorizers.models.unet.modeling_unet.pad_to_multiple
-def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
-    height, width = pixel_values.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h == 0 and pad_w == 0:
-        return pixel_values
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(pixel_values, (0, pad_w, 0, pad_h), mode=mode)
+class ResNetColorizerOutput(ColorizerOutput):
+    """The output of `ResNetColorizerModel`: `colorizers.models.modeling_utils.ColorizerOutput`'s fields."""
 
 
 def backbone_resnet_config(config: ResNetColorizerConfig) -> ResNetConfig:
@@ -104,15 +66,8 @@ class ResNetColorizerPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module):
         super()._init_weights(module)  # BatchNorm: weight 1, bias 0, running statistics reset
-        if isinstance(module, nn.Conv2d):
-            if module is getattr(self, "output_conv", None):
-                # A near-zero output layer starts training from the gray prediction (ab = 0), not from noise.
-                init.normal_(module.weight, std=1e-3)
-            else:
-                # ResNet's own initialisation (He, fan-out); transformers' default N(0, 0.02) starves deep CNNs.
-                init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if module.bias is not None:
-                init.zeros_(module.bias)
+        # ResNet's own initialisation (He, fan-out), and a near-zero output layer
+        init_convolution(module, getattr(self, "output_conv", None), mode="fan_out")
 
 
 class ResNetColorizerModel(ResNetColorizerPreTrainedModel):
@@ -190,26 +145,13 @@ class ResNetColorizerModel(ResNetColorizerPreTrainedModel):
         """
         height, width = pixel_values.shape[-2:]
         hidden_states = self.backbone(pad_to_multiple(pixel_values, BACKBONE_STRIDE))
-        hidden_states = self.output_conv(self.head(hidden_states))
-        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins at 1/2
-            ab, logits, loss, confidence_map = self.color_head(
-                hidden_states, height, width, labels, temperature, output_confidence
-            )
-        else:
-            ab, logits, loss, confidence_map = (
-                F.interpolate(hidden_states, scale_factor=2, mode="nearest")[..., :height, :width],
-                None,
-                None,
-                None,
-            )
-            if self.config.output_activation == "tanh":
-                ab = torch.tanh(ab)
-            if labels is not None:
-                loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if not return_dict:
-            return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
-        return ResNetColorizerOutput(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
+        # classification / hybrid: the color head reads the scores over ab bins at 1/2 resolution
+        scores = self.output_conv(self.head(hidden_states))
+        if self.color_head is None:  # regression: the last Upsample x2, then the crop to the input's size
+            scores = F.interpolate(scores, scale_factor=2, mode="nearest")[..., :height, :width]
+        return colorizer_output(
+            self, scores, height, width, labels, temperature, output_confidence, return_dict, ResNetColorizerOutput
+        )
 
 
 __all__ = ["ResNetColorizerModel", "ResNetColorizerPreTrainedModel", "ResNetColorizerOutput"]

@@ -5,9 +5,8 @@ import math
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-from .objectives_strided_unet import check_objective_config
+from colorizers.objectives import check_objective_config, check_regression_config
 
-LOSS_TYPES = ("mse", "l1", "huber")
 OUTPUT_ACTIVATIONS = ("tanh", "none")
 TRAINING_OBJECTIVES = ("regression", "gan")
 
@@ -115,12 +114,7 @@ class StridedUNetColorizerConfig(PreTrainedConfig):
             raise ValueError(f"hidden_sizes must all be positive, got {list(self.hidden_sizes)}")
         if not 0 <= self.negative_slope < 1:
             raise ValueError(f"negative_slope must be in [0, 1), got {self.negative_slope}")
-        if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {self.output_activation!r}")
-        if self.loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
-        if not self.huber_delta > 0:
-            raise ValueError(f"huber_delta must be positive, got {self.huber_delta}")
+        check_regression_config(self, OUTPUT_ACTIVATIONS)
         if self.training_objective not in TRAINING_OBJECTIVES:
             raise ValueError(
                 f"training_objective must be one of {TRAINING_OBJECTIVES}, got {self.training_objective!r}"

@@ -1,7 +1,4 @@
-"""Strided U-Net and plain encoder-decoder (GAN generator) colorizers (seed report 5).
-
-Self-contained: imports only torch and transformers (it doubles as the Hub's remote code).
-"""
+"""Strided U-Net and plain encoder-decoder (GAN generator) colorizers (seed report 5)."""
 
 from dataclasses import dataclass
 
@@ -10,28 +7,20 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
+
+from colorizers.models.modeling_utils import ColorizerOutput, colorizer_output, pad_to_multiple
+from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_strided_unet import StridedUNetColorizerConfig
-from .objectives_strided_unet import ColorDistributionHead, objective_channels
 
 
 @dataclass
-class StridedUNetColorizerOutput(ModelOutput):
-    """
-    loss (`torch.FloatTensor`, *optional*): reconstruction loss (`config.loss_type`) against `labels`, when
-        given. For GAN training this is the L1 term only; the adversarial term is the training script's.
-    ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
-    logits (`torch.FloatTensor` of shape `(batch, bins, height, width)`, *optional*): scores over the quantised ab
-        bins (classification and hybrid objectives).
-    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): per-pixel confidence in
-        [0, 1] (one minus the normalised entropy), when asked for.
-    """
+class StridedUNetColorizerOutput(ColorizerOutput):
+    """The output of `StridedUNetColorizerModel`: `colorizers.models.modeling_utils.ColorizerOutput`'s fields.
 
-    loss: torch.FloatTensor | None = None
-    ab: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    confidence: torch.FloatTensor | None = None
+    `loss` is the reconstruction loss (`config.loss_type`); for GAN training it is the L1 term only, the
+    adversarial term is the training script's.
+    """
 
 
 def check_labels(labels: torch.Tensor, expected_shape: tuple) -> None:
@@ -39,31 +28,6 @@ def check_labels(labels: torch.Tensor, expected_shape: tuple) -> None:
         raise ValueError(
             f"labels must be shaped like the prediction {tuple(expected_shape)}, got {tuple(labels.shape)}"
         )
-
-
-# Copied from colorizers.models.unet.modeling_unet.regression_loss
-def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
-    if labels.shape != prediction.shape:
-        raise ValueError(
-            f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}"
-        )
-    labels = labels.to(prediction.dtype)
-    if loss_type == "l1":
-        return F.l1_loss(prediction, labels)
-    if loss_type == "huber":
-        return F.huber_loss(prediction, labels, delta=huber_delta)
-    return F.mse_loss(prediction, labels)
-
-
-# Copied from colorizers.models.unet.modeling_unet.pad_to_multiple
-def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
-    height, width = pixel_values.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h == 0 and pad_w == 0:
-        return pixel_values
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(pixel_values, (0, pad_w, 0, pad_h), mode=mode)
 
 
 class StridedUNetColorizerDownBlock(nn.Module):
@@ -170,20 +134,17 @@ class StridedUNetColorizerModel(StridedUNetColorizerPreTrainedModel):
                 hidden_states = torch.cat([hidden_states, skips[-1 - step]], dim=1)
             hidden_states = block(hidden_states)
         scores = hidden_states[..., :height, :width]
-        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins
-            ab, logits, loss, confidence_map = self.color_head(
-                scores, height, width, labels, temperature, output_confidence
-            )
-        else:
-            ab, logits, loss, confidence_map = scores, None, None, None
-            if self.config.output_activation == "tanh":
-                ab = torch.tanh(ab)
-            if labels is not None:
-                loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if not return_dict:
-            return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
-        return StridedUNetColorizerOutput(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
+        return colorizer_output(
+            self,
+            scores,
+            height,
+            width,
+            labels,
+            temperature,
+            output_confidence,
+            return_dict,
+            StridedUNetColorizerOutput,
+        )
 
 
 __all__ = ["StridedUNetColorizerModel", "StridedUNetColorizerPreTrainedModel", "StridedUNetColorizerOutput"]

@@ -3,10 +3,7 @@
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-from .objectives_unet import check_objective_config
-
-LOSS_TYPES = ("mse", "l1", "huber")
-OUTPUT_ACTIVATIONS = ("none", "tanh")
+from colorizers.objectives import check_objective_config, check_regression_config
 
 
 @strict
@@ -72,12 +69,7 @@ class UNetColorizerConfig(PreTrainedConfig):
             raise ValueError(f"hidden_sizes needs at least 2 levels, got {list(self.hidden_sizes)}")
         if any(size <= 0 for size in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must all be positive, got {list(self.hidden_sizes)}")
-        if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {self.output_activation!r}")
-        if self.loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
-        if self.huber_delta <= 0:
-            raise ValueError(f"huber_delta must be positive, got {self.huber_delta}")
+        check_regression_config(self)
         if self.image_size < 2 ** (len(self.hidden_sizes) - 1):
             raise ValueError(
                 f"image_size must be at least {2 ** (len(self.hidden_sizes) - 1)} for {len(self.hidden_sizes)} "

@@ -1,4 +1,4 @@
-"""Keras-style U-Net colorizer (seed report 1). Self-contained: imports only torch and transformers."""
+"""Keras-style U-Net colorizer (seed report 1)."""
 
 from dataclasses import dataclass
 
@@ -6,52 +6,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.utils import ModelOutput
+
+from colorizers.models.modeling_utils import ColorizerOutput, colorizer_output, init_convolution, pad_to_multiple
+from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_unet import UNetColorizerConfig
-from .objectives_unet import ColorDistributionHead, objective_channels
 
 
 @dataclass
-class UNetColorizerOutput(ModelOutput):
-    """
-    loss (`torch.FloatTensor`, *optional*): regression loss against `labels`, when given.
-    ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
-    logits (`torch.FloatTensor` of shape `(batch, bins, height, width)`, *optional*): scores over the quantised ab
-        bins (classification and hybrid objectives).
-    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): per-pixel confidence in
-        [0, 1] (one minus the normalised entropy), when asked for.
-    """
-
-    loss: torch.FloatTensor | None = None
-    ab: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    confidence: torch.FloatTensor | None = None
-
-
-def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
-    if labels.shape != prediction.shape:
-        raise ValueError(
-            f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}"
-        )
-    labels = labels.to(prediction.dtype)
-    if loss_type == "l1":
-        return F.l1_loss(prediction, labels)
-    if loss_type == "huber":
-        return F.huber_loss(prediction, labels, delta=huber_delta)
-    return F.mse_loss(prediction, labels)
-
-
-def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
-    height, width = pixel_values.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h == 0 and pad_w == 0:
-        return pixel_values
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(pixel_values, (0, pad_w, 0, pad_h), mode=mode)
+class UNetColorizerOutput(ColorizerOutput):
+    """The output of `UNetColorizerModel`: `colorizers.models.modeling_utils.ColorizerOutput`'s fields."""
 
 
 class UNetColorizerDoubleConv(GradientCheckpointingLayer):
@@ -82,15 +47,7 @@ class UNetColorizerPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
 
     def _init_weights(self, module):
-        # He initialisation suits the ReLU stacks; transformers' default N(0, 0.02) starves deep CNNs.
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            if module is getattr(self, "head", None):
-                # A near-zero head starts training from the gray prediction (ab = 0), not from noise.
-                init.normal_(module.weight, std=1e-3)
-            else:
-                init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-            if module.bias is not None:
-                init.zeros_(module.bias)
+        init_convolution(module, getattr(self, "head", None))  # He, and a near-zero head
 
 
 class UNetColorizerModel(UNetColorizerPreTrainedModel):
@@ -135,20 +92,9 @@ class UNetColorizerModel(UNetColorizerPreTrainedModel):
         for block, skip in zip(self.decoder, reversed(skips[:-1])):
             hidden_states = block(hidden_states, skip)
         scores = self.head(hidden_states)[..., :height, :width]
-        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins
-            ab, logits, loss, confidence_map = self.color_head(
-                scores, height, width, labels, temperature, output_confidence
-            )
-        else:
-            ab, logits, loss, confidence_map = scores, None, None, None
-            if self.config.output_activation == "tanh":
-                ab = torch.tanh(ab)
-            if labels is not None:
-                loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if not return_dict:
-            return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
-        return UNetColorizerOutput(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
+        return colorizer_output(
+            self, scores, height, width, labels, temperature, output_confidence, return_dict, UNetColorizerOutput
+        )
 
 
 __all__ = ["UNetColorizerModel", "UNetColorizerPreTrainedModel", "UNetColorizerOutput"]

@@ -1,4 +1,4 @@
-"""Vanilla CNN colorizers (seed report 1). Self-contained: imports only torch and transformers."""
+"""Vanilla CNN colorizers (seed report 1)."""
 
 from dataclasses import dataclass
 
@@ -6,43 +6,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
-from transformers.utils import ModelOutput
+
+from colorizers.models.modeling_utils import ColorizerOutput, colorizer_output, init_convolution
+from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_vanilla import VanillaColorizerConfig
-from .objectives_vanilla import ColorDistributionHead, objective_channels
 
 
-# Copied from colorizers.models.unet.modeling_unet.UNetColorizerOutput with UNet->Vanilla
 @dataclass
-class VanillaColorizerOutput(ModelOutput):
-    """
-    loss (`torch.FloatTensor`, *optional*): regression loss against `labels`, when given.
-    ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
-    logits (`torch.FloatTensor` of shape `(batch, bins, height, width)`, *optional*): scores over the quantised ab
-        bins (classification and hybrid objectives).
-    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): per-pixel confidence in
-        [0, 1] (one minus the normalised entropy), when asked for.
-    """
-
-    loss: torch.FloatTensor | None = None
-    ab: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    confidence: torch.FloatTensor | None = None
-
-
-# Copied from colorizers.models.unet.modeling_unet.regression_loss
-def regression_loss(prediction: torch.Tensor, labels: torch.Tensor, loss_type: str, huber_delta: float):
-    if labels.shape != prediction.shape:
-        raise ValueError(
-            f"labels must be shaped like the prediction {tuple(prediction.shape)}, got {tuple(labels.shape)}"
-        )
-    labels = labels.to(prediction.dtype)
-    if loss_type == "l1":
-        return F.l1_loss(prediction, labels)
-    if loss_type == "huber":
-        return F.huber_loss(prediction, labels, delta=huber_delta)
-    return F.mse_loss(prediction, labels)
+class VanillaColorizerOutput(ColorizerOutput):
+    """The output of `VanillaColorizerModel`: `colorizers.models.modeling_utils.ColorizerOutput`'s fields."""
 
 
 class VanillaColorizerPreTrainedModel(PreTrainedModel):
@@ -52,13 +25,7 @@ class VanillaColorizerPreTrainedModel(PreTrainedModel):
     input_modalities = ("image",)
 
     def _init_weights(self, module):
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            if module is getattr(self, "head", None):
-                init.normal_(module.weight, std=1e-3)  # start from the gray prediction
-            else:
-                init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-            if module.bias is not None:
-                init.zeros_(module.bias)
+        init_convolution(module, getattr(self, "head", None))  # He, and a near-zero head
 
 
 class VanillaColorizerModel(VanillaColorizerPreTrainedModel):
@@ -102,20 +69,9 @@ class VanillaColorizerModel(VanillaColorizerPreTrainedModel):
             hidden_states = F.max_pool2d(hidden_states, 2)
         hidden_states = F.relu(self.conv2(hidden_states))
         scores = self.head(hidden_states)[..., :height, :width]
-        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins
-            ab, logits, loss, confidence_map = self.color_head(
-                scores, height, width, labels, temperature, output_confidence
-            )
-        else:
-            ab, logits, loss, confidence_map = scores, None, None, None
-            if self.config.output_activation == "tanh":
-                ab = torch.tanh(ab)
-            if labels is not None:
-                loss = regression_loss(ab, labels, self.config.loss_type, self.config.huber_delta)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if not return_dict:
-            return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
-        return VanillaColorizerOutput(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
+        return colorizer_output(
+            self, scores, height, width, labels, temperature, output_confidence, return_dict, VanillaColorizerOutput
+        )
 
 
 __all__ = ["VanillaColorizerModel", "VanillaColorizerPreTrainedModel", "VanillaColorizerOutput"]

@@ -1,0 +1,170 @@
+"""What the colorizer families share besides their colour objectives (``colorizers.objectives``).
+
+* ``ColorizerOutput``: the output of every family that predicts ab (each family names its own subclass,
+  ``UNetColorizerOutput``, ``VanillaColorizerOutput``, ...);
+* ``colorizer_output``: the end of such a family's forward, from the scores of its last convolution to the
+  output (the colour-distribution head for classification and hybrid, ``output_activation`` and
+  ``regression_loss`` for regression);
+* ``pad_to_multiple`` and ``init_convolution``: the padding and the weight initialisation of the
+  convolutional stacks;
+* ``StridedConvEncoder``, ``lightness_to_imagenet`` and ``FrozenBackboneMixin``: what the autoencoder (seed
+  report 2) and Deep Koalarization (seed report 3) families have in common.
+
+A plain module, not a family: ``colorizers.models`` registers its sub-packages only. Families import it like
+any other module; a Hub repository carries it as its ``modeling_utils.py``, assembled at push time by
+``colorizers.hub.remote_code``, so it imports nothing but torch, transformers and ``colorizers`` modules.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from colorizers.objectives import regression_loss
+
+# ImageNet statistics of the 0..1 RGB input the pretrained encoders and classifiers expect.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# The convolutions of StridedConvEncoder that halve the resolution (layers 1, 3 and 5).
+STRIDED_LAYERS = (0, 2, 4)
+
+
+@dataclass
+class ColorizerOutput(ModelOutput):
+    """
+    loss (`torch.FloatTensor`, *optional*): regression loss against `labels`, when given.
+    ab (`torch.FloatTensor` of shape `(batch, 2, height, width)`): predicted ab, normalised (ab / 110).
+    logits (`torch.FloatTensor` of shape `(batch, bins, height, width)`, *optional*): scores over the quantised ab
+        bins (classification and hybrid objectives).
+    confidence (`torch.FloatTensor` of shape `(batch, 1, height, width)`, *optional*): per-pixel confidence in
+        [0, 1] (one minus the normalised entropy), when asked for.
+    """
+
+    loss: torch.FloatTensor | None = None
+    ab: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    confidence: torch.FloatTensor | None = None
+
+
+def colorizer_output(
+    model: nn.Module,
+    scores: torch.Tensor,
+    height: int,
+    width: int,
+    labels: torch.Tensor | None,
+    temperature: float | None,
+    output_confidence: bool,
+    return_dict: bool | None,
+    output_class: type[ColorizerOutput],
+) -> ColorizerOutput | tuple:
+    """The end of an ab family's forward: ``scores`` of its last convolution -> ``output_class`` (or a tuple).
+
+    With a ``model.color_head`` (classification and hybrid objectives) the head decodes the scores over ab bins
+    into ab, logits, loss and confidence. Without one (regression) the scores, already cropped to ``height`` x
+    ``width``, are the ab (through ``tanh`` when ``config.output_activation`` says so) and ``labels`` give
+    ``config.loss_type``'s loss. ``return_dict`` False (default ``config.return_dict``) gives the tuple of the
+    fields that are set.
+    """
+    config = model.config
+    if model.color_head is not None:  # classification / hybrid objective: scores over ab bins
+        ab, logits, loss, confidence_map = model.color_head(
+            scores, height, width, labels, temperature, output_confidence
+        )
+    else:
+        ab, logits, loss, confidence_map = scores, None, None, None
+        if config.output_activation == "tanh":
+            ab = torch.tanh(ab)
+        if labels is not None:
+            loss = regression_loss(ab, labels, config.loss_type, config.huber_delta)
+    return_dict = return_dict if return_dict is not None else config.return_dict
+    if not return_dict:
+        return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
+    return output_class(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
+
+
+def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad the bottom/right edges so both sides are multiples of `multiple` (reflect where possible)."""
+    height, width = pixel_values.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return pixel_values
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(pixel_values, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def init_convolution(module: nn.Module, head: nn.Module | None, mode: str = "fan_in") -> None:
+    """Initialise ``module`` if it is a convolution of a ReLU stack (any other module is left alone).
+
+    He initialisation (``mode`` "fan_in" or "fan_out"): transformers' default N(0, 0.02) starves deep CNNs. The
+    ``head`` (the last convolution) starts near zero instead, so training starts from the gray prediction
+    (ab = 0) or the uniform colour distribution, not from noise. Biases start at zero.
+    """
+    if not isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        return
+    if module is head:
+        init.normal_(module.weight, std=1e-3)
+    else:
+        init.kaiming_normal_(module.weight, mode=mode, nonlinearity="relu")
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
+def lightness_to_imagenet(pixel_values: torch.Tensor, size: int | None = None) -> torch.Tensor:
+    """L normalised to [-1, 1] -> the 0..1 gray image (resized to `size` x `size` when given), repeated to RGB,
+    ImageNet-normalised."""
+    gray = (pixel_values + 1) / 2
+    if size is not None and gray.shape[-2:] != (size, size):
+        gray = F.interpolate(gray, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=gray.dtype, device=gray.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=gray.dtype, device=gray.device).view(1, 3, 1, 1)
+    return (gray.expand(-1, 3, -1, -1) - mean) / std
+
+
+class StridedConvEncoder(nn.Module):
+    """Conv3x3 (ReLU, same padding) at `config.encoder_hidden_sizes`, stride 2 at layers 1, 3 and 5: H/8 x W/8.
+
+    The encoder of seed reports 2 (the autoencoder's strided baseline) and 3 (Deep Koalarization).
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        sizes = list(config.encoder_hidden_sizes)
+        self.layers = nn.ModuleList(
+            nn.Conv2d(in_size, out_size, 3, stride=2 if index in STRIDED_LAYERS else 1, padding=1)
+            for index, (in_size, out_size) in enumerate(zip([1] + sizes[:-1], sizes))
+        )
+        self.out_channels = sizes[-1]
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        hidden_states = pixel_values
+        for layer in self.layers:
+            hidden_states = F.relu(layer(hidden_states))
+        return hidden_states
+
+
+class FrozenBackboneMixin:
+    """For a ``PreTrainedModel`` whose ``freeze_backbone_if_configured()`` stops gradients to a pretrained part
+    (listed before ``PreTrainedModel`` among its bases)."""
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        # Loading replaces every parameter with a fresh, trainable one: freeze again afterwards.
+        loaded = super().from_pretrained(*args, **kwargs)
+        (loaded[0] if isinstance(loaded, tuple) else loaded).freeze_backbone_if_configured()
+        return loaded
+
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ColorizerOutput",
+    "FrozenBackboneMixin",
+    "StridedConvEncoder",
+    "colorizer_output",
+    "init_convolution",
+    "lightness_to_imagenet",
+    "pad_to_multiple",
+]
