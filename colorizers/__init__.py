@@ -1,7 +1,8 @@
 """colorizers: automatic colorization of black-and-white photos, the Hugging Face way.
 
 Importing the package registers every model family with transformers' Auto classes, so
-``AutoModel.from_pretrained`` loads any colorizer without ``trust_remote_code``.
+``AutoModel.from_pretrained`` loads any colorizer without ``trust_remote_code``, and the
+``"image-colorization"`` task (``colorizers.ImageColorizationPipeline``) with transformers' pipelines.
 
 The one exception is the ``colorizers`` command itself (``python -m colorizers``, the installed ``colorizers``
 script): there the package imports nothing heavy, so that ``--help``, ``list`` and argument errors answer at
@@ -32,7 +33,7 @@ _EXPORTS = {
     **dict.fromkeys(("Hint", "HintError"), "processing.hints"),
     **dict.fromkeys(("ColorizerImageProcessor", "image_to_lab", "image_to_lightness"), "image_processing_colorizer"),
     **dict.fromkeys(("ModelLoadError", "load_model", "load_processor"), "model_io.loading"),
-    **dict.fromkeys(("colorize", "predicted_ab", "suggest_colors"), "pipeline"),
+    **dict.fromkeys(("ImageColorizationPipeline", "colorize", "predicted_ab", "suggest_colors"), "pipeline"),
     **dict.fromkeys(
         (
             "Preset",
@@ -75,7 +76,8 @@ def _started_as_command() -> bool:
 def _load(name: str):
     import importlib
 
-    from colorizers import models  # noqa: F401  (registers every family with the Auto classes)
+    # registers every family with the Auto classes, and the image-colorization task with transformers' pipelines
+    from colorizers import models, pipeline  # noqa: F401
 
     if name == "DEFAULT_MODEL":
         from colorizers.registry import default_model
@@ -119,7 +121,7 @@ if not _COMMAND:
     )
     from colorizers.image_processing_colorizer import ColorizerImageProcessor, image_to_lab, image_to_lightness
     from colorizers.model_io.loading import ModelLoadError, load_model, load_processor
-    from colorizers.pipeline import colorize, predicted_ab, suggest_colors
+    from colorizers.pipeline import ImageColorizationPipeline, colorize, predicted_ab, suggest_colors
     from colorizers.processing.hints import Hint, HintError
     from colorizers.registry import (
         Preset,
@@ -140,6 +142,7 @@ __all__ = [
     "ColorizerImageProcessor",
     "Hint",
     "HintError",
+    "ImageColorizationPipeline",
     "ModelLoadError",
     "Preset",
     "VideoError",

@@ -1,4 +1,15 @@
-"""``colorize()``: images in, colorized images out, at the input's own resolution."""
+"""The image-colorization pipeline: one object holding a model, its image processor and its decoding defaults
+(working size, temperature, colour upsampling, images per forward pass), registered with transformers as the
+``"image-colorization"`` task; ``colorize()`` is a call of it, at each input's own resolution.
+
+    pipe = ImageColorizationPipeline("chroma")  # a preset, a local folder or a Hub id, through colorizers' loader
+    pipe = transformers.pipeline("image-colorization", model=colorizers.load_model("chroma"))  # the same object
+    pipe(image, temperature=0.3) == colorizers.colorize(image, "chroma", temperature=0.3)
+
+``transformers.pipeline`` resolves a string itself (a local folder or a Hub id, never a preset name, and in the
+dtype the weights were saved in: chroma ships float16 weights, which colorizers loads in float32), so a preset
+is named through ``ImageColorizationPipeline(name)`` or handed over loaded (``colorizers.load_model(name)``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from transformers import PreTrainedModel
+from transformers import AutoModelForImageToImage, PreTrainedModel
+from transformers.pipelines import PIPELINE_REGISTRY, Pipeline
 
 from colorizers.color import normalize_ab, rgb_to_lab_torch
 from colorizers.image_processing_colorizer import (
@@ -26,9 +38,11 @@ from colorizers.objectives import color_distribution
 from colorizers.processing.hint_locality import localize_hints
 from colorizers.processing.hints import Hint, HintError, parse_hints, render_hints
 
+TASK = "image-colorization"
 # Annealed-mean temperatures colorize() accepts: 1 is the distribution's mean, lower is more vivid;
 # below 0.05 the softmax is a hard arg-max (noisy), above 2 it fades towards the prior's mean.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 2.0
+DEFAULT_BATCH_SIZE = 8
 
 
 def predicted_ab(outputs: Any) -> torch.Tensor:
@@ -61,6 +75,11 @@ def check_temperature(temperature: float | None, model: PreTrainedModel) -> None
         )
 
 
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+
+
 def _size_dict(size: int | dict | None, processor: ColorizerImageProcessor) -> dict:
     if size is None:
         return dict(processor.size)
@@ -84,13 +103,224 @@ def check_working_size(edge: int) -> None:
         )
 
 
+class ImageColorizationPipeline(Pipeline):
+    """Black-and-white images in, colour images out, each at its own size (the ``"image-colorization"`` task).
+
+    Built from a loaded model, or from a preset name, local folder or Hub id (``model_io.loading.load_model``:
+    checksums, safetensors only, float32 weights); ``None`` is ``colorizers.DEFAULT_MODEL``. The image processor
+    is the one saved with the model unless given. Keyword arguments set the pipeline's decoding defaults, which a
+    call may override: ``size`` (working resolution: longest edge in pixels, or a size dict; default the
+    processor's), ``temperature`` (distribution models: 0.05..2; default the model's ``default_temperature``),
+    ``edge_aware`` (colour upsampling guided by the lightness; default the processor's), ``autocast`` (a torch
+    dtype to run the model in) and ``batch_size`` (images per forward pass, default 8). A call also takes
+    ``hints`` and ``return_confidence``; see ``colorizers.colorize``, which is a call of this pipeline.
+
+    ``device`` follows transformers: unset, the model moves to the first accelerator (``load_pipeline`` keeps it
+    where it is). Images of equal working size are batched together; colour is predicted at the working size and
+    joined with the full-resolution lightness, so no detail is lost.
+    """
+
+    _load_processor = _load_image_processor = _load_feature_extractor = False  # colorizers' own processor
+    _load_tokenizer = _load_video_processor = False
+
+    def __init__(
+        self,
+        model: PreTrainedModel | str | None = None,
+        image_processor: ColorizerImageProcessor | None = None,
+        *,
+        revision: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        **kwargs,
+    ):
+        check_batch_size(batch_size)
+        if not isinstance(model, PreTrainedModel):
+            from colorizers.registry import default_model
+
+            model = load_model(default_model() if model is None else model, revision=revision)
+        kwargs.setdefault("task", TASK)
+        image_processor = image_processor or load_processor(model)
+        super().__init__(model, image_processor=image_processor, batch_size=batch_size, **kwargs)
+
+    def _sanitize_parameters(
+        self, size=None, temperature=None, edge_aware=None, autocast=None, hints=None, return_confidence=None
+    ):
+        preprocess, forward, postprocess = {}, {}, {}
+        if size is not None:
+            preprocess["size"] = _size_dict(size, self.image_processor)
+        if hints is not None:
+            preprocess["hints"] = hints
+        if temperature is not None:
+            check_temperature(temperature, self.model)
+            forward["temperature"] = temperature
+        if autocast is not None:
+            forward["autocast"] = autocast
+        if edge_aware is not None:
+            postprocess["edge_aware"] = edge_aware
+        if return_confidence is not None:
+            postprocess["return_confidence"] = return_confidence
+        return preprocess, forward, postprocess
+
+    @property
+    def defaults(self) -> dict:
+        """The decoding settings a call uses when it names none: the pipeline's own, else the model's."""
+        temperature = self._forward_params.get("temperature")
+        if temperature is None and has_color_distribution(self.model):
+            temperature = getattr(self.model.config, "default_temperature", None)
+        return {
+            "size": self._preprocess_params.get("size") or dict(self.image_processor.size),
+            "temperature": temperature,
+            "edge_aware": self._postprocess_params.get("edge_aware", self.image_processor.edge_aware),
+            "autocast": self._forward_params.get("autocast"),
+            "batch_size": self._batch_size,
+        }
+
+    def get_inference_context(self):
+        return torch.inference_mode
+
+    def __call__(self, images: Any, **kwargs) -> Image.Image | list[Image.Image] | tuple:
+        """Colorize one image or a list (list in, list out); keyword arguments override the pipeline's defaults
+        for this call (``size``, ``temperature``, ``edge_aware``, ``autocast``, ``batch_size``) and add
+        ``hints`` and ``return_confidence`` (see ``colorizers.colorize``)."""
+        batch_size = kwargs.pop("batch_size", None)
+        batch_size = self._batch_size if batch_size is None else batch_size
+        check_batch_size(batch_size)
+        preprocess, forward, postprocess = self._sanitize_parameters(**kwargs)
+        preprocess = {**self._preprocess_params, **preprocess}
+        forward = {**self._forward_params, **forward}
+        postprocess = {**self._postprocess_params, **postprocess}
+        size = preprocess.get("size") or dict(self.image_processor.size)
+        return_confidence = postprocess.pop("return_confidence", False)
+        if return_confidence and has_color_distribution(self.model):
+            forward["output_confidence"] = True
+
+        single = not isinstance(images, (list, tuple))
+        images = [images] if single else list(images)
+        lightness = [image_to_lightness(image) for image in images]
+        per_image_hints = _hints_per_image(preprocess.get("hints"), single, lightness, self.model)
+        groups = defaultdict(list)  # images of one working size share forward passes
+        for index, light in enumerate(lightness):
+            groups[working_size(*light.shape, size)].append(index)
+        for working in groups:
+            check_working_size(max(working))
+
+        results: list = [None] * len(images)
+        confidences: list = [None] * len(images)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for indices in groups.values():
+                for start in range(0, len(indices), batch_size):
+                    chunk = indices[start : start + batch_size]
+                    inputs = self._batch([lightness[i] for i in chunk], [per_image_hints[i] for i in chunk], size)
+                    outputs = self.postprocess(self.forward(inputs, **forward), return_confidence, **postprocess)
+                    outputs = outputs if return_confidence else (outputs, [None] * len(chunk))
+                    for index, image, confidence in zip(chunk, *outputs):
+                        results[index], confidences[index] = image, confidence
+        finally:
+            self.model.train(was_training)
+        if return_confidence:
+            return (results[0], confidences[0]) if single else (results, confidences)
+        return results[0] if single else results
+
+    def preprocess(self, image: Any, size: dict | None = None, hints: Any = None) -> dict:
+        """One image's model inputs, as a batch of one (a call batches images of equal working size instead)."""
+        size = size or dict(self.image_processor.size)
+        light = image_to_lightness(image)
+        per_image_hints = _hints_per_image(hints, True, [light], self.model)
+        check_working_size(max(working_size(*light.shape, size)))
+        return self._batch([light], per_image_hints, size)
+
+    def _batch(self, lightness: list[np.ndarray], hints: list[list[Hint]], size: dict) -> dict:
+        """Full-resolution L planes of one working size and their hints -> the model's inputs."""
+        parameter = next(self.model.parameters())
+        pixel_values = self.image_processor.preprocess_lightness(lightness, size=size)["pixel_values"]
+        pixel_values = pixel_values.to(parameter.device, parameter.dtype)
+        working = tuple(pixel_values.shape[-2:])
+        hint_inputs = _hint_tensors(hints, [plane.shape for plane in lightness], working, pixel_values)
+        return {"pixel_values": pixel_values, **hint_inputs, "lightness": lightness}
+
+    def _forward(self, inputs: dict, temperature=None, output_confidence: bool = False, autocast=None) -> dict:
+        options = {"temperature": temperature} if temperature is not None else {}
+        if output_confidence:
+            options["output_confidence"] = True
+        pixel_values = inputs["pixel_values"]
+        hint_inputs = {key: inputs[key] for key in ("hint_ab", "hint_mask") if key in inputs}
+        check_deadline()
+        with _autocast(pixel_values, autocast):
+            outputs = self.model(pixel_values=pixel_values, **options, **hint_inputs)
+        ab = predicted_ab(outputs).float()
+        if hint_inputs:  # keep the hints' effect local: blend with the automatic prediction
+            ab = _localized(self.model, pixel_values, ab, hint_inputs, options, autocast)
+        check_deadline()
+        return {"ab": ab, "confidence": getattr(outputs, "confidence", None), "lightness": inputs["lightness"]}
+
+    def postprocess(self, outputs: dict, return_confidence: bool = False, edge_aware: bool | None = None):
+        """The batch's images at their full resolution (and, with ``return_confidence``, their confidence maps)."""
+        lightness = outputs["lightness"]
+        images = self.image_processor.post_process_colorization(outputs["ab"], lightness, edge_aware=edge_aware)
+        if not return_confidence:
+            return images
+        return images, [_full_size_map(outputs["confidence"], i, plane.shape) for i, plane in enumerate(lightness)]
+
+    def predict_ab(
+        self, lightness: list[np.ndarray], *, size: int | dict | None = None, temperature: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The lower half of a call, for streams of frames (video): full-resolution L planes of one shape in,
+        ``(pixel_values, ab)`` out, both float32 on the CPU at the working size: the model's L input (normalised,
+        ``(B, 1, h, w)``) and its normalised ab prediction (``(B, 2, h, w)``). No image is built; join ab with the
+        full-resolution L with ``colorizers.video.colorize.join_lightness_ab``. ``size`` and ``temperature``
+        override the pipeline's defaults. The model is used as it is (its device, its mode)."""
+        preprocess, forward, _ = self._sanitize_parameters(size=size, temperature=temperature)
+        forward = {**self._forward_params, **forward}
+        size = preprocess.get("size") or self._preprocess_params.get("size") or dict(self.image_processor.size)
+        pixel_values = self.image_processor.preprocess_lightness(lightness, size=size)["pixel_values"]
+        if isinstance(pixel_values, list):
+            raise ValueError("predict_ab takes L planes of one shape")
+        parameter = next(self.model.parameters())
+        options = {"temperature": forward["temperature"]} if "temperature" in forward else {}
+        model_input = pixel_values.to(parameter.device, parameter.dtype)
+        with torch.inference_mode(), _autocast(model_input, forward.get("autocast")):
+            ab = predicted_ab(self.model(pixel_values=model_input, **options))
+        return pixel_values.float(), ab.float().cpu()
+
+
+def load_pipeline(
+    model: ImageColorizationPipeline | PreTrainedModel | str | None = None,
+    processor: ColorizerImageProcessor | None = None,
+    *,
+    device: str | torch.device | None = None,
+    revision: str | None = None,
+    **defaults,
+) -> ImageColorizationPipeline:
+    """The pipeline for ``model`` (a pipeline is returned as it is), its model left where it is unless ``device``
+    is given (as ``colorize`` always did; the class itself follows transformers and moves it to an accelerator).
+    A name is loaded by ``load_model`` (``None``: ``colorizers.DEFAULT_MODEL``); ``defaults`` are the pipeline's
+    decoding defaults (``size``, ``temperature``, ``edge_aware``, ``autocast``, ``batch_size``)."""
+    if isinstance(model, ImageColorizationPipeline):
+        given = [
+            name for name, value in (("processor", processor), ("device", device), ("revision", revision)) if value
+        ]
+        if given or defaults:
+            raise ValueError(
+                f"a pipeline holds its model, processor and defaults: build a new one to change {', '.join(given or defaults)}"
+            )
+        return model
+    if not isinstance(model, PreTrainedModel):
+        from colorizers.registry import default_model
+
+        model = load_model(default_model() if model is None else model, device=device, revision=revision)
+    elif device is not None:
+        model.to(device)
+    return ImageColorizationPipeline(model, processor, device=next(model.parameters()).device, **defaults)
+
+
 def colorize(
     images: Any,
-    model: PreTrainedModel | str | None = None,
+    model: ImageColorizationPipeline | PreTrainedModel | str | None = None,
     *,
     processor: ColorizerImageProcessor | None = None,
     size: int | dict | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     temperature: float | None = None,
     return_confidence: bool = False,
@@ -102,13 +332,15 @@ def colorize(
 
     Args:
         images: a PIL image (any mode), a NumPy array or a torch tensor, or a list of them.
-        model: a loaded model, or a preset name, local folder or Hub id (loaded for this call: pass
-            a model object when colorizing repeatedly). ``None`` uses ``colorizers.DEFAULT_MODEL``.
+        model: an ``ImageColorizationPipeline`` (its defaults apply to what is not given here), a loaded model,
+            or a preset name, local folder or Hub id (loaded for this call: pass a pipeline or a model object when
+            colorizing repeatedly). ``None`` uses ``colorizers.DEFAULT_MODEL``.
         processor: the image processor; by default the one saved with the model.
         size: working resolution: an int for the longest edge, a size dict, or ``None`` for the
             processor's default. Colour is predicted at this size; lightness always stays full size.
             At most ``max_working_size`` pixels (``colorizers.limits``: 2048 unless configured).
-        batch_size: images per forward pass. Images of equal working size are batched together.
+        batch_size: images per forward pass (``None``: 8, or the pipeline's). Images of equal working size
+            are batched together.
         device: where to run; the model is moved there. Default: where the model already is.
         temperature: for models that predict a colour distribution (``chroma``): the annealed-mean
             temperature, from 0.05 (vivid, the distribution's mode) to 2; 1 is its mean (safe, dull).
@@ -130,94 +362,15 @@ def colorize(
         One PIL RGB image (or a list, for a list input) at each input's own size; with
         ``return_confidence``, a pair ``(images, confidence_maps)`` of the same shape.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if model is None:
-        from colorizers.registry import default_model
-
-        model = default_model()
-    model = load_model(model, device=device) if not isinstance(model, PreTrainedModel) else model
-    if device is not None:
-        model.to(device)
-    processor = processor or load_processor(model)
-    size = _size_dict(size, processor)
-    check_temperature(temperature, model)
-    forward_options = {"temperature": temperature} if temperature is not None else {}
-    if return_confidence and has_color_distribution(model):
-        forward_options["output_confidence"] = True
-
-    single = not isinstance(images, (list, tuple))
-    images = [images] if single else list(images)
-    lightness = [image_to_lightness(image) for image in images]
-    per_image_hints = _hints_per_image(hints, single, lightness, model)
-    groups = defaultdict(list)
-    for index, light in enumerate(lightness):
-        groups[working_size(*light.shape, size)].append(index)
-    for working in groups:
-        check_working_size(max(working))
-
-    parameter = next(model.parameters())
-    results: list[Image.Image | None] = [None] * len(images)
-    confidences: list = [None] * len(images)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for indices in groups.values():
-                for start in range(0, len(indices), batch_size):
-                    chunk = indices[start : start + batch_size]
-                    inputs = processor.preprocess_lightness([lightness[i] for i in chunk], size=size)
-                    pixel_values = inputs["pixel_values"].to(parameter.device, parameter.dtype)
-                    hint_inputs = _hint_tensors(
-                        [per_image_hints[i] for i in chunk],
-                        [lightness[i].shape for i in chunk],
-                        tuple(pixel_values.shape[-2:]),
-                        pixel_values,
-                    )
-                    check_deadline()
-                    with torch.autocast(parameter.device.type, autocast) if autocast else contextlib.nullcontext():
-                        model_outputs = model(pixel_values=pixel_values, **forward_options, **hint_inputs)
-                    ab = predicted_ab(model_outputs).float()
-                    if hint_inputs:  # keep the hints' effect local: blend with the automatic prediction
-                        ab = _localized(model, pixel_values, ab, hint_inputs, forward_options, autocast)
-                    check_deadline()
-                    outputs = processor.post_process_colorization(
-                        ab, [lightness[i] for i in chunk], edge_aware=edge_aware
-                    )
-                    for index, output in zip(chunk, outputs):
-                        results[index] = output
-                    if return_confidence:
-                        maps = getattr(model_outputs, "confidence", None)
-                        for position, index in enumerate(chunk):
-                            confidences[index] = _full_size_map(maps, position, lightness[index].shape)
-    finally:
-        model.train(was_training)
-    if return_confidence:
-        return (results[0], confidences[0]) if single else (results, confidences)
-    return results[0] if single else results
+    if batch_size is not None:
+        check_batch_size(batch_size)
+    pipe = load_pipeline(model, processor, device=device)
+    options = dict(size=size, temperature=temperature, edge_aware=edge_aware, autocast=autocast, hints=hints)
+    return pipe(images, batch_size=batch_size, return_confidence=return_confidence, **options)
 
 
-def predict_lightness_ab(
-    lightness: list[np.ndarray],
-    model: PreTrainedModel,
-    processor: ColorizerImageProcessor,
-    *,
-    size: int | dict | None = None,
-    temperature: float | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The lower half of ``colorize()`` for streams of frames (video): full-resolution L planes of one
-    shape in, ``(pixel_values, ab)`` out, both float32 on the CPU at the working size: the model's L input
-    (normalised, ``(B, 1, h, w)``) and its normalised ab prediction (``(B, 2, h, w)``). No image is built;
-    join ab with the full-resolution L with ``processor.post_process_colorization`` (or
-    ``colorizers.video.colorize.join_lightness_ab``). The model is used as it is (its device, eval mode)."""
-    parameter = next(model.parameters())
-    pixel_values = processor.preprocess_lightness(lightness, size=_size_dict(size, processor))["pixel_values"]
-    if isinstance(pixel_values, list):
-        raise ValueError("predict_lightness_ab takes L planes of one shape")
-    forward_options = {"temperature": temperature} if temperature is not None else {}
-    with torch.inference_mode():
-        outputs = model(pixel_values=pixel_values.to(parameter.device, parameter.dtype), **forward_options)
-        return pixel_values.float(), predicted_ab(outputs).float().cpu()
+def _autocast(like: torch.Tensor, dtype: torch.dtype | None):
+    return torch.autocast(like.device.type, dtype) if dtype else contextlib.nullcontext()
 
 
 def _hints_per_image(
@@ -243,7 +396,7 @@ def _localized(model, pixel_values, hinted, hint_inputs: dict, forward_options: 
     """The hinted ab blended into the automatic one near the hints only (``colorizers.processing.hint_locality``)."""
     options = {key: value for key, value in forward_options.items() if key != "output_confidence"}
     check_deadline()
-    with torch.autocast(pixel_values.device.type, autocast) if autocast else contextlib.nullcontext():
+    with _autocast(pixel_values, autocast):
         auto = predicted_ab(model(pixel_values=pixel_values, **options)).float()
     return localize_hints(auto, hinted, pixel_values, hint_inputs["hint_ab"], hint_inputs["hint_mask"])
 
@@ -340,3 +493,10 @@ def _full_size_map(maps: torch.Tensor | None, position: int, shape: tuple[int, i
         return np.zeros(shape, np.float32)
     plane = maps[position, 0].float().cpu().numpy()
     return np.clip(resize_plane(plane, *shape), 0.0, 1.0)
+
+
+# `transformers.pipeline("image-colorization", model=...)` builds this class (colorizers' import registers it, as
+# it registers the model families with the Auto classes).
+PIPELINE_REGISTRY.register_pipeline(
+    TASK, pipeline_class=ImageColorizationPipeline, pt_model=AutoModelForImageToImage, type="image"
+)

@@ -30,8 +30,7 @@ from transformers import PreTrainedModel
 
 from colorizers.color import denormalize_lightness, gray_to_lightness
 from colorizers.image_processing_colorizer import ColorizerImageProcessor
-from colorizers.model_io.loading import load_model, load_processor
-from colorizers.pipeline import check_temperature, predict_lightness_ab
+from colorizers.pipeline import ImageColorizationPipeline, check_temperature, load_pipeline
 from colorizers.video.frame_color import join_lightness_ab
 from colorizers.video.io import (
     CONTAINERS,
@@ -49,16 +48,17 @@ _WAIT_S = 0.1  # how often blocked threads look up to see whether the others sto
 
 
 class FrameColorizer:
-    """A model turned into a video filter: batches of full-resolution L in order, stabilized ab out.
+    """A colorization pipeline turned into a video filter: batches of full-resolution L in order, stabilized ab out.
 
-    Each call takes the next frames' L planes (one shape) and returns their normalised ab at the model's
+    Each call takes the next frames' L planes (one shape) and returns their normalised ab at the pipeline's
     working size, ``(2, h, w)`` each; ``join_lightness_ab`` makes the colour frames. With
-    ``stabilize=False`` it is ``colorize()`` frame by frame.
+    ``stabilize=False`` it is ``colorize()`` frame by frame. ``model`` is an ``ImageColorizationPipeline``
+    (its defaults apply) or a model; ``size`` and ``temperature`` override the defaults.
     """
 
     def __init__(
         self,
-        model: PreTrainedModel,
+        model: ImageColorizationPipeline | PreTrainedModel,
         processor: ColorizerImageProcessor | None = None,
         *,
         size: int | dict | None = None,
@@ -66,16 +66,14 @@ class FrameColorizer:
         stabilize: bool = True,
         stabilizer: TemporalStabilizer | None = None,
     ):
-        check_temperature(temperature, model)
-        self.model, self.processor = model, processor or load_processor(model)
+        check_temperature(temperature, model.model if isinstance(model, ImageColorizationPipeline) else model)
+        self.pipeline = load_pipeline(model, processor)
         self.size, self.temperature = size, temperature
         self.stabilizer = (stabilizer or TemporalStabilizer()) if stabilize else None
         self.cuts = 0
 
     def __call__(self, lightness: list[np.ndarray]) -> list[np.ndarray]:
-        pixel_values, ab = predict_lightness_ab(
-            lightness, self.model, self.processor, size=self.size, temperature=self.temperature
-        )
+        pixel_values, ab = self.pipeline.predict_ab(lightness, size=self.size, temperature=self.temperature)
         ab = ab.numpy()
         if self.stabilizer is None:
             return list(ab)
@@ -168,7 +166,7 @@ def _check_range(start: float | None, duration: float | None) -> None:
 def colorize_video(
     src: str | os.PathLike,
     dst: str | os.PathLike,
-    model: PreTrainedModel | str | None = None,
+    model: ImageColorizationPipeline | PreTrainedModel | str | None = None,
     *,
     stabilize: bool = True,
     start: float | None = None,
@@ -176,7 +174,7 @@ def colorize_video(
     overwrite: bool = False,
     processor: ColorizerImageProcessor | None = None,
     size: int | dict | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     temperature: float | None = None,
     progress: Callable[[int], Any] | None = None,
@@ -190,12 +188,14 @@ def colorize_video(
             their black-and-white version).
         dst: the output; its suffix picks the container: ``.mp4``/``.m4v``/``.mov``/``.mkv`` get H.264,
             ``.webm`` VP9, ``.avi`` MPEG-4 Part 2 (the first encoder the installed FFmpeg has).
-        model: a loaded model, or a preset name, folder or Hub id; ``None`` for ``colorizers.DEFAULT_MODEL``.
+        model: an ``ImageColorizationPipeline`` (its defaults apply to what is not given here), a loaded model,
+            or a preset name, folder or Hub id; ``None`` for ``colorizers.DEFAULT_MODEL``.
         stabilize: carry colour along optical flow within each shot (``colorizers.video.temporal``); ``False``
             colorizes each frame on its own, as ``colorize()`` would.
         start, duration: colorize only this part (seconds); the output starts at ``start``'s frame.
         overwrite: replace an existing ``dst`` (otherwise refused).
-        processor, size, batch_size, device, temperature: as for ``colorize()``.
+        processor, size, batch_size, device, temperature: as for ``colorize()`` (``batch_size``: frames per
+            forward pass).
         progress: called with the number of frames just written (``tqdm.update`` fits).
         stabilizer: a configured :class:`TemporalStabilizer` (default settings otherwise).
         copy_audio: audio codecs to copy (e.g. those browsers play); others are re-encoded. Default: copy
@@ -209,7 +209,7 @@ def colorize_video(
     src, dst = Path(src), Path(dst)
     _check_range(start, duration)
     start = start or None  # from 0: the whole beginning, audio priming included
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     suffix = dst.suffix.lower()
     if suffix not in CONTAINERS:
@@ -220,18 +220,12 @@ def colorize_video(
     if dst.exists() and not overwrite:
         raise VideoError(f"{dst} exists (pass overwrite=True, or --overwrite)")
     probe_video(src)  # refuse a bad input before loading any model
-    if model is None:
-        from colorizers.registry import default_model
-
-        model = default_model()
-    model = load_model(model, device=device) if not isinstance(model, PreTrainedModel) else model
-    if device is not None:
-        model.to(device)
+    pipe = load_pipeline(model, processor, device=device)
+    batch_size = pipe.defaults["batch_size"] if batch_size is None else batch_size
+    model = pipe.model
     was_training = model.training
     model.eval()
-    colorizer = FrameColorizer(
-        model, processor, size=size, temperature=temperature, stabilize=stabilize, stabilizer=stabilizer
-    )
+    colorizer = FrameColorizer(pipe, size=size, temperature=temperature, stabilize=stabilize, stabilizer=stabilizer)
     container, info = open_video(src)
     end = None if duration is None else (start or 0.0) + duration
     dst.parent.mkdir(parents=True, exist_ok=True)
