@@ -226,6 +226,7 @@ def worker() -> None:
     warnings.simplefilter("ignore")  # PIL warns about damaged metadata: the outcome is what counts
     logging.disable(logging.WARNING)  # transformers' warnings about odd configs: the outcome is what counts
 
+    print(json.dumps({"ready": True}), flush=True)  # the cases' clocks start after the imports
     for line in sys.stdin:
         kind, path = line.rstrip("\n").split("\t", 1)
         try:
@@ -253,6 +254,11 @@ class Worker:
         )
         self.answers: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
+        try:  # a loaded machine can take a minute to import torch: that is not a case hanging
+            self.answers.get(timeout=600)
+        except queue.Empty:
+            self.kill()
+            raise RuntimeError("the fuzzing worker did not start within 600 s") from None
 
     def _read(self):
         for line in self.process.stdout:
