@@ -15,6 +15,8 @@ from colorizers.registry import default_working_size, preset_model_types
 from colorizers.serving.policy import (
     LoadedModel,
     ModelCache,
+    ModelPolicy,
+    ModelResolver,
     RequestError,
     RequestFolders,
     check_model_name,
@@ -209,6 +211,26 @@ def test_cache_capacity_is_at_least_one_and_clear_empties_it():
     assert len(cache) == 1 and "b" in cache
     cache.clear()
     assert len(cache) == 0
+
+
+def test_one_resolver_checks_every_name_before_loading_and_loads_each_model_once():
+    loader = FakeLoader()
+    resolver = ModelResolver(ModelPolicy(public=True), ModelCache(2, loader), per_request=2)
+    assert resolver.names(["vanilla-v2", " vanilla-v2 ", "chroma"]) == ["vanilla-v2", "chroma"]
+    with pytest.raises(RequestError, match=r"Pick at most 2 models at once \(got 3; limit models_per_request = 2\)"):
+        resolver.names(["vanilla-v1", "vanilla-v2", "chroma"])
+    with pytest.raises(RequestError, match="^This server runs only the models it lists: "):
+        resolver.one("/etc/passwd")
+    with pytest.raises(RequestError, match="^/colorize takes one model"):
+        resolver.one(["vanilla-v2", "chroma"], limit=2, refusal="/colorize takes one model; use /compare for several.")
+    with pytest.raises(RequestError, match="Pick at most 1 models"):
+        resolver.one(["vanilla-v2", "chroma"])
+    assert loader.calls == []  # refused names load nothing
+    assert resolver.load(resolver.one("vanilla-v2")) == resolver.load("vanilla-v2") == "model vanilla-v2"
+    assert loader.calls == ["vanilla-v2"]
+    values = Limits(public=True, models_per_request=3)
+    made = ModelResolver.from_limits(values, 1, loader)
+    assert made.policy == ModelPolicy.from_limits(values) and made.per_request == 3 and made.cache.capacity == 1
 
 
 # Request folders and file names ------------------------------------------------------------------------

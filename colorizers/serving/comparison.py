@@ -13,9 +13,10 @@ Refusals are :class:`colorizers.serving.policy.RequestError`, with messages mean
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,21 +181,13 @@ def vividness_for_temperature(temperature: float) -> float:
     return float(min(100.0, max(0.0, round(100 * (MOST_MUTED_TEMPERATURE - temperature) / span))))
 
 
-def run_model(
-    loaded: LoadedModel, array: np.ndarray, *, size: int | None = None, **options: Any
-) -> tuple[Image.Image, float]:
-    """Colorize ``array`` with ``loaded`` at working resolution ``size`` (None: the model's own);
-    other per-request ``options`` go to :func:`colorizers.colorize` as they are.
-
-    Returns the output (the input's size) and the time it took in milliseconds. A model that fails
-    on this image raises :class:`RequestError` with the first line of its error.
-    """
-    if options.get("temperature") is not None and not has_color_distribution(loaded.model):
-        options = {k: v for k, v in options.items() if k != "temperature"}  # vividness is for distribution models
-    start = time.perf_counter()
-    check_deadline()
+@contextlib.contextmanager
+def model_failures(loaded: LoadedModel) -> Iterator[None]:
+    """Inside: a model at work on a request's image. Its failure becomes :class:`RequestError` naming the model,
+    with the first line of its error (running out of memory suggests a smaller working resolution); the
+    server's own refusals (``LimitError``) pass as they are."""
     try:
-        output = colorize(array, loaded.model, processor=loaded.processor, size=size, **options)
+        yield
     except LimitError:
         raise
     except MemoryError:
@@ -204,6 +197,23 @@ def run_model(
     except (RuntimeError, ValueError, TypeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise RequestError(f"Model {loaded.name!r} failed on this image: {shorten(first, 300)}") from None
+
+
+def run_model(
+    loaded: LoadedModel, array: np.ndarray, *, size: int | None = None, **options: Any
+) -> tuple[Image.Image, float]:
+    """Colorize ``array`` with ``loaded`` at working resolution ``size`` (None: the model's own);
+    other per-request ``options`` go to :func:`colorizers.colorize` as they are.
+
+    Returns the output (the input's size) and the time it took in milliseconds. A model that fails
+    on this image raises :class:`RequestError` with the first line of its error (:func:`model_failures`).
+    """
+    if options.get("temperature") is not None and not has_color_distribution(loaded.model):
+        options = {k: v for k, v in options.items() if k != "temperature"}  # vividness is for distribution models
+    start = time.perf_counter()
+    check_deadline()
+    with model_failures(loaded):
+        output = colorize(array, loaded.model, processor=loaded.processor, size=size, **options)
     return output, (time.perf_counter() - start) * 1000.0
 
 
@@ -329,6 +339,7 @@ __all__ = [
     "compare",
     "example_photos",
     "metric_reference",
+    "model_failures",
     "parse_working_size",
     "read_upload",
     "run_model",

@@ -10,6 +10,8 @@ name a user typed and a loaded model.
 * :func:`resolve_model` loads a preset, a local folder or a Hub id into a :class:`LoadedModel`, and
   says precisely why when it cannot (offline, not a colorizer, broken folder or weights, too large).
 * :class:`ModelCache` keeps the most recently used models loaded, loading each one once.
+* :class:`ModelResolver` is a server's one path from a request's model names to loaded models: the names
+  checked against its policy first (nothing loaded for a refused one), then loaded through its cache.
 * :class:`RequestFolders` gives each request its own folder for output files, expired after a while.
 * :func:`guarded` runs request handlers under a ``Gate``, per client (:func:`request_client`, :func:`client_key`).
 
@@ -287,6 +289,42 @@ class ModelCache:
             self._models.clear()
 
 
+@dataclass(frozen=True)
+class ModelResolver:
+    """A server's one path from what a request names to loaded models: the names are checked against
+    ``policy`` (:func:`parse_model_names`; nothing is looked at or loaded for a refused one), then loaded
+    through ``cache``. ``per_request`` is the most models one request may name (limit ``models_per_request``)."""
+
+    policy: ModelPolicy
+    cache: ModelCache
+    per_request: int = 8
+
+    @classmethod
+    def from_limits(
+        cls, limits: Limits, capacity: int = 4, loader: Callable[[str], LoadedModel] | None = None
+    ) -> ModelResolver:
+        """The resolver of a server under ``limits``: ``loader`` (default :func:`resolve_model` under the limits'
+        policy) behind a cache of the ``capacity`` most recently used models."""
+        policy = ModelPolicy.from_limits(limits)
+        loader = loader or functools.partial(resolve_model, policy=policy)
+        return cls(policy, ModelCache(capacity, loader), limits.models_per_request)
+
+    def names(self, models: str | Iterable[Any] | None, limit: int | None = None) -> list[str]:
+        """The request's distinct model names, each checked (at most ``limit``, default ``per_request``)."""
+        return parse_model_names(models, limit=self.per_request if limit is None else limit, policy=self.policy)
+
+    def one(self, model: Any, *, limit: int = 1, refusal: str = "Pick one model.") -> str:
+        """The one model name of a request that takes one (``refusal`` when it names several, up to ``limit``)."""
+        names = self.names(model, limit)
+        if len(names) != 1:
+            raise RequestError(refusal)
+        return names[0]
+
+    def load(self, name: str) -> LoadedModel:
+        """The model a checked name stands for, loaded once and kept while it is among the recently used."""
+        return self.cache.get(name)
+
+
 def client_key(forwarded: str | None, peer: str | None, behind_proxy: bool) -> str | None:
     """The key a client's requests are counted under: the connection's address (``peer``), or behind the
     platform's proxy the **last** ``X-Forwarded-For`` entry (``forwarded``, all of the request's headers joined)."""
@@ -384,6 +422,7 @@ __all__ = [
     "LoadedModel",
     "ModelCache",
     "ModelPolicy",
+    "ModelResolver",
     "RequestError",
     "RequestFolders",
     "check_model_name",
