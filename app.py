@@ -15,13 +15,13 @@ Stable API (``gradio_client``):
   ``model, psnr, ssim, colorfulness, colorfulness_gap, ms``). PSNR of identical images is the text
   ``"inf"``; metrics that need a colour reference are empty (None) when there is none.
 
-Layout, events and messages live here; the rules (which names are models, what an upload may be,
-what the outputs are scored against) live in ``colorizers.serving.policy`` and ``colorizers.serving.comparison``,
-and their refusals become ``gr.Error`` here.
+The page and its launch settings live here; each tab lives in ``colorizers.app`` and serves in one
+``colorizers.app.context.ServerContext`` made here (the limits, the model resolver, the gate, the request folders
+and the caches); the rules (which names are models, what an upload may be, what the outputs are scored against)
+live in ``colorizers.serving``, and their refusals become ``gr.Error`` through the context's guard.
 """
 
 import argparse
-import functools
 import logging
 import os
 import tempfile
@@ -34,48 +34,19 @@ import torch
 
 from colorizers import get_preset
 from colorizers import limits as resource_limits
-from colorizers.app.compare import UNTRAINED, Endpoints, build_compare_tab, ordered_presets
+from colorizers.app.compare import UNTRAINED, build_compare_tab, ordered_presets
+from colorizers.app.context import ServerContext
 from colorizers.app.guide import build_guide_tab
 from colorizers.app.video import build_video_tab
-from colorizers.limits import Gate, Limits, shorten
-from colorizers.serving import comparison
-from colorizers.serving import policy as serving
-from colorizers.serving.comparison import Upload, read_upload
-from colorizers.serving.policy import LoadedModel, ModelCache, ModelPolicy
+from colorizers.limits import Limits
+from colorizers.serving.policy import LoadedModel
 
 LIMITS = resource_limits.current()  # public mode and every limit, from the environment (colorizers.limits)
 resource_limits.limit_allocator_arenas()  # a server's threads share two malloc arenas: less idle memory
 MODEL_CACHE_SIZE = int(os.environ.get("COLORIZERS_APP_MAX_MODELS", "4"))
 CACHE_ROOT = Path(os.environ.get("COLORIZERS_APP_CACHE", Path(tempfile.gettempdir()) / "colorizers-app"))
-OUTPUTS = serving.RequestFolders(CACHE_ROOT / "outputs", ttl_s=3600)  # one folder of PNGs per request
 
 logger = logging.getLogger("colorizers.app")
-
-
-class UserError(gr.Error):
-    """A ``gr.Error`` for bad input: shown to the user, logged in one line (user strings cut short), no traceback."""
-
-    def __init__(self, message: str):
-        super().__init__(shorten(message, 2000), duration=20, print_exception=False)
-        logger.warning("request refused: %s", shorten(message, LIMITS.log_chars))
-
-
-def read_payload(payload: Any, what: str = "image", limits: Limits = LIMITS) -> Upload:
-    """Decode an uploaded file (a Gradio file payload). Only files uploaded to Gradio are read: a request
-    naming any other path on the server is refused."""
-    if not isinstance(payload, dict):
-        raise UserError(f"Expected an image file, got {type(payload).__name__}.")
-    if not isinstance(payload.get("path"), str) or not payload["path"] or "\x00" in payload["path"]:
-        raise UserError("The upload carries no file (try uploading it again).")
-    path = Path(payload["path"]).resolve()
-    if not path.is_relative_to(Path(gr.utils.get_upload_folder()).resolve()):
-        raise UserError(f"The {what} must be a file uploaded to this app (gradio_client: handle_file(path)).")
-    if path.is_file() and path.stat().st_size > limits.upload_bytes:
-        raise UserError(
-            f"The {what} is {path.stat().st_size / 1e6:.1f} MB, above the limit of {limits.upload_mb:g} MB (upload_mb)."
-        )
-    name = payload.get("orig_name") if isinstance(payload.get("orig_name"), str) else None
-    return read_upload(path, name, what=what, max_pixels=limits.max_pixels)
 
 
 # The Blocks app ----------------------------------------------------------------------------------------
@@ -134,20 +105,22 @@ def _untrained_banner(untrained: list[str], presets: list[str]) -> str:
     )
 
 
-def build_demo(loader: Callable[[str], LoadedModel] | None = None, limits: Limits = LIMITS) -> gr.Blocks:
-    """The app under ``limits`` (public mode among them). ``loader`` turns a model name (a preset, an existing
-    path or an owner/name id) into a ``LoadedModel`` (default: ``resolve_model`` under the limits' policy);
-    the app keeps the last ``COLORIZERS_APP_MAX_MODELS`` it loaded."""
-    policy = ModelPolicy.from_limits(limits)
-    cache = ModelCache(MODEL_CACHE_SIZE, loader or functools.partial(serving.resolve_model, policy=policy))
-    # rate per client (serving.request_client: behind a Space's proxy, the address the proxy appends), room,
-    # deadline; every refusal a UserError
-    guard = serving.guarded(Gate(limits), UserError)
-    reader = functools.partial(read_payload, limits=limits)
+def server_context(loader: Callable[[str], LoadedModel] | None = None, limits: Limits = LIMITS) -> ServerContext:
+    """The one context the tabs serve in: ``limits``, the model resolver (``loader``, default ``resolve_model``
+    under the limits' policy, behind a cache of the last ``COLORIZERS_APP_MAX_MODELS`` models), the gate, the
+    request folders and the caches under ``COLORIZERS_APP_CACHE``."""
+    return ServerContext.create(limits, CACHE_ROOT, loader=loader, max_models=MODEL_CACHE_SIZE)
+
+
+def build_demo(
+    loader: Callable[[str], LoadedModel] | None = None, limits: Limits = LIMITS, context: ServerContext | None = None
+) -> gr.Blocks:
+    """The app under ``limits`` (public mode among them), its tabs serving in one :func:`server_context` (or
+    ``context``, whose limits then apply). ``loader`` turns a model name (a preset, an existing path or an
+    owner/name id) into a ``LoadedModel``."""
+    context = context or server_context(loader, limits)
     presets = ordered_presets()
     untrained = [name for name in presets if not get_preset(name).has_weights]
-    inference = dict(concurrency_limit=limits.concurrency, concurrency_id="inference")  # shared by the endpoints
-
     with gr.Blocks(title="colorizers: compare colorization models", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# colorizers: compare colorization models\n"
@@ -158,13 +131,11 @@ def build_demo(loader: Callable[[str], LoadedModel] | None = None, limits: Limit
         )
         if untrained:
             gr.Markdown(_untrained_banner(untrained, presets), elem_id="untrained-banner")
-        endpoints = Endpoints(cache, reader, OUTPUTS, limits)
         with gr.Tabs(elem_id="tabs"):  # one tab bar: each tab keeps its state and endpoints inside its gr.Tab
-            build_compare_tab(endpoints, guard, inference, comparison.example_photos(CACHE_ROOT / "examples"))
-            build_guide_tab(cache, reader, guard, OUTPUTS, inference, policy)
-            build_video_tab(cache, guard, OUTPUTS, inference)
-
-    demo.queue(max_size=limits.queue_size, default_concurrency_limit=limits.concurrency)
+            build_compare_tab(context)
+            build_guide_tab(context)
+            build_video_tab(context)
+    demo.queue(max_size=context.limits.queue_size, default_concurrency_limit=context.limits.concurrency)
     return demo
 
 

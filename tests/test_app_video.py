@@ -21,9 +21,9 @@ from video_clips import describe, pan_frames, write_clip
 
 from colorizers import limits as resource_limits
 from colorizers.app import video as app_video
-from colorizers.limits import Gate
+from colorizers.app.context import ServerContext, UserError
 from colorizers.serving import policy as serving
-from colorizers.serving.policy import LoadedModel, ModelCache, RequestFolders
+from colorizers.serving.policy import LoadedModel
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -87,14 +87,20 @@ def uploads(tmp_path, monkeypatch):
     return folder
 
 
-def handler(limits, tmp_path, model=None):
-    """``colorize_upload`` as the app serves it: guarded by a gate under ``limits``; returns (handler, gate)."""
+def context_for(limits, tmp_path, model=None) -> ServerContext:
+    """A server's context under ``limits`` whose every model name loads ``model`` (a tiny vanilla-v2)."""
     model = model or tiny_model("vanilla-v2")
-    cache = ModelCache(1, lambda name: LoadedModel.from_model(name, model))
-    gate = Gate(limits)
-    outputs = RequestFolders(tmp_path / "outputs")
-    run = functools.partial(app_video.colorize_upload, cache=cache, outputs=outputs, limits=limits)
-    return serving.guarded(gate, Refused)(run), gate
+    return ServerContext.create(
+        limits, tmp_path, loader=lambda name: LoadedModel.from_model(name, model), max_models=1
+    )
+
+
+def handler(limits, tmp_path, model=None):
+    """``colorize_upload`` as the app serves it: guarded by its context's gate under ``limits``; returns
+    (handler, gate)."""
+    context = context_for(limits, tmp_path, model)
+    run = functools.partial(app_video.colorize_upload, context=context)
+    return serving.guarded(context.gate, Refused)(run), context.gate
 
 
 def test_a_video_longer_than_video_seconds_is_refused_at_exactly_that_limit(uploads, tmp_path):
@@ -109,6 +115,31 @@ def test_a_video_longer_than_video_seconds_is_refused_at_exactly_that_limit(uplo
         "The video is 3 s long, above the limit of 2.99 s per video on this server (video_seconds). "
         "Cut it shorter, or use the command line."
     )
+
+
+@pytest.mark.parametrize("variable", ["COLORIZERS_MAX_VIDEO_SECONDS", "COLORIZERS_APP_MAX_VIDEO_SECONDS"])
+def test_the_video_tab_refuses_a_video_longer_than_the_configured_video_seconds(uploads, tmp_path, variable):
+    """The length limit as a public server gets it: its environment -> ``Limits.video_seconds`` -> the server
+    context -> the Video tab (the handler its button and /colorize_video run, the limit it states)."""
+    limits = resource_limits.current(environ={"SPACE_ID": "someone/colorizers", variable: "2.5"})
+    assert limits.public
+    write_clip(uploads / "two.mp4", pan_frames(20), fps=10, audio=None)  # 2.0 s
+    context = context_for(limits, tmp_path)
+    run = app_video.video_handler(context)
+    with pytest.raises(UserError) as refused:
+        run({"path": str(uploads / "three.mp4")}, "vanilla-v2", False)  # 3.0 s
+    assert refused.value.message == (
+        "The video is 3 s long, above the limit of 2.5 s per video on this server (video_seconds). "
+        "Cut it shorter, or use the command line."
+    )
+    path, note = run({"path": str(uploads / "two.mp4")}, "vanilla-v2", False)
+    assert describe(Path(path))["count"] == 20 and "20 frames at 10 fps (2.0 s)" in note
+    with gr.Blocks() as demo:
+        app_video.build_video_tab(context)
+    stated = [block.value for block in demo.blocks.values() if getattr(block, "elem_id", None) == "video-limits"]
+    assert len(stated) == 1 and "up to **2.5 s** long" in stated[0]
+    described = demo.get_api_info()["named_endpoints"]["/colorize_video"]["description"]
+    assert described.startswith("Colorize a video (at most 2.5 s long on this server)")
 
 
 def test_frames_larger_than_video_side_are_refused(uploads, tmp_path):

@@ -301,17 +301,16 @@ NAME_PROBES = ["/etc/passwd", "/tmp", "/nonexistent/model", "../x", "resnet1"]  
 
 def test_the_video_handler_checks_the_name_before_touching_anything(monkeypatch, tmp_path):
     from colorizers.app import video as app_video
+    from colorizers.app.context import ServerContext
 
     touched = []
     for module, name in ((serving, "local_path"), (app_video, "uploaded_path"), (app_video, "probe_video")):
         monkeypatch.setattr(module, name, lambda *args, **kwargs: touched.append(args))
-    cache = serving.ModelCache(1, lambda name: touched.append(name))
+    context = ServerContext.create(limits.PUBLIC, tmp_path, loader=lambda name: touched.append(name), max_models=1)
     messages = set()
     for probe in NAME_PROBES:
         with pytest.raises(RequestError) as refused:
-            app_video.colorize_upload(
-                {"path": "/etc/passwd"}, probe, True, cache=cache, outputs=None, limits=limits.PUBLIC
-            )
+            app_video.colorize_upload({"path": "/etc/passwd"}, probe, True, context=context)
         messages.add(str(refused.value))
     assert touched == [] and messages == {ModelPolicy.from_limits(limits.PUBLIC).refusal().args[0]}
 

@@ -1,13 +1,13 @@
 """The app's "Video" tab: upload a film clip, pick a model, colorize it (temporally stabilized or frame by
 frame) and watch the result beside the original.
 
-Built inside ``app.build_demo``'s Blocks (``build_video_tab``); the work is ``colorizers.colorize_video``,
-and its refusals (``VideoError``, ``RequestError``, ``LimitError``) become ``gr.Error`` through the ``refuse``
-callable app.py passes in (``colorizers.serving.policy.guarded``, which carries the server's ``Limits``). Outputs are
-MP4 (H.264) with the audio copied when browsers play its codec (AAC, MP3, Opus), else re-encoded to AAC.
+Built inside ``app.build_demo``'s Blocks by ``build_video_tab(context)`` (a ``ServerContext``); the work is
+``colorizers.colorize_video``, and its refusals (``VideoError``, ``RequestError``, ``LimitError``) become
+``gr.Error`` through the context's guard (:func:`video_handler`). Outputs are MP4 (H.264) with the audio copied
+when browsers play its codec (AAC, MP3, Opus), else re-encoded to AAC.
 
-Every limit is the server's ``colorizers.limits.Limits``: the model name is checked against the public policy
-first (nothing else is looked at before); a video longer than ``video_seconds`` or with frames larger than
+Every limit is the server's ``colorizers.limits.Limits`` (``context.limits``; nothing is read from elsewhere): the
+model name is checked against the public policy first (nothing else is looked at before); a video longer than ``video_seconds`` or with frames larger than
 ``video_side`` is refused (one line naming the limit); the request waits for room for the frames it holds at
 once in ``inflight_megapixels`` and stops past ``request_seconds``. Stable API: ``/colorize_video`` (video,
 model, stabilize=True) -> the colorized MP4.
@@ -22,17 +22,10 @@ from gradio import FileData
 
 import colorizers
 from colorizers import get_preset, list_models
-from colorizers import limits as resource_limits
+from colorizers.app.context import ServerContext
 from colorizers.hub import preset_quality
 from colorizers.limits import LimitError, Limits, admit_pixels, check_deadline
-from colorizers.serving.policy import (
-    ModelCache,
-    ModelPolicy,
-    RequestError,
-    RequestFolders,
-    parse_model_names,
-    safe_filename,
-)
+from colorizers.serving.policy import RequestError, safe_filename
 from colorizers.video.colorize import colorize_video
 from colorizers.video.io import VIDEO_SUFFIXES, VideoError, VideoInfo, probe_video
 
@@ -92,20 +85,13 @@ def limits_markdown(limits: Limits) -> str:
 
 
 def colorize_upload(
-    video: Any,
-    model: Any,
-    stabilize: Any,
-    *,
-    cache: ModelCache,
-    outputs: RequestFolders,
-    limits: Limits,
-    progress: Callable | None = None,
+    video: Any, model: Any, stabilize: Any, *, context: ServerContext, progress: Callable | None = None
 ) -> tuple[str, str]:
-    """One video request (run it inside a ``colorizers.serving.policy.guarded`` handler): the result's path and a note."""
-    policy = ModelPolicy.from_limits(limits)  # first: in public mode no name makes the server look at its disk
-    names = parse_model_names(model or colorizers.DEFAULT_MODEL, limit=1, policy=policy)
-    if len(names) != 1:
-        raise RequestError("Pick one model.")
+    """One video request under ``context``'s limits (run it inside its guard, as :func:`video_handler` does): the
+    result's path and a note."""
+    limits = context.limits
+    # the name first: in public mode no name makes the server look at its disk
+    name = context.models.one(model or colorizers.DEFAULT_MODEL)
     path = uploaded_path(video)
     try:
         info = probe_video(path)
@@ -113,8 +99,8 @@ def colorize_upload(
         raise RequestError(f"The video cannot be used: {str(error).removeprefix(f'{path}: ')}.") from None
     check_video(info, limits)
     admit_pixels(info.width * info.height * FRAMES_IN_FLIGHT)  # waits for room; refused past the deadline
-    loaded = cache.get(names[0])
-    target = outputs.new() / f"{safe_filename(path.stem)}-{safe_filename(loaded.name)}-colorized.mp4"
+    loaded = context.models.load(name)
+    target = context.outputs.new() / f"{safe_filename(path.stem)}-{safe_filename(loaded.name)}-colorized.mp4"
     total = info.frames_between(0, limits.video_seconds)
     done = [0]
 
@@ -150,15 +136,45 @@ def colorize_upload(
     return str(result.path), note
 
 
-def build_video_tab(cache: ModelCache, refuse: Callable, outputs, concurrency: dict) -> None:
-    """The tab's layout and events (call inside a ``gr.Blocks``). ``refuse`` wraps handlers so library
-    refusals reach the user, and carries the server's limits (``refuse.limits``; else the environment's);
-    ``outputs`` hands out per-request folders for result files."""
-    limits = getattr(refuse, "limits", None) or resource_limits.current()
+def video_handler(context: ServerContext) -> Callable[..., tuple[str, str]]:
+    """What the tab's button and ``/colorize_video`` run: :func:`colorize_upload` in ``context``, guarded (one
+    request: rate, room for its frames, deadline; refusals for the user)."""
 
-    @refuse
+    @context.guard
     def run(video: Any, model: Any, stabilize: Any = True, progress: Callable | None = None) -> tuple[str, str]:
-        return colorize_upload(video, model, stabilize, cache=cache, outputs=outputs, limits=limits, progress=progress)
+        return colorize_upload(video, model, stabilize, context=context, progress=progress)
+
+    return run
+
+
+def video_layout() -> tuple[gr.Dropdown, gr.Checkbox, gr.Button, gr.Video, gr.Video, gr.Markdown]:
+    """Model, stabilize and the button over the original and the result (call inside the ``gr.Tab``)."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4):
+            model = gr.Dropdown(
+                video_presets(),
+                value=colorizers.DEFAULT_MODEL,
+                label="Model",
+                allow_custom_value=True,
+                elem_id="video-model",
+            )
+        with gr.Column(scale=3):
+            stabilize = gr.Checkbox(True, label="Stabilize (no flicker between frames)", elem_id="video-stabilize")
+            button = gr.Button("Colorize video", variant="primary", elem_id="video-button")
+    with gr.Row(equal_height=True):
+        original = gr.Video(
+            label="Original", sources=["upload"], include_audio=True, height=360, elem_id="video-input"
+        )
+        result = gr.Video(label="Colorized", interactive=False, height=360, elem_id="video-output")
+    notes = gr.Markdown(elem_id="video-notes")
+    return model, stabilize, button, original, result, notes
+
+
+def build_video_tab(context: ServerContext) -> None:
+    """The tab's layout and events, and the ``/colorize_video`` endpoint (call inside a ``gr.Blocks``), serving
+    in ``context``: every limit it applies is ``context.limits``."""
+    run = video_handler(context)
+    seconds = context.limits.video_seconds
 
     def run_ui(video: Any, model: Any, stabilize: bool, progress=gr.Progress()):
         return run(video, model, stabilize, progress)
@@ -167,40 +183,30 @@ def build_video_tab(cache: ModelCache, refuse: Callable, outputs, concurrency: d
         return FileData(path=run(video, model, stabilize)[0])
 
     with gr.Tab("Video", id="video"):
-        gr.Markdown(limits_markdown(limits), elem_id="video-limits")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=4):
-                model = gr.Dropdown(
-                    video_presets(),
-                    value=colorizers.DEFAULT_MODEL,
-                    label="Model",
-                    allow_custom_value=True,
-                    elem_id="video-model",
-                )
-            with gr.Column(scale=3):
-                stabilize = gr.Checkbox(True, label="Stabilize (no flicker between frames)", elem_id="video-stabilize")
-                button = gr.Button("Colorize video", variant="primary", elem_id="video-button")
-        with gr.Row(equal_height=True):
-            original = gr.Video(
-                label="Original", sources=["upload"], include_audio=True, height=360, elem_id="video-input"
-            )
-            result = gr.Video(label="Colorized", interactive=False, height=360, elem_id="video-output")
-        notes = gr.Markdown(elem_id="video-notes")
+        gr.Markdown(limits_markdown(context.limits), elem_id="video-limits")
+        model, stabilize, button, original, result, notes = video_layout()
         button.click(
             run_ui,
             inputs=[original, model, stabilize],
             outputs=[result, notes],
             api_visibility="private",
             preprocess=False,
-            **concurrency,
+            **context.inference,
         )
         gr.api(
             colorize_video_api,
             api_name="colorize_video",
-            **concurrency,
-            api_description=f"Colorize a video (at most {limits.video_seconds:g} s long on this server) with one model, "
+            **context.inference,
+            api_description=f"Colorize a video (at most {seconds:g} s long on this server) with one model, "
             "temporally stabilized unless stabilize=False; returns an MP4 with the original's frame rate and sound.",
         )
 
 
-__all__ = ["build_video_tab", "check_video", "colorize_upload", "limits_markdown", "uploaded_path"]
+__all__ = [
+    "build_video_tab",
+    "check_video",
+    "colorize_upload",
+    "limits_markdown",
+    "uploaded_path",
+    "video_handler",
+]
