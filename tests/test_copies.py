@@ -111,6 +111,16 @@ def test_family_outputs_are_the_shared_output():
             assert vars(cls).get("__annotations__", {}) == {}, f"{name} repeats the shared fields"
 
 
+def test_ab_families_share_one_forward():
+    shared = colorizers.models.modeling_utils.AbColorizerMixin
+    for family, module in FAMILIES.items():
+        if family in ("chroma", "cifar", "discriminator"):  # hints and semantic classes, rgb, patch logits
+            continue
+        for _, model_class in module.AUTO_CLASSES:
+            assert model_class.forward is shared.forward, model_class
+            assert model_class.colorizer_output_class.__name__ == model_class.__name__.replace("Model", "Output")
+
+
 def test_modeling_utils_is_not_a_family():
     assert "modeling_utils" not in FAMILIES
     assert all(Path(module.__file__).name == "__init__.py" for module in FAMILIES.values())

@@ -1,4 +1,5 @@
-"""Model families. Every sub-package is one family; importing this package registers them all.
+"""Model families. Every sub-package is one family; importing this package registers them all. Plain modules
+here are not families: ``modeling_utils`` holds the code the families share.
 
 A family package exposes:
   * ``AUTO_CLASSES``: ``[(ConfigClass, ModelClass), ...]`` to register with transformers' Auto

@@ -2,13 +2,14 @@
 
 * ``ColorizerOutput``: the output of every family that predicts ab (each family names its own subclass,
   ``UNetColorizerOutput``, ``VanillaColorizerOutput``, ...);
-* ``colorizer_output``: the end of such a family's forward, from the scores of its last convolution to the
+* ``AbColorizerMixin``: the ``forward`` of such a family, from the scores of its last convolution to the
   output (the colour-distribution head for classification and hybrid, ``output_activation`` and
   ``regression_loss`` for regression);
 * ``pad_to_multiple`` and ``init_convolution``: the padding and the weight initialisation of the
   convolutional stacks;
-* ``StridedConvEncoder``, ``lightness_to_imagenet`` and ``FrozenBackboneMixin``: what the autoencoder (seed
-  report 2) and Deep Koalarization (seed report 3) families have in common.
+* ``StridedConvEncoder``, ``UpsamplingDecoder``, ``lightness_to_imagenet``, ``FrozenBackboneMixin`` and
+  ``grad_if_trainable``: what the autoencoder (seed report 2) and Deep Koalarization (seed report 3) families
+  have in common.
 
 A plain module, not a family: ``colorizers.models`` registers its sub-packages only. Families import it like
 any other module; a Hub repository carries it as its ``modeling_utils.py``, assembled at push time by
@@ -23,7 +24,7 @@ from torch import nn
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from colorizers.objectives import regression_loss
+from colorizers.objectives import objective_channels, regression_loss
 
 # ImageNet statistics of the 0..1 RGB input the pretrained encoders and classifiers expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -49,40 +50,58 @@ class ColorizerOutput(ModelOutput):
     confidence: torch.FloatTensor | None = None
 
 
-def colorizer_output(
-    model: nn.Module,
-    scores: torch.Tensor,
-    height: int,
-    width: int,
-    labels: torch.Tensor | None,
-    temperature: float | None,
-    output_confidence: bool,
-    return_dict: bool | None,
-    output_class: type[ColorizerOutput],
-) -> ColorizerOutput | tuple:
-    """The end of an ab family's forward: ``scores`` of its last convolution -> ``output_class`` (or a tuple).
+class AbColorizerMixin:
+    """The ``forward`` of a family that predicts ab from L, for its model class (listed before the family's
+    ``PreTrainedModel`` among its bases).
 
-    With a ``model.color_head`` (classification and hybrid objectives) the head decodes the scores over ab bins
-    into ab, logits, loss and confidence. Without one (regression) the scores, already cropped to ``height`` x
-    ``width``, are the ab (through ``tanh`` when ``config.output_activation`` says so) and ``labels`` give
-    ``config.loss_type``'s loss. ``return_dict`` False (default ``config.return_dict``) gives the tuple of the
-    fields that are set.
+    The family defines ``colorizer_scores(pixel_values)``, the scores of its last convolution, and
+    ``colorizer_output_class``, its ``ColorizerOutput`` subclass. With a ``color_head`` (classification and hybrid
+    objectives) the head decodes the scores over ab bins into ab, logits, loss and confidence; without one
+    (regression) the scores, cropped to the input's size, are the ab (through ``tanh`` when
+    ``config.output_activation`` says so) and ``labels`` give ``config.loss_type``'s loss.
     """
-    config = model.config
-    if model.color_head is not None:  # classification / hybrid objective: scores over ab bins
-        ab, logits, loss, confidence_map = model.color_head(
-            scores, height, width, labels, temperature, output_confidence
-        )
-    else:
-        ab, logits, loss, confidence_map = scores, None, None, None
-        if config.output_activation == "tanh":
-            ab = torch.tanh(ab)
-        if labels is not None:
-            loss = regression_loss(ab, labels, config.loss_type, config.huber_delta)
-    return_dict = return_dict if return_dict is not None else config.return_dict
-    if not return_dict:
-        return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
-    return output_class(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
+
+    colorizer_output_class: type[ColorizerOutput] = ColorizerOutput
+
+    def colorizer_scores(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        temperature: float | None = None,
+        output_confidence: bool = False,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ColorizerOutput | tuple:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
+        labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
+        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
+            (default `config.default_temperature`).
+        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
+        """
+        config = self.config
+        height, width = pixel_values.shape[-2:]
+        expected = (*pixel_values.shape[:-3], 2, height, width)
+        if labels is not None and tuple(labels.shape) != expected:  # before the layers (BatchNorm) can fail on them
+            raise ValueError(f"labels must be shaped like the prediction {expected}, got {tuple(labels.shape)}")
+        scores = self.colorizer_scores(pixel_values)
+        if self.color_head is not None:  # classification / hybrid objective: scores over ab bins
+            ab, logits, loss, confidence_map = self.color_head(
+                scores, height, width, labels, temperature, output_confidence
+            )
+        else:
+            ab, logits, loss, confidence_map = scores, None, None, None
+            if config.output_activation == "tanh":
+                ab = torch.tanh(ab)
+            if labels is not None:
+                loss = regression_loss(ab, labels, config.loss_type, config.huber_delta)
+        return_dict = return_dict if return_dict is not None else config.return_dict
+        if not return_dict:
+            return tuple(value for value in (loss, ab, logits, confidence_map) if value is not None)
+        return self.colorizer_output_class(loss=loss, ab=ab, logits=logits, confidence=confidence_map)
 
 
 def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -145,6 +164,34 @@ class StridedConvEncoder(nn.Module):
         return hidden_states
 
 
+class UpsamplingDecoder(nn.Module):
+    """Conv3x3 (ReLU, same padding) at `config.decoder_hidden_sizes`, a nearest x2 upsampling after the layers
+    `upsample_after`, a Conv3x3 head to `objective_channels(config)` and a last nearest x2; `extra_upsamplings`
+    more x2 before the first layer.
+
+    The decoder of seed reports 2 and 3 (they upsample after different layers).
+    """
+
+    def __init__(self, config, in_channels: int, upsample_after: tuple[int, ...], extra_upsamplings: int = 0):
+        super().__init__()
+        sizes = list(config.decoder_hidden_sizes)
+        self.layers = nn.ModuleList(
+            nn.Conv2d(in_size, out_size, 3, padding=1) for in_size, out_size in zip([in_channels] + sizes[:-1], sizes)
+        )
+        self.head = nn.Conv2d(sizes[-1], objective_channels(config), 3, padding=1)
+        self.upsample_after = tuple(upsample_after)
+        self.extra_upsamplings = extra_upsamplings
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.extra_upsamplings:
+            hidden_states = F.interpolate(hidden_states, scale_factor=2**self.extra_upsamplings, mode="nearest")
+        for index, layer in enumerate(self.layers):
+            hidden_states = F.relu(layer(hidden_states))
+            if index in self.upsample_after:
+                hidden_states = F.interpolate(hidden_states, scale_factor=2, mode="nearest")
+        return F.interpolate(self.head(hidden_states), scale_factor=2, mode="nearest")
+
+
 class FrozenBackboneMixin:
     """For a ``PreTrainedModel`` whose ``freeze_backbone_if_configured()`` stops gradients to a pretrained part
     (listed before ``PreTrainedModel`` among its bases)."""
@@ -157,13 +204,22 @@ class FrozenBackboneMixin:
         return loaded
 
 
+def grad_if_trainable(module: nn.Module):
+    """A context in which autograd records ``module``'s work only if some of its parameters train: nothing before
+    a frozen backbone learns, so it needs no graph."""
+    trains = any(parameter.requires_grad for parameter in module.parameters())
+    return torch.set_grad_enabled(torch.is_grad_enabled() and trains)
+
+
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "AbColorizerMixin",
     "ColorizerOutput",
     "FrozenBackboneMixin",
     "StridedConvEncoder",
-    "colorizer_output",
+    "UpsamplingDecoder",
+    "grad_if_trainable",
     "init_convolution",
     "lightness_to_imagenet",
     "pad_to_multiple",

@@ -13,21 +13,26 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from colorizers.models.modeling_utils import (
+    AbColorizerMixin,
     ColorizerOutput,
     FrozenBackboneMixin,
     StridedConvEncoder,
-    colorizer_output,
+    UpsamplingDecoder,
+    grad_if_trainable,
     init_convolution,
     lightness_to_imagenet,
     pad_to_multiple,
 )
-from colorizers.objectives import ColorDistributionHead, objective_channels
+from colorizers.objectives import ColorDistributionHead
 
 from .configuration_autoencoder import AutoencoderColorizerConfig
 
 # Convolutions per VGG-16 block; with a ReLU after each conv and a max-pool after each block this
 # puts the convolutions at torchvision's/timm's indices features.0, 2, 5, 7, 10, 12, 14, 17, ..., 28.
 VGG16_BLOCK_DEPTHS = (2, 2, 3, 3, 3)
+# The decoder convolutions followed by a nearest x2 upsampling (Conv128 and Conv64); the last one follows the
+# output convolution.
+UPSAMPLE_AFTER = (0, 1)
 
 
 @dataclass
@@ -57,26 +62,11 @@ class AutoencoderColorizerVGG16Encoder(nn.Module):
         return self.features(lightness_to_imagenet(pixel_values))
 
 
-class AutoencoderColorizerDecoder(nn.Module):
+class AutoencoderColorizerDecoder(UpsamplingDecoder):
     """Conv128, up, Conv64, up, Conv32, Conv16, Conv2 (tanh), up; `extra_upsamplings` more x2 first."""
 
     def __init__(self, config: AutoencoderColorizerConfig, in_channels: int, extra_upsamplings: int):
-        super().__init__()
-        sizes = list(config.decoder_hidden_sizes)
-        self.layers = nn.ModuleList(
-            nn.Conv2d(in_size, out_size, 3, padding=1) for in_size, out_size in zip([in_channels] + sizes[:-1], sizes)
-        )
-        self.head = nn.Conv2d(sizes[-1], objective_channels(config), 3, padding=1)
-        self.extra_upsamplings = extra_upsamplings
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        if self.extra_upsamplings:
-            hidden_states = F.interpolate(hidden_states, scale_factor=2**self.extra_upsamplings, mode="nearest")
-        for index, layer in enumerate(self.layers):
-            hidden_states = F.relu(layer(hidden_states))
-            if index < 2:  # after Conv128 and Conv64
-                hidden_states = F.interpolate(hidden_states, scale_factor=2, mode="nearest")
-        return F.interpolate(self.head(hidden_states), scale_factor=2, mode="nearest")
+        super().__init__(config, in_channels, UPSAMPLE_AFTER, extra_upsamplings)
 
 
 class AutoencoderColorizerPreTrainedModel(FrozenBackboneMixin, PreTrainedModel):
@@ -94,7 +84,9 @@ class AutoencoderColorizerPreTrainedModel(FrozenBackboneMixin, PreTrainedModel):
             self.encoder.requires_grad_(False)
 
 
-class AutoencoderColorizerModel(AutoencoderColorizerPreTrainedModel):
+class AutoencoderColorizerModel(AbColorizerMixin, AutoencoderColorizerPreTrainedModel):
+    colorizer_output_class = AutoencoderColorizerOutput
+
     def __init__(self, config: AutoencoderColorizerConfig):
         super().__init__(config)
         if config.encoder_type == "vgg16":
@@ -156,41 +148,14 @@ class AutoencoderColorizerModel(AutoencoderColorizerPreTrainedModel):
             ) from error
         return self
 
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        temperature: float | None = None,
-        output_confidence: bool = False,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> AutoencoderColorizerOutput | tuple:
-        r"""
-        pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
-        labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
-        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
-            (default `config.default_temperature`).
-        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
-        """
+    def colorizer_scores(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The ab scores of the last convolution (or scores over ab bins), cropped to the input's size."""
         height, width = pixel_values.shape[-2:]
         hidden_states = pad_to_multiple(pixel_values, self.config.total_stride)
-        # Nothing before the encoder learns: a frozen encoder needs no graph.
-        encoder_trains = any(parameter.requires_grad for parameter in self.encoder.parameters())
-        with torch.set_grad_enabled(torch.is_grad_enabled() and encoder_trains):
+        with grad_if_trainable(self.encoder):  # nothing before the encoder learns: a frozen one needs no graph
             hidden_states = self.encoder(hidden_states)
         hidden_states = F.relu(self.fusion(hidden_states))
-        scores = self.decoder(hidden_states)[..., :height, :width]
-        return colorizer_output(
-            self,
-            scores,
-            height,
-            width,
-            labels,
-            temperature,
-            output_confidence,
-            return_dict,
-            AutoencoderColorizerOutput,
-        )
+        return self.decoder(hidden_states)[..., :height, :width]
 
 
 __all__ = ["AutoencoderColorizerModel", "AutoencoderColorizerPreTrainedModel", "AutoencoderColorizerOutput"]

@@ -8,15 +8,17 @@ from torch import nn
 from transformers import AutoModelForImageClassification, PreTrainedModel
 
 from colorizers.models.modeling_utils import (
+    AbColorizerMixin,
     ColorizerOutput,
     FrozenBackboneMixin,
     StridedConvEncoder,
-    colorizer_output,
+    UpsamplingDecoder,
+    grad_if_trainable,
     init_convolution,
     lightness_to_imagenet,
     pad_to_multiple,
 )
-from colorizers.objectives import ColorDistributionHead, objective_channels
+from colorizers.objectives import ColorDistributionHead
 
 from .configuration_koalarization import KoalarizationColorizerConfig
 
@@ -34,24 +36,11 @@ class KoalarizationColorizerEncoder(StridedConvEncoder):
     """8 Conv3x3 (ReLU, same padding), stride 2 at layers 1, 3 and 5: H/8 x W/8."""
 
 
-class KoalarizationColorizerDecoder(nn.Module):
+class KoalarizationColorizerDecoder(UpsamplingDecoder):
     """Conv 128, up x2, Conv 64, Conv 64, up x2, Conv 32, Conv 2 (tanh), up x2."""
 
     def __init__(self, config: KoalarizationColorizerConfig):
-        super().__init__()
-        sizes = list(config.decoder_hidden_sizes)
-        self.layers = nn.ModuleList(
-            nn.Conv2d(in_size, out_size, 3, padding=1)
-            for in_size, out_size in zip([config.fusion_size] + sizes[:-1], sizes)
-        )
-        self.head = nn.Conv2d(sizes[-1], objective_channels(config), 3, padding=1)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        for index, layer in enumerate(self.layers):
-            hidden_states = F.relu(layer(hidden_states))
-            if index in UPSAMPLE_AFTER:
-                hidden_states = F.interpolate(hidden_states, scale_factor=2, mode="nearest")
-        return F.interpolate(self.head(hidden_states), scale_factor=2, mode="nearest")
+        super().__init__(config, config.fusion_size, UPSAMPLE_AFTER)
 
 
 class KoalarizationColorizerPreTrainedModel(FrozenBackboneMixin, PreTrainedModel):
@@ -71,7 +60,9 @@ class KoalarizationColorizerPreTrainedModel(FrozenBackboneMixin, PreTrainedModel
             self.classifier.eval()
 
 
-class KoalarizationColorizerModel(KoalarizationColorizerPreTrainedModel):
+class KoalarizationColorizerModel(AbColorizerMixin, KoalarizationColorizerPreTrainedModel):
+    colorizer_output_class = KoalarizationColorizerOutput
+
     def __init__(self, config: KoalarizationColorizerConfig):
         super().__init__(config)
         self.encoder = KoalarizationColorizerEncoder(config)
@@ -124,46 +115,20 @@ class KoalarizationColorizerModel(KoalarizationColorizerPreTrainedModel):
         self.freeze_backbone_if_configured()
         return self
 
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        temperature: float | None = None,
-        output_confidence: bool = False,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> KoalarizationColorizerOutput | tuple:
-        r"""
-        pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
-        labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
-        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
-            (default `config.default_temperature`).
-        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
-        """
+    def colorizer_scores(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The ab scores of the last convolution (or scores over ab bins), cropped to the input's size."""
         height, width = pixel_values.shape[-2:]
         hidden_states = self.encoder(pad_to_multiple(pixel_values, self.config.total_stride))
 
         if self.classifier is not None:
             # Global features: the classifier's logits on the whole (unpadded) gray image, tiled over the grid.
-            classifier_trains = any(parameter.requires_grad for parameter in self.classifier.parameters())
-            with torch.set_grad_enabled(torch.is_grad_enabled() and classifier_trains):
+            with grad_if_trainable(self.classifier):
                 classifier_inputs = lightness_to_imagenet(pixel_values, self.config.classifier_image_size)
                 embedding = self.classifier(pixel_values=classifier_inputs).logits
             embedding = embedding.to(hidden_states.dtype)[:, :, None, None].expand(-1, -1, *hidden_states.shape[-2:])
             hidden_states = torch.cat([hidden_states, embedding], dim=1)
         hidden_states = F.relu(self.fusion(hidden_states))
-        scores = self.decoder(hidden_states)[..., :height, :width]
-        return colorizer_output(
-            self,
-            scores,
-            height,
-            width,
-            labels,
-            temperature,
-            output_confidence,
-            return_dict,
-            KoalarizationColorizerOutput,
-        )
+        return self.decoder(hidden_states)[..., :height, :width]
 
 
 __all__ = ["KoalarizationColorizerModel", "KoalarizationColorizerPreTrainedModel", "KoalarizationColorizerOutput"]

@@ -8,7 +8,7 @@ from torch import nn
 from transformers import PreTrainedModel, ResNetConfig
 from transformers.models.resnet.modeling_resnet import ResNetConvLayer, ResNetEmbeddings, ResNetStage
 
-from colorizers.models.modeling_utils import ColorizerOutput, colorizer_output, init_convolution, pad_to_multiple
+from colorizers.models.modeling_utils import AbColorizerMixin, ColorizerOutput, init_convolution, pad_to_multiple
 from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_resnet import ResNetColorizerConfig
@@ -70,7 +70,9 @@ class ResNetColorizerPreTrainedModel(PreTrainedModel):
         init_convolution(module, getattr(self, "output_conv", None), mode="fan_out")
 
 
-class ResNetColorizerModel(ResNetColorizerPreTrainedModel):
+class ResNetColorizerModel(AbColorizerMixin, ResNetColorizerPreTrainedModel):
+    colorizer_output_class = ResNetColorizerOutput
+
     def __init__(self, config: ResNetColorizerConfig):
         super().__init__(config)
         first, second, third = config.head_hidden_sizes
@@ -127,31 +129,15 @@ class ResNetColorizerModel(ResNetColorizerPreTrainedModel):
                 ours.load_state_dict(theirs.state_dict())
         return self
 
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        temperature: float | None = None,
-        output_confidence: bool = False,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> ResNetColorizerOutput | tuple:
-        r"""
-        pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
-        labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
-        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
-            (default `config.default_temperature`).
-        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
-        """
+    def colorizer_scores(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Scores over ab bins at 1/2 resolution (the color head upsamples and crops them); for regression the
+        ab, after the last Upsample x2, cropped to the input's size."""
         height, width = pixel_values.shape[-2:]
         hidden_states = self.backbone(pad_to_multiple(pixel_values, BACKBONE_STRIDE))
-        # classification / hybrid: the color head reads the scores over ab bins at 1/2 resolution
         scores = self.output_conv(self.head(hidden_states))
-        if self.color_head is None:  # regression: the last Upsample x2, then the crop to the input's size
-            scores = F.interpolate(scores, scale_factor=2, mode="nearest")[..., :height, :width]
-        return colorizer_output(
-            self, scores, height, width, labels, temperature, output_confidence, return_dict, ResNetColorizerOutput
-        )
+        if self.color_head is not None:
+            return scores
+        return F.interpolate(scores, scale_factor=2, mode="nearest")[..., :height, :width]
 
 
 __all__ = ["ResNetColorizerModel", "ResNetColorizerPreTrainedModel", "ResNetColorizerOutput"]

@@ -8,7 +8,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 
-from colorizers.models.modeling_utils import ColorizerOutput, colorizer_output, pad_to_multiple
+from colorizers.models.modeling_utils import AbColorizerMixin, ColorizerOutput, pad_to_multiple
 from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_strided_unet import StridedUNetColorizerConfig
@@ -21,13 +21,6 @@ class StridedUNetColorizerOutput(ColorizerOutput):
     `loss` is the reconstruction loss (`config.loss_type`); for GAN training it is the L1 term only, the
     adversarial term is the training script's.
     """
-
-
-def check_labels(labels: torch.Tensor, expected_shape: tuple) -> None:
-    if tuple(labels.shape) != tuple(expected_shape):
-        raise ValueError(
-            f"labels must be shaped like the prediction {tuple(expected_shape)}, got {tuple(labels.shape)}"
-        )
 
 
 class StridedUNetColorizerDownBlock(nn.Module):
@@ -79,7 +72,9 @@ class StridedUNetColorizerPreTrainedModel(PreTrainedModel):
             super()._init_weights(module)  # BatchNorm: weight 1, bias 0, fresh running statistics
 
 
-class StridedUNetColorizerModel(StridedUNetColorizerPreTrainedModel):
+class StridedUNetColorizerModel(AbColorizerMixin, StridedUNetColorizerPreTrainedModel):
+    colorizer_output_class = StridedUNetColorizerOutput
+
     def __init__(self, config: StridedUNetColorizerConfig):
         super().__init__(config)
         sizes = list(config.hidden_sizes)
@@ -104,25 +99,9 @@ class StridedUNetColorizerModel(StridedUNetColorizerPreTrainedModel):
         self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
         self.post_init()
 
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        temperature: float | None = None,
-        output_confidence: bool = False,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> StridedUNetColorizerOutput | tuple:
-        r"""
-        pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
-        labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
-        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
-            (default `config.default_temperature`).
-        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
-        """
-        batch, _, height, width = pixel_values.shape
-        if labels is not None:
-            check_labels(labels, (batch, 2, height, width))  # before BatchNorm can fail on odd inputs
+    def colorizer_scores(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The ab scores of the last convolution (or scores over ab bins), cropped to the input's size."""
+        height, width = pixel_values.shape[-2:]
         hidden_states = pad_to_multiple(pixel_values, 2 ** len(self.encoder))
         skips = []
         for block in self.encoder:
@@ -133,18 +112,7 @@ class StridedUNetColorizerModel(StridedUNetColorizerPreTrainedModel):
             if step > 0 and self.config.skip_connections:
                 hidden_states = torch.cat([hidden_states, skips[-1 - step]], dim=1)
             hidden_states = block(hidden_states)
-        scores = hidden_states[..., :height, :width]
-        return colorizer_output(
-            self,
-            scores,
-            height,
-            width,
-            labels,
-            temperature,
-            output_confidence,
-            return_dict,
-            StridedUNetColorizerOutput,
-        )
+        return hidden_states[..., :height, :width]
 
 
 __all__ = ["StridedUNetColorizerModel", "StridedUNetColorizerPreTrainedModel", "StridedUNetColorizerOutput"]

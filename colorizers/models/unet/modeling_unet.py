@@ -8,7 +8,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from colorizers.models.modeling_utils import ColorizerOutput, colorizer_output, init_convolution, pad_to_multiple
+from colorizers.models.modeling_utils import AbColorizerMixin, ColorizerOutput, init_convolution, pad_to_multiple
 from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_unet import UNetColorizerConfig
@@ -50,7 +50,9 @@ class UNetColorizerPreTrainedModel(PreTrainedModel):
         init_convolution(module, getattr(self, "head", None))  # He, and a near-zero head
 
 
-class UNetColorizerModel(UNetColorizerPreTrainedModel):
+class UNetColorizerModel(AbColorizerMixin, UNetColorizerPreTrainedModel):
+    colorizer_output_class = UNetColorizerOutput
+
     def __init__(self, config: UNetColorizerConfig):
         super().__init__(config)
         sizes = list(config.hidden_sizes)
@@ -65,22 +67,8 @@ class UNetColorizerModel(UNetColorizerPreTrainedModel):
         self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
         self.post_init()
 
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        temperature: float | None = None,
-        output_confidence: bool = False,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> UNetColorizerOutput | tuple:
-        r"""
-        pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
-        labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
-        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
-            (default `config.default_temperature`).
-        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
-        """
+    def colorizer_scores(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The ab scores of the last convolution (or scores over ab bins), cropped to the input's size."""
         height, width = pixel_values.shape[-2:]
         hidden_states = pad_to_multiple(pixel_values, 2 ** (len(self.encoder) - 1))
         skips = []
@@ -91,10 +79,7 @@ class UNetColorizerModel(UNetColorizerPreTrainedModel):
             skips.append(hidden_states)
         for block, skip in zip(self.decoder, reversed(skips[:-1])):
             hidden_states = block(hidden_states, skip)
-        scores = self.head(hidden_states)[..., :height, :width]
-        return colorizer_output(
-            self, scores, height, width, labels, temperature, output_confidence, return_dict, UNetColorizerOutput
-        )
+        return self.head(hidden_states)[..., :height, :width]
 
 
 __all__ = ["UNetColorizerModel", "UNetColorizerPreTrainedModel", "UNetColorizerOutput"]

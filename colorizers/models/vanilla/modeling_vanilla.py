@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
-from colorizers.models.modeling_utils import ColorizerOutput, colorizer_output, init_convolution
+from colorizers.models.modeling_utils import AbColorizerMixin, ColorizerOutput, init_convolution
 from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_vanilla import VanillaColorizerConfig
@@ -28,7 +28,9 @@ class VanillaColorizerPreTrainedModel(PreTrainedModel):
         init_convolution(module, getattr(self, "head", None))  # He, and a near-zero head
 
 
-class VanillaColorizerModel(VanillaColorizerPreTrainedModel):
+class VanillaColorizerModel(AbColorizerMixin, VanillaColorizerPreTrainedModel):
+    colorizer_output_class = VanillaColorizerOutput
+
     def __init__(self, config: VanillaColorizerConfig):
         super().__init__(config)
         first, second = config.hidden_sizes
@@ -42,22 +44,8 @@ class VanillaColorizerModel(VanillaColorizerPreTrainedModel):
         self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
         self.post_init()
 
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        temperature: float | None = None,
-        output_confidence: bool = False,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> VanillaColorizerOutput | tuple:
-        r"""
-        pixel_values (`torch.FloatTensor` of shape `(batch, 1, height, width)`): L normalised to [-1, 1].
-        labels (`torch.FloatTensor` of shape `(batch, 2, height, width)`, *optional*): target ab, normalised.
-        temperature (`float`, *optional*): annealed-mean temperature of the classification and hybrid objectives
-            (default `config.default_temperature`).
-        output_confidence (`bool`): also return the per-pixel confidence map (classification and hybrid objectives).
-        """
+    def colorizer_scores(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The ab scores of the last convolution (or scores over ab bins), cropped to the input's size."""
         height, width = pixel_values.shape[-2:]
         minimum, multiple = (5, 1) if self.config.variant == 1 else (8, 2)
         pad_h = max(minimum - height, 0) + (-max(height, minimum)) % multiple
@@ -68,10 +56,7 @@ class VanillaColorizerModel(VanillaColorizerPreTrainedModel):
         if self.config.variant == 2:
             hidden_states = F.max_pool2d(hidden_states, 2)
         hidden_states = F.relu(self.conv2(hidden_states))
-        scores = self.head(hidden_states)[..., :height, :width]
-        return colorizer_output(
-            self, scores, height, width, labels, temperature, output_confidence, return_dict, VanillaColorizerOutput
-        )
+        return self.head(hidden_states)[..., :height, :width]
 
 
 __all__ = ["VanillaColorizerModel", "VanillaColorizerPreTrainedModel", "VanillaColorizerOutput"]
