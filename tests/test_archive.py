@@ -535,3 +535,39 @@ def test_end_last_line_mends_a_cut_manifest(tmp_path):
         stream.write('{"input": "c", "status": "failed", "error": "x"}\n')
     state = read_manifest(path)
     assert state.status == {"a": "done", "c": "failed"} and state.errors == {"c": "x"}
+
+
+def test_a_plain_run_and_an_archive_run_write_the_same_images(tmp_path, capsys):
+    photos = _photos(tmp_path / "in", 7)
+    assert _colorize(photos, "-o", tmp_path / "plain", "--batch-size", "3") == 1  # the broken file: exit code 1
+    assert _colorize(photos, "-o", tmp_path / "archive", "--batch-size", "3", "--workers", "1") == 0
+    err = capsys.readouterr().err
+    assert err.count(f"failed {photos / 'b' / 'broken.png'}: not an image file PIL can read") == 2
+    assert _outputs(tmp_path / "plain") == _outputs(tmp_path / "archive") and len(_outputs(tmp_path / "plain")) == 7
+
+
+def test_the_run_colorizes_with_one_pipeline_holding_the_job_s_settings(tmp_path, monkeypatch):
+    import colorizers.pipeline as pipeline
+
+    built, calls = [], []
+    real_init, real_colorize = pipeline.ImageColorizationPipeline.__init__, pipeline.colorize
+
+    def init(self, *args, **kwargs):
+        built.append(kwargs)
+        real_init(self, *args, **kwargs)
+
+    def colorize(images, model, **kwargs):
+        calls.append((model, kwargs))
+        return real_colorize(images, model, **kwargs)
+
+    monkeypatch.setattr(pipeline.ImageColorizationPipeline, "__init__", init)
+    monkeypatch.setattr(pipeline, "colorize", colorize)
+    photos = _photos(tmp_path / "in", 5, broken=False)
+    assert (
+        _colorize(photos, "-o", tmp_path / "out", "--batch-size", "2", "--temperature", "0.4", "--workers", "0") == 0
+    )
+    assert len(built) == 1 and len(calls) == 3  # one pipeline, a colorize() call per chunk
+    assert {id(model) for model, _ in calls} == {id(calls[0][0])}
+    defaults = calls[0][0].defaults
+    assert (defaults["size"], defaults["temperature"], defaults["batch_size"]) == ({"longest_edge": 64}, 0.4, 2)
+    assert all(set(kwargs) == {"hints", "autocast"} for _, kwargs in calls)  # the settings travel in the pipeline

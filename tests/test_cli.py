@@ -508,3 +508,65 @@ def test_a_link_out_of_an_input_folder_is_not_followed(photos, tmp_path, capsys)
         "trip/day1/c.png",
     ]
     assert "outside" not in err and not list(out.rglob("outside.png"))
+
+
+# --- one typed job for the batch engine ---------------------------------------------------------------------
+
+
+def _job(*argv):
+    from colorizers.commands import colorize as colorize_command
+    from colorizers.commands.main import build_parser
+
+    args = build_parser().parse_args(["colorize", *map(str, argv)])
+    args.model, args.max_pixels = args.model or "vanilla-v1", args.max_pixels or 1000  # what main() fills in
+    return colorize_command.batch_job(args)
+
+
+def test_the_arguments_become_one_typed_batch_job(tmp_path, monkeypatch):
+    from colorizers.batch.job import ArchiveOptions, BatchJob, DatasetOptions, VideoOptions
+
+    for variable in ("WORLD_SIZE", "ACCELERATE_MIXED_PRECISION"):
+        monkeypatch.delenv(variable, raising=False)
+    plain = _job("a.png", "folder", "-o", tmp_path / "out", "--size", "64", "--batch-size", "3", "--overwrite")
+    assert plain == BatchJob(
+        inputs=("a.png", "folder"),
+        output=tmp_path / "out",
+        model="vanilla-v1",
+        size=64,
+        batch_size=3,
+        overwrite=True,
+        max_pixels=1000,
+    )
+    archive = _job("in", "-o", "~/out", "--workers", "0", "--start", "1.5", "--no-stabilize", "--temperature", "0.3")
+    assert archive.output == Path("~/out").expanduser() and archive.temperature == 0.3
+    assert archive.archive == ArchiveOptions(workers=0) and archive.dataset is None
+    assert archive.archive.manifest_path(archive.output) == archive.output / "manifest.jsonl"
+    assert archive.video == VideoOptions(stabilize=False, start=1.5)
+    dataset = _job("-o", "out", "--dataset", "org/photos", "--split", "test", "--manifest", "m.jsonl")
+    assert dataset.dataset == DatasetOptions("org/photos", split="test") and dataset.inputs == ()
+    assert dataset.archive.manifest == Path("m.jsonl")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under accelerate launch every run is an archive run
+    assert _job("a.png", "-o", "out").archive == ArchiveOptions()
+
+
+def test_the_batch_engine_runs_a_job_without_the_command_line(photos, tmp_path, capsys):
+    from colorizers.batch.engine import run
+    from colorizers.batch.job import BatchJob
+
+    assert _run(photos, "-o", tmp_path / "cli") == 1  # two broken files
+    cli = capsys.readouterr()
+    assert run(BatchJob(inputs=(str(photos),), output=tmp_path / "lib", model="vanilla-v1", quiet=True)) == 1
+    library = capsys.readouterr()
+    assert library.err.replace(str(tmp_path / "lib"), "OUT") == cli.err.replace(str(tmp_path / "cli"), "OUT")
+    written = sorted(path.relative_to(tmp_path / "cli") for path in (tmp_path / "cli").rglob("*.png"))
+    assert written == sorted(path.relative_to(tmp_path / "lib") for path in (tmp_path / "lib").rglob("*.png"))
+    for name in written:
+        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "lib" / name).read_bytes()
+
+
+def test_library_modules_never_see_the_argparse_namespace():
+    root = Path(__file__).resolve().parents[1] / "colorizers"
+    for path in [*sorted((root / "batch").rglob("*.py")), *sorted((root / "video").rglob("*.py"))]:
+        source = path.read_text()
+        assert "import argparse" not in source and "Namespace" not in source, path
+        assert "args." not in source.replace("kwargs.", ""), path

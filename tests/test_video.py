@@ -288,3 +288,34 @@ def test_display_rotation_is_kept(model, tmp_path):
     colorize_video(tmp_path / "phone.mp4", tmp_path / "out.mp4", model)
     with av.open(str(tmp_path / "out.mp4")) as container:
         assert next(container.decode(video=0)).rotation == 90
+
+
+def test_cli_images_and_videos_share_one_pipeline(clip, tmp_path, monkeypatch):
+    from PIL import Image
+
+    import colorizers.pipeline as pipeline
+
+    seen = []
+    real = FrameColorizer.__init__
+
+    def frame_colorizer(self, model, *args, **kwargs):
+        seen.append(model)
+        real(self, model, *args, **kwargs)
+
+    built = []
+    real_init = pipeline.ImageColorizationPipeline.__init__
+
+    def init(self, *args, **kwargs):
+        built.append(self)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(FrameColorizer, "__init__", frame_colorizer)
+    monkeypatch.setattr(pipeline.ImageColorizationPipeline, "__init__", init)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "pan.mp4").write_bytes(clip.read_bytes())
+    Image.fromarray(texture(24, 32, 5)).save(folder / "photo.png")
+    args = ["colorize", str(folder), "-o", str(tmp_path / "out"), "-m", "resnet18", "-q", "--size", "48"]
+    assert main([*args, "--batch-size", "3", "--duration", "0.2"]) == 0
+    assert len(built) == 1 and seen == built  # the video was colorized by the run's one pipeline
+    assert built[0].defaults["size"] == {"longest_edge": 48} and built[0].defaults["batch_size"] == 3

@@ -7,9 +7,10 @@ that could not be colorized, from the parquet files' own metadata (nothing is re
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from colorizers.batch.job import BatchJob
 
 OUTPUT_COLUMN = "colorized"
 
@@ -41,7 +42,8 @@ def split_counts(data_dir: Path) -> dict[str, tuple[int, int | None]]:
     return counts
 
 
-def dataset_card(args: argparse.Namespace, data_dir: Path, revision: str | None) -> str:
+def dataset_card(job: BatchJob, data_dir: Path, revision: str | None) -> str:
+    options = job.dataset
     counts = split_counts(data_dir)
     configs = "".join(f"  - split: {split}\n    path: data/{split}-*.parquet\n" for split in counts)
     rows = "".join(
@@ -53,37 +55,38 @@ def dataset_card(args: argparse.Namespace, data_dir: Path, revision: str | None)
         "---\nconfigs:\n- config_name: default\n  data_files:\n"
         + configs
         + "tags:\n- colorizers\n- image-colorization\n---\n\n"
-        + f"# {args.push_to_hub.split('/')[-1]}\n\n"
-        + f"The images of the column `{args.image_column}` of the dataset `{args.dataset}`, colorized by the "
-        f"colorizers model `{args.model}`{at}, in a new image column `{OUTPUT_COLUMN}` (PNG, "
+        + f"# {options.push_to_hub.split('/')[-1]}\n\n"
+        + f"The images of the column `{options.image_column}` of the dataset `{options.name}`, colorized by the "
+        f"colorizers model `{job.model}`{at}, in a new image column `{OUTPUT_COLUMN}` (PNG, "
         "at each image's own size). The other columns are the source's, unchanged. A row whose image could not "
         f"be read or colorized has no `{OUTPUT_COLUMN}` image.\n\n"
         + "| split | rows | colorized | not colorized |\n|---|---|---|---|\n"
         + rows
         + "\nMade with `colorizers colorize --dataset "
-        + f"{args.dataset} --split {args.split} --image-column {args.image_column} -m {args.model}`.\n"
+        + f"{options.name} --split {options.split} --image-column {options.image_column} -m {job.model}`.\n"
     )
 
 
-def push_dataset(args: argparse.Namespace, output_dir: Path, revision: str | None) -> int:
+def push_dataset(job: BatchJob, output_dir: Path, revision: str | None) -> int:
     """Write the card, create the dataset repository if needed and upload; 0, or 1 with a one-line reason."""
     from huggingface_hub import HfApi
 
+    options = job.dataset
     data_dir = output_dir / "data"
     try:
-        (output_dir / "README.md").write_text(dataset_card(args, data_dir, revision))
+        (output_dir / "README.md").write_text(dataset_card(job, data_dir, revision))
         api = HfApi()
-        api.create_repo(args.push_to_hub, repo_type="dataset", exist_ok=True)
+        api.create_repo(options.push_to_hub, repo_type="dataset", exist_ok=True)
         commit = api.upload_folder(
-            repo_id=args.push_to_hub,
+            repo_id=options.push_to_hub,
             repo_type="dataset",
             folder_path=str(output_dir),
             allow_patterns=["data/*.parquet", "README.md"],
-            commit_message=f"colorizers: {args.dataset} ({args.split}) colorized by {args.model}",
+            commit_message=f"colorizers: {options.name} ({options.split}) colorized by {job.model}",
         )
     except Exception as error:  # noqa: BLE001 - no token, no network, refused...: one line
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        print(f"error: could not push to the Hub dataset {args.push_to_hub}: {reason}", file=sys.stderr)
+        print(f"error: could not push to the Hub dataset {options.push_to_hub}: {reason}", file=sys.stderr)
         return 1
-    print(f"pushed {data_dir} to {getattr(commit, 'commit_url', args.push_to_hub)}")
+    print(f"pushed {data_dir} to {getattr(commit, 'commit_url', options.push_to_hub)}")
     return 0

@@ -2,35 +2,35 @@
 a new ``colorized`` image column out, as parquet shards under ``OUTPUT/data`` (and on the Hub with
 ``--push-to-hub``), on as many processes as ``accelerate launch`` starts.
 
-Shard ``k`` holds rows ``[k * S, (k + 1) * S)`` (``--shard-size S``) and belongs to process ``k % n``; within a
-shard, rows are colorized in fixed chunks of ``--batch-size``, so that the outputs do not depend on the number
+Shard ``k`` holds rows ``[k * S, (k + 1) * S)`` (``shard_size`` S) and belongs to process ``k % n``; within a
+shard, rows are colorized in fixed chunks of ``batch_size``, so that the outputs do not depend on the number
 of processes. A shard is written atomically to ``data/{split}-{k:05d}.parquet`` and then its rows are
 recorded in the manifest: a rerun skips the shards that exist. Images are read undecoded and decoded here, row
 by row: a broken image fails its row (``colorized`` is empty, the manifest says why), never the run. With
-``--retry-failed``, a shard with failed rows is written again, those rows retried, the others kept as they are.
+``retry_failed``, a shard with failed rows is written again, those rows retried, the others kept as they are.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import re
 import tempfile
 from pathlib import Path
 
-from colorizers.batch.engine import _usage_error, chunk_plan
-from colorizers.batch.files import STOPS_WRITING, Interrupted, describe, expand_user, prepare_output
+from colorizers.batch.files import STOPS_WRITING, Interrupted, describe, prepare_output
+from colorizers.batch.job import ArchiveOptions, BatchJob
 from colorizers.batch.manifest import DONE, EXISTS, FAILED, Manifest, ManifestState, model_revision
 from colorizers.batch.overlap import Prefetch, Writers
 from colorizers.batch.run import (
-    DEFAULT_SHARD_SIZE,
-    DEFAULT_WORKERS,
     ArchiveRun,
-    manifest_path,
+    chunk_plan,
+    colorize_chunk,
+    load_pipeline_for,
     open_manifest,
     shared_run_id,
     start_process,
+    usage_error,
 )
 from colorizers.model_io.checks import local_path
 
@@ -103,13 +103,14 @@ def png_bytes(image) -> dict:
 class DatasetArchive:
     """One process's shards of a dataset run."""
 
-    def __init__(self, args, run: ArchiveRun, model, features, earlier: ManifestState, data_dir: Path):
-        self.args, self.run, self.model, self.features, self.earlier = args, run, model, features, earlier
-        self.split, self.column = args.split, args.image_column
-        self.size, self.data_dir = args.shard_size, data_dir
+    def __init__(self, job: BatchJob, run: ArchiveRun, pipe, features, earlier: ManifestState, data_dir: Path):
+        self.job, self.run, self.pipe, self.features, self.earlier = job, run, pipe, features, earlier
+        self.options, self.archive = job.dataset, job.archive or ArchiveOptions()
+        self.split, self.column = job.dataset.split, job.dataset.image_column
+        self.size, self.data_dir = job.dataset.shard_size, data_dir
 
     def key(self, row: int) -> str:
-        return f"{self.args.dataset}[{self.split}][{row}]"
+        return f"{self.options.name}[{self.split}][{row}]"
 
     def shard_file(self, index: int) -> Path:
         return self.data_dir / f"{self.split}-{index:05d}.parquet"
@@ -117,10 +118,10 @@ class DatasetArchive:
     def kept_or_todo(self, index: int, count: int) -> list[int] | None:
         """The rows of a shard to colorize (offsets), or None when its file is there and stays as it is."""
         final, first = self.shard_file(index), index * self.size
-        if not final.exists() or self.args.overwrite:
+        if not final.exists() or self.job.overwrite:
             return list(range(count))
         failed = [offset for offset in range(count) if self.earlier.failed(self.key(first + offset))]
-        if failed and self.args.retry_failed:
+        if failed and self.archive.retry_failed:
             return failed
         if any(self.earlier.status.get(self.key(first + offset)) is None for offset in range(count)):
             self._record_found(final, first)
@@ -143,14 +144,12 @@ class DatasetArchive:
 
     def colorize_shard(self, index: int, rows: list[dict], todo: list[int]) -> None:
         """Colorize the ``todo`` rows of a shard (in its fixed chunks), write the shard, record its rows."""
-        from colorizers.pipeline import colorize
-
         final, first = self.shard_file(index), index * self.size
         previous = self._previous(final) if len(todo) < len(rows) else [None] * len(rows)
         colorized, errors = list(previous), {}
         wanted = set(todo)
-        chunks = [chunk for chunk in chunk_plan(len(rows), self.args.batch_size) if wanted.intersection(chunk)]
-        workers = DEFAULT_WORKERS if self.args.workers is None else self.args.workers
+        chunks = [chunk for chunk in chunk_plan(len(rows), self.job.batch_size) if wanted.intersection(chunk)]
+        workers = self.archive.workers
         prefetch = Prefetch((self._decode(rows, chunk) for chunk in chunks), depth=2 if workers else 0)
 
         def encode(item) -> None:  # in a writer thread: PNG encoding releases the GIL
@@ -162,21 +161,7 @@ class DatasetArchive:
             for chunk, images in zip(chunks, prefetch):
                 usable = [(offset, image) for offset, image in zip(chunk, images) if not isinstance(image, str)]
                 errors.update({offset: image for offset, image in zip(chunk, images) if isinstance(image, str)})
-                try:
-                    results = (
-                        colorize(
-                            [image for _, image in usable],
-                            self.model,
-                            size=self.args.size,
-                            batch_size=self.args.batch_size,
-                            temperature=self.args.temperature,
-                            autocast=self.run.autocast,
-                        )
-                        if usable
-                        else []
-                    )
-                except (ValueError, TypeError, RuntimeError, MemoryError) as error:  # this chunk's rows fail
-                    results = [error] * len(usable)
+                results = colorize_chunk(self.pipe, [image for _, image in usable], autocast=self.run.autocast)
                 for (offset, _), result in zip(usable, results):
                     if offset not in wanted:
                         continue  # kept from the shard's earlier file; computed so that the batch stays the same
@@ -206,7 +191,7 @@ class DatasetArchive:
             )
             self.run.count("failed" if status == FAILED else "done")
             if status == FAILED:
-                self.run.note(f"failed row {first + offset} of {self.args.dataset} ({self.split}): {error}")
+                self.run.note(f"failed row {first + offset} of {self.options.name} ({self.split}): {error}")
         self.run.count("kept", len(rows) - len(todo))
         self.run.manifest.write(lines)  # one write for the shard: after its file, so never recorded twice
 
@@ -216,7 +201,7 @@ class DatasetArchive:
         images = []
         for offset in chunk:
             try:
-                images.append(decode_row(rows[offset][self.column], self.args.max_pixels))
+                images.append(decode_row(rows[offset][self.column], self.job.max_pixels))
             except ImageReadError as error:
                 images.append(error.reason)
         return images
@@ -262,59 +247,59 @@ def shards_of(dataset, size: int, rows: int | None, process: int, processes: int
         yield index, shard if index % processes == process else None
 
 
-def run_dataset(args: argparse.Namespace) -> int:
-    """``colorize --dataset`` (see the module's docstring); returns the exit code."""
-    from colorizers.model_io.loading import ModelLoadError, load_model
-    from colorizers.pipeline import check_temperature
+def run_dataset(job: BatchJob) -> int:
+    """A dataset run (see the module's docstring); returns the exit code."""
+    from colorizers.model_io.loading import ModelLoadError
 
-    args.split, args.image_column = args.split or "train", args.image_column or "image"
-    args.shard_size = args.shard_size or DEFAULT_SHARD_SIZE
-    output_dir = expand_user(args.output)
-    state, device, problem = start_process(args)
+    options, archive = job.dataset, job.archive or ArchiveOptions()
+    state, device, precision, problem = start_process(job.device, archive.precision)
     if problem:
-        return _usage_error(problem)
+        return usage_error(problem)
     try:
         with state.main_process_first():  # one download into the cache; the others read it
-            dataset, features, total = open_dataset(args.dataset, args.split, args.streaming, args.image_column)
-        model = load_model(args.model, device=device, revision=args.revision)
-        check_temperature(args.temperature, model)
+            dataset, features, total = open_dataset(
+                options.name, options.split, options.streaming, options.image_column
+            )
+        pipe, _ = load_pipeline_for(job, [], device)
     except (DatasetProblem, ModelLoadError, KeyError, ValueError) as error:
-        return _usage_error(str(error))
-    data_dir = output_dir / "data"
+        return usage_error(str(error))
+    data_dir = job.output / "data"
     problem = prepare_output(data_dir)
     if problem:
-        return _usage_error(problem, code=1)
-    where = manifest_path(args, output_dir)
-    shard_name = re.compile(rf"{re.escape(args.split)}-\d{{5}}\.parquet")
+        return usage_error(problem, code=1)
+    where = archive.manifest_path(job.output)
+    shard_name = re.compile(rf"{re.escape(options.split)}-\d{{5}}\.parquet")
     earlier = open_manifest(state, where, data_dir, lambda path: bool(shard_name.fullmatch(os.path.basename(path))))
-    revision = model_revision(model, args.revision)
-    manifest = Manifest(
-        where, model=str(args.model), revision=revision, rank=state.process_index, run=shared_run_id(state)
-    )
-    run = ArchiveRun(state, args, total=total, manifest=manifest, unit="row")
-    archive = DatasetArchive(args, run, model, features, earlier, data_dir)
-    processes, rank = state.num_processes, state.process_index
-    last = None
+    revision = model_revision(pipe.model, job.revision)
+    manifest = Manifest(where, model=job.model, revision=revision, rank=state.process_index, run=shared_run_id(state))
+    run = ArchiveRun(state, total=total, manifest=manifest, unit="row", precision=precision, quiet=job.quiet)
     try:
-        for index, shard in shards_of(dataset, args.shard_size, total, rank, processes):
-            if shard is not None and not run.stopping:
-                todo = archive.kept_or_todo(index, len(shard))
-                if todo is not None:
-                    archive.colorize_shard(index, list(shard), todo)
-            last = index
-            if index % processes == processes - 1:  # a round: one shard per process
-                run.after_round(index // processes)
-        if last is not None and last % processes != processes - 1:  # the last round, not full
-            run.after_round(last // processes)
+        _colorize_shards(DatasetArchive(job, run, pipe, features, earlier, data_dir), dataset, total, state)
     except (Interrupted, KeyboardInterrupt) as stop:
         return run.summary(list(run.counts), str(data_dir), None, stop)
     totals = run.totals()
     code = run.summary(totals, str(data_dir), total)
-    if args.push_to_hub and state.is_main_process:
+    if options.push_to_hub and state.is_main_process:
         from colorizers.batch.dataset_card import push_dataset
 
         if totals[-1] or (total is not None and sum(totals[:-1]) != total):
-            code = _usage_error(f"not pushed to {args.push_to_hub}: some rows are not done (run again)", 1)
+            code = usage_error(f"not pushed to {options.push_to_hub}: some rows are not done (run again)", 1)
         else:
-            code = push_dataset(args, output_dir, revision) or code
+            code = push_dataset(job, job.output, revision) or code
     return code  # the other processes do not wait for the upload (it may outlast a collective's timeout)
+
+
+def _colorize_shards(archive: DatasetArchive, dataset, total: int | None, state) -> None:
+    """This process's shards, a round (one shard per process) at a time."""
+    processes, rank = state.num_processes, state.process_index
+    last = None
+    for index, shard in shards_of(dataset, archive.size, total, rank, processes):
+        if shard is not None and not archive.run.stopping:
+            todo = archive.kept_or_todo(index, len(shard))
+            if todo is not None:
+                archive.colorize_shard(index, list(shard), todo)
+        last = index
+        if index % processes == processes - 1:  # a round: one shard per process
+            archive.run.after_round(index // processes)
+    if last is not None and last % processes != processes - 1:  # the last round, not full
+        archive.run.after_round(last // processes)

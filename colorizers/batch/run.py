@@ -1,17 +1,18 @@
-"""What archive runs of images and of datasets share: their options, where this process stands among the
-processes Accelerate started, its manifest, the counts of its work, the progress bar over everyone's work
-(main process only) and the summary.
+"""What every batch run shares: the fixed chunks inputs are colorized in (:func:`chunk_plan`), the run's one
+``ImageColorizationPipeline`` (:func:`load_pipeline_for`) and a chunk colorized with it (:func:`colorize_chunk`);
+and what archive runs of images and of datasets share: where this process stands among the processes Accelerate
+started, its manifest, the counts of its work, the progress bar over everyone's work (main process only) and
+the summary.
 
-An archive run is a ``colorize`` run launched by ``accelerate launch`` (any config), or given ``--manifest``,
-``--retry-failed``, ``--precision``, ``--workers`` or ``--dataset``. Work is cut into units (chunks of
-``--batch-size`` files, or dataset shards) in an order that does not depend on the number of processes;
-unit ``k`` belongs to process ``k % num_processes``. Every process walks the same number of rounds (one
-unit each), so the collectives that count the work line up without any process waiting for another.
+An archive run is a ``colorize`` run launched by ``accelerate launch`` (any config), or given one of the archive
+options (``colorizers.batch.job.ArchiveOptions``) or a dataset. Work is cut into units (chunks of ``batch_size``
+files, or dataset shards) in an order that does not depend on the number of processes; unit ``k`` belongs to
+process ``k % num_processes``. Every process walks the same number of rounds (one unit each), so the collectives
+that count the work line up without any process waiting for another.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
 import sys
@@ -20,18 +21,63 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from colorizers.batch.files import read_hint_map
+from colorizers.batch.job import PRECISIONS, BatchJob
 from colorizers.batch.manifest import Manifest, ManifestState, end_last_line, read_manifest, remove_temporaries
 
-# --precision: the torch dtype autocast runs in, by name (torch is imported where used: the command line builds
-# its parser from this module, and --help must not wait for torch)
-PRECISIONS = {"fp32": None, "fp16": "float16", "bf16": "bfloat16"}
 # accelerate's mixed_precision names (its launch config / ACCELERATE_MIXED_PRECISION) in ours
-_ACCELERATE_PRECISION = {"no": "fp32", "fp16": "fp16", "bf16": "bf16"}
+ACCELERATE_PRECISION = {"no": "fp32", "fp16": "fp16", "bf16": "bf16"}
 # The counts summed over processes; the last slot says whether some process had to stop.
 FIELDS = ("done", "failed", "kept", "before", "stop")
 SYNC_ROUNDS = 4  # rounds between two collectives that refresh the bar (asynchronous: nobody waits on them)
-DEFAULT_WORKERS = 2
-DEFAULT_SHARD_SIZE = 1000
+
+
+def chunk_plan(count: int, batch_size: int) -> list[range]:
+    """Chunk ``k`` holds inputs ``[k * batch_size, (k + 1) * batch_size)``: the same whatever the processes."""
+    return [range(start, min(start + batch_size, count)) for start in range(0, count, batch_size)]
+
+
+def chunks_of(process: int, processes: int, chunks: int) -> range:
+    """The chunks one process colorizes: every ``processes``-th, from its own index."""
+    return range(process, chunks, processes)
+
+
+def load_pipeline_for(job: BatchJob, images: list, device):
+    """The run's ``ImageColorizationPipeline`` (its model loaded once, the job's settings as its defaults) and its
+    hints matched to the images (None without ``--hints``); ``ModelLoadError``, ``KeyError`` or ``ValueError``
+    (the one line to show) when the model, its settings or the hints are unusable."""
+    from colorizers.pipeline import load_pipeline
+
+    pipe = load_pipeline(
+        job.model,
+        device=device,
+        revision=job.revision,
+        size=job.size,
+        temperature=job.temperature,
+        batch_size=job.batch_size,
+    )
+    if job.hints and not images:
+        raise ValueError("--hints applies to images, and no image is to be colorized")
+    return pipe, read_hint_map(job.hints, images, pipe.model) if job.hints else None
+
+
+def colorize_chunk(pipe, images: list, hints: list | None = None, autocast=None) -> list:
+    """``colorize`` over one chunk's images; an error fails the chunk's images (returned in their place), never
+    the run."""
+    from colorizers.pipeline import colorize
+
+    if not images:
+        return []
+    try:
+        return colorize(images, pipe, hints=hints, autocast=autocast)
+    except (ValueError, TypeError, RuntimeError, MemoryError) as error:  # one bad batch must not end the run
+        return [error] * len(images)
+
+
+def usage_error(message: str, code: int = 2) -> int:
+    if os.environ.get("RANK", "0") in ("", "0"):  # every process finds the same problem: one says it
+        print(f"error: {message}", file=sys.stderr)
+    return code
 
 
 def launched_by_accelerate() -> bool:
@@ -39,111 +85,37 @@ def launched_by_accelerate() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 or "ACCELERATE_MIXED_PRECISION" in os.environ
 
 
-def archive_requested(args: argparse.Namespace) -> bool:
-    options = (args.manifest, args.retry_failed, args.dataset, args.precision, args.workers is not None)
-    return any(options) or launched_by_accelerate()
+def accelerate_precision() -> str | None:
+    """The accelerate config's mixed_precision in our names (None when it is not for colorizing: fp8...)."""
+    return ACCELERATE_PRECISION.get(os.environ.get("ACCELERATE_MIXED_PRECISION", "no"))
 
 
-def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "archives",
-        "resumable runs over many files or a dataset, on one or many processes (`accelerate launch -m colorizers "
-        "colorize ...`); any of these options, or accelerate launch, makes a run an archive run: a rerun skips "
-        "finished outputs, and a manifest records every input (README: Colorizing an archive)",
-    )
-    group.add_argument(
-        "--manifest", default=None, metavar="PATH", help="JSONL record of each input (default: OUTPUT/manifest.jsonl)"
-    )
-    group.add_argument(
-        "--retry-failed", action="store_true", help="colorize again the inputs the manifest records as failed"
-    )
-    group.add_argument(
-        "--precision",
-        choices=tuple(PRECISIONS),
-        default=None,
-        help="model arithmetic: fp32, or fp16/bf16 autocast (fp16 on GPUs only); default: the accelerate "
-        "config's mixed_precision, else fp32",
-    )
-    group.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"threads that write outputs while the model runs, plus one that decodes the next batch (default "
-        f"{DEFAULT_WORKERS}; 0: decode, colorize and write in turn on one thread)",
-    )
-    group.add_argument("--dataset", default=None, metavar="NAME", help="a datasets dataset (Hub id or local folder)")
-    group.add_argument("--split", default=None, help="--dataset split (default train)")
-    group.add_argument("--image-column", default=None, help="--dataset column of the images (default image)")
-    group.add_argument("--streaming", action="store_true", help="--dataset: read the rows as a stream")
-    group.add_argument(
-        "--shard-size",
-        type=int,
-        default=None,
-        metavar="ROWS",
-        help=f"--dataset rows per output parquet file (default {DEFAULT_SHARD_SIZE})",
-    )
-    group.add_argument(
-        "--push-to-hub", default=None, metavar="ORG/NAME", help="--dataset: upload the result as a Hub dataset"
-    )
-
-
-def check_archive_args(args: argparse.Namespace) -> str | None:
-    """The reason the archive options do not go together, or None."""
-    if args.dataset:
-        if args.inputs:
-            return "give image files and folders, or --dataset, not both"
-        for flag, value in (("--hints", args.hints), ("--start", args.start), ("--duration", args.duration)):
-            if value is not None:
-                return f"{flag} applies to files, not to --dataset"
-    else:
-        if not args.inputs:
-            return "nothing to colorize: give image files or folders, or --dataset NAME"
-        for flag, value in (
-            ("--split", args.split),
-            ("--image-column", args.image_column),
-            ("--shard-size", args.shard_size),
-            ("--push-to-hub", args.push_to_hub),
-            ("--streaming", args.streaming or None),
-        ):
-            if value is not None:
-                return f"{flag} applies to --dataset runs"
-    if args.workers is not None and args.workers < 0:
-        return "--workers must be 0 or more"
-    if args.shard_size is not None and args.shard_size < 1:
-        return "--shard-size must be at least 1"
-    if args.push_to_hub is not None and args.push_to_hub.count("/") != 1:
-        return f"--push-to-hub takes a dataset id ORG/NAME, got {args.push_to_hub!r}"
-    mixed = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
-    if args.precision is None and mixed not in _ACCELERATE_PRECISION:
-        return f"the accelerate config's mixed_precision {mixed} is not for colorizing: pass --precision fp32 or bf16"
-    return None
-
-
-def start_process(args: argparse.Namespace):
-    """Accelerate's state of this process (joining the others), and the device it colorizes on; or an error."""
+def start_process(device: str | None, precision: str | None):
+    """Accelerate's state of this process (joining the others), the device it colorizes on (``device``, else
+    accelerate's) and the precision it runs in (``precision``, else the accelerate config's); or an error:
+    ``(state, device, precision, problem)``."""
     import torch
 
     try:
         from accelerate import PartialState
     except ImportError:
-        return None, None, "archive runs need accelerate: pip install 'colorizers[train]'"
+        return None, None, None, "archive runs need accelerate: pip install 'colorizers[train]'"
     # with no GPU, say so: accelerate 1.15 then joins a multi-process launch as MULTI_CPU over gloo instead of
     # running N unrelated single processes (as train.py does)
     use_cpu = not torch.accelerator.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true")
-    state = PartialState(cpu=use_cpu or args.device == "cpu")
-    if args.device is not None and state.num_processes > 1:
-        return state, None, "--device applies to one process: accelerate launch gives each process its own device"
-    device = torch.device(args.device) if args.device is not None else state.device
-    precision = args.precision or _ACCELERATE_PRECISION[os.environ.get("ACCELERATE_MIXED_PRECISION", "no")]
+    state = PartialState(cpu=use_cpu or device == "cpu")
+    if device is not None and state.num_processes > 1:
+        problem = "--device applies to one process: accelerate launch gives each process its own device"
+        return state, None, None, problem
+    device = torch.device(device) if device is not None else state.device
+    precision = precision or accelerate_precision()
+    if precision not in PRECISIONS:
+        mixed = os.environ.get("ACCELERATE_MIXED_PRECISION")
+        return state, None, None, f"the accelerate config's mixed_precision {mixed} is not for colorizing"
     if precision == "fp16" and device.type != "cuda":
-        return (
-            state,
-            None,
-            f"fp16 runs on GPUs only (this process runs on {device.type}): use --precision bf16 or fp32",
-        )
-    args.precision = precision
-    return state, device, None
+        problem = f"fp16 runs on GPUs only (this process runs on {device.type}): use --precision bf16 or fp32"
+        return state, None, None, problem
+    return state, device, precision, None
 
 
 def shared_run_id(state) -> str:
@@ -182,13 +154,12 @@ def open_manifest(state, path: Path, clean: Path, ours: Callable[[str], bool]) -
 class ArchiveRun:
     """One process's share of an archive run: its manifest, its counts, and on the main process the bar."""
 
-    def __init__(self, state, args, *, total: int | None, manifest: Manifest, unit: str):
+    def __init__(self, state, *, total: int | None, manifest: Manifest, unit: str, precision: str, quiet: bool):
+        import torch
         from tqdm.auto import tqdm
 
-        self.state, self.args, self.manifest = state, args, manifest
-        import torch
-
-        dtype = PRECISIONS[args.precision]
+        self.state, self.manifest = state, manifest
+        dtype = PRECISIONS[precision]
         self.autocast = None if dtype is None else getattr(torch, dtype)
         self.counts = [0] * len(FIELDS)
         self.others = [0] * len(FIELDS)  # the other processes' counts at the last collective that completed
@@ -197,7 +168,7 @@ class ArchiveRun:
         self.global_stop = False
         self._lock = threading.Lock()
         self.main = state.is_main_process
-        self.bar = tqdm(total=total, unit=unit, desc="colorizing", disable=args.quiet or not self.main)
+        self.bar = tqdm(total=total, unit=unit, desc="colorizing", disable=quiet or not self.main)
         self.unit, self.started = unit, time.perf_counter()
 
     def count(self, field: str, n: int = 1) -> None:
@@ -300,9 +271,3 @@ class ArchiveRun:
             print(f"manifest: {self.manifest.path}", file=stream)
         self.manifest.close()
         return code
-
-
-def manifest_path(args: argparse.Namespace, output: Path) -> Path:
-    from colorizers.batch.files import expand_user
-
-    return expand_user(args.manifest) if args.manifest else output / "manifest.jsonl"

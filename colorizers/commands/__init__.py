@@ -1,2 +1,3 @@
-"""The ``colorizers`` command line: argument parsing and the subcommands (``main``), and the preset listing that
-answers without importing torch (``presets``)."""
+"""The ``colorizers`` command line: argument parsing and the subcommands (``main``), the ``colorize`` subcommand's
+arguments turned into one typed batch job (``colorize``), and the preset listing that answers without importing
+torch (``presets``)."""
