@@ -177,6 +177,13 @@ class ImageColorizationPipeline(Pipeline):
     def get_inference_context(self):
         return torch.inference_mode
 
+    def save_pretrained(self, save_directory, **kwargs) -> None:
+        """The model and its image processor, as ``load_model`` and ``transformers.pipeline`` read them back. No
+        pipeline code is written beside them (transformers' default for a registered task, which would then ask
+        for ``trust_remote_code``): importing colorizers registers the task, and colorizers runs no folder's code."""
+        self.model.save_pretrained(save_directory, **kwargs)
+        self.image_processor.save_pretrained(save_directory, **kwargs)
+
     def __call__(self, images: Any, **kwargs) -> Image.Image | list[Image.Image] | tuple:
         """Colorize one image or a list (list in, list out); keyword arguments override the pipeline's defaults
         for this call (``size``, ``temperature``, ``edge_aware``, ``autocast``, ``batch_size``) and add

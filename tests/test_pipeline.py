@@ -224,3 +224,17 @@ def test_the_pipeline_restores_training_mode_and_keeps_the_model_where_colorize_
     pipe(photo)
     assert model.training
     assert load_pipeline(pipe) is pipe
+
+
+def test_a_saved_pipeline_loads_back_without_remote_code(tiny_folder, tmp_path, photo):
+    import transformers
+
+    pipe = colorizers.ImageColorizationPipeline(str(tiny_folder), device="cpu")
+    pipe.save_pretrained(tmp_path / "saved")
+    assert sorted(path.name for path in (tmp_path / "saved").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+    ]
+    again = transformers.pipeline("image-colorization", model=str(tmp_path / "saved"), device="cpu")
+    assert _same(again(photo), pipe(photo))
