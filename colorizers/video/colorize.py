@@ -14,6 +14,7 @@ Ctrl-C never leaves a half-written file under the final name.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -163,6 +164,19 @@ def _check_range(start: float | None, duration: float | None) -> None:
         raise VideoError(f"duration must be positive, got {duration}")
 
 
+def _check_output(src: Path, dst: Path, overwrite: bool) -> str:
+    """``dst``'s suffix, once it is one colorizers writes, ``dst`` is not ``src``, and may be replaced if it exists."""
+    suffix = dst.suffix.lower()
+    if suffix not in CONTAINERS:
+        writable = " ".join(sorted(CONTAINERS))
+        raise VideoError(f"{dst}: cannot write {suffix or 'suffix-less'} videos (use one of {writable})")
+    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
+        raise VideoError(f"{dst}: the output would replace its own input")
+    if dst.exists() and not overwrite:
+        raise VideoError(f"{dst} exists (pass overwrite=True, or --overwrite)")
+    return suffix
+
+
 def colorize_video(
     src: str | os.PathLike,
     dst: str | os.PathLike,
@@ -211,14 +225,7 @@ def colorize_video(
     start = start or None  # from 0: the whole beginning, audio priming included
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    suffix = dst.suffix.lower()
-    if suffix not in CONTAINERS:
-        writable = " ".join(sorted(CONTAINERS))
-        raise VideoError(f"{dst}: cannot write {suffix or 'suffix-less'} videos (use one of {writable})")
-    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
-        raise VideoError(f"{dst}: the output would replace its own input")
-    if dst.exists() and not overwrite:
-        raise VideoError(f"{dst} exists (pass overwrite=True, or --overwrite)")
+    suffix = _check_output(src, dst, overwrite)
     probe_video(src)  # refuse a bad input before loading any model
     pipe = load_pipeline(model, processor, device=device)
     batch_size = pipe.defaults["batch_size"] if batch_size is None else batch_size
@@ -280,106 +287,120 @@ def _run_pipeline(
     progress,
 ) -> int:
     """Decode thread -> this thread (model + stabilization) -> encode thread; returns the frames written."""
-    stop = threading.Event()
-    decoded: queue.Queue = queue.Queue(maxsize=4 * batch_size)
-    colorized: queue.Queue = queue.Queue(maxsize=2)
-    finished = object()
+    return _FrameStream(container, info, colorizer, writer, batch_size=batch_size, progress=progress).run(start, end)
 
-    def decode() -> int:
+
+class _FrameStream:
+    """The three stages of ``_run_pipeline`` and the bounded queues between them."""
+
+    def __init__(
+        self, container, info: VideoInfo, colorizer: FrameColorizer, writer: VideoWriter, *, batch_size, progress
+    ):
+        self.container, self.info, self.colorizer, self.writer = container, info, colorizer, writer
+        self.batch_size, self.progress = batch_size, progress
+        self.stop = threading.Event()
+        self.decoded: queue.Queue = queue.Queue(maxsize=4 * batch_size)
+        self.colorized: queue.Queue = queue.Queue(maxsize=2)
+        self.finished = object()
+        self.written = 0  # frames encoded so far (by the encode thread; reported to ``progress`` from this thread)
+        self.reported = 0
+        self.reader = self.encoder = None
+
+    def run(self, start, end) -> int:
+        self.reader = _Worker(functools.partial(self.decode, start, end), "colorizers-decode")
+        self.encoder = _Worker(self.encode, "colorizers-encode")
+        self.reader.start()
+        self.encoder.start()
         try:
-            return read_stream(container, info, lambda item: _put(decoded, item, stop), start=start, end=end)
+            self.colorize()
+            self.send(self.finished)
+            while self.encoder.is_alive():
+                self.encoder.join(_WAIT_S)
+                self.report()
+            if self.encoder.error is not None:
+                raise self.encoder.error
+            self.report()
+            return self.encoder.result
+        finally:
+            self.stop.set()
+            self.reader.join()
+            self.encoder.join()
+
+    def decode(self, start, end) -> int:
+        try:
+            return read_stream(self.container, self.info, self.put_decoded, start=start, end=end)
         finally:
             try:
-                _put(decoded, finished, stop)
+                _put(self.decoded, self.finished, self.stop)
             except _Stopped:
                 pass
 
-    written = [0]  # frames encoded so far (by the encode thread; reported to ``progress`` from this thread)
-    reported = [0]
+    def put_decoded(self, item) -> None:
+        _put(self.decoded, item, self.stop)
 
-    def report() -> None:
-        if progress is not None and written[0] > reported[0]:
-            count, reported[0] = written[0] - reported[0], written[0]
-            progress(count)
-
-    def encode() -> int:
-        while (item := _get(colorized, stop)) is not finished:
-            kind, payload = item
-            if kind == "audio":
-                for index, packet in payload:
-                    writer.write_audio(index, packet)
-                continue
-            for pts, light, ab, rotation in payload:
-                if stop.is_set():
-                    raise _Stopped
-                writer.write(join_lightness_ab(light, ab), pts, rotation)
-                written[0] += 1
-        return written[0]
-
-    reader, encoder = _Worker(decode, "colorizers-decode"), _Worker(encode, "colorizers-encode")
-    reader.start()
-    encoder.start()
-
-    def send(item) -> None:
+    def colorize(self) -> None:
+        """This thread: decoded frames in batches through the colorizer, audio packets passed along, in order."""
+        batch, audio = [], []
         while True:
-            if encoder.error is not None or not encoder.is_alive():
-                raise encoder.error or _Stopped()
-            report()
             try:
-                colorized.put(item, timeout=_WAIT_S)
+                item = self.decoded.get(timeout=_WAIT_S)
+            except queue.Empty:
+                if self.reader.error is not None:
+                    raise self.reader.error from None  # the decoding thread's own error, as it happened there
+                self.report()
+                continue
+            if item is self.finished:
+                break
+            if item[0] == "frame":
+                batch.append(item[1:])
+                if len(batch) >= self.batch_size:
+                    self.flush(batch, audio)
+            else:
+                audio.append(item[1:])
+        if self.reader.error is not None:
+            raise self.reader.error
+        self.flush(batch, audio)
+
+    def flush(self, batch: list, audio: list) -> None:
+        if batch:
+            lightness = [gray_to_lightness(gray) for _, gray, _ in batch]
+            abs_ = self.colorizer(lightness)
+            frames = [(pts, light, ab, rotation) for (pts, _, rotation), light, ab in zip(batch, lightness, abs_)]
+            self.send(("frames", frames))
+            batch.clear()
+        if audio:
+            self.send(("audio", list(audio)))
+            audio.clear()
+
+    def send(self, item) -> None:
+        while True:
+            if self.encoder.error is not None or not self.encoder.is_alive():
+                raise self.encoder.error or _Stopped()
+            self.report()
+            try:
+                self.colorized.put(item, timeout=_WAIT_S)
                 return
             except queue.Full:
                 continue
 
-    try:
-        batch, audio = [], []
-
-        def flush() -> None:
-            if batch:
-                lightness = [gray_to_lightness(gray) for _, gray, _ in batch]
-                abs_ = colorizer(lightness)
-                send(
-                    (
-                        "frames",
-                        [(pts, light, ab, rotation) for (pts, _, rotation), light, ab in zip(batch, lightness, abs_)],
-                    )
-                )
-                batch.clear()
-            if audio:
-                send(("audio", list(audio)))
-                audio.clear()
-
-        while True:
-            try:
-                item = decoded.get(timeout=_WAIT_S)
-            except queue.Empty:
-                if reader.error is not None:
-                    raise reader.error from None  # the decoding thread's own error, as it happened there
-                report()
+    def encode(self) -> int:
+        while (item := _get(self.colorized, self.stop)) is not self.finished:
+            kind, payload = item
+            if kind == "audio":
+                for index, packet in payload:
+                    self.writer.write_audio(index, packet)
                 continue
-            if item is finished:
-                break
-            if item[0] == "frame":
-                batch.append(item[1:])
-                if len(batch) >= batch_size:
-                    flush()
-            else:
-                audio.append(item[1:])
-        if reader.error is not None:
-            raise reader.error
-        flush()
-        send(finished)
-        while encoder.is_alive():
-            encoder.join(_WAIT_S)
-            report()
-        if encoder.error is not None:
-            raise encoder.error
-        report()
-        return encoder.result
-    finally:
-        stop.set()
-        reader.join()
-        encoder.join()
+            for pts, light, ab, rotation in payload:
+                if self.stop.is_set():
+                    raise _Stopped
+                self.writer.write(join_lightness_ab(light, ab), pts, rotation)
+                self.written += 1
+        return self.written
+
+    def report(self) -> None:
+        if self.progress is not None and self.written > self.reported:
+            count, self.reported = self.written - self.reported, self.written
+            self.progress(count)
 
 
 __all__ = ["VIDEO_SUFFIXES", "FrameColorizer", "VideoError", "VideoResult", "colorize_video", "join_lightness_ab"]
