@@ -572,3 +572,28 @@ def test_disk_full_during_a_checkpoint_keeps_the_last_one_and_resume_continues(t
     assert training["steps"] == 6
     assert [item["file"].rsplit("/", 1)[-1] for item in training["skipped_files"]] == ["train-00002.parquet"]
     assert training["filtered"]["train"]["undecodable"] == 1
+
+
+def test_every_flag_lands_in_one_option_group_with_the_command_lines_default():
+    import dataclasses
+
+    from colorizers.training.options import DataOptions, ModelOptions, OptimizationOptions, RunOptions
+
+    args = train_script.parse_args(["--model", "unet", "--output_dir", "out", "--train_data_dir", "photos"])
+    groups = train_script.options_from_args(args)
+    assert [type(group) for group in groups] == [ModelOptions, DataOptions, OptimizationOptions, RunOptions]
+    names = [field.name for group in groups for field in dataclasses.fields(group)]
+    assert sorted(names) == sorted(vars(args)), "each flag belongs to exactly one group"
+    for group in groups:
+        for field in dataclasses.fields(group):
+            value = getattr(group, field.name)
+            if field.name == "config_overrides":
+                assert value == {}  # the parsed JSON
+                continue
+            assert value == getattr(args, field.name), field.name
+            if field.default is not dataclasses.MISSING:  # the library's defaults are the command line's
+                assert field.default == getattr(args, field.name) or field.name == "train_data_dir", field.name
+    overridden = train_script.parse_args(
+        ["--model", "unet", "--output_dir", "out", "--train_data_dir", "x", "--config_overrides", '{"a": [1]}']
+    )
+    assert train_script.options_from_args(overridden)[0].config_overrides == {"a": [1]}

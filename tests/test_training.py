@@ -19,13 +19,22 @@ from colorizers.losses import (
     generator_adversarial_loss,
 )
 from colorizers.training import (
+    DataOptions,
     MetricsLog,
+    ModelOptions,
+    OptimizationOptions,
+    RunOptions,
+    RunProgress,
+    StepSettings,
     StopRequest,
+    Trainables,
     TrainingSetupError,
     build_discriminator,
     build_model,
     build_optimizer,
     build_scheduler,
+    build_training_model,
+    checkpoint_to_resume,
     complete_checkpoints,
     configure_loss,
     evaluate,
@@ -33,13 +42,16 @@ from colorizers.training import (
     load_checkpoint,
     model_inputs,
     plot_loss_curves,
+    prepare_training,
     resolve_checkpoint,
     save_checkpoint,
     save_grid,
     step_hints,
+    training_results,
+    training_step,
 )
 from colorizers.training import validation as validation_module
-from colorizers.training.samples import collate, make_sample
+from colorizers.training.samples import collate, make_loaders, make_sample
 
 TINY_UNET = {"hidden_sizes": [4, 8]}
 
@@ -346,3 +358,220 @@ def test_save_grid_scales_small_crops_up(tmp_path):
     assert Image.open(tmp_path / "samples" / "grid.png").size == (48 * 16, 32 * 16)
     save_grid([], tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# Options, the training step, progress, resuming, preparation and results
+# ----------------------------------------------------------------------------------------------
+
+
+def _batches(count, size=16, batch_size=2, seed=0):
+    rng = np.random.default_rng(seed)
+    samples = [make_sample(colour_image(rng, 20, 24), size) for _ in range(count * batch_size)]
+    return list(torch.utils.data.DataLoader(samples, batch_size=batch_size, collate_fn=collate))
+
+
+def test_option_groups_derive_what_the_run_needs():
+    optimization = OptimizationOptions(num_train_epochs=3, gradient_accumulation_steps=2)
+    assert optimization.total_steps(range(10), num_processes=2) == 3 * 3  # ceil(10 / 2 / 2) per epoch
+    assert OptimizationOptions(max_train_steps=7).total_steps(iter(range(10)), num_processes=2) == 7  # no len()
+    assert OptimizationOptions().discriminator_rate == 5e-4
+    assert OptimizationOptions(discriminator_learning_rate=1e-4).discriminator_rate == 1e-4
+    assert optimization.schedule(9, 2)["total_steps"] == 9 and optimization.schedule(9, 2)["num_processes"] == 2
+    assert ModelOptions("unet").hint_share == 0.5 and ModelOptions("unet", hint_probability=0.0).hint_share == 0.0
+    assert ModelOptions("unet").channels_last("bf16") and not ModelOptions("unet").channels_last(None)
+    assert ModelOptions("unet", memory_format="channels_last").channels_last(None)
+    assert not ModelOptions("unet", memory_format="contiguous").channels_last("bf16")
+    assert DataOptions(dataset_name="hub/photos").source == "hub/photos"
+    assert DataOptions(keep_grayscale=True).max_gray_share is None
+    run = RunOptions("out", checkpointing_steps=4, logging_steps=3, validation_steps=5)
+    assert [s for s in range(1, 11) if run.checkpoint_due(s, 10)] == [4, 8, 10]
+    assert [s for s in range(1, 11) if run.log_due(s, 10)] == [3, 6, 9, 10]
+    assert [s for s in range(1, 11) if run.validation_due(s, 10)] == [5]  # step 10's is the final validation
+
+
+def test_build_training_model_configures_the_loss_and_the_semantic_head():
+    model, loss = build_training_model(ModelOptions("unet", config_overrides=TINY_UNET, resolution=16, loss="l1"))
+    assert loss == "l1" and model.config.loss_type == "l1" and model.config.image_size == 16
+    chroma_tiny = {"backbone": "none", "stem_size": 4, "hidden_sizes": [8, 8], "depths": [1, 1], "dilations": [2]}
+    options = ModelOptions("chroma", config_overrides={**chroma_tiny, "global_size": 8, "decoder_size": 8})
+    model, loss = build_training_model(options, loss="mse", semantic_classes=["cat", "dog"])
+    assert loss == "mse" and list(model.config.semantic_classes) == ["cat", "dog"]
+
+
+def test_step_settings_follow_the_model_and_the_options():
+    unet = colorizers.create_model("unet", **TINY_UNET).config
+    settings = StepSettings.for_run(unet, ModelOptions("unet"), OptimizationOptions(max_grad_norm=0.5), seed=3)
+    assert (settings.labels_key, settings.max_grad_norm, settings.hint_probability, settings.seed) == (
+        "labels",
+        0.5,
+        0.0,  # no hint inputs: no hints
+        3,
+    )
+    chroma = colorizers.get_preset("chroma").make_config()
+    hinted = StepSettings.for_run(chroma, ModelOptions("chroma", hint_probability=0.7), OptimizationOptions())
+    assert hinted.hint_probability == 0.7
+    gan = colorizers.create_model("unet-gan", hidden_sizes=[4, 8, 8]).config
+    assert StepSettings.for_run(gan, ModelOptions("unet-gan"), OptimizationOptions()).gan_l1_weight == float(
+        gan.gan_l1_weight
+    )
+    assert StepSettings.for_run(gan, ModelOptions("x"), OptimizationOptions(gan_l1_weight=3.0)).gan_l1_weight == 3.0
+
+
+def test_a_training_step_updates_only_when_the_accumulated_gradients_sync(fresh_accelerate_state):
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True, gradient_accumulation_steps=2)
+    torch.manual_seed(0)
+    model = colorizers.create_model("unet", **TINY_UNET)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    from colorizers.training.ema import ExponentialMovingAverage
+
+    ema = ExponentialMovingAverage(accelerator.unwrap_model(model), 0.5)
+    parts = Trainables(model, optimizer, ema=ema)
+    first, second = _batches(2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loss, d_loss = training_step(accelerator, parts, first, StepSettings(), step=0, batch_index=0)
+    assert isinstance(loss, float) and d_loss is None
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # accumulating
+    assert ema.num_updates == 0
+    training_step(accelerator, parts, second, StepSettings(), step=0, batch_index=1)
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert ema.num_updates == 1 and parts.evaluated is ema.model
+    assert all(p.grad is None for p in model.parameters())  # zeroed after the update
+
+
+def test_a_gan_step_updates_the_discriminator_and_returns_its_loss(fresh_accelerate_state):
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    torch.manual_seed(0)
+    model = colorizers.create_model("unet-gan", hidden_sizes=[4, 8, 8], image_size=32)
+    discriminator = build_discriminator({"discriminator": {"hidden_sizes": [4, 8]}})
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-2)
+    model, optimizer, discriminator, d_optimizer = accelerator.prepare(model, optimizer, discriminator, d_optimizer)
+    parts = Trainables(model, optimizer, discriminator=discriminator, d_optimizer=d_optimizer)
+    before = [p.detach().clone() for p in discriminator.parameters()]
+    settings = StepSettings(gan_l1_weight=10.0, gan_warmup_steps=1)
+    (batch,) = _batches(1, size=32)
+    loss, d_loss = training_step(accelerator, parts, batch, settings, step=0, batch_index=0)
+    assert d_loss is not None and torch.isfinite(d_loss) and math.isfinite(loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, discriminator.parameters()))
+    assert parts.evaluated is model
+
+
+def test_run_progress_is_what_a_checkpoint_records_and_resumes_from():
+    progress = RunProgress()
+    progress.count_batch(1.0, images=4)
+    progress.count_batch(3.0, images=4)
+    progress.global_step = 2
+    assert progress.take_mean_loss() == 2.0 and progress.running_count == 0
+    state = progress.state()
+    assert list(state) == ["global_step", "epoch", "batches_in_epoch", "images_seen", "train_seconds"]
+    assert (state["global_step"], state["batches_in_epoch"], state["images_seen"]) == (2, 2, 8)
+    resumed = RunProgress.from_state({**state, "train_seconds": 60.0})
+    assert (resumed.global_step, resumed.batches_in_epoch, resumed.images_seen) == (2, 2, 8)
+    assert resumed.train_seconds() >= 60.0 and resumed.images == 0
+    resumed.next_epoch()
+    assert (resumed.epoch, resumed.batches_in_epoch) == (1, 0)
+    old = RunProgress.from_state({"global_step": 5, "epoch": 1, "batches_in_epoch": 3})  # before images/seconds
+    assert old.images_seen == 0 and old.earlier_seconds == 0.0
+    assert RunProgress.from_state(None).global_step == 0
+
+
+def test_checkpoint_to_resume_refuses_to_start_over_an_earlier_run(tmp_path):
+    assert checkpoint_to_resume(tmp_path, None) is None
+    assert checkpoint_to_resume(tmp_path, "latest") is None  # nothing to resume: a fresh start
+    two = _fake_checkpoint(tmp_path, "checkpoint-2")
+    with pytest.raises(TrainingSetupError, match=r"already holds checkpoints of a run: continue it with"):
+        checkpoint_to_resume(tmp_path, None)
+    assert checkpoint_to_resume(tmp_path, None, overwrite=True) is None
+    assert checkpoint_to_resume(tmp_path, "latest") == two
+
+
+def test_stop_requests_are_answered_on_every_process(accelerator):
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        stop = StopRequest()
+        assert not stop.requested_anywhere(accelerator)
+        stop.name = "SIGTERM"
+        assert stop.requested_anywhere(accelerator)
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_prepare_training_prepares_in_checkpoint_order(accelerator, schedule):
+    model = colorizers.create_model("unet", **TINY_UNET)
+    discriminator = build_discriminator({"discriminator": {"hidden_sizes": [4, 8]}})
+    loaders = [torch.utils.data.DataLoader(list(range(4)), batch_size=2) for _ in range(2)]
+    options = OptimizationOptions(lr_scheduler=schedule, ema_decay=0.9, discriminator_learning_rate=1e-4)
+    parts, train_loader, eval_loader = prepare_training(accelerator, model, discriminator, *loaders, options, 10)
+    assert accelerator._models == [parts.model, parts.discriminator]
+    assert accelerator._optimizers == [parts.optimizer, parts.d_optimizer]
+    assert accelerator._dataloaders == [train_loader, eval_loader]
+    assert parts.d_optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+    if schedule == "plateau":
+        assert parts.schedulers == [] and len(parts.plateaus) == 2
+        assert accelerator._custom_objects == [*parts.plateaus, parts.ema]
+    else:
+        assert parts.plateaus == [] and accelerator._schedulers == parts.schedulers and len(parts.schedulers) == 2
+        assert accelerator._custom_objects == [parts.ema]
+    assert parts.evaluated is parts.ema.model
+
+
+def test_make_loaders_batch_the_splits_and_refuse_too_few_images(tmp_path):
+    import datasets
+
+    from colorizers.training.data import TrainingSplits
+
+    rng = np.random.default_rng(2)
+    features = datasets.Features({"image": datasets.Image()})
+    split = datasets.Dataset.from_dict({"image": [colour_image(rng) for _ in range(5)]}, features=features)
+    splits = TrainingSplits(split, split, "image", "image", "photos")
+    options = DataOptions(train_batch_size=2, eval_batch_size=4)
+    train_dataset, train_loader, eval_loader = make_loaders(splits, options, resolution=16, seed=1)
+    assert len(train_dataset) == 5 and len(train_loader) == 2 and len(eval_loader) == 2  # whole training batches
+    assert next(iter(train_loader))["pixel_values"].shape == (2, 1, 16, 16)
+    with pytest.raises(TrainingSetupError, match=r"^5 training images is fewer than one batch of 8 per process$"):
+        make_loaders(splits, DataOptions(train_batch_size=8), resolution=16)
+
+
+def test_training_results_are_the_card_data():
+    from colorizers.training.data import TrainingSplits
+
+    splits = TrainingSplits(None, None, "image", "image", "photos (5% held out)", {"train": {"kept": 3}}, [])
+    scores = {"num_images": 4, "psnr": 20.0, "loss": 0.1, "gray_baseline": {"psnr": 18.0}}
+    results = training_results(
+        scores,
+        splits,
+        command="accelerate launch train/train.py --model unet",
+        preset="unet",
+        data=DataOptions(train_data_dir="photos", train_batch_size=4),
+        optimization=OptimizationOptions(gradient_accumulation_steps=2),
+        seed=0,
+        resolution=64,
+        loss="l1",
+        steps=10,
+        images_seen=80,
+        train_seconds=12.34,
+        num_processes=2,
+        mixed_precision="no",
+        rank_checksums=[1.0, 1.0],
+    )
+    (evaluation,) = results["evaluations"]
+    assert evaluation == {
+        "dataset_name": "photos (5% held out)",
+        "dataset_type": "photos (5% held out)",
+        "split": "validation",
+        "size": 64,
+        "num_images": 4,
+        "psnr": 20.0,
+    }
+    assert results["baselines"] == {"gray": {"dataset_name": "photos (5% held out)", "psnr": 18.0}}
+    training = results["training"]
+    assert (training["batch_size"], training["train_seconds"], training["dataset"]) == (16, 12.3, "photos")
+    assert training["filtered"] == {"train": {"kept": 3}} and training["skipped_files"] == []

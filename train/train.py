@@ -6,10 +6,12 @@
     accelerate launch train/train.py ... --resume_from_checkpoint latest
     python train/train.py ...            # one process, CPU or one GPU
 
-``main()`` reads top to bottom: arguments, model, accelerator, data, optimizers, resume, loop (with
-checkpoints and validation), final save and push. What it builds on is library code: data splits in
-``colorizers.training.data``, samples in ``colorizers.training.samples``, setup, checkpoints and validation in
-``colorizers.training``, so what is trained and measured here is exactly what users run.
+``main()`` reads top to bottom, like diffusers' training examples: options, accelerator, model, data,
+optimizers and schedules, resume, the loop over steps (``training_step``, with logging, validation and
+checkpoints), final validation, save, card and push. The command line becomes typed option groups once
+(``colorizers.training.options``); what ``main()`` calls is library code in ``colorizers.training`` (data
+splits, samples and loaders, setup, the step, checkpoints, validation, reports) or a short function here
+that logs, so what is trained and measured here is exactly what users run.
 
 At the end ``--output_dir`` is a complete Hub repository: config.json, model.safetensors,
 preprocessor_config.json, README.md (model card with the measured validation scores),
@@ -19,14 +21,13 @@ eval_results.json, sample_grid.png, loss_curves.png, metrics.jsonl (and discrimi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import logging
-import math
 import shlex
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -37,11 +38,6 @@ from tqdm.auto import tqdm
 
 import colorizers
 from colorizers.evaluation.metrics import GRAY_CHROMA_THRESHOLD, GRAY_MAX_SHARE
-from colorizers.losses import (
-    discriminator_loss,
-    frozen_forward,
-    generator_adversarial_loss,
-)
 from colorizers.objectives import color_distribution
 from colorizers.training import (
     LOSSES,
@@ -50,36 +46,35 @@ from colorizers.training import (
     StopRequest,
     TrainingSetupError,
     build_discriminator,
-    build_model,
-    build_optimizer,
-    build_scheduler,
-    complete_checkpoints,
-    configure_loss,
+    checkpoint_to_resume,
     evaluate,
     format_scores,
-    ignore_stop_signals,
-    is_plateau,
-    labels_key,
     load_checkpoint,
     measure_color_prior,
-    model_inputs,
-    plot_loss_curves,
     prepare_backbone,
-    resolve_checkpoint,
+    prepare_training,
     save_checkpoint,
     save_grid,
-    step_hints,
+    training_step,
 )
-from colorizers.training.data import DataError, class_labels, load_training_splits
-from colorizers.training.ema import ExponentialMovingAverage
-from colorizers.training.samples import Augmentation, collate, colorization_dataset
+from colorizers.training.data import DataError, TrainingSplits, class_labels, load_splits
+from colorizers.training.options import DataOptions, ModelOptions, OptimizationOptions, RunOptions
+from colorizers.training.progress import RunProgress, past_time_limit
+from colorizers.training.reporting import replica_checksums, save_model_repository, training_results
+from colorizers.training.samples import make_loaders
+from colorizers.training.setup import build_training_model
+from colorizers.training.steps import StepSettings, Trainables
 
 logger = get_logger("colorizers.train")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Train a colorizers model.")
-    model = parser.add_argument_group("model")
+# ----------------------------------------------------------------------------------------------
+# Command line -> option groups
+# ----------------------------------------------------------------------------------------------
+
+
+def add_model_arguments(model) -> None:
+    """What is trained: preset or saved model, config changes, backbone, objective."""
     model.add_argument(
         "--model",
         required=True,
@@ -103,7 +98,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="colour objective of families that offer it (default: the config's)",
     )
 
-    data = parser.add_argument_group("data")
+
+def add_data_arguments(data) -> None:
+    """Which images, how they are filtered, cropped, augmented and loaded."""
     data.add_argument("--train_data_dir", default=None, help="image folder (nested ok) or folder of parquet shards")
     data.add_argument("--dataset_name", default=None, help="Hub dataset id")
     data.add_argument("--dataset_config", default=None)
@@ -141,7 +138,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--preprocessing_num_workers", type=int, default=None)
     data.add_argument("--cache_dir", default=None)
 
-    train = parser.add_argument_group("training")
+
+def add_training_arguments(train) -> None:
+    """Loss, optimizers, schedules, batches, length, precision, EMA, hints and colour prior."""
     train.add_argument("--output_dir", required=True)
     train.add_argument("--loss", choices=LOSSES, default=None, help="default: the family's (its seed report's)")
     train.add_argument(
@@ -202,7 +201,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="training images the colour prior of classification objectives is measured on",
     )
 
-    runs = parser.add_argument_group("checkpoints, evaluation, logging")
+
+def add_run_arguments(runs) -> None:
+    """Checkpoints, resuming, validation, logging, trackers and the Hub."""
     runs.add_argument("--checkpointing_steps", type=int, default=500)
     runs.add_argument("--checkpoints_total_limit", type=int, default=3)
     runs.add_argument("--resume_from_checkpoint", default=None, help='"latest" or a checkpoint folder')
@@ -219,8 +220,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     runs.add_argument("--hub_model_id", default=None)
     runs.add_argument("--hub_private", action="store_true")
     runs.add_argument("--hub_revision", default=None)
-    args = parser.parse_args(argv)
 
+
+def argument_problems(args: argparse.Namespace) -> list[str]:
+    """What is wrong with a parsed command line, one message per problem."""
     problems = []
     if (args.train_data_dir is None) == (args.dataset_name is None):
         problems.append("give exactly one of --train_data_dir or --dataset_name")
@@ -259,9 +262,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 problems.append("--config_overrides must be a JSON object")
         except json.JSONDecodeError as error:
             problems.append(f"--config_overrides is not valid JSON: {error}")
+    return problems
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; what cannot work ends here as one line, ``error: ...``, and exit code 2."""
+    parser = argparse.ArgumentParser(description="Train a colorizers model.")
+    add_model_arguments(parser.add_argument_group("model"))
+    add_data_arguments(parser.add_argument_group("data"))
+    add_training_arguments(parser.add_argument_group("training"))
+    add_run_arguments(parser.add_argument_group("checkpoints, evaluation, logging"))
+    args = parser.parse_args(argv)
+    problems = argument_problems(args)
     if problems:
         parser.exit(2, "error: " + "; ".join(problems) + "\n")
     return args
+
+
+def options_from_args(args: argparse.Namespace) -> tuple[ModelOptions, DataOptions, OptimizationOptions, RunOptions]:
+    """The command line as the library's option groups, built once: each field is the flag of the same name."""
+
+    def group(kind, **parsed):
+        given = {
+            field.name: getattr(args, field.name) for field in dataclasses.fields(kind) if field.name not in parsed
+        }
+        return kind(**given, **parsed)
+
+    overrides = json.loads(args.config_overrides) if args.config_overrides else {}
+    return (
+        group(ModelOptions, config_overrides=overrides),
+        group(DataOptions),
+        group(OptimizationOptions),
+        group(RunOptions),
+    )
 
 
 def exit_2_on_setup_errors(main):
@@ -282,66 +315,33 @@ def exit_2_on_setup_errors(main):
     return run
 
 
-@exit_2_on_setup_errors
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    output_dir = Path(args.output_dir).expanduser()
-    if complete_checkpoints(output_dir) and not args.resume_from_checkpoint and not args.overwrite_output_dir:
-        raise TrainingSetupError(
-            f"{output_dir} already holds checkpoints of a run: continue it with --resume_from_checkpoint latest, "
-            "or start over with --overwrite_output_dir (its checkpoints are then replaced)"
-        )
-    checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
-    set_seed(args.seed)  # before the model exists: its initialisation is part of the run
+# ----------------------------------------------------------------------------------------------
+# The stages main() calls that speak through this script's logger
+# ----------------------------------------------------------------------------------------------
 
-    # --- model first: cheap, and the most common mistakes (name, resolution) surface before any data work
-    overrides = json.loads(args.config_overrides) if args.config_overrides else {}
-    model, default_loss = build_model(
-        args.model, overrides=overrides, resolution=args.resolution, objective=args.objective
-    )
-    loss_name = args.loss or default_loss
-    configure_loss(model.config, loss_name)
-    resolution = args.resolution or int(model.config.image_size)
-    target = labels_key(model.config)  # what the model predicts: ab, or RGB
-    gan_l1_weight = (
-        args.gan_l1_weight if args.gan_l1_weight is not None else float(getattr(model.config, "gan_l1_weight", 100.0))
-    )
-    processor = colorizers.ColorizerImageProcessor(size={"longest_edge": resolution})
 
-    # --- accelerator
+def make_accelerator(optimization: OptimizationOptions, run: RunOptions, output_dir: Path) -> Accelerator:
+    """The accelerator of the run: devices and processes, precision, accumulation, trackers, seedable shuffling."""
     accelerator = Accelerator(
         # with no GPU, say so: accelerate 1.15 then runs a multi-process launch as MULTI_CPU over gloo
         # instead of N unrelated single processes
         cpu=not torch.accelerator.is_available(),
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
-        log_with=None if args.report_to == "none" else args.report_to,
+        gradient_accumulation_steps=optimization.gradient_accumulation_steps,
+        mixed_precision=optimization.mixed_precision,
+        log_with=None if run.report_to == "none" else run.report_to,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         # the shuffle order is a function of (seed, epoch): resuming mid-epoch replays it exactly
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
     if not accelerator.is_main_process:  # the script's logger speaks on the main process only; so do the libraries'
         logging.getLogger().setLevel(logging.WARNING)
+    return accelerator
 
-    # --- data
+
+def load_data(accelerator: Accelerator, options: DataOptions, seed: int) -> TrainingSplits:
+    """The filtered training and validation splits; what was kept, dropped and skipped is logged."""
     with accelerator.main_process_first():  # the image scan is cached: other ranks reuse it
-        splits = load_training_splits(
-            args.train_data_dir,
-            dataset_name=args.dataset_name,
-            dataset_config=args.dataset_config,
-            image_column=args.image_column,
-            validation_data_dir=args.validation_data_dir,
-            validation_split_percentage=args.validation_split_percentage,
-            streaming=args.streaming,
-            max_train_samples=args.max_train_samples,
-            max_eval_samples=args.max_eval_samples,
-            seed=args.seed,
-            chroma_threshold=args.gray_chroma_threshold,
-            max_share=None if args.keep_grayscale else args.gray_max_share,
-            num_proc=args.preprocessing_num_workers,
-            cache_dir=args.cache_dir,
-        )
+        splits = load_splits(options, seed=seed)
     for side, counts in splits.counts.items():
         if counts:
             logger.info("%s images: %s", side, ", ".join(f"{v} {k}" for k, v in counts.items()))
@@ -351,391 +351,303 @@ def main(argv: list[str] | None = None) -> int:
             len(splits.skipped_files),
             "; ".join(f"{item['file']} ({item['reason']})" for item in splits.skipped_files),
         )
+    return splits
 
-    # --- semantic classes: their list shapes the model's semantic head, so the model is rebuilt with it
-    classes = None
-    if args.label_column:
-        if not hasattr(model.config, "semantic_classes"):
-            raise TrainingSetupError(f"--label_column: the {model.config.model_type} family has no semantic head")
-        classes = class_labels(splits.train, args.label_column)
-        if list(model.config.semantic_classes) != classes.names:
-            set_seed(args.seed)
-            model, _ = build_model(
-                args.model,
-                overrides={**overrides, "semantic_classes": classes.names},
-                resolution=args.resolution,
-                objective=args.objective,
-            )
-            configure_loss(model.config, loss_name)
-        logger.info("semantic head over %d classes of column %r", len(classes.names), args.label_column)
 
-    augmentation = Augmentation(
-        min_scale=args.random_min_scale, hflip=not args.no_hflip, max_rotation=args.max_rotation
-    )
-    train_dataset = colorization_dataset(
-        splits.train,
-        splits.image_column,
-        resolution,
-        augmentation=augmentation,
-        seed=args.seed,
-        **(classes.dataset_options(splits.train) if classes else {}),
-    )
-    eval_dataset = colorization_dataset(
-        splits.validation,
-        splits.validation_image_column,
-        resolution,
-        augmentation=None,
-        seed=args.seed,
-        **(classes.dataset_options(splits.validation) if classes else {}),
-    )
-    loader_options = {
-        "collate_fn": collate,
-        "num_workers": args.dataloader_num_workers,
-        "pin_memory": torch.cuda.is_available(),
-        "worker_init_fn": ignore_stop_signals,
-    }
-    train_loader = torch.utils.data.DataLoader(
-        train_dataset,
-        batch_size=args.train_batch_size,
-        shuffle=not args.streaming,
-        drop_last=True,
-        generator=torch.Generator().manual_seed(args.seed),
-        **loader_options,
-    )
-    eval_loader = torch.utils.data.DataLoader(
-        eval_dataset, batch_size=args.eval_batch_size, shuffle=False, **loader_options
-    )
-    if not args.streaming and len(train_loader) == 0:
-        raise TrainingSetupError(
-            f"{len(train_dataset)} training images is fewer than one batch of {args.train_batch_size} per process"
-        )
+def add_semantic_head(model, loss_name: str, splits: TrainingSplits, options: ModelOptions, label_column, seed: int):
+    """The image classes of ``label_column`` (None without one) and the model with a semantic head over them:
+    their list shapes the head, so the model is rebuilt (from the same seed) when its classes differ."""
+    if not label_column:
+        return model, None
+    if not hasattr(model.config, "semantic_classes"):
+        raise TrainingSetupError(f"--label_column: the {model.config.model_type} family has no semantic head")
+    classes = class_labels(splits.train, label_column)
+    if list(model.config.semantic_classes) != classes.names:
+        set_seed(seed)
+        model, _ = build_training_model(options, loss=loss_name, semantic_classes=classes.names)
+    logger.info("semantic head over %d classes of column %r", len(classes.names), label_column)
+    return model, classes
 
-    # --- model extras: pretrained backbone, gradient checkpointing, colour prior, hints, discriminator
-    prepare_backbone(model, pretrained=args.pretrained_backbone, accelerator=accelerator)
-    if args.gradient_checkpointing:
+
+def prepare_model(
+    model, options: ModelOptions, *, accelerator, train_dataset, streaming: bool, resuming: bool, mixed_precision
+):
+    """The model extras: pretrained backbone, gradient checkpointing, colour prior, memory format; in training mode."""
+    prepare_backbone(model, pretrained=options.pretrained_backbone, accelerator=accelerator)
+    if options.gradient_checkpointing:
         if not model.supports_gradient_checkpointing:
-            raise TrainingSetupError(f"--gradient_checkpointing: the {args.model} family does not support it")
+            raise TrainingSetupError(f"--gradient_checkpointing: the {options.model} family does not support it")
         model.gradient_checkpointing_enable()
     # classification objectives weigh rare colours by a prior measured on the data; a fine-tuned model
     # keeps the prior it was trained with, and a resumed run restores it from its checkpoint
     if (
         getattr(model.config, "objective", "regression") != "regression"
-        and checkpoint is None
-        and args.model in colorizers.list_models()
+        and not resuming
+        and options.model in colorizers.list_models()
     ):
-        if args.streaming:
+        if streaming:
             raise TrainingSetupError(
                 "classification objectives measure a colour prior: not available with --streaming"
             )
-        prior = measure_color_prior(model, train_dataset, args.color_prior_samples)
+        prior = measure_color_prior(model, train_dataset, options.color_prior_samples)
         color_distribution(model)[0].set_color_prior(prior)
         logger.info(
             "colour prior measured on %d crops: %d of %d ab bins seen",
-            min(len(train_dataset), args.color_prior_samples),
+            min(len(train_dataset), options.color_prior_samples),
             int((prior > 1e-4).sum()),
             prior.numel(),
         )
-    if args.memory_format == "channels_last" or (args.memory_format == "auto" and args.mixed_precision == "bf16"):
+    if options.channels_last(mixed_precision):
         model = model.to(memory_format=torch.channels_last)
-    hint_probability = args.hint_probability if args.hint_probability is not None else 0.5
-    use_hints = bool(getattr(model.config, "use_hints", False)) and hint_probability > 0
-    model.train()
-    discriminator = build_discriminator(overrides).train() if loss_name == "gan" else None
+    return model.train()
 
-    # --- optimizers and schedules, prepared by accelerate
-    if args.max_train_steps is None:
-        updates_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes / args.gradient_accumulation_steps)
-        args.max_train_steps = args.num_train_epochs * updates_per_epoch
-    schedule = {
-        "total_steps": args.max_train_steps,
-        "num_processes": accelerator.num_processes,
-        "warmup_steps": args.lr_warmup_steps,
-        "plateau_factor": args.plateau_factor,
-        "plateau_patience": args.plateau_patience,
-        "min_learning_rate": args.min_learning_rate,
-    }
-    optimizer = build_optimizer(args.optimizer, model.parameters(), args.learning_rate, args.weight_decay)
-    scheduler = build_scheduler(args.lr_scheduler, optimizer, **schedule)
-    model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
-    # a per-update schedule is prepared (it steps with its optimizer); reduce-on-plateau steps with the
-    # validation loss, outside accelerate, and is only checkpointed with the rest
-    if is_plateau(scheduler):
-        accelerator.register_for_checkpointing(scheduler)
-    else:
-        scheduler = accelerator.prepare(scheduler)
-    d_optimizer = d_scheduler = None
-    if discriminator is not None:
-        d_optimizer = build_optimizer(
-            args.optimizer,
-            discriminator.parameters(),
-            args.discriminator_learning_rate or args.learning_rate,
-            args.weight_decay,
+
+def resume_or_start(accelerator, checkpoint: Path | None, run: RunOptions, output_dir: Path, metrics: MetricsLog):
+    """Restore model, optimizers, schedules, RNG, EMA and the position in the epoch from ``checkpoint`` and
+    return its training state; or start afresh (None), forgetting an earlier run's records and checkpoints."""
+    if checkpoint is not None:
+        state = load_checkpoint(accelerator, checkpoint)
+        logger.info(
+            "resumed from %s at step %d (epoch %d, batch %d)",
+            checkpoint,
+            state["global_step"],
+            state["epoch"],
+            state["batches_in_epoch"],
         )
-        d_scheduler = build_scheduler(args.lr_scheduler, d_optimizer, **schedule)
-        discriminator, d_optimizer = accelerator.prepare(discriminator, d_optimizer)
-        if is_plateau(d_scheduler):
-            accelerator.register_for_checkpointing(d_scheduler)
-        else:
-            d_scheduler = accelerator.prepare(d_scheduler)
-    stepped = [s for s in (scheduler, d_scheduler) if s is not None and not is_plateau(s)]  # at every update
-    plateaus = [s for s in (scheduler, d_scheduler) if s is not None and is_plateau(s)]  # at every validation
-    ema = None
-    if args.ema_decay > 0:
-        ema = ExponentialMovingAverage(accelerator.unwrap_model(model), args.ema_decay)
-        accelerator.register_for_checkpointing(ema)
+        metrics.restart(after_step=state["global_step"])  # forget what happened after the checkpoint
+        return state
+    if run.resume_from_checkpoint:
+        logger.info("no complete checkpoint in %s: starting from scratch", output_dir / "checkpoints")
+    metrics.restart()
+    if accelerator.is_main_process:
+        shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)  # --overwrite_output_dir, or partial ones
+    return None
 
+
+def log_progress(metrics: MetricsLog, bar, position: RunProgress, parts: Trainables, d_loss) -> None:
+    """One training record: the mean loss since the last one, learning rate, throughput (and the discriminator's loss)."""
+    record = {
+        "step": position.global_step,
+        "epoch": position.epoch,
+        "train_loss": position.take_mean_loss(),
+        "lr": parts.optimizer.param_groups[0]["lr"],
+        "images_per_second": position.images_per_second(),
+    }
+    if d_loss is not None:
+        record["discriminator_loss"] = float(d_loss.detach())
+    metrics(record)
+    bar.set_postfix(loss=f"{record['train_loss']:.4g}", lr=f"{record['lr']:.2e}")
+    logger.info(
+        "step %d: loss %.5f, lr %.2e, %.1f images/s",
+        record["step"],
+        record["train_loss"],
+        record["lr"],
+        record["images_per_second"],
+    )
+
+
+def validate(
+    accelerator,
+    parts: Trainables,
+    eval_loader,
+    processor,
+    metrics: MetricsLog,
+    target: str,
+    step: int,
+    run: RunOptions,
+    output_dir: Path,
+) -> None:
+    """Validation during the run, of the weights users would get (the EMA's when there is one), through the
+    processor's post-processing as in ``colorize()``: scores, a sample grid, and the plateau schedules' step."""
+    scores, grid = evaluate(
+        accelerator,
+        parts.evaluated,
+        eval_loader,
+        processor,
+        labels_key=target,
+        num_grid_images=run.num_validation_images,
+    )
+    metrics({"step": step, "eval": scores})
+    logger.info("step %d validation: %s", step, format_scores(scores))
+    if accelerator.is_main_process:
+        save_grid(grid, output_dir / "samples" / f"step-{step:07d}.png")
+    for plateau in parts.plateaus:
+        plateau.step(scores["loss"])
+
+
+def command_line(argv: list[str] | None) -> str:
+    """The command that reproduces the run, as its model card shows it."""
+    return "accelerate launch train/train.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# main
+# ----------------------------------------------------------------------------------------------
+
+
+@exit_2_on_setup_errors
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    model_options, data_options, optimization, run = options_from_args(args)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    output_dir = Path(run.output_dir).expanduser()
+    checkpoint = checkpoint_to_resume(output_dir, run.resume_from_checkpoint, overwrite=run.overwrite_output_dir)
+    accelerator = make_accelerator(optimization, run, output_dir)
+    set_seed(run.seed)  # before the model exists: its initialisation is part of the run
+
+    # --- model before the data: cheap, and the common mistakes (name, resolution) surface before any data work
+    model, loss_name = build_training_model(model_options)
+    resolution = model_options.resolution or int(model.config.image_size)
+    processor = colorizers.ColorizerImageProcessor(size={"longest_edge": resolution})
+
+    # --- data; image classes shape the semantic head, so the model is rebuilt with them
+    splits = load_data(accelerator, data_options, run.seed)
+    model, classes = add_semantic_head(model, loss_name, splits, model_options, data_options.label_column, run.seed)
+    train_dataset, train_loader, eval_loader = make_loaders(
+        splits, data_options, resolution=resolution, seed=run.seed, classes=classes
+    )
+
+    # --- model extras: pretrained backbone, gradient checkpointing, colour prior, memory format, discriminator
+    model = prepare_model(
+        model,
+        model_options,
+        accelerator=accelerator,
+        train_dataset=train_dataset,
+        streaming=data_options.streaming,
+        resuming=checkpoint is not None,
+        mixed_precision=optimization.mixed_precision,
+    )
+    discriminator = build_discriminator(model_options.config_overrides).train() if loss_name == "gan" else None
+    settings = StepSettings.for_run(model.config, model_options, optimization, seed=run.seed)
+
+    # --- optimizers, schedules and EMA, prepared by accelerate with the model and loaders
+    total_steps = optimization.total_steps(train_loader, accelerator.num_processes)
+    parts, train_loader, eval_loader = prepare_training(
+        accelerator, model, discriminator, train_loader, eval_loader, optimization, total_steps
+    )
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
+        config = {**vars(args), "max_train_steps": total_steps}
         accelerator.init_trackers(
-            "colorizers", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
+            "colorizers", config={k: v for k, v in config.items() if isinstance(v, (int, float, str, bool))}
         )
 
     # --- resume (model, optimizers, schedules, RNG, EMA and the position in the epoch), or start afresh
-    global_step, first_epoch, resume_batches, earlier_images, earlier_seconds = 0, 0, 0, 0, 0.0
     metrics = MetricsLog(accelerator, output_dir / "metrics.jsonl")
-    if checkpoint is not None:
-        state = load_checkpoint(accelerator, checkpoint)
-        global_step, first_epoch, resume_batches = state["global_step"], state["epoch"], state["batches_in_epoch"]
-        earlier_images, earlier_seconds = state.get("images_seen", 0), state.get("train_seconds", 0.0)
-        logger.info(
-            "resumed from %s at step %d (epoch %d, batch %d)", checkpoint, global_step, first_epoch, resume_batches
-        )
-        metrics.restart(after_step=global_step)  # forget what happened after the checkpoint
-    else:
-        if args.resume_from_checkpoint:
-            logger.info("no complete checkpoint in %s: starting from scratch", output_dir / "checkpoints")
-        metrics.restart()
-        if accelerator.is_main_process:
-            shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)  # --overwrite_output_dir, or partial ones
+    state = resume_or_start(accelerator, checkpoint, run, output_dir, metrics)
 
     # --- loop; SIGTERM/SIGINT ask for a checkpoint at the next step boundary
     stop = StopRequest()
     logger.info(
         "training %s (%s loss) at %dx%d on %s images, %d processes x batch %d x accumulation %d, %d steps",
-        args.model,
+        model_options.model,
         loss_name,
         resolution,
         resolution,
-        len(train_dataset) if not args.streaming else "streamed",
+        len(train_dataset) if not data_options.streaming else "streamed",
         accelerator.num_processes,
-        args.train_batch_size,
-        args.gradient_accumulation_steps,
-        args.max_train_steps,
+        data_options.train_batch_size,
+        optimization.gradient_accumulation_steps,
+        total_steps,
     )
-    progress = tqdm(
-        total=args.max_train_steps, initial=global_step, desc="steps", disable=not accelerator.is_local_main_process
+    position = RunProgress.from_state(state)
+    bar = tqdm(
+        total=total_steps, initial=position.global_step, desc="steps", disable=not accelerator.is_local_main_process
     )
-    running_loss, running_count, images_seen, started = 0.0, 0, 0, time.perf_counter()
-    stopped_by = None
-    out_of_time = False
-    epoch = first_epoch
-    while global_step < args.max_train_steps and stopped_by is None and not out_of_time:
-        train_dataset.set_epoch(epoch)
+    stopped_by, out_of_time = None, False
+    while position.global_step < total_steps and stopped_by is None and not out_of_time:
+        train_dataset.set_epoch(position.epoch)
         if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
-        batches_in_epoch = resume_batches if epoch == first_epoch else 0
-        batches = accelerator.skip_first_batches(train_loader, batches_in_epoch) if batches_in_epoch else train_loader
-        for batch in batches:
-            with accelerator.accumulate(*(m for m in (model, discriminator) if m is not None)):
-                hints = None
-                if use_hints:
-                    hints = step_hints(
-                        batch["labels"],
-                        seed=args.seed,
-                        step=global_step,
-                        batch_index=batches_in_epoch,
-                        rank=accelerator.process_index,
-                        probability=hint_probability,
-                    )
-                outputs = model(**model_inputs(batch, accelerator.unwrap_model(model).config, target, hints))
-                loss = outputs.loss
-                if (
-                    discriminator is not None
-                ):  # pix2pix: one discriminator update, then BCE + lambda * L1 for the generator
-                    fake_ab = colorizers.predicted_ab(outputs)
-                    d_loss = discriminator_loss(
-                        discriminator(pixel_values=batch["pixel_values"], ab=batch["labels"]).logits,
-                        discriminator(pixel_values=batch["pixel_values"], ab=fake_ab.detach()).logits,
-                    )
-                    accelerator.backward(d_loss)
-                    if accelerator.sync_gradients and args.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(discriminator.parameters(), args.max_grad_norm)
-                    d_optimizer.step()
-                    d_optimizer.zero_grad(set_to_none=True)
-                    loss = gan_l1_weight * outputs.loss
-                    if global_step >= args.gan_warmup_steps:
-                        with accelerator.autocast():
-                            judged = frozen_forward(
-                                accelerator.unwrap_model(discriminator), pixel_values=batch["pixel_values"], ab=fake_ab
-                            )
-                        loss = loss + generator_adversarial_loss(judged.logits)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                for each in stepped:
-                    each.step()
-                optimizer.zero_grad(set_to_none=True)
-                if ema is not None and accelerator.sync_gradients:
-                    ema.update(accelerator.unwrap_model(model))
-            batches_in_epoch += 1
-            running_loss += outputs.loss.detach().float().item()
-            running_count += 1
-            images_seen += batch["pixel_values"].shape[0] * accelerator.num_processes
+            train_loader.set_epoch(position.epoch)
+        skip = position.batches_in_epoch  # a resumed epoch continues where its checkpoint was
+        for batch in accelerator.skip_first_batches(train_loader, skip) if skip else train_loader:
+            loss, d_loss = training_step(
+                accelerator, parts, batch, settings, step=position.global_step, batch_index=position.batches_in_epoch
+            )
+            position.count_batch(loss, batch["pixel_values"].shape[0] * accelerator.num_processes)
             if not accelerator.sync_gradients:
                 continue
-            global_step += 1
-            progress.update(1)
-
-            if global_step % args.logging_steps == 0 or global_step == args.max_train_steps:
-                record = {
-                    "step": global_step,
-                    "epoch": epoch,
-                    "train_loss": running_loss / running_count,
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "images_per_second": images_seen / (time.perf_counter() - started),
-                }
-                if discriminator is not None:
-                    record["discriminator_loss"] = float(d_loss.detach())
-                metrics(record)
-                progress.set_postfix(loss=f"{record['train_loss']:.4g}", lr=f"{record['lr']:.2e}")
-                logger.info(
-                    "step %d: loss %.5f, lr %.2e, %.1f images/s",
-                    global_step,
-                    record["train_loss"],
-                    record["lr"],
-                    record["images_per_second"],
+            position.global_step += 1
+            step = position.global_step
+            bar.update(1)
+            if run.log_due(step, total_steps):
+                log_progress(metrics, bar, position, parts, d_loss)
+            if run.validation_due(step, total_steps):
+                validate(
+                    accelerator, parts, eval_loader, processor, metrics, settings.labels_key, step, run, output_dir
                 )
-                running_loss, running_count = 0.0, 0
-
-            if global_step % args.validation_steps == 0 and global_step < args.max_train_steps:
-                scores, grid = evaluate(
-                    accelerator,
-                    ema.model if ema else model,
-                    eval_loader,
-                    processor,
-                    labels_key=target,
-                    num_grid_images=args.num_validation_images,
-                )
-                metrics({"step": global_step, "eval": scores})
-                logger.info("step %d validation: %s", global_step, format_scores(scores))
-                if accelerator.is_main_process:
-                    save_grid(grid, output_dir / "samples" / f"step-{global_step:07d}.png")
-                for plateau in plateaus:
-                    plateau.step(scores["loss"])
-
             # after validation, so a resumed run continues from the very same state
-            if stop.name is not None:
-                accelerator.set_trigger()
-            stopping = accelerator.check_trigger()  # a signal on any process stops them all
-            if args.max_train_minutes is not None:  # every process ends at the same step: the slowest one's clock
-                spent = earlier_seconds + time.perf_counter() - started
-                clock = accelerator.reduce(torch.tensor([spent], device=accelerator.device), reduction="max")
-                out_of_time = float(clock.item()) >= args.max_train_minutes * 60
-            if (
-                stopping
-                or out_of_time
-                or global_step % args.checkpointing_steps == 0
-                or global_step == args.max_train_steps
-            ):
-                state = {
-                    "global_step": global_step,
-                    "epoch": epoch,
-                    "batches_in_epoch": batches_in_epoch,
-                    "images_seen": earlier_images + images_seen,
-                    "train_seconds": round(earlier_seconds + time.perf_counter() - started, 1),
-                }
-                save_checkpoint(accelerator, output_dir, state, args.checkpoints_total_limit, model)
+            stopping = stop.requested_anywhere(accelerator)
+            # every process ends at the same step: the slowest one's clock decides
+            if optimization.max_train_minutes is not None:
+                out_of_time = past_time_limit(accelerator, position.train_seconds(), optimization.max_train_minutes)
+            if stopping or out_of_time or run.checkpoint_due(step, total_steps):
+                save_checkpoint(accelerator, output_dir, position.state(), run.checkpoints_total_limit, parts.model)
             if stopping:
                 stopped_by = stop.name or "a signal on another process"
                 break
-            if global_step >= args.max_train_steps or out_of_time:
+            if step >= total_steps or out_of_time:
                 break
-        epoch += 1
-    progress.close()
-    train_seconds = time.perf_counter() - started
+        position.next_epoch()
+    bar.close()
+    train_seconds = position.train_seconds()
     if stopped_by:
-        logger.info("stopped by %s at step %d; continue with --resume_from_checkpoint latest", stopped_by, global_step)
+        logger.info(
+            "stopped by %s at step %d; continue with --resume_from_checkpoint latest", stopped_by, position.global_step
+        )
         accelerator.end_training()
         return 0
 
     # --- final validation, save, card, push
-    # DDP keeps replicas identical by construction; checking it costs one all-gather and catches
-    # silent divergence (a rank skipping an update, non-synced buffers) before it is published.
-    checksum = torch.stack(
-        [
-            p.detach().double().sum()
-            for p in accelerator.unwrap_model(model).state_dict().values()
-            if p.is_floating_point()
-        ]
-    ).sum()
-    rank_checksums = accelerator.gather(checksum.reshape(1).to(accelerator.device)).tolist()
+    rank_checksums = replica_checksums(accelerator, parts.model)
     if len(set(rank_checksums)) > 1:
         logger.warning("model replicas differ across processes: weight checksums %s", rank_checksums)
-    final_model = ema.model if ema is not None else accelerator.unwrap_model(model)
+    final_model = parts.ema.model if parts.ema is not None else accelerator.unwrap_model(parts.model)
     final_scores, grid = evaluate(
         accelerator,
         final_model,
         eval_loader,
         processor,
-        labels_key=target,
-        num_grid_images=args.num_validation_images,
+        labels_key=settings.labels_key,
+        num_grid_images=run.num_validation_images,
         with_gray_baseline=True,
     )
-    metrics({"step": global_step, "eval": final_scores})
+    metrics({"step": position.global_step, "eval": final_scores})
     logger.info("final validation: %s", json.dumps(final_scores))
     if accelerator.is_main_process:
-        final_model.save_pretrained(output_dir)
-        processor.save_pretrained(output_dir)
-        if discriminator is not None:
-            accelerator.unwrap_model(discriminator).save_pretrained(output_dir / "discriminator")
-        save_grid(grid, output_dir / "sample_grid.png")
-        plot_loss_curves(metrics.records(), output_dir / "loss_curves.png")
-        command = "accelerate launch train/train.py " + " ".join(
-            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+        results = training_results(
+            final_scores,
+            splits,
+            command=command_line(argv),
+            preset=model_options.model,
+            data=data_options,
+            optimization=optimization,
+            seed=run.seed,
+            resolution=resolution,
+            loss=loss_name,
+            steps=position.global_step,
+            images_seen=position.images_seen,
+            train_seconds=train_seconds,
+            num_processes=accelerator.num_processes,
+            mixed_precision=accelerator.mixed_precision,
+            rank_checksums=rank_checksums,
         )
-        measured = {k: v for k, v in final_scores.items() if k not in ("loss", "gray_baseline")}
-        results = {
-            "evaluations": [
-                {
-                    "dataset_name": splits.validation_name,
-                    "dataset_type": splits.validation_name,
-                    "split": "validation",
-                    "size": resolution,
-                    **measured,
-                }
-            ],
-            "baselines": {"gray": {"dataset_name": splits.validation_name, **final_scores["gray_baseline"]}},
-            "training": {
-                "command": command,
-                "preset": args.model,
-                "dataset": args.train_data_dir or args.dataset_name,
-                "steps": global_step,
-                "resolution": resolution,
-                "loss": loss_name,
-                "optimizer": args.optimizer,
-                "learning_rate": args.learning_rate,
-                "lr_scheduler": args.lr_scheduler,
-                "batch_size": args.train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps,
-                "num_processes": accelerator.num_processes,
-                "mixed_precision": accelerator.mixed_precision,
-                "images_seen": earlier_images + images_seen,
-                "train_seconds": round(earlier_seconds + train_seconds, 1),
-                "seed": args.seed,
-                "filtered": splits.counts,
-                "rank_weight_checksums": rank_checksums,
-                "skipped_files": splits.skipped_files,
-            },
-        }
-        from colorizers.hub.eval_results import write_eval_results
-        from colorizers.hub.model_card import write_model_card
-
-        write_eval_results(output_dir, results)
-        write_model_card(output_dir, preset_name=args.model if args.model in colorizers.list_models() else None)
-        if args.push_to_hub:
+        save_model_repository(
+            output_dir,
+            final_model,
+            processor,
+            results=results,
+            grid=grid,
+            records=metrics.records(),
+            discriminator=accelerator.unwrap_model(parts.discriminator) if parts.discriminator is not None else None,
+            preset_name=model_options.model if model_options.model in colorizers.list_models() else None,
+        )
+        if run.push_to_hub:
             from colorizers.hub.publish import push_to_hub
 
-            push_to_hub(output_dir, args.hub_model_id, private=args.hub_private, revision=args.hub_revision)
+            push_to_hub(output_dir, run.hub_model_id, private=run.hub_private, revision=run.hub_revision)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return 0

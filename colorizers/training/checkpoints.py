@@ -59,6 +59,19 @@ def resolve_checkpoint(value: str, output_dir: str | os.PathLike) -> Path | None
     return path
 
 
+def checkpoint_to_resume(output_dir: Path, resume_from: str | None, *, overwrite: bool = False) -> Path | None:
+    """The checkpoint a run continues from (``resume_from``: ``"latest"`` or a folder), or None to start afresh.
+
+    Starting afresh where an earlier run left checkpoints needs ``overwrite``: the earlier ones are then replaced.
+    """
+    if complete_checkpoints(output_dir) and not resume_from and not overwrite:
+        raise TrainingSetupError(
+            f"{output_dir} already holds checkpoints of a run: continue it with --resume_from_checkpoint latest, "
+            "or start over with --overwrite_output_dir (its checkpoints are then replaced)"
+        )
+    return resolve_checkpoint(resume_from, output_dir) if resume_from else None
+
+
 def save_checkpoint(accelerator, output_dir: str | os.PathLike, state: dict, total_limit: int, model) -> Path:
     """``accelerator.save_state`` into ``checkpoints/checkpoint-<global_step>``, atomically; keeps the newest ``total_limit``.
 
@@ -135,6 +148,12 @@ class StopRequest:
         self.name: str | None = None
         for signum in signals:
             signal.signal(signum, self._request)
+
+    def requested_anywhere(self, accelerator) -> bool:
+        """Whether a process was asked to stop (a collective: a signal on any process stops them all)."""
+        if self.name is not None:
+            accelerator.set_trigger()
+        return accelerator.check_trigger()
 
     def _request(self, signum, _frame) -> None:
         self.name = signal.Signals(signum).name

@@ -4,9 +4,10 @@ Sources: a folder of images (nested folders welcome), a folder of parquet shards
 tiny-imagenet), or a Hub dataset. Images that cannot be decoded, and images with no colour (the
 seed-1 grayscale filter), are dropped once, up front, and counted. ``load_training_splits`` makes
 every choice a training run makes about its data (which split validates, how much is held out,
-how many images are used); ``class_labels`` turns a label column into the semantic head's classes.
+how many images are used), ``load_splits`` with a run's ``DataOptions``; ``class_labels`` turns a
+label column into the semantic head's classes.
 
-The samples themselves (crops, augmentation, torch datasets) are in ``colorizers.training.samples``.
+The samples themselves (crops, augmentation, torch datasets, loaders) are in ``colorizers.training.samples``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from colorizers.evaluation.metrics import GRAY_CHROMA_THRESHOLD, GRAY_MAX_SHARE, neutral_share
 from colorizers.image_io import has_image_suffix
@@ -29,6 +30,9 @@ from colorizers.training.samples import (  # re-exported: samples were part of t
     decode_image,
     make_sample,
 )
+
+if TYPE_CHECKING:
+    from colorizers.training.options import DataOptions
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +57,7 @@ __all__ = [
     "find_image_column",
     "image_status",
     "load_image_dataset",
+    "load_splits",
     "load_training_splits",
     "make_sample",
     "unreadable_parquet",
@@ -355,3 +360,23 @@ def load_training_splits(
         raise DataError(f"no decodable colour image in the validation data ({validation_counts})")
     counts = {"train": train_counts, "validation": validation_counts}
     return TrainingSplits(train, validation, image_column, validation_column, validation_name, counts, skipped_files)
+
+
+def load_splits(options: DataOptions, *, seed: int = 0) -> TrainingSplits:
+    """``load_training_splits`` with a run's data options (``seed`` draws the held-out share)."""
+    return load_training_splits(
+        options.train_data_dir,
+        dataset_name=options.dataset_name,
+        dataset_config=options.dataset_config,
+        image_column=options.image_column,
+        validation_data_dir=options.validation_data_dir,
+        validation_split_percentage=options.validation_split_percentage,
+        streaming=options.streaming,
+        max_train_samples=options.max_train_samples,
+        max_eval_samples=options.max_eval_samples,
+        seed=seed,
+        chroma_threshold=options.gray_chroma_threshold,
+        max_share=options.max_gray_share,
+        num_proc=options.preprocessing_num_workers,
+        cache_dir=options.cache_dir,
+    )

@@ -1,4 +1,5 @@
-"""What a run leaves to read: ``metrics.jsonl`` (and the trackers), sample grids, loss curves."""
+"""What a run leaves to read: ``metrics.jsonl`` (and the trackers), sample grids, loss curves, and at the end
+a Hub repository: the model, its processor, ``eval_results.json`` (``training_results``) and the model card."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from colorizers.training.options import DataOptions, OptimizationOptions
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +96,107 @@ def plot_loss_curves(records: list[dict], output_path: str | os.PathLike) -> boo
     figure.savefig(output_path, dpi=100)
     plt.close(figure)
     return True
+
+
+def replica_checksums(accelerator, model) -> list[float]:
+    """Each process's sum of the model's floating-point weights, gathered (a collective).
+
+    DDP keeps replicas identical by construction; checking it costs one all-gather and catches silent
+    divergence (a rank skipping an update, non-synced buffers) before it is published.
+    """
+    import torch
+
+    checksum = torch.stack(
+        [
+            p.detach().double().sum()
+            for p in accelerator.unwrap_model(model).state_dict().values()
+            if p.is_floating_point()
+        ]
+    ).sum()
+    return accelerator.gather(checksum.reshape(1).to(accelerator.device)).tolist()
+
+
+def training_results(
+    scores: dict,
+    splits,
+    *,
+    command: str,
+    preset: str,
+    data: DataOptions,
+    optimization: OptimizationOptions,
+    seed: int,
+    resolution: int,
+    loss: str,
+    steps: int,
+    images_seen: int,
+    train_seconds: float,
+    num_processes: int,
+    mixed_precision: str,
+    rank_checksums: list[float],
+) -> dict:
+    """The ``eval_results.json`` of a run, which its model card shows: the final validation ``scores`` (with
+    their gray baseline) on the validation set of ``splits`` (a ``TrainingSplits``), and how the model was
+    trained (``command`` being the command line that reproduces it)."""
+    measured = {k: v for k, v in scores.items() if k not in ("loss", "gray_baseline")}
+    return {
+        "evaluations": [
+            {
+                "dataset_name": splits.validation_name,
+                "dataset_type": splits.validation_name,
+                "split": "validation",
+                "size": resolution,
+                **measured,
+            }
+        ],
+        "baselines": {"gray": {"dataset_name": splits.validation_name, **scores["gray_baseline"]}},
+        "training": {
+            "command": command,
+            "preset": preset,
+            "dataset": data.source,
+            "steps": steps,
+            "resolution": resolution,
+            "loss": loss,
+            "optimizer": optimization.optimizer,
+            "learning_rate": optimization.learning_rate,
+            "lr_scheduler": optimization.lr_scheduler,
+            "batch_size": data.train_batch_size * num_processes * optimization.gradient_accumulation_steps,
+            "num_processes": num_processes,
+            "mixed_precision": mixed_precision,
+            "images_seen": images_seen,
+            "train_seconds": round(train_seconds, 1),
+            "seed": seed,
+            "filtered": splits.counts,
+            "rank_weight_checksums": rank_checksums,
+            "skipped_files": splits.skipped_files,
+        },
+    }
+
+
+def save_model_repository(
+    output_dir: Path,
+    model,
+    processor,
+    *,
+    results: dict,
+    grid: list[np.ndarray],
+    records: list[dict],
+    discriminator=None,
+    preset_name: str | None = None,
+) -> None:
+    """Write a run's Hub repository into ``output_dir``: config and weights, the processor, ``discriminator/``
+    (GANs), ``sample_grid.png``, ``loss_curves.png`` (of the ``metrics.jsonl`` ``records``),
+    ``eval_results.json`` and README.md, the model card (of the preset ``preset_name``, when it is one)."""
+    from colorizers.hub.eval_results import write_eval_results
+    from colorizers.hub.model_card import write_model_card
+
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    if discriminator is not None:
+        discriminator.save_pretrained(output_dir / "discriminator")
+    save_grid(grid, output_dir / "sample_grid.png")
+    plot_loss_curves(records, output_dir / "loss_curves.png")
+    write_eval_results(output_dir, results)
+    write_model_card(output_dir, preset_name=preset_name)
 
 
 def _is_number(value) -> bool:

@@ -1,4 +1,4 @@
-"""Training samples: a stored image -> (L, ab, RGB) crops, as torch datasets for a DataLoader.
+"""Training samples: a stored image -> (L, ab, RGB) crops, as torch datasets and the data loaders of a run.
 
 Augmentation is a pure function of (seed, epoch, sample index): any number of data-loader workers,
 processes or a resume in the middle of an epoch reproduce exactly the same crops.
@@ -10,7 +10,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from PIL import Image
 
 from colorizers.color import normalize_ab, normalize_lightness, rgb_to_lab
 from colorizers.image_processing_colorizer import image_to_array
+
+if TYPE_CHECKING:
+    from colorizers.training.options import DataOptions
 
 IGNORE_LABEL = -100  # a class label the semantic loss skips (unknown or unseen class)
 
@@ -230,3 +233,57 @@ def colorization_dataset(
 
 def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return {key: torch.stack([sample[key] for sample in samples]) for key in samples[0]}
+
+
+def make_loaders(splits, options: DataOptions, *, resolution: int, seed: int = 0, classes=None):
+    """The training dataset and the training and validation loaders of ``splits`` (a ``TrainingSplits``).
+
+    Training crops are augmented as ``options`` says and shuffled by a generator seeded with ``seed``,
+    in whole batches; validation crops are centred, in order. ``classes`` (a ``ClassLabels``) adds each
+    image's class. Returns (train dataset, train loader, eval loader); raises `TrainingSetupError` when
+    the training images are fewer than one batch.
+    """
+    from colorizers.training.checkpoints import ignore_stop_signals
+    from colorizers.training.setup import TrainingSetupError
+
+    augmentation = Augmentation(
+        min_scale=options.random_min_scale, hflip=not options.no_hflip, max_rotation=options.max_rotation
+    )
+    train_dataset = colorization_dataset(
+        splits.train,
+        splits.image_column,
+        resolution,
+        augmentation=augmentation,
+        seed=seed,
+        **(classes.dataset_options(splits.train) if classes else {}),
+    )
+    eval_dataset = colorization_dataset(
+        splits.validation,
+        splits.validation_image_column,
+        resolution,
+        augmentation=None,
+        seed=seed,
+        **(classes.dataset_options(splits.validation) if classes else {}),
+    )
+    loader_options = {
+        "collate_fn": collate,
+        "num_workers": options.dataloader_num_workers,
+        "pin_memory": torch.cuda.is_available(),
+        "worker_init_fn": ignore_stop_signals,
+    }
+    train_loader = torch.utils.data.DataLoader(
+        train_dataset,
+        batch_size=options.train_batch_size,
+        shuffle=not options.streaming,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(seed),
+        **loader_options,
+    )
+    eval_loader = torch.utils.data.DataLoader(
+        eval_dataset, batch_size=options.eval_batch_size, shuffle=False, **loader_options
+    )
+    if not options.streaming and len(train_loader) == 0:
+        raise TrainingSetupError(
+            f"{len(train_dataset)} training images is fewer than one batch of {options.train_batch_size} per process"
+        )
+    return train_dataset, train_loader, eval_loader

@@ -1,5 +1,6 @@
 """What a training run builds before its first step: the model and its loss, the discriminator of
-GAN presets, the pretrained backbone, optimizers, learning-rate schedules and the colour prior.
+GAN presets, the pretrained backbone, optimizers, learning-rate schedules (prepared by accelerate, with the
+weight EMA) and the colour prior.
 
 Every problem a user can fix raises `TrainingSetupError` with a one-line message; the training
 script shows it as ``error: ...`` and exits with code 2.
@@ -16,6 +17,9 @@ from colorizers.limits import shorten
 from colorizers.model_io.checks import local_path
 from colorizers.model_io.loading import ModelLoadError, load_model
 from colorizers.registry import create_model, get_preset, list_models
+from colorizers.training.ema import ExponentialMovingAverage
+from colorizers.training.options import ModelOptions, OptimizationOptions
+from colorizers.training.steps import Trainables
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +87,22 @@ def build_model(
             colorizer.sync_backbone_freezing()
     training_objective = getattr(colorizer.config, "training_objective", "regression")
     return colorizer, "gan" if training_objective == "gan" else colorizer.config.loss_type
+
+
+def build_training_model(options: ModelOptions, *, loss: str | None = None, semantic_classes: list[str] | None = None):
+    """``build_model`` with a run's model options, its loss written into the config: returns (model, loss name).
+
+    The loss is ``loss``, else ``options.loss``, else the family's; ``semantic_classes`` sizes the semantic head.
+    """
+    overrides = dict(options.config_overrides)
+    if semantic_classes is not None:
+        overrides["semantic_classes"] = semantic_classes
+    model, default_loss = build_model(
+        options.model, overrides=overrides, resolution=options.resolution, objective=options.objective
+    )
+    loss_name = loss or options.loss or default_loss
+    configure_loss(model.config, loss_name)
+    return model, loss_name
 
 
 def _cannot_build(model: str, resolution: int | None, error: Exception) -> TrainingSetupError:
@@ -191,6 +211,60 @@ def build_scheduler(
 
 def is_plateau(scheduler) -> bool:
     return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def prepare_training(
+    accelerator,
+    model,
+    discriminator,
+    train_loader,
+    eval_loader,
+    options: OptimizationOptions,
+    total_steps: int,
+) -> tuple[Trainables, object, object]:
+    """Optimizers and schedules of the model (and of the GAN's discriminator) and the weight EMA, prepared by
+    accelerate; returns (trainables, train loader, eval loader), all prepared.
+
+    What accelerate prepares or registers is checkpointed in that order (it names a checkpoint's files),
+    so the order here is fixed: model, optimizer and loaders, schedule, discriminator and its optimizer,
+    its schedule, EMA.
+    """
+    schedule = options.schedule(total_steps, accelerator.num_processes)
+    optimizer = build_optimizer(options.optimizer, model.parameters(), options.learning_rate, options.weight_decay)
+    scheduler = build_scheduler(options.lr_scheduler, optimizer, **schedule)
+    model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
+    schedulers = [_prepare_scheduler(accelerator, scheduler)]
+    d_optimizer = None
+    if discriminator is not None:
+        d_optimizer = build_optimizer(
+            options.optimizer, discriminator.parameters(), options.discriminator_rate, options.weight_decay
+        )
+        d_scheduler = build_scheduler(options.lr_scheduler, d_optimizer, **schedule)
+        discriminator, d_optimizer = accelerator.prepare(discriminator, d_optimizer)
+        schedulers.append(_prepare_scheduler(accelerator, d_scheduler))
+    ema = None
+    if options.ema_decay > 0:
+        ema = ExponentialMovingAverage(accelerator.unwrap_model(model), options.ema_decay)
+        accelerator.register_for_checkpointing(ema)
+    parts = Trainables(
+        model,
+        optimizer,
+        schedulers=[s for s in schedulers if not is_plateau(s)],
+        plateaus=[s for s in schedulers if is_plateau(s)],
+        ema=ema,
+        discriminator=discriminator,
+        d_optimizer=d_optimizer,
+    )
+    return parts, train_loader, eval_loader
+
+
+def _prepare_scheduler(accelerator, scheduler):
+    """A per-update schedule is prepared (it steps with its optimizer); reduce-on-plateau steps with the
+    validation loss, outside accelerate, and is only checkpointed with the rest."""
+    if is_plateau(scheduler):
+        accelerator.register_for_checkpointing(scheduler)
+        return scheduler
+    return accelerator.prepare(scheduler)
 
 
 def measure_color_prior(model, dataset, num_samples: int) -> torch.Tensor:
