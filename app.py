@@ -84,13 +84,15 @@ THEME = gr.themes.Soft(primary_hue="orange", secondary_hue="slate", neutral_hue=
 
 
 def launch_kwargs(limits: Limits = LIMITS) -> dict[str, Any]:
-    """launch() arguments shared by ``python app.py`` and the tests (theme and CSS live in launch())."""
+    """launch() arguments shared by ``python app.py`` and the tests (theme and CSS live in launch()). Requests
+    waiting in the gate hold a thread each: Gradio gets that many threads beyond its usual 40."""
     return dict(
         theme=THEME,
         css=CSS,
         max_file_size=f"{limits.upload_mb:g}mb",
         allowed_paths=[str(CACHE_ROOT)],
         footer_links=["api", "gradio"],
+        max_threads=40 + limits.admitted_requests,
     )
 
 
@@ -135,7 +137,8 @@ def build_demo(
             build_compare_tab(context)
             build_guide_tab(context)
             build_video_tab(context)
-    demo.queue(max_size=context.limits.queue_size, default_concurrency_limit=context.limits.concurrency)
+    # Gradio lets requests in (admitted_requests at once); the gate inside bounds pixels and model work
+    demo.queue(max_size=context.limits.queue_size, default_concurrency_limit=context.limits.admitted_requests)
     return demo
 
 

@@ -9,9 +9,16 @@ and a public default and an environment variable that overrides either; :func:`c
   per-request time, video length and frame size, queue size, concurrency, megapixels in flight, requests
   per minute and client, model size, Hub download size, the Hub ids public mode allows);
 * :class:`LimitError`: a refusal that names its limit and value (``limit``, ``value``);
-* :class:`Gate`: one server's admission: per-client request rate, megapixels in flight, and a
-  :class:`RequestScope` per request holding its deadline. Library code calls :func:`admit_pixels` and
-  :func:`check_deadline`, which do nothing outside a request;
+* :class:`Gate`: one server's admission: per-client request rate, megapixels in flight, ``concurrency``
+  compute slots, and a :class:`RequestScope` per request holding its deadline. Library code calls
+  :func:`admit_pixels` (before decoding: room for an image's pixels, read from its header), :func:`compute` (around
+  model work: a compute slot) and :func:`check_deadline`, which do nothing outside a request. The app lets
+  ``admitted_requests`` requests in at once; they wait in the gate, not in its workers, so a small photo is
+  never stuck behind large ones (a slice of the pixel budget and, with two slots or more, one compute slot are
+  kept for small requests). Memory is bounded by the pixel budget, whatever a file's bytes: the image reader's
+  check that a JPEG has enough bytes for its declared size (``colorizers.image_io``) stays as a cheap, early
+  "truncated" refusal (a short file would otherwise decode to gray rows), not as a bound: padding a file
+  gets it past that check but only to be admitted like any honest image of its size;
 * :func:`release_memory` hands freed memory back to the system; :func:`shorten` cuts user strings
   before they reach a log or a message.
 
@@ -60,9 +67,9 @@ class Limits:
     request_seconds: float = 600.0  # waiting for room and working, per request
     video_seconds: float = 600.0  # length of one video (the video tab): a longer one is refused
     video_side: int = 1920  # a video frame's longer side, pixels (the video tab)
-    queue_size: int = 64  # requests waiting for a worker
-    concurrency: int = 2  # inference workers
-    inflight_megapixels: float = 128.0  # megapixels decoded and being worked on at once, all requests together
+    queue_size: int = 64  # requests waiting in the app's queue to be let in (admitted_requests are)
+    concurrency: int = 2  # compute slots: model work of this many requests at once (Gate)
+    inflight_megapixels: float = 128.0  # megapixels reserved (from the headers), decoded and worked on at once
     requests_per_minute: int = 0  # per client; 0 = unlimited
     max_parameters: int | None = None  # None: what the machine's available memory holds
     max_weight_mb: float | None = None  # a Hub repository's weights, checked before downloading; None: no limit
@@ -79,10 +86,19 @@ class Limits:
         return int(self.upload_mb * 1_000_000)
 
     @property
+    def admitted_requests(self) -> int:
+        """Requests let in at once (the app's Gradio concurrency limit): inside, a request waits in the
+        :class:`Gate` for room for its pixels and then for one of the ``concurrency`` compute slots, holding only
+        a thread meanwhile (its pixels are reserved from the header, before decoding), so that a small request
+        behind big ones is let in and served (:data:`ADMITTED_PER_SLOT` per slot)."""
+        return ADMITTED_PER_SLOT * max(1, self.concurrency)
+
+    @property
     def max_weight_bytes(self) -> int | None:
         return None if self.max_weight_mb is None else int(self.max_weight_mb * 1_000_000)
 
 
+ADMITTED_PER_SLOT = 8  # Limits.admitted_requests: requests let in per compute slot
 PRIVATE = Limits()
 PUBLIC = Limits(
     public=True,
@@ -176,21 +192,63 @@ def shorten(text: object, limit: int = PRIVATE.log_chars) -> str:
 
 _scope: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar("colorizers_request_scope", default=None)
 BIG_REQUEST_PIXELS = 8_000_000  # after a request this large, freed memory goes back to the system
+SMALL_REQUEST_PIXELS = 1_000_000  # a request of at most this many pixels, all its images together, is small
+ROOM_REFUSAL = (
+    "The server is busy with other large images and this one waited past the time limit of {seconds:g} s per "
+    "request. Try again in a moment."
+)
+TURN_REFUSAL = (
+    "The server is busy with other requests and this one waited past the time limit of {seconds:g} s per request "
+    "for its turn. Try again in a moment."
+)
 
 
 class Gate:
-    """One server's admission control: requests per minute and client, megapixels in flight, time per request."""
+    """One server's admission control: requests per minute and client, megapixels in flight, compute slots and
+    time per request.
+
+    A request is let in (:meth:`request`) holding nothing. Before decoding an image it reserves the image's pixels,
+    read from the header (:func:`admit_pixels`: it waits for room in ``inflight_megapixels``); each piece of model
+    work then takes one of ``concurrency`` compute slots (:func:`compute`), and everything is given back when the
+    request ends. Memory is thus bounded by the pixel budget whatever the files' bytes, and a request waiting for
+    room never holds a compute slot (one that must wait for more room gives its slot back while it waits).
+
+    A small request (at most :data:`SMALL_REQUEST_PIXELS` pixels in all) is never stuck behind big ones: a slice of
+    the budget (:attr:`reserve`: a megapixel per compute slot, at most a quarter of the budget) is for small requests
+    only, and with two compute slots or more big requests hold all but one of them (:attr:`big_slots`). Big requests
+    share the rest of the budget; one larger than all of it runs alone there rather than never (beside the
+    reserve), so what is in flight is at most the budget, or that one request and the reserve. A request waiting
+    past its deadline is refused (``LimitError``, limit ``request_seconds``).
+    """
 
     def __init__(self, limits: Limits):
         self.limits = limits
-        self._room = threading.Condition()
-        self._inflight = 0
+        self.capacity = int(limits.inflight_megapixels * 1_000_000)
+        self.slots = max(1, limits.concurrency)
+        self.big_slots = max(1, self.slots - 1)
+        # whole small requests, at most a quarter of the budget (none in a budget under 4 MP)
+        self.reserve = min(self.slots, self.capacity // (4 * SMALL_REQUEST_PIXELS)) * SMALL_REQUEST_PIXELS
+        self._room = threading.Condition()  # guards the counts below; notified whenever pixels or a slot are freed
+        self._shared = 0  # pixels in flight in the budget less the reserve
+        self._reserved = 0  # pixels in flight in the reserve (small requests)
+        self._busy = 0  # compute slots held
+        self._busy_big = 0  # ... by big requests
+        self._waiting = 0  # requests waiting for room or a slot
         self._recent: dict[str, deque[float]] = {}
         self._rate_lock = threading.Lock()
 
     @property
     def inflight_pixels(self) -> int:
-        return self._inflight
+        return self._shared + self._reserved
+
+    @property
+    def busy_slots(self) -> int:
+        return self._busy
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for room for their pixels or for a compute slot."""
+        return self._waiting
 
     def check_rate(self, client: str | None) -> None:
         """Refuse a client's request beyond ``requests_per_minute`` in the last minute."""
@@ -216,7 +274,7 @@ class Gate:
 
     @contextlib.contextmanager
     def request(self, client: str | None = None) -> Iterator[RequestScope]:
-        """The scope of one request: rate-checked on entry; its room and memory given back on exit."""
+        """The scope of one request: rate-checked on entry; its room, its slot and memory given back on exit."""
         self.check_rate(client)
         scope = RequestScope(self, time.monotonic() + self.limits.request_seconds)
         token = _scope.set(scope)
@@ -226,42 +284,105 @@ class Gate:
             _scope.reset(token)
             scope.close()
 
-    def _take(self, pixels: int, deadline: float) -> int:
-        capacity = int(self.limits.inflight_megapixels * 1_000_000)
-        with self._room:
-            # an image larger than the whole budget runs alone rather than never
-            while self._inflight and self._inflight + pixels > capacity:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise LimitError(
-                        f"The server is busy with other large images and this one waited past the time limit of "
-                        f"{self.limits.request_seconds:g} s per request. Try again in a moment.",
-                        limit="request_seconds",
-                        value=self.limits.request_seconds,
-                    )
-                self._room.wait(min(left, 1.0))
-            self._inflight += pixels
-        return pixels
+    # Pixels and slots: called by RequestScope, always under self._room ------------------------------------
 
-    def _give(self, pixels: int) -> None:
+    def _wait(self, scope: RequestScope, refusal: str) -> None:
+        """Wait for pixels or a slot to be freed; past the scope's deadline, ``refusal`` (a LimitError)."""
+        left = scope.deadline - time.monotonic()
+        if left <= 0:
+            seconds = self.limits.request_seconds
+            raise LimitError(refusal.format(seconds=seconds), limit="request_seconds", value=seconds)
+        self._waiting += 1
+        try:
+            self._room.wait(min(left, 1.0))
+        finally:
+            self._waiting -= 1
+
+    def _fits(self, pixels: int, small: bool) -> bool | None:
+        """Where ``pixels`` more fit now: True in the reserve (small requests first go there), False in the rest of
+        the budget (an image larger than all of it runs alone rather than never), None nowhere yet."""
+        if small and self._reserved + pixels <= self.reserve:
+            return True
+        if not self._shared or self._shared + pixels <= self.capacity - self.reserve:
+            return False
+        return None
+
+    def _take(self, scope: RequestScope, pixels: int) -> None:
         with self._room:
-            self._inflight -= pixels
+            kind = scope.slot
+            while (reserved := self._fits(pixels, scope.pixels + pixels <= SMALL_REQUEST_PIXELS)) is None:
+                self._free_slot(scope)  # never wait for room holding a slot: the slot is taken again after
+                self._wait(scope, ROOM_REFUSAL)
+            if reserved:
+                self._reserved += pixels
+                scope.reserved += pixels
+            else:
+                self._shared += pixels
+            scope.pixels += pixels
+            if kind is not None and scope.slot is None:
+                self._hold_slot(scope, big=kind == "big")
+
+    def _give(self, scope: RequestScope) -> None:
+        with self._room:
+            self._shared -= scope.pixels - scope.reserved
+            self._reserved -= scope.reserved
+            scope.pixels = scope.reserved = 0
+            self._free_slot(scope)
+            self._room.notify_all()
+
+    def _hold_slot(self, scope: RequestScope, big: bool) -> None:
+        big = big or scope.pixels > SMALL_REQUEST_PIXELS
+        with self._room:
+            while self._busy >= self.slots or (big and self._busy_big >= self.big_slots):
+                self._wait(scope, TURN_REFUSAL)
+            self._busy += 1
+            self._busy_big += big
+            scope.slot = "big" if big else "small"
+
+    def _free_slot(self, scope: RequestScope) -> None:
+        with self._room:
+            if scope.slot is None:
+                return
+            self._busy -= 1
+            self._busy_big -= scope.slot == "big"
+            scope.slot = None
             self._room.notify_all()
 
 
 class RequestScope:
-    """One request: its deadline and the pixels it was admitted with."""
+    """One request: its deadline, the pixels it was admitted with and the compute slot it holds, if any."""
 
     def __init__(self, gate: Gate, deadline: float):
         self.gate = gate
         self.deadline = deadline
-        self.pixels = 0
+        self.pixels = 0  # admitted and not yet given back
+        self.reserved = 0  # of those, in the small requests' reserve
         self.largest = 0
+        self.slot: str | None = None  # "small" or "big" while it holds a compute slot
+        self._depth = 0  # compute() sections it is in
 
     def admit(self, pixels: int) -> None:
+        """Wait for room for ``pixels`` more (LimitError past the deadline)."""
         self.check_deadline()
-        self.pixels += self.gate._take(int(pixels), self.deadline)
+        self.gate._take(self, int(pixels))
         self.largest = max(self.largest, int(pixels))
+
+    @contextlib.contextmanager
+    def compute(self, big: bool = False) -> Iterator[None]:
+        """Inside: model work, holding one of the gate's compute slots (LimitError past the deadline while
+        waiting for one). Nested sections share the slot. ``big``: counted as a big request whatever its pixels
+        (a video: many frames, for many seconds), so it never takes the slot kept for small ones."""
+        outer = self._depth == 0
+        if outer:
+            self.check_deadline()
+            self.gate._hold_slot(self, big)
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if outer:
+                self.gate._free_slot(self)
 
     def check_deadline(self) -> None:
         if time.monotonic() > self.deadline:
@@ -273,9 +394,7 @@ class RequestScope:
             )
 
     def close(self) -> None:
-        if self.pixels:
-            self.gate._give(self.pixels)
-            self.pixels = 0
+        self.gate._give(self)
         if self.largest >= BIG_REQUEST_PIXELS:
             release_memory()
 
@@ -289,6 +408,13 @@ def admit_pixels(pixels: int) -> None:
     scope = _scope.get()
     if scope is not None:
         scope.admit(pixels)
+
+
+def compute(big: bool = False) -> contextlib.AbstractContextManager[None]:
+    """Inside a request: model work, holding one of the gate's ``concurrency`` compute slots for its duration
+    (:meth:`RequestScope.compute`); elsewhere nothing. Take the request's pixels first (:func:`admit_pixels`)."""
+    scope = _scope.get()
+    return contextlib.nullcontext() if scope is None else scope.compute(big)
 
 
 def check_deadline() -> None:
@@ -349,11 +475,13 @@ def available_memory_bytes() -> int | None:
 
 
 __all__ = [
+    "ADMITTED_PER_SLOT",
     "ENVIRONMENT",
     "LEGACY_ENVIRONMENT",
     "PRIVATE",
     "PUBLIC",
     "PUBLIC_ENV",
+    "SMALL_REQUEST_PIXELS",
     "Gate",
     "LimitError",
     "Limits",
@@ -361,6 +489,7 @@ __all__ = [
     "admit_pixels",
     "available_memory_bytes",
     "check_deadline",
+    "compute",
     "current",
     "current_scope",
     "limit_allocator_arenas",

@@ -392,3 +392,68 @@ def test_a_client_changing_its_own_forwarded_entry_is_still_rate_limited(tmp_pat
             except AppError as error:
                 answers.append(str(error).split(":")[0])
     assert answers.count("Too many requests") == 40 and answers[:60].count("Too many requests") == 0
+
+
+# Big images do not block other users -------------------------------------------------------------------------
+
+
+def _png_bomb(path: Path, side: int) -> Path:
+    """A gray PNG of side x side zeros: a few tens of kB that decode to side x side bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (1 + side)
+    body = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.filterwarnings(
+    "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
+)
+def test_a_small_photo_is_not_held_up_by_big_ones_in_public_mode(tmp_path):
+    """Three decompression bombs just under the image limit (40 MP, about 40 kB each), then a small photo: the bombs
+    wait for room in the gate, not in the app's workers, so the photo is answered at once (0.3 s here; 13.1 s when
+    the waiting bombs held the workers and it waited for the first bomb to finish); each bomb is answered, or
+    refused for the time limit, within that limit."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    values = limits.current(public=True, environ={})
+    side = int(values.max_pixels**0.5) - 1  # just under the per-image limit
+    bomb = _png_bomb(tmp_path / "bomb.png", side)
+    assert bomb.stat().st_size < 100_000 and side * side > values.max_pixels - 20_000
+    photo = tmp_path / "small.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)).save(photo)
+    with served(limits=values) as url:
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": 600})
+        client.predict(handle_file(str(photo)), "vanilla-v2", api_name="/colorize")  # model loaded, server warm
+        start = time.monotonic()
+
+        def big() -> tuple[str, float]:  # what the bomb got, and when
+            try:
+                client.predict(handle_file(str(bomb)), "vanilla-v2", api_name="/colorize")
+                return "done", time.monotonic() - start
+            except AppError as error:  # a refusal is an allowed outcome
+                return str(error), time.monotonic() - start
+
+        with ThreadPoolExecutor(3) as pool:
+            bigs = [pool.submit(big) for _ in range(3)]
+            time.sleep(1.0)  # the big ones are sent first
+            sent = time.monotonic()
+            client.predict(handle_file(str(photo)), "vanilla-v2", api_name="/colorize")
+            small_seconds = time.monotonic() - sent
+            outcomes = [job.result() for job in bigs]
+    print(f"small photo: {small_seconds:.1f} s; big ones: {[(what, round(took, 1)) for what, took in outcomes]}")
+    assert small_seconds < 10.0, (small_seconds, outcomes)
+    for outcome, took in outcomes:
+        assert outcome == "done" or "time limit of 120 s per request" in outcome, outcomes
+        assert took < values.request_seconds + 20, outcomes

@@ -339,3 +339,42 @@ def test_a_guarded_handler_refuses_deeply_nested_json_in_one_line_and_carries_it
         guard(json.loads)("[" * 100_000)
     assert str(refused.value) == "The request is nested too deeply to be read (lists or objects in each other)."
     assert "Traceback" not in caplog.text
+
+
+def test_model_work_holds_one_compute_slot_inside_a_request_and_a_refused_turn_reaches_the_user():
+    import numpy as np
+
+    from colorizers.serving.comparison import run_model
+    from colorizers.serving.guided import GuidedPhoto
+
+    class Refused(Exception):
+        pass
+
+    gate = Gate(Limits(concurrency=1, request_seconds=0.3))
+    model = tiny_model("vanilla-v2")
+    busy = []
+    model.register_forward_pre_hook(lambda module, inputs: busy.append(gate.busy_slots))
+    loaded = LoadedModel.from_model("tiny", model)
+    image = np.zeros((24, 32, 3), np.uint8)
+    run_model(loaded, image)  # outside a request: no slot
+    handler = guarded(gate, Refused, lambda: None)
+    handler(lambda: run_model(loaded, image))()
+    handler(lambda: GuidedPhoto(image[..., 0] / 255.0, loaded).colorize(()))()
+    assert busy == [0, 1, 1] and gate.busy_slots == 0
+    refusals = []
+
+    def another():  # another request, in its own thread
+        try:
+            handler(lambda: run_model(loaded, image))()
+        except Refused as error:
+            refusals.append(str(error))
+
+    with gate.request() as other, other.compute():  # the one slot is busy: past the deadline, a refusal
+        thread = threading.Thread(target=another)
+        thread.start()
+        thread.join(30)
+    assert refusals == [
+        "The server is busy with other requests and this one waited past the time limit of 0.3 s per request for "
+        "its turn. Try again in a moment."
+    ]
+    assert len(busy) == 3 and gate.busy_slots == 0

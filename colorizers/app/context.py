@@ -2,8 +2,8 @@
 
 One server has one set of limits (``colorizers.limits.Limits``, public mode among them), one model resolver
 (its policy and its cache: every tab turns model names into models through it), one gate (rate per client,
-megapixels in flight, time per request) and the handler guard over it, one place for the files of each request,
-one cache of guided photos, and the queue settings its inference endpoints share. ``app.build_demo`` makes it
+megapixels in flight, compute slots, time per request) and the handler guard over it, one place for the files of
+each request, one cache of guided photos, and the queue settings its inference endpoints share. ``app.build_demo`` makes it
 with :meth:`ServerContext.create`; ``build_compare_tab``, ``build_guide_tab`` and ``build_video_tab`` take it.
 
 :class:`UserError` is how a refusal reaches the user (a ``gr.Error``, logged in one line); uploads are read only
@@ -75,7 +75,7 @@ class ServerContext:
 
     limits: Limits
     models: ModelResolver  # the policy and the model cache: the one path from a name to a model
-    gate: Gate  # rate per client, megapixels in flight, deadline per request
+    gate: Gate  # rate per client, megapixels in flight, compute slots, deadline per request
     guard: Callable[[Callable], Callable]  # serving.guarded(gate, UserError): every handler of every tab
     outputs: RequestFolders  # one folder of result files per request
     photos: GuidedPhotos  # photos being guided, decoded once per upload (the Guide tab)
@@ -110,8 +110,10 @@ class ServerContext:
 
     @property
     def inference(self) -> dict[str, Any]:
-        """Queue settings of the inference endpoints: one pool of ``concurrency`` workers they all share."""
-        return dict(concurrency_limit=self.limits.concurrency, concurrency_id="inference")
+        """Queue settings of the inference endpoints: one pool they all share, letting ``admitted_requests`` in at
+        once. The model work inside is bounded by the gate's ``concurrency`` compute slots, not by Gradio: a request
+        waiting for room for its pixels or for a slot waits in the gate, and holds no slot meanwhile."""
+        return dict(concurrency_limit=self.limits.admitted_requests, concurrency_id="inference")
 
     def upload_file(self, payload: Any, what: str = "image") -> tuple[Path, str | None]:
         return upload_file(payload, what, self.limits)

@@ -9,7 +9,8 @@ when browsers play its codec (AAC, MP3, Opus), else re-encoded to AAC.
 Every limit is the server's ``colorizers.limits.Limits`` (``context.limits``; nothing is read from elsewhere): the
 model name is checked against the public policy first (nothing else is looked at before); a video longer than ``video_seconds`` or with frames larger than
 ``video_side`` is refused (one line naming the limit); the request waits for room for the frames it holds at
-once in ``inflight_megapixels`` and stops past ``request_seconds``. Stable API: ``/colorize_video`` (video,
+once in ``inflight_megapixels``, colorizes holding one of the server's compute slots (as a big request: never the
+one kept for small photos) and stops past ``request_seconds``. Stable API: ``/colorize_video`` (video,
 model, stabilize=True) -> the colorized MP4.
 """
 
@@ -24,7 +25,7 @@ import colorizers
 from colorizers import get_preset, list_models
 from colorizers.app.context import ServerContext
 from colorizers.hub import preset_quality
-from colorizers.limits import LimitError, Limits, admit_pixels, check_deadline
+from colorizers.limits import LimitError, Limits, admit_pixels, check_deadline, compute
 from colorizers.serving.policy import RequestError, safe_filename
 from colorizers.video.colorize import colorize_video
 from colorizers.video.io import VIDEO_SUFFIXES, VideoError, VideoInfo, probe_video
@@ -111,17 +112,18 @@ def colorize_upload(
             progress((done[0], total) if total else done[0], desc="colorizing", unit="frames")
 
     try:
-        result = colorize_video(
-            path,
-            target,
-            loaded.model,
-            processor=loaded.processor,
-            stabilize=bool(stabilize),
-            duration=limits.video_seconds,  # a header that understates the length does not get past the limit
-            batch_size=BATCH_SIZE,
-            copy_audio=BROWSER_AUDIO,
-            progress=advance,
-        )
+        with compute(big=True):  # one compute slot for the whole video, never the one kept for small photos
+            result = colorize_video(
+                path,
+                target,
+                loaded.model,
+                processor=loaded.processor,
+                stabilize=bool(stabilize),
+                duration=limits.video_seconds,  # a header that understates the length does not get past the limit
+                batch_size=BATCH_SIZE,
+                copy_audio=BROWSER_AUDIO,
+                progress=advance,
+            )
     except VideoError as error:
         raise RequestError(f"The video cannot be colorized: {str(error).removeprefix(f'{path}: ')}.") from None
     note = (

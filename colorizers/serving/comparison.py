@@ -28,7 +28,7 @@ from colorizers.evaluation.evaluate import gray_prediction
 from colorizers.evaluation.metrics import as_rgb_uint8, is_grayscale, score
 from colorizers.image_io import ImageReadError, read_image
 from colorizers.image_processing_colorizer import image_to_array
-from colorizers.limits import PRIVATE, LimitError, admit_pixels, check_deadline, shorten
+from colorizers.limits import PRIVATE, LimitError, admit_pixels, check_deadline, compute, shorten
 from colorizers.objectives import VIVID_TEMPERATURE
 from colorizers.pipeline import colorize, has_color_distribution
 from colorizers.serving.policy import LoadedModel, RequestError
@@ -66,7 +66,8 @@ def read_upload(
 
     Raises :class:`RequestError` for a file that is not an image, is truncated or corrupt, has more
     than ``max_pixels`` pixels (limit ``max_megapixels``) or a side shorter than ``min_side``. Inside a
-    request (``colorizers.limits.Gate``) it waits, between the header and the decoding, for room for its pixels.
+    request (``colorizers.limits.Gate``) it waits, between the header and the decoding, for room for its pixels
+    (reserved from the header: a file's bytes say nothing of the memory it decodes to).
     """
     name = shorten(name or Path(path).name, 80)
     try:
@@ -205,14 +206,16 @@ def run_model(
     """Colorize ``array`` with ``loaded`` at working resolution ``size`` (None: the model's own);
     other per-request ``options`` go to :func:`colorizers.colorize` as they are.
 
-    Returns the output (the input's size) and the time it took in milliseconds. A model that fails
-    on this image raises :class:`RequestError` with the first line of its error (:func:`model_failures`).
+    Returns the output (the input's size) and the time it took in milliseconds (waiting for a compute slot
+    included). A model that fails on this image raises :class:`RequestError` with the first line of its error
+    (:func:`model_failures`). Inside a request (``colorizers.limits.Gate``) the work holds one of the server's
+    compute slots.
     """
     if options.get("temperature") is not None and not has_color_distribution(loaded.model):
         options = {k: v for k, v in options.items() if k != "temperature"}  # vividness is for distribution models
     start = time.perf_counter()
     check_deadline()
-    with model_failures(loaded):
+    with compute(), model_failures(loaded):  # inside a request: one of the server's compute slots
         output = colorize(array, loaded.model, processor=loaded.processor, size=size, **options)
     return output, (time.perf_counter() - start) * 1000.0
 

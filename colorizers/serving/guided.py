@@ -28,7 +28,7 @@ from PIL import Image
 
 from colorizers.color import lightness_ab_to_rgb_uint8
 from colorizers.image_processing_colorizer import working_size
-from colorizers.limits import LimitError, admit_pixels, check_deadline
+from colorizers.limits import LimitError, admit_pixels, check_deadline, compute
 from colorizers.objectives import color_distribution
 from colorizers.pipeline import has_color_distribution, predicted_ab
 from colorizers.processing.hint_locality import localize_hints
@@ -53,7 +53,8 @@ class GuidedPhoto:
     """A photo's full-resolution lightness under one model, and the predictions made for it so far.
 
     ``max_working_size`` (the server's limit) refuses a model whose working size is above it (``LimitError``). Requests for the same
-    photo take turns (a lock), so two of them never compute the same prediction twice.
+    photo take turns (a lock), so two of them never compute the same prediction twice; inside a request each
+    result first takes one of the server's compute slots (``colorizers.limits.compute``), then the lock.
     """
 
     def __init__(self, lightness: np.ndarray, loaded: LoadedModel, *, max_working_size: int | None = None):
@@ -109,13 +110,13 @@ class GuidedPhoto:
     def colorize(self, hints: Hints, temperature: float | None = None) -> Image.Image:
         """The photo colorized under ``hints`` (parsed and checked), at the input's size."""
         temperature = self._temperature(temperature)
-        with self._lock:
+        with compute(), self._lock:  # a compute slot (inside a request), then the photo
             self._predict(self._for_image(hints, temperature))
             return self._image(hints, temperature)
 
     def suggest(self, x: float, y: float, hints: Hints, top_k: int = TOP_K) -> list[dict]:
         """The model's likely colours at pixel (x, y) under ``hints`` (checked; see :meth:`check_point`)."""
-        with self._lock:
+        with compute(), self._lock:  # a compute slot (inside a request), then the photo
             self._predict(self._for_logits(hints, None))
             return self._suggestions(x, y, hints, top_k)
 
@@ -125,7 +126,7 @@ class GuidedPhoto:
         """A click: the likely colours at (x, y) under the hints ``placed`` before it, and the photo colorized
         under ``guided`` (those and the new one), from one forward pass at most."""
         temperature = self._temperature(temperature)
-        with self._lock:
+        with compute(), self._lock:  # a compute slot (inside a request), then the photo
             self._predict(self._for_logits(placed, temperature) + self._for_image(guided, temperature))
             return self._suggestions(x, y, placed, TOP_K), self._image(guided, temperature)
 

@@ -356,7 +356,7 @@ def request_client() -> str | None:
 
 def guarded(gate: Gate, refuse: type[Exception], client: Callable[[], str | None] = request_client) -> Callable:
     """Decorator for a server's request handlers: each call runs inside ``gate.request(client())`` (rate per
-    client, room for its pixels, its deadline, memory given back after a large one) and every refusal
+    client, room for its pixels, a compute slot for its model work, its deadline, memory given back after a large one) and every refusal
     (``RequestError``, ``LimitError``, ``ModelLoadError``, running out of memory) becomes ``refuse(message)``.
     Anything else is a bug: logged with its traceback, the user gets a generic ``refuse``. Calls nested in
     a guarded call run in its scope. The decorator carries the gate (``.gate``) and its limits (``.limits``)."""
