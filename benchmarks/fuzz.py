@@ -105,11 +105,7 @@ def seed_images() -> dict[str, bytes]:
 def _mutate_once(rng: random.Random, data: bytes, seeds: dict[str, bytes]) -> tuple[bytes, str]:
     kind = rng.choice(["flip", "flip", "truncate", "splice", "header", "repeat"])
     if kind == "flip" and data:
-        data = bytearray(data)
-        for _ in range(rng.randint(1, 8)):
-            position = rng.randrange(len(data))
-            data[position] = rng.randrange(256) if rng.random() < 0.5 else data[position] ^ (1 << rng.randrange(8))
-        return bytes(data), "flip"
+        return fuzz_inputs.flip_bytes(rng, data), "flip"
     if kind == "truncate" and len(data) > 1:
         return data[: rng.randrange(1, len(data))], "truncate"
     if kind == "splice":

@@ -48,15 +48,34 @@ SAFETENSORS_DTYPES = ["F16", "BF16", "F32", "F64", "I8", "U8", "I64", "BOOL", "F
 # Shared mutations ---------------------------------------------------------------------------------------------
 
 
+def flip_bytes(rng: random.Random, data: bytes) -> bytes:
+    """One to eight bytes set to a random value or with one bit flipped."""
+    data = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        position = rng.randrange(len(data))
+        data[position] = rng.randrange(256) if rng.random() < 0.5 else data[position] ^ (1 << rng.randrange(8))
+    return bytes(data)
+
+
+def timed_outcome(run, refused: type[BaseException]) -> dict:
+    """``run()``'s outcome: ``decoded`` with the detail it returns, ``refused`` by the library's own error for
+    this input, or ``unexpected`` (anything else), with the seconds it took."""
+    start = time.perf_counter()
+    try:
+        outcome = {"kind": "decoded", "detail": run()}
+    except refused as error:
+        outcome = {"kind": "refused", "detail": str(error)[:160]}
+    except Exception as error:  # noqa: BLE001 - what the fuzzer is looking for
+        outcome = {"kind": "unexpected", "detail": f"{type(error).__name__}: {str(error)[:200]}"}
+    outcome["seconds"] = time.perf_counter() - start
+    return outcome
+
+
 def mutate_bytes(rng: random.Random, data: bytes) -> tuple[bytes, str]:
     """One byte-level mutation: flips, truncation, a repeated slice or extreme bytes in the first 64."""
     kind = rng.choice(["flip", "flip", "truncate", "repeat", "header"])
     if kind == "flip" and data:
-        data = bytearray(data)
-        for _ in range(rng.randint(1, 8)):
-            position = rng.randrange(len(data))
-            data[position] = rng.randrange(256) if rng.random() < 0.5 else data[position] ^ (1 << rng.randrange(8))
-        return bytes(data), "flip"
+        return flip_bytes(rng, data), "flip"
     if kind == "truncate" and len(data) > 1:
         return data[: rng.randrange(1, len(data))], "truncate"
     if kind == "repeat" and len(data) > 2:
@@ -280,18 +299,13 @@ def model_case(folder: str) -> dict:
     import colorizers
     from colorizers.model_io.checks import ModelLoadError
 
-    start = time.perf_counter()
-    try:
+    def run() -> str:
         model = colorizers.load_model(folder)
         image = Image.fromarray(np.tile(np.arange(48, dtype=np.uint8)[None, :, None] * 5, (32, 1, 3)))
         result = colorizers.colorize(image, model)
-        outcome = {"kind": "decoded", "detail": f"{result.size[0]}x{result.size[1]}"}
-    except ModelLoadError as error:
-        outcome = {"kind": "refused", "detail": str(error)[:160]}
-    except Exception as error:  # noqa: BLE001 - what the fuzzer is looking for
-        outcome = {"kind": "unexpected", "detail": f"{type(error).__name__}: {str(error)[:200]}"}
-    outcome["seconds"] = time.perf_counter() - start
-    return outcome
+        return f"{result.size[0]}x{result.size[1]}"
+
+    return timed_outcome(run, ModelLoadError)
 
 
 # Hint JSON -------------------------------------------------------------------------------------------------------
@@ -313,25 +327,17 @@ def hints_case(path: str) -> dict:
     """A (damaged) hints file through the CLI's reader, the parser and the renderer: decoded, or ``HintError``."""
     from colorizers.processing.hints import HintError, load_hints_file, parse_hints, render_hints
 
-    start = time.perf_counter()
-    try:
+    def run() -> str:
         data = load_hints_file(path)
-        if isinstance(data, dict):  # a map of file names to hints: each list checked as the CLI does
-            lists = list(data.values())
-        else:
-            lists = [data]
+        lists = list(data.values()) if isinstance(data, dict) else [data]  # a map of file names: each list checked
         count = 0
         for hints in lists:
             parsed = parse_hints(hints, 48, 32)
             render_hints(parsed, (32, 48), (16, 24))
             count += len(parsed)
-        outcome = {"kind": "decoded", "detail": f"{count} hints"}
-    except HintError as error:
-        outcome = {"kind": "refused", "detail": str(error)[:160]}
-    except Exception as error:  # noqa: BLE001 - what the fuzzer is looking for
-        outcome = {"kind": "unexpected", "detail": f"{type(error).__name__}: {str(error)[:200]}"}
-    outcome["seconds"] = time.perf_counter() - start
-    return outcome
+        return f"{count} hints"
+
+    return timed_outcome(run, HintError)
 
 
 # Video containers ------------------------------------------------------------------------------------------------
@@ -368,17 +374,12 @@ def video_case(path: str) -> dict:
     """A (damaged) video through the reader the CLI and the app use, every frame decoded: or ``VideoError``."""
     from colorizers.video.io import VideoError, open_video, read_stream
 
-    start = time.perf_counter()
-    try:
+    def run() -> str:
         container, info = open_video(path)
         try:
             frames = read_stream(container, info, lambda item: None)
         finally:
             container.close()
-        outcome = {"kind": "decoded", "detail": f"{frames} frames {info.width}x{info.height}"}
-    except VideoError as error:
-        outcome = {"kind": "refused", "detail": str(error)[:160]}
-    except Exception as error:  # noqa: BLE001 - what the fuzzer is looking for
-        outcome = {"kind": "unexpected", "detail": f"{type(error).__name__}: {str(error)[:200]}"}
-    outcome["seconds"] = time.perf_counter() - start
-    return outcome
+        return f"{frames} frames {info.width}x{info.height}"
+
+    return timed_outcome(run, VideoError)
