@@ -19,6 +19,7 @@ from colorizers.losses import (
     generator_adversarial_loss,
 )
 from colorizers.training import (
+    CheckpointError,
     DataOptions,
     MetricsLog,
     ModelOptions,
@@ -249,6 +250,73 @@ def test_save_checkpoint_keeps_the_newest_and_loads_back(accelerator, tmp_path):
             parameter.add_(1.0)
     assert load_checkpoint(accelerator, path) == {"global_step": 3, "epoch": 0}
     assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.fixture
+def small_file_system(tmp_path):
+    """A real file system of 512 KiB (tmpfs), where the machine lets the tests mount one (root on Linux)."""
+    import shutil
+    import subprocess
+
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("mount")):
+        pytest.skip("mounting a small tmpfs needs root on Linux")
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"this machine does not allow mounting a tmpfs: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_real_full_disk_during_a_checkpoint_names_it_and_leaves_the_last_one_to_resume(
+    accelerator, small_file_system
+):
+    torch.manual_seed(0)
+    # a checkpoint of ~330 KiB (weights 104 KiB, then Adam's two moments in optimizer.bin) fits once in 512 KiB;
+    # the second runs out in torch.save, which reports it as a RuntimeError about stream positions
+    model = colorizers.create_model("unet", hidden_sizes=[16, 32])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model(torch.rand(1, 1, 16, 16)).ab.abs().mean().backward()
+    optimizer.step()
+    stepped = {k: v.clone() for k, v in model.state_dict().items()}
+    first = save_checkpoint(accelerator, small_file_system, {"global_step": 1, "epoch": 0}, 2, model)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    with pytest.raises(CheckpointError) as failure:
+        save_checkpoint(accelerator, small_file_system, {"global_step": 2, "epoch": 0}, 2, model)
+    message = str(failure.value)
+    assert message.startswith("could not write checkpoint-2: No space left on device ("), message
+    assert message.endswith(
+        "; the last complete checkpoint, checkpoint-1, is intact: free some space and continue with "
+        "--resume_from_checkpoint latest"
+    )
+    assert "\n" not in message
+    assert [p.name for p in complete_checkpoints(small_file_system)] == ["checkpoint-1"]
+    assert sorted(p.name for p in (small_file_system / "checkpoints").iterdir()) == ["checkpoint-1"]  # no partial
+    assert load_checkpoint(accelerator, first) == {"global_step": 1, "epoch": 0}  # the run resumes from it
+    assert all(torch.equal(stepped[k], v) for k, v in model.state_dict().items())  # step 1's weights, not the +1
+
+
+def test_a_failed_save_that_is_not_a_full_disk_keeps_its_own_message(accelerator, tmp_path, monkeypatch):
+    model = colorizers.create_model("unet", **TINY_UNET)
+    model = accelerator.prepare(model)
+
+    def broken_save_state(folder):
+        raise RuntimeError("tensor 3 has no storage\n  (a second line of detail)")
+
+    monkeypatch.setattr(accelerator, "save_state", broken_save_state)
+    with pytest.raises(CheckpointError) as failure:
+        save_checkpoint(accelerator, tmp_path, {"global_step": 5, "epoch": 0}, 2, model)
+    assert str(failure.value) == (
+        f"could not write checkpoint-5: RuntimeError: tensor 3 has no storage "
+        f"({tmp_path / 'checkpoints' / '.tmp-checkpoint-5'}); no earlier checkpoint exists"
+    )
+    assert not list((tmp_path / "checkpoints").iterdir())
 
 
 def test_stop_request_records_the_signal_and_restores_the_default():

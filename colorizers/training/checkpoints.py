@@ -10,6 +10,7 @@ next step.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -91,8 +92,8 @@ def save_checkpoint(accelerator, output_dir: str | os.PathLike, state: dict, tot
     if _all_succeeded(accelerator, error is None):  # in place of a barrier: every process learns of a failure
         try:
             accelerator.save_state(str(staging))
-        except OSError as caught:
-            error = caught
+        except Exception as caught:  # noqa: BLE001 - torch and safetensors report a full disk as their own errors
+            error = _as_os_error(caught, staging)
     if _all_succeeded(accelerator, error is None) and accelerator.is_main_process:
         try:
             accelerator.unwrap_model(model).config.save_pretrained(staging)
@@ -115,6 +116,29 @@ def save_checkpoint(accelerator, output_dir: str | os.PathLike, state: dict, tot
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+# Below this much free space after a failed write, the file system was full whatever the writer said.
+FULL_DISK_FREE_BYTES = 1 << 20
+
+
+def _as_os_error(error: Exception, staging: Path) -> OSError:
+    """The ``OSError`` behind a failed ``save_state``.
+
+    ``torch.save`` reports a full disk as ``RuntimeError: [enforce fail at inline_container.cc] unexpected
+    pos ...`` and safetensors as ``SafetensorError: ... No space left on device (os error 28)``: neither is an
+    ``OSError``, so the cause is read from the file system itself. Any other failure keeps its own message.
+    """
+    if isinstance(error, OSError):
+        return error
+    try:
+        free = shutil.disk_usage(staging if staging.exists() else staging.parent).free
+    except OSError:
+        free = None
+    if "os error 28" in str(error) or (free is not None and free < FULL_DISK_FREE_BYTES):
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(staging))
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return OSError(None, f"{type(error).__name__}: {first_line}", str(staging))
 
 
 def _failed(error: OSError | None, step: int, output_dir) -> CheckpointError:
