@@ -20,22 +20,25 @@ accurate (PSNR) while the cross-entropy keeps the distribution's shape (vividnes
 ``ColorDistributionHead`` packs all of this for a model family: a family whose config sets
 ``objective="classification"`` or ``"hybrid"`` gives its last convolution ``objective_channels(config)``
 outputs and hands them to the head, which decodes, upsamples, scores and measures confidence the same
-way for every family. ``check_objective_config`` and ``check_regression_config`` validate the config fields
-they share.
+way for every family. ``ObjectiveConfig`` is the base of those families' configs: it holds the objective's
+fields and writes their documentation into each family's docstring; ``check_objective_config`` and
+``check_regression_config`` validate the config fields the families share.
 
 This module is the one source of all of it: the families import it, and a Hub repository of any family carries
 this very file as its ``objectives.py`` (``colorizers.hub.remote_code`` assembles the remote code at push time),
-so it imports nothing but the standard library, torch and ``colorizers.color`` (which travels with it).
+so it imports nothing but the standard library, torch, transformers, huggingface_hub and ``colorizers.color`` (which travels
+with it).
 """
 
-from __future__ import annotations
-
+# No "from __future__ import annotations" here: @strict checks ObjectiveConfig's fields against their real types.
 import functools
 import math
 
 import torch
 import torch.nn.functional as F
+from huggingface_hub.dataclasses import strict
 from torch import nn
+from transformers import PreTrainedConfig
 
 from colorizers.color import AB_SCALE, D65_WHITE, XYZ_FROM_RGB  # model-side ab = ab / AB_SCALE
 
@@ -214,6 +217,57 @@ def color_distribution(model) -> tuple[nn.Module, int] | None:
     if getattr(model.config, "objective", "regression") == "regression":
         return None
     return model.color_head, model.color_head.grid_stride
+
+
+# Where a family's docstring lists the objective's arguments; ObjectiveConfig puts their documentation there.
+OBJECTIVE_ARGUMENTS = "        (the objective's arguments, from colorizers.objectives.ObjectiveConfig)\n"
+_OBJECTIVE_ARGUMENTS_DOC = """\
+        objective (`str`, defaults to `"{objective}"`): the colour objective (`colorizers.objectives`):
+            `"regression"` (`loss_type` on ab), `"classification"` (Zhang et al. 2016's class-rebalanced
+            cross-entropy over quantised ab, decoded by the annealed mean) or `"hybrid"` (both); with the last two
+            the final convolution gives one score per in-gamut ab bin.
+        regression_weight (`float`, defaults to {regression_weight}): weight of `"hybrid"`'s regression term.
+        ab_grid_step (`float`, defaults to {ab_grid_step}): side of the ab quantisation cells, in ab units.
+        soft_encoding_neighbors (`int`, defaults to {soft_encoding_neighbors}): bins a target is spread over
+            (1 = one-hot).
+        soft_encoding_sigma (`float`, defaults to {soft_encoding_sigma}): Gaussian width of the soft encoding, ab
+            units.
+        rebalance_lambda (`float`, defaults to {rebalance_lambda}): mix of the colour prior with uniform; 1 = no
+            rebalancing.
+        default_temperature (`float`, defaults to {default_temperature}): annealed-mean temperature when none is
+            asked for.
+        prior_correction (`float`, defaults to {prior_correction}): how much of the class rebalancing to undo
+            when decoding, 0..1: the rebalanced cross-entropy learns p(q|x) boosted by the rebalancing weights
+            w(q); decoding from logits - prior_correction * log w goes from that vivid distribution (0) to the
+            calibrated one (1: higher PSNR, muted colours). Lower temperatures are more vivid only when this is
+            small (the calibrated mode of an uncertain pixel is a muted colour).
+"""
+
+
+@strict
+class ObjectiveConfig(PreTrainedConfig):
+    """Base of the family configs whose model predicts ab with one of this module's objectives: the objective's
+    fields, with the defaults the seed families use (a family redeclares a field to change its default).
+
+    A subclass's docstring names the place of their documentation with the line ``OBJECTIVE_ARGUMENTS``; the
+    documentation, with that family's own defaults, is written there when the class is created, so it is
+    written once and cannot drift from the defaults. ``check_objective_config`` validates the fields.
+    """
+
+    objective: str = "regression"
+    regression_weight: float | int = 10.0
+    ab_grid_step: float | int = 10.0
+    soft_encoding_neighbors: int = 5
+    soft_encoding_sigma: float | int = 5.0
+    rebalance_lambda: float | int = 0.5
+    default_temperature: float | int = 0.6
+    prior_correction: float | int = 0.0
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__ and OBJECTIVE_ARGUMENTS in cls.__doc__:
+            defaults = {name: getattr(cls, name) for name in ObjectiveConfig.__annotations__}
+            cls.__doc__ = cls.__doc__.replace(OBJECTIVE_ARGUMENTS, _OBJECTIVE_ARGUMENTS_DOC.format(**defaults))
 
 
 def objective_channels(config) -> int:

@@ -436,8 +436,6 @@ def suggest_colors(
     to a likelier one are skipped, so the choices differ visibly. ``hints`` (already placed) condition
     the prediction as in ``colorize``.
     """
-    from colorizers.color import lightness_ab_to_rgb_uint8
-
     model = load_model(model) if not isinstance(model, PreTrainedModel) else model
     if not has_color_distribution(model):
         raise ValueError(
@@ -466,6 +464,17 @@ def suggest_colors(
             ).logits
     finally:
         model.train(was_training)
+    return suggestions_from_logits(model, logits, light, x, y, top_k)
+
+
+def suggestions_from_logits(
+    model: PreTrainedModel, logits: torch.Tensor, lightness: np.ndarray, x: float, y: float, top_k: int
+) -> list[dict]:
+    """The top ``top_k`` modes of ``logits`` (one image's, ``(1, bins, grid h, grid w)``) at pixel (x, y) of
+    ``lightness`` (the full-resolution photo the model saw), as :func:`suggest_colors` returns them."""
+    from colorizers.color import lightness_ab_to_rgb_uint8
+
+    height, width = lightness.shape
     grid_h, grid_w = logits.shape[-2:]
     row = min(int(y * grid_h / height), grid_h - 1)
     column = min(int(x * grid_w / width), grid_w - 1)
@@ -478,7 +487,7 @@ def suggest_colors(
             chosen.append(index)
         if len(chosen) == top_k:
             break
-    pixel_l = np.full((1, 1), light[min(int(y), height - 1), min(int(x), width - 1)], np.float32)
+    pixel_l = np.full((1, 1), lightness[min(int(y), height - 1), min(int(x), width - 1)], np.float32)
     suggestions = []
     for index in chosen:
         a, b = (float(v) for v in centers[index])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -29,6 +30,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForImageToImage
 import colorizers
 from colorizers import registry
 from colorizers.models import FAMILIES
+from colorizers.objectives import OBJECTIVE_ARGUMENTS, ObjectiveConfig
 
 # A square size, odd and non-square sizes (both orientations) and sizes below every model's stride.
 SIZES = [(32, 32), (37, 19), (9, 70), (3, 5), (1, 1)]
@@ -425,3 +427,30 @@ def test_tiny_configs_are_valid_for_every_preset():
     for case in PRESET_CASES:
         assert family_of(case.preset) is FAMILIES[case.family]
         assert type(case.tiny_config()) is case.config_class
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_config_field_is_documented_once_with_its_default(family):
+    import dataclasses
+
+    from transformers import PreTrainedConfig
+
+    config_class = _config_class(family)
+    inherited = {field.name for field in dataclasses.fields(PreTrainedConfig)}
+    doc = config_class.__doc__
+    assert OBJECTIVE_ARGUMENTS not in doc  # ObjectiveConfig wrote the objective's arguments in its place
+    for field in dataclasses.fields(config_class):
+        if field.name in inherited:
+            continue
+        entries = re.findall(rf"^        {field.name} \(`.*?, (?:defaults to|\*optional\*)([^:]*)", doc, re.M)
+        assert len(entries) == 1, f"{config_class.__name__}: {field.name} is documented {len(entries)} times"
+        if issubclass(config_class, ObjectiveConfig) and field.name in ObjectiveConfig.__annotations__:
+            assert entries[0].strip(' `")') == str(field.default), (field.name, entries[0])
+
+
+@pytest.mark.parametrize("family", sorted(f for f in FAMILIES if issubclass(_config_class(f), ObjectiveConfig)))
+def test_the_objective_fields_a_family_inherits_are_type_checked(family):
+    with pytest.raises(StrictDataclassFieldValidationError, match="Field 'soft_encoding_neighbors' expected int"):
+        _config_class(family)(soft_encoding_neighbors=2.5)
+    with pytest.raises(StrictDataclassFieldValidationError, match="Field 'prior_correction' with value 'x'"):
+        _config_class(family)(prior_correction="x")

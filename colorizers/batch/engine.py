@@ -152,13 +152,7 @@ class FileEngine:
     def colorize(self, chunk: Chunk, writers: Writers) -> None:
         """Account for a prepared chunk; colorize it when an output is missing; hand the results to the writers."""
         for job, state, reason, image in zip(chunk.jobs, chunk.states, chunk.reasons, chunk.images):
-            if state == KEPT:
-                self.ledger.kept(job)
-            elif state == BEFORE:
-                self.ledger.before(job)
-            elif state == CONFLICT:
-                self.ledger.failed(job, reason)
-            elif not _is_image(image):
+            if not self._account_unless_todo(job, state, reason) and not _is_image(image):
                 self.ledger.failed(job, image)
         usable = [(index, image) for index, image in enumerate(chunk.images) if _is_image(image)]
         if TODO not in chunk.states or not usable:
@@ -174,6 +168,18 @@ class FileEngine:
                 self.ledger.failed(chunk.jobs[index], str(result) or type(result).__name__)
             else:
                 writers.submit((chunk.jobs[index], result))
+
+    def _account_unless_todo(self, job: Job, state: str, reason: str | None) -> bool:
+        """Record a job that needs no work (kept, done before, or in conflict); False for one still to do."""
+        if state == KEPT:
+            self.ledger.kept(job)
+        elif state == BEFORE:
+            self.ledger.before(job)
+        elif state == CONFLICT:
+            self.ledger.failed(job, reason)
+        else:
+            return False
+        return True
 
     def write(self, item) -> None:
         """Save one result atomically, then account for it (an archive run: a kill in between leaves the output
@@ -200,13 +206,7 @@ class FileEngine:
                 continue
             job = self.jobs[position]
             state, reason = self.ledger.state(position, job)
-            if state == KEPT:
-                self.ledger.kept(job)
-            elif state == BEFORE:
-                self.ledger.before(job)
-            elif state == CONFLICT:
-                self.ledger.failed(job, reason)
-            else:
+            if not self._account_unless_todo(job, state, reason):
                 reason = colorize_video_job(
                     job, self.pipe, self.job.video, overwrite=self.job.overwrite, quiet=self.job.quiet
                 )

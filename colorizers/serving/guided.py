@@ -26,11 +26,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from colorizers.color import lightness_ab_to_rgb_uint8
 from colorizers.image_processing_colorizer import working_size
 from colorizers.limits import LimitError, admit_pixels, check_deadline, compute
-from colorizers.objectives import color_distribution
-from colorizers.pipeline import has_color_distribution, predicted_ab
+from colorizers.pipeline import has_color_distribution, predicted_ab, suggestions_from_logits
 from colorizers.processing.hint_locality import localize_hints
 from colorizers.processing.hints import Hint, HintError, parse_hints, render_hints
 from colorizers.serving.policy import LoadedModel
@@ -202,36 +200,7 @@ class GuidedPhoto:
 
     def _suggestions(self, x: float, y: float, hints: Hints, top_k: int) -> list[dict]:
         """The top modes of the predicted distribution at (x, y), as ``suggest_colors`` picks them."""
-        logits = self._logits(hints)
-        grid_h, grid_w = logits.shape[-2:]
-        row = min(int(y * grid_h / self.height), grid_h - 1)
-        column = min(int(x * grid_w / self.width), grid_w - 1)
-        probabilities = torch.softmax(logits[0, :, row, column].float(), dim=0).cpu()
-        centers = color_distribution(self.loaded.model)[0].ab_bins.float().cpu()
-        spacing = 2.0 * float(self.loaded.model.config.ab_grid_step)
-        chosen: list[int] = []
-        for index in torch.argsort(probabilities, descending=True).tolist():
-            if all(float(torch.dist(centers[index], centers[other])) >= spacing - 1e-6 for other in chosen):
-                chosen.append(index)
-            if len(chosen) == top_k:
-                break
-        pixel_l = np.full(
-            (1, 1), self.lightness[min(int(y), self.height - 1), min(int(x), self.width - 1)], np.float32
-        )
-        suggestions = []
-        for index in chosen:
-            a, b = (float(v) for v in centers[index])
-            rgb = lightness_ab_to_rgb_uint8(pixel_l, np.full((1, 1), a, np.float32), np.full((1, 1), b, np.float32))
-            rgb = [int(v) for v in rgb[0, 0]]
-            suggestions.append(
-                {
-                    "ab": [a, b],
-                    "rgb": rgb,
-                    "hex": "#" + "".join(f"{v:02x}" for v in rgb),
-                    "probability": float(probabilities[index]),
-                }
-            )
-        return suggestions
+        return suggestions_from_logits(self.loaded.model, self._logits(hints), self.lightness, x, y, top_k)
 
 
 class GuidedPhotos:

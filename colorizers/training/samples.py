@@ -205,30 +205,17 @@ class StreamingColorizationDataset(_LabelledSamples, torch.utils.data.IterableDa
             yield self._sample(row, image, rng)
 
 
-def colorization_dataset(
-    dataset,
-    image_column: str,
-    resolution: int,
-    *,
-    augmentation: Augmentation | None,
-    seed: int = 0,
-    label_column: str | None = None,
-    class_index: dict[Any, int] | None = None,
-) -> ColorizationDataset | StreamingColorizationDataset:
-    """The torch dataset of a `datasets` split: map-style for a `Dataset`, iterable for a stream."""
+def colorization_dataset(dataset, image_column: str, resolution: int, **settings) -> _LabelledSamples:
+    """The torch dataset of a `datasets` split: map-style for a `Dataset`, iterable for a stream.
+
+    ``settings`` are the keyword-only ones of the dataset classes: ``augmentation``, ``seed``, ``label_column``
+    and ``class_index``.
+    """
     import datasets
 
     streamed = isinstance(dataset, datasets.IterableDataset)
     kind = StreamingColorizationDataset if streamed else ColorizationDataset
-    return kind(
-        dataset,
-        image_column,
-        resolution,
-        augmentation=augmentation,
-        seed=seed,
-        label_column=label_column,
-        class_index=class_index,
-    )
+    return kind(dataset, image_column, resolution, **settings)
 
 
 def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

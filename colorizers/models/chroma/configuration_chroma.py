@@ -3,9 +3,8 @@
 import math
 
 from huggingface_hub.dataclasses import strict
-from transformers import PreTrainedConfig
 
-from colorizers.objectives import REGRESSION_LOSSES, check_objective_config
+from colorizers.objectives import REGRESSION_LOSSES, ObjectiveConfig, check_objective_config
 
 from .efficientnet_lite import EFFICIENTNET_LITE_VARIANTS
 
@@ -14,7 +13,7 @@ TRAINING_OBJECTIVES = ("regression", "gan")
 
 
 @strict
-class ChromaColorizerConfig(PreTrainedConfig):
+class ChromaColorizerConfig(ObjectiveConfig):
     r"""A multi-scale encoder-decoder designed for colour quality per CPU FLOP.
 
     Architecture (input L plus, with `use_hints`, three hint channels: hint ab and a hint mask):
@@ -65,20 +64,9 @@ class ChromaColorizerConfig(PreTrainedConfig):
         decoder_size (`int`, defaults to 64): channels of the decoder.
         output_stride (`int`, defaults to 4): stride of the predicted grid, a power of two, at most the
             coarsest level's stride.
-        objective (`str`, defaults to `"hybrid"`): `"regression"`, `"classification"` or `"hybrid"`.
+        (the objective's arguments, from colorizers.objectives.ObjectiveConfig)
         loss_type (`str`, defaults to `"huber"`): regression loss, `"mse"`, `"l1"` or `"huber"`.
         huber_delta (`float`, defaults to 0.1): Huber transition point, in normalised ab units.
-        regression_weight (`float`, defaults to 10.0): weight of the regression term of `"hybrid"`.
-        ab_grid_step (`float`, defaults to 10.0): side of the ab quantisation cells, in ab units.
-        soft_encoding_neighbors (`int`, defaults to 5): bins a target is spread over (1 = one-hot).
-        soft_encoding_sigma (`float`, defaults to 5.0): Gaussian width of the soft encoding, ab units.
-        rebalance_lambda (`float`, defaults to 0.5): mix of the colour prior with uniform; 1 = no rebalancing.
-        default_temperature (`float`, defaults to 0.6): annealed-mean temperature when none is asked for.
-        prior_correction (`float`, defaults to 0.0): how much of the class rebalancing to undo when decoding,
-            0..1: the rebalanced cross-entropy learns p(q|x) boosted by the rebalancing weights w(q);
-            decoding from logits - prior_correction * log w goes from that vivid distribution (0) to the
-            calibrated one (1: higher PSNR, muted colours). Lower temperatures are more vivid only when this
-            is small (the calibrated mode of an uncertain pixel is a muted colour).
         semantic_classes (`list[str]`, defaults to `[]`): names of the image classes of the semantic head
             (empty: no semantic head).
         semantic_loss_weight (`float`, defaults to 0.1): weight of the semantic cross-entropy.
@@ -109,13 +97,6 @@ class ChromaColorizerConfig(PreTrainedConfig):
     objective: str = "hybrid"
     loss_type: str = "huber"
     huber_delta: float | int = 0.1
-    regression_weight: float | int = 10.0
-    ab_grid_step: float | int = 10.0
-    soft_encoding_neighbors: int = 5
-    soft_encoding_sigma: float | int = 5.0
-    rebalance_lambda: float | int = 0.5
-    default_temperature: float | int = 0.6
-    prior_correction: float | int = 0.0
     semantic_classes: list[str] | tuple[str, ...] = ()
     semantic_loss_weight: float | int = 0.1
     use_hints: bool = True

@@ -3,16 +3,15 @@
 import math
 
 from huggingface_hub.dataclasses import strict
-from transformers import PreTrainedConfig
 
-from colorizers.objectives import check_objective_config, check_regression_config
+from colorizers.objectives import ObjectiveConfig, check_objective_config, check_regression_config
 
 OUTPUT_ACTIVATIONS = ("tanh", "none")
 TRAINING_OBJECTIVES = ("regression", "gan")
 
 
 @strict
-class StridedUNetColorizerConfig(PreTrainedConfig):
+class StridedUNetColorizerConfig(ObjectiveConfig):
     r"""Strided-convolution encoder-decoder that predicts the ab channels of CIELAB from L (seed report 5,
     "ResNet / UNet / GAN / UNet-GAN"): the report's UNet and, with `skip_connections=False`, its GAN
     generator (NetGen).
@@ -65,18 +64,7 @@ class StridedUNetColorizerConfig(PreTrainedConfig):
         gan_l1_weight (`float`, defaults to 100.0):
             lambda in BCE + lambda * reconstruction loss when `training_objective="gan"` (pix2pix's 100).
             Non-negative; ignored for `"regression"`.
-        objective (`str`, defaults to `"regression"`): the colour objective (`colorizers.objectives`):
-            `"regression"` (the report's, `loss_type` on ab), `"classification"` (Zhang et al. 2016's
-            class-rebalanced cross-entropy over quantised ab, decoded by the annealed mean) or `"hybrid"`
-            (both); with the last two the final convolution gives one score per in-gamut ab bin.
-        regression_weight (`float`, defaults to 10.0): weight of `"hybrid"`'s regression term.
-        ab_grid_step (`float`, defaults to 10.0): side of the ab quantisation cells, in ab units.
-        soft_encoding_neighbors (`int`, defaults to 5): bins a target is spread over (1 = one-hot).
-        soft_encoding_sigma (`float`, defaults to 5.0): Gaussian width of the soft encoding, ab units.
-        rebalance_lambda (`float`, defaults to 0.5): mix of the colour prior with uniform; 1 = no rebalancing.
-        default_temperature (`float`, defaults to 0.6): annealed-mean temperature when none is asked for.
-        prior_correction (`float`, defaults to 0.0): share (0..1) of the class rebalancing undone when
-            decoding: 0 keeps the vivid rebalanced distribution, 1 gives the calibrated one.
+        (the objective's arguments, from colorizers.objectives.ObjectiveConfig)
         distribution_stride (`int`, defaults to 4): classification and hybrid predict one colour distribution
             per cell of this many pixels (the scores are average-pooled; Zhang et al. predicted at 1/4), and
             the decoded ab is upsampled bilinearly.
@@ -95,14 +83,6 @@ class StridedUNetColorizerConfig(PreTrainedConfig):
     huber_delta: float | int = 0.1
     training_objective: str = "regression"
     gan_l1_weight: float | int = 100.0
-    objective: str = "regression"
-    regression_weight: float | int = 10.0
-    ab_grid_step: float | int = 10.0
-    soft_encoding_neighbors: int = 5
-    soft_encoding_sigma: float | int = 5.0
-    rebalance_lambda: float | int = 0.5
-    default_temperature: float | int = 0.6
-    prior_correction: float | int = 0.0
     distribution_stride: int = 4
     image_size: int = 256
 

@@ -1,13 +1,12 @@
 """Configuration of the Keras-style U-Net colorizer (seed report 1)."""
 
 from huggingface_hub.dataclasses import strict
-from transformers import PreTrainedConfig
 
-from colorizers.objectives import check_objective_config, check_regression_config
+from colorizers.objectives import ObjectiveConfig, check_objective_config, check_regression_config
 
 
 @strict
-class UNetColorizerConfig(PreTrainedConfig):
+class UNetColorizerConfig(ObjectiveConfig):
     r"""U-Net that predicts the ab channels of CIELAB from L (seed report 1, "Vanilla / U-Net / ResNet").
 
     Encoder: double Conv3x3 (ReLU, same padding) blocks at `hidden_sizes`, MaxPool2 between them.
@@ -27,18 +26,7 @@ class UNetColorizerConfig(PreTrainedConfig):
             Loss computed when `labels` are given: `"mse"` (the report's), `"l1"` or `"huber"`.
         huber_delta (`float`, defaults to 0.1):
             Transition point of the Huber (smooth L1) loss, in normalised ab units.
-        objective (`str`, defaults to `"regression"`): the colour objective (`colorizers.objectives`):
-            `"regression"` (the report's, `loss_type` on ab), `"classification"` (Zhang et al. 2016's
-            class-rebalanced cross-entropy over quantised ab, decoded by the annealed mean) or `"hybrid"`
-            (both); with the last two the final convolution gives one score per in-gamut ab bin.
-        regression_weight (`float`, defaults to 10.0): weight of `"hybrid"`'s regression term.
-        ab_grid_step (`float`, defaults to 10.0): side of the ab quantisation cells, in ab units.
-        soft_encoding_neighbors (`int`, defaults to 5): bins a target is spread over (1 = one-hot).
-        soft_encoding_sigma (`float`, defaults to 5.0): Gaussian width of the soft encoding, ab units.
-        rebalance_lambda (`float`, defaults to 0.5): mix of the colour prior with uniform; 1 = no rebalancing.
-        default_temperature (`float`, defaults to 0.6): annealed-mean temperature when none is asked for.
-        prior_correction (`float`, defaults to 0.0): share (0..1) of the class rebalancing undone when
-            decoding: 0 keeps the vivid rebalanced distribution, 1 gives the calibrated one.
+        (the objective's arguments, from colorizers.objectives.ObjectiveConfig)
         distribution_stride (`int`, defaults to 4): classification and hybrid predict one colour distribution
             per cell of this many pixels (the scores are average-pooled; Zhang et al. predicted at 1/4), and
             the decoded ab is upsampled bilinearly.
@@ -52,14 +40,6 @@ class UNetColorizerConfig(PreTrainedConfig):
     output_activation: str = "none"
     loss_type: str = "mse"
     huber_delta: float = 0.1
-    objective: str = "regression"
-    regression_weight: float | int = 10.0
-    ab_grid_step: float | int = 10.0
-    soft_encoding_neighbors: int = 5
-    soft_encoding_sigma: float | int = 5.0
-    rebalance_lambda: float | int = 0.5
-    default_temperature: float | int = 0.6
-    prior_correction: float | int = 0.0
     distribution_stride: int = 4
     image_size: int = 256
 
