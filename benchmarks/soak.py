@@ -15,6 +15,12 @@ warm-up, every minute, at the end and at its peak.
 ``--big`` (public mode unless ``--private``) sends two requests with a 36-megapixel photo at once, then,
 while they run, a small request, and prints the server's memory above its idle level (peak) and the small
 request's latency.
+
+``--videos`` (public mode unless ``--private``) sends three 20 s 1080p clips to ``/colorize_video`` at once,
+then, while they run, a small photo request, and prints each request's outcome and time, the server's memory
+idle, at its peak and after, and whether the hardening issue's bar holds: the photo answers within 10 s, each
+video finishes or is refused within the configured ``request_seconds`` (plus 10 s for the upload and the
+answer), and memory comes back within 20% of idle.
 """
 
 from __future__ import annotations
@@ -220,6 +226,84 @@ def big(url: str, pid: int, folder: Path, megapixels: float, endpoint: str) -> i
     return 0 if ok else 1
 
 
+def synthetic_clip(path: Path, seconds: float = 20.0, fps: int = 25, size: tuple[int, int] = (1920, 1080)) -> Path:
+    """A colour clip of a photo panning and zooming slowly (x264, about 1-2 MB for 20 s at 1080p)."""
+    import av
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    width, height = size
+    source = Image.fromarray(data.astronaut()).resize((width + 320, height + 180), Image.Resampling.BICUBIC)
+    frames = int(seconds * fps)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "30"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            left, top = int(320 * index / frames), int(180 * index / frames)
+            frame = np.asarray(source.crop((left, top, left + width, top + height)))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def videos(url: str, pid: int, folder: Path, count: int, request_seconds: float) -> int:
+    from gradio_client import Client, handle_file
+    from PIL import Image
+    from skimage import data
+
+    clip, small = synthetic_clip(folder / "clip-1080p.mp4"), folder / "small.png"
+    Image.fromarray(data.chelsea()).resize((256, 170)).save(small)
+    client = Client(url, verbose=False)
+    client.predict(handle_file(str(small)), "chroma", api_name="/colorize")  # warm: the model is loaded
+    watch = MemoryWatch(pid, interval=0.2)
+    time.sleep(3.0)
+    idle, started, results = process_rss_mb(pid), time.monotonic(), {}
+
+    def send(name: str) -> None:
+        begin = time.perf_counter()
+        try:
+            own = Client(url, verbose=False)
+            if name == "photo":
+                own.predict(handle_file(str(small)), "chroma", api_name="/colorize")
+            else:
+                own.predict(handle_file(str(clip)), "chroma", True, api_name="/colorize_video")
+            results[name] = ("ok", time.perf_counter() - begin)
+        except Exception as error:  # noqa: BLE001 - a refusal is an outcome, not a crash of the benchmark
+            results[name] = (f"{type(error).__name__}: {str(error)[:160]}", time.perf_counter() - begin)
+
+    names = [f"video-{index}" for index in range(1, count + 1)]
+    threads = [threading.Thread(target=send, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    time.sleep(8.0)  # the clips are uploaded and being worked on (or waiting for room)
+    send("photo")
+    for thread in threads:
+        thread.join()
+    peak = watch.peak_since(started)
+    time.sleep(5.0)
+    after = process_rss_mb(pid)
+    watch.stop()
+    print(
+        f"videos: {count} x 20 s {clip.stat().st_size / 1e6:.1f} MB 1080p clips on /colorize_video at once, and a "
+        f"256x170 /colorize 8 s later (request limit {request_seconds:g} s)"
+    )
+    for name in [*names, "photo"]:
+        status, seconds = results[name]
+        print(f"  {name}: {status} in {seconds:.1f} s")
+    print(
+        f"server memory: idle {idle:.0f} MB, peak {peak:.0f} MB (+{peak - idle:.0f} MB), {after:.0f} MB 5 s after "
+        f"({100 * (after - idle) / idle:+.1f} %)"
+    )
+    photo_ok = results["photo"][0] == "ok" and results["photo"][1] <= 10.0
+    videos_ok = all(results[name][1] <= request_seconds + 10.0 for name in names)
+    memory_ok = after <= 1.2 * idle
+    print(f"bar: photo within 10 s {photo_ok}, videos within the limit {videos_ok}, memory back {memory_ok}")
+    return 0 if photo_ok and videos_ok and memory_ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -228,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help=f"how long (default 10, at most {MAX_MINUTES})")
     parser.add_argument("--public", action="store_true", help="soak the app in public mode")
     parser.add_argument("--big", action="store_true", help="two large photos at once and a small request meanwhile")
-    parser.add_argument("--private", action="store_true", help="--big in private mode (default: public)")
+    parser.add_argument(
+        "--videos", action="store_true", help="three 20 s 1080p videos at once and a small photo meanwhile"
+    )
+    parser.add_argument("--private", action="store_true", help="--big or --videos in private mode (default: public)")
     parser.add_argument("--megapixels", type=float, default=36.0, help="--big: size of the large photos (default 36)")
     parser.add_argument(
         "--endpoint", choices=("compare", "colorize"), default="compare", help="--big: endpoint of the large photos"
@@ -240,13 +327,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= MAX_CLIENTS or not 0 < args.minutes <= MAX_MINUTES:
         parser.error(f"--clients must be 1..{MAX_CLIENTS} and --minutes in (0, {MAX_MINUTES}]")
-    public = (not args.private) if args.big else args.public
+    public = (not args.private) if args.big or args.videos else args.public
     port = free_port()
     server = start_app(port, public=public)
     try:
         with tempfile.TemporaryDirectory(prefix="colorizers-soak-") as folder:
             url = f"http://127.0.0.1:{port}/"
             print(f"app in {'public' if public else 'private'} mode on {url} (pid {server.pid})")
+            if args.videos:
+                from colorizers.limits import current
+
+                return videos(url, server.pid, Path(folder), 3, current(public).request_seconds)
             if args.big:
                 return big(url, server.pid, Path(folder), args.megapixels, args.endpoint)
             return soak(url, server.pid, args.clients, args.minutes, args.seed, Path(folder), args.warmup)
