@@ -1,10 +1,18 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 # Tests never reach the network: the Hub is offline for every test unless a test sets up its own server.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# Each test process gets its own gradio upload cache. Gradio keys an upload by its content, and an app that
+# shuts down deletes every file it received: with one shared cache, a test app closing in one xdist worker
+# deleted the identical photo another worker's app was about to read ("no such file").
+os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="colorizers-tests-gradio-")
+atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], True)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
