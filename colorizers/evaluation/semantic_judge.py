@@ -19,12 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from colorizers.models.chroma.efficientnet_lite import (
+from colorizers.models.efficientnet_lite import (
     EFFICIENTNET_LITE_VARIANTS,
     EfficientNetLiteClassifier,
+    backbone_weights_file,
     reference_state_dict_to_ours,
 )
-from colorizers.models.chroma.modeling_chroma import backbone_weights_file
 
 JUDGE = "efficientnet-lite2"
 

