@@ -187,3 +187,22 @@ def test_another_package_run_with_dash_m_imports_colorizers_eagerly(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True", "True"]
+
+
+def test_ctrl_c_while_torch_imports_is_one_line_and_exit_code_130(tmp_path):
+    import signal
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((8, 8, 3), 128, np.uint8)).save(photo)
+    command = [sys.executable, "-m", "colorizers", "colorize", str(photo), "-o", str(tmp_path / "out")]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(0.5)  # Python is running and importing torch and transformers (seconds), before any work starts
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "interrupted by SIGINT: stopped" and "Traceback" not in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -126,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``colorizers`` command; returns its exit code. Ctrl-C at any moment is one line and exit code 130."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:  # before stop_on_signals takes over: torch and transformers take seconds to import
+        print("interrupted by SIGINT: stopped", file=sys.stderr)
+        return 130
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "size", None) is not None and args.size < 1:
         print("error: --size must be a positive number of pixels", file=sys.stderr)
