@@ -31,6 +31,7 @@ from typing import Any
 
 import gradio as gr
 import torch
+from starlette.middleware import Middleware
 
 from colorizers import get_preset
 from colorizers import limits as resource_limits
@@ -40,6 +41,7 @@ from colorizers.app.guide import build_guide_tab
 from colorizers.app.video import build_video_tab
 from colorizers.limits import Limits
 from colorizers.serving.policy import LoadedModel
+from colorizers.serving.request_cap import RequestSizeCap
 
 LIMITS = resource_limits.current()  # public mode and every limit, from the environment (colorizers.limits)
 resource_limits.limit_allocator_arenas()  # a server's threads share two malloc arenas: less idle memory
@@ -93,6 +95,8 @@ def launch_kwargs(limits: Limits = LIMITS) -> dict[str, Any]:
         allowed_paths=[str(CACHE_ROOT)],
         footer_links=["api", "gradio"],
         max_threads=40 + limits.admitted_requests,
+        # in front of gradio: a request body over the cap is refused before gradio reads (or logs) it
+        app_kwargs={"middleware": [Middleware(RequestSizeCap)]},
     )
 
 

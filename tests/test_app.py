@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 import sys
 import zlib
@@ -392,3 +393,43 @@ def test_the_startup_check_waits_for_a_slow_server():
     started = time.monotonic()
     assert not app_server.answers(f"http://127.0.0.1:{app_server.free_port()}/", within_s=1, request_s=0.5)
     assert time.monotonic() - started < 10
+
+
+def _post_json(url: str, path: str, body: bytes, chunked: bool) -> tuple[int, bytes]:
+    import http.client
+    from urllib.parse import urlparse
+
+    where = urlparse(url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+    connection.putrequest("POST", path)
+    connection.putheader("Content-Type", "application/json")
+    if chunked:  # no Content-Length: the cap counts the bytes as they come
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        for start in range(0, len(body), 65536):
+            chunk = body[start : start + 65536]
+            connection.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        connection.send(b"0\r\n\r\n")
+    else:
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def test_a_request_body_over_the_cap_is_refused_before_gradio_reads_or_logs_it(server, capfd):
+    from colorizers.serving.request_cap import MAX_REQUEST_BYTES
+
+    url = server
+    payload = json.dumps({"data": ["A" * (MAX_REQUEST_BYTES + 1), "chroma"]}).encode()  # malformed: inputs missing
+    expected = {
+        "detail": f"The request is too large: at most {MAX_REQUEST_BYTES // 1024} kB (files are sent as uploads)."
+    }
+    for chunked in (False, True):
+        status, body = _post_json(url, "/gradio_api/call/colorize", payload, chunked)
+        assert (status, json.loads(body)) == (413, expected), (chunked, status, body[:200])
+    small = json.dumps({"data": ["A" * 1000]}).encode()  # under the cap: gradio answers it as before
+    status, body = _post_json(url, "/gradio_api/call/colorize", small, chunked=True)
+    assert status == 200 and b"event_id" in body
+    logged = capfd.readouterr()
+    assert "A" * 2000 not in logged.out + logged.err  # nothing of the refused bodies reached the log

@@ -163,22 +163,31 @@ def test_the_cli_prints_one_line_and_exits_2(broken, tmp_path, capsys):
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
 )
 def test_the_app_answers_each_with_a_message_and_logs_no_traceback(broken, tmp_path, capfd, caplog):
+    import httpx
     from app_server import served
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
+    from colorizers.serving.request_cap import MAX_REQUEST_BYTES
+
     photo = tmp_path / "photo.png"
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
+    # a name that fits in a request reaches the policy (and the log, cut short); a bigger one is refused in front
+    cases = [*_cases(broken), ("c" * 100_000, "at most 256 characters; this one has 100,000")]
     with served() as url:
         client = Client(url, verbose=False)
-        for name, message in _cases(broken):
+        for name, message in cases:
+            if len(name) > MAX_REQUEST_BYTES:
+                with pytest.raises(httpx.HTTPStatusError, match="413 Request Entity Too Large"):
+                    client.predict(handle_file(str(photo)), [name], None, None, api_name="/compare")
+                continue
             with pytest.raises(AppError) as error:
                 client.predict(handle_file(str(photo)), [name], None, None, api_name="/compare")
             assert message in str(error.value), (name[:40], str(error.value)[:300])
     logged = capfd.readouterr()
     assert "Traceback" not in logged.err + logged.out and "Traceback" not in caplog.text
     longest = max(len(record.getMessage()) for record in caplog.records if record.name == "colorizers.app")
-    assert longest < 1000  # the million-character name is cut short in the log
+    assert longest < 1000  # the 100,000-character name is cut short in the log
 
 
 # ---------------------------------------------------------------------------------------------
