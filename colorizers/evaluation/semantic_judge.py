@@ -22,8 +22,7 @@ import torch.nn.functional as F
 from colorizers.models.efficientnet_lite import (
     EFFICIENTNET_LITE_VARIANTS,
     EfficientNetLiteClassifier,
-    backbone_weights_file,
-    reference_state_dict_to_ours,
+    load_imagenet_weights,
 )
 
 JUDGE = "efficientnet-lite2"
@@ -45,9 +44,8 @@ class SemanticJudge:
     """Top-1 accuracy of a pretrained ImageNet classifier on RGB images with known WordNet ids."""
 
     def __init__(self, variant: str = JUDGE, batch_size: int = 32):
-        state = torch.load(backbone_weights_file(variant), map_location="cpu", weights_only=True)
         self.classifier = EfficientNetLiteClassifier(variant)
-        self.classifier.load_state_dict(reference_state_dict_to_ours(state), strict=True)
+        load_imagenet_weights(self.classifier)
         self.classifier.eval()
         self.resolution = EFFICIENTNET_LITE_VARIANTS[variant][2]
         self.index = {wnid: position for position, wnid in enumerate(imagenet_wnids())}

@@ -13,13 +13,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from colorizers.models.efficientnet_lite import (
-    EfficientNetLiteEncoder,
-    backbone_weights_file,
-    gray_stem_weight,
-    lightness_to_gray,
-    reference_state_dict_to_ours,
-)
+from colorizers.models.efficientnet_lite import EfficientNetLiteEncoder, lightness_to_gray, load_imagenet_weights
 from colorizers.models.modeling_utils import init_convolution, pad_to_multiple
 from colorizers.objectives import ColorDistributionHead, ab_bin_centers, objective_channels, regression_loss
 
@@ -139,13 +133,6 @@ class ChromaBackboneDecoder(nn.Module):
             hidden = self.fuse[level](torch.cat([upsampled, laterals[level]], dim=1))
         return self.refine(hidden), class_logits
 
-    def load_reference_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
-        """Load the reference implementation's ImageNet weights into the encoder (RGB stem summed to gray)."""
-        ours = reference_state_dict_to_ours(state_dict)
-        encoder_state = {k.removeprefix("encoder."): v for k, v in ours.items() if k.startswith("encoder.")}
-        encoder_state["stem.conv.weight"] = gray_stem_weight(encoder_state["stem.conv.weight"])
-        self.encoder.load_state_dict(encoder_state, strict=True)
-
 
 def _resize_to(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     if values.shape[-2:] == like.shape[-2:]:
@@ -237,8 +224,7 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
         with `torch.load(weights_only=True)`; saving the model then carries them in its safetensors."""
         if self.backbone is None:
             raise ValueError("this chroma model has no backbone (backbone is 'none')")
-        state = torch.load(backbone_weights_file(self.config.backbone), map_location="cpu", weights_only=True)
-        self.backbone.load_reference_weights(state)
+        load_imagenet_weights(self.backbone.encoder)
         self.sync_backbone_freezing()
         self.train(self.training)
 
