@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -174,6 +175,45 @@ def soak(url: str, pid: int, clients: int, minutes: float, seed: int, folder: Pa
     return 0 if not errors and growth < 15 else 1
 
 
+def timed(request: Callable[[], None]) -> tuple[str, float]:
+    """("ok", or the error a request ended with; its seconds). A refusal is an outcome, not a crash of the benchmark."""
+    begin = time.perf_counter()
+    try:
+        request()
+        return "ok", time.perf_counter() - begin
+    except Exception as error:  # noqa: BLE001
+        return f"{type(error).__name__}: {str(error)[:200]}", time.perf_counter() - begin
+
+
+def heavy_then_small(
+    pid: int,
+    watch: MemoryWatch,
+    heavy: dict[str, Callable[[], None]],
+    small: tuple[str, Callable[[], None]],
+    after_s: float,
+) -> tuple[dict[str, tuple[str, float]], float, float]:
+    """The ``heavy`` requests at once and, 8 s later (uploaded and being worked on, or waiting for room), the small
+    one; returns every request's ``timed`` outcome, the server's peak memory meanwhile and its memory ``after_s``
+    seconds after the last answer (MB). Stops ``watch``."""
+    started, results = time.monotonic(), {}
+
+    def run(name: str, request: Callable[[], None]) -> None:
+        results[name] = timed(request)
+
+    threads = [threading.Thread(target=run, args=item) for item in heavy.items()]
+    for thread in threads:
+        thread.start()
+    time.sleep(8.0)
+    run(*small)
+    for thread in threads:
+        thread.join()
+    peak = watch.peak_since(started)
+    time.sleep(after_s)
+    after = process_rss_mb(pid)
+    watch.stop()
+    return results, peak, after
+
+
 def big(url: str, pid: int, folder: Path, megapixels: float, endpoint: str) -> int:
     from gradio_client import Client, handle_file
     from PIL import Image
@@ -189,31 +229,20 @@ def big(url: str, pid: int, folder: Path, megapixels: float, endpoint: str) -> i
     client.predict(handle_file(str(small)), ["vanilla-v2"], None, None, api_name="/compare")
     watch = MemoryWatch(pid, interval=0.1)
     time.sleep(2.0)
-    idle, started, results = process_rss_mb(pid), time.monotonic(), {}
+    idle = process_rss_mb(pid)
 
-    def send(name: str, path: Path) -> None:
-        begin = time.perf_counter()
-        try:
-            own = Client(url, verbose=False)
-            if endpoint == "compare" and name != "small":
-                own.predict(handle_file(str(path)), ["vanilla-v2"], None, None, api_name="/compare")
-            else:
-                own.predict(handle_file(str(path)), "vanilla-v2", api_name="/colorize")
-            results[name] = ("ok", time.perf_counter() - begin)
-        except Exception as error:  # noqa: BLE001
-            results[name] = (f"{type(error).__name__}: {str(error)[:200]}", time.perf_counter() - begin)
+    def large_request() -> None:
+        own = Client(url, verbose=False)
+        if endpoint == "compare":
+            own.predict(handle_file(str(large)), ["vanilla-v2"], None, None, api_name="/compare")
+        else:
+            own.predict(handle_file(str(large)), "vanilla-v2", api_name="/colorize")
 
-    threads = [threading.Thread(target=send, args=(f"large-{index}", large)) for index in (1, 2)]
-    for thread in threads:
-        thread.start()
-    time.sleep(8.0)  # both are uploaded and being worked on (or waiting for room)
-    send("small", small)
-    for thread in threads:
-        thread.join()
-    peak = watch.peak_since(started)
-    time.sleep(3.0)
-    after = process_rss_mb(pid)
-    watch.stop()
+    def small_request() -> None:
+        Client(url, verbose=False).predict(handle_file(str(small)), "vanilla-v2", api_name="/colorize")
+
+    heavy = {"large-1": large_request, "large-2": large_request}
+    results, peak, after = heavy_then_small(pid, watch, heavy, ("small", small_request), after_s=3.0)
     print(
         f"big: two {width}x{height} ({width * height / 1e6:.1f} MP) photos on /{endpoint} at once, and a 256x170 "
         f"/colorize 8 s later"
@@ -260,32 +289,17 @@ def videos(url: str, pid: int, folder: Path, count: int, request_seconds: float)
     client.predict(handle_file(str(small)), "chroma", api_name="/colorize")  # warm: the model is loaded
     watch = MemoryWatch(pid, interval=0.2)
     time.sleep(3.0)
-    idle, started, results = process_rss_mb(pid), time.monotonic(), {}
+    idle = process_rss_mb(pid)
 
-    def send(name: str) -> None:
-        begin = time.perf_counter()
-        try:
-            own = Client(url, verbose=False)
-            if name == "photo":
-                own.predict(handle_file(str(small)), "chroma", api_name="/colorize")
-            else:
-                own.predict(handle_file(str(clip)), "chroma", True, api_name="/colorize_video")
-            results[name] = ("ok", time.perf_counter() - begin)
-        except Exception as error:  # noqa: BLE001 - a refusal is an outcome, not a crash of the benchmark
-            results[name] = (f"{type(error).__name__}: {str(error)[:160]}", time.perf_counter() - begin)
+    def video_request() -> None:
+        Client(url, verbose=False).predict(handle_file(str(clip)), "chroma", True, api_name="/colorize_video")
+
+    def photo_request() -> None:
+        Client(url, verbose=False).predict(handle_file(str(small)), "chroma", api_name="/colorize")
 
     names = [f"video-{index}" for index in range(1, count + 1)]
-    threads = [threading.Thread(target=send, args=(name,)) for name in names]
-    for thread in threads:
-        thread.start()
-    time.sleep(8.0)  # the clips are uploaded and being worked on (or waiting for room)
-    send("photo")
-    for thread in threads:
-        thread.join()
-    peak = watch.peak_since(started)
-    time.sleep(5.0)
-    after = process_rss_mb(pid)
-    watch.stop()
+    heavy = dict.fromkeys(names, video_request)
+    results, peak, after = heavy_then_small(pid, watch, heavy, ("photo", photo_request), after_s=5.0)
     print(
         f"videos: {count} x 20 s {clip.stat().st_size / 1e6:.1f} MB 1080p clips on /colorize_video at once, and a "
         f"256x170 /colorize 8 s later (request limit {request_seconds:g} s)"
