@@ -26,8 +26,8 @@ fields and writes their documentation into each family's docstring; ``check_obje
 
 This module is the one source of all of it: the families import it, and a Hub repository of any family carries
 this very file as its ``objectives.py`` (``colorizers.hub.remote_code`` assembles the remote code at push time),
-so it imports nothing but the standard library, torch, transformers, huggingface_hub and ``colorizers.color`` (which travels
-with it).
+so it imports nothing but the standard library, torch, transformers, huggingface_hub and ``colorizers.color``
+(which travels with it).
 """
 
 # No "from __future__ import annotations" here: @strict checks ObjectiveConfig's fields against their real types.
