@@ -31,7 +31,7 @@ import numpy as np
 import colorizers
 from colorizers.evaluation.evaluate import gray_prediction, load_references
 from colorizers.evaluation.metrics import AucAccumulator, as_rgb_uint8, is_grayscale, score
-from colorizers.pipeline import has_color_distribution
+from colorizers.pipelines import has_color_distribution
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTED_SETS = ("kodak24", "cbsd68", "tiny-val")

@@ -85,9 +85,9 @@ def main() -> None:
     parser.add_argument("--no-locality", action="store_true", help="use the hinted prediction as it is")
     args = parser.parse_args()
     if args.no_locality:
-        from colorizers import pipeline
+        from colorizers import pipelines
 
-        pipeline.localize_hints = lambda auto, hinted, *rest: hinted
+        pipelines.localize_hints = lambda auto, hinted, *rest: hinted
 
     import torch
 

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 import colorizers
 from colorizers.evaluation.evaluate import gray_prediction, load_references
-from colorizers.pipeline import has_color_distribution
+from colorizers.pipelines import has_color_distribution
 
 ROOT = Path(__file__).resolve().parents[1]
 ROW_HEIGHT = 256

@@ -33,7 +33,9 @@ _EXPORTS = {
     **dict.fromkeys(("Hint", "HintError"), "processing.hints"),
     **dict.fromkeys(("ColorizerImageProcessor", "image_to_lab", "image_to_lightness"), "image_processing_colorizer"),
     **dict.fromkeys(("ModelLoadError", "load_model", "load_processor"), "model_io.loading"),
-    **dict.fromkeys(("ImageColorizationPipeline", "colorize", "predicted_ab", "suggest_colors"), "pipeline"),
+    **dict.fromkeys(
+        ("ImageColorizationPipeline", "colorize", "pipeline", "predicted_ab", "suggest_colors"), "pipelines"
+    ),
     **dict.fromkeys(
         (
             "Preset",
@@ -77,7 +79,7 @@ def _load(name: str):
     import importlib
 
     # registers every family with the Auto classes, and the image-colorization task with transformers' pipelines
-    from colorizers import models, pipeline  # noqa: F401
+    from colorizers import models, pipelines  # noqa: F401
 
     if name == "DEFAULT_MODEL":
         from colorizers.registry import default_model
@@ -121,7 +123,7 @@ if not _COMMAND:
     )
     from colorizers.image_processing_colorizer import ColorizerImageProcessor, image_to_lab, image_to_lightness
     from colorizers.model_io.loading import ModelLoadError, load_model, load_processor
-    from colorizers.pipeline import ImageColorizationPipeline, colorize, predicted_ab, suggest_colors
+    from colorizers.pipelines import ImageColorizationPipeline, colorize, pipeline, predicted_ab, suggest_colors
     from colorizers.processing.hints import Hint, HintError
     from colorizers.registry import (
         Preset,
@@ -164,6 +166,7 @@ __all__ = [
     "load_processor",
     "normalize_ab",
     "normalize_lightness",
+    "pipeline",
     "predicted_ab",
     "rgb_to_lab",
     "rgb_to_lab_torch",

@@ -31,7 +31,7 @@ import torch
 
 import colorizers
 from colorizers.evaluation.evaluate import gray_prediction
-from colorizers.pipeline import has_color_distribution
+from colorizers.pipelines import has_color_distribution
 from colorizers.registry import get_preset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the scoring the benchmarks print

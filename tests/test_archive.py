@@ -217,7 +217,7 @@ def test_an_output_name_taken_by_another_input_fails_once(tmp_path, capsys):
 
 
 def test_sigterm_stops_between_chunks_with_the_summary_and_a_rerun_finishes(tmp_path, capsys, monkeypatch):
-    import colorizers.pipeline as pipeline
+    import colorizers.pipelines as pipeline
     from colorizers.batch.files import Interrupted
 
     photos = _photos(tmp_path / "in", 6, broken=False)
@@ -547,7 +547,7 @@ def test_a_plain_run_and_an_archive_run_write_the_same_images(tmp_path, capsys):
 
 
 def test_the_run_colorizes_with_one_pipeline_holding_the_job_s_settings(tmp_path, monkeypatch):
-    import colorizers.pipeline as pipeline
+    import colorizers.pipelines as pipeline
 
     built, calls = [], []
     real_init, real_colorize = pipeline.ImageColorizationPipeline.__init__, pipeline.colorize

@@ -200,7 +200,13 @@ def test_ctrl_c_while_torch_imports_is_one_line_and_exit_code_130(tmp_path):
     Image.fromarray(np.full((8, 8, 3), 128, np.uint8)).save(photo)
     command = [sys.executable, "-m", "colorizers", "colorize", str(photo), "-o", str(tmp_path / "out")]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    time.sleep(0.5)  # Python is running and importing torch and transformers (seconds), before any work starts
+    # Wait until torch's library is mapped: the command is importing torch (seconds), before any work starts. A
+    # fixed delay would be too early on a loaded machine (the signal would land while Python itself starts).
+    maps, deadline = Path(f"/proc/{child.pid}/maps"), time.monotonic() + 30
+    while maps.exists() and "libtorch" not in maps.read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not maps.exists():  # no /proc on this system
+        time.sleep(0.5)
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130, err[-2000:]

@@ -9,7 +9,7 @@ from conftest import tiny_model
 from skimage.color import rgb2lab
 
 import colorizers
-from colorizers.pipeline import suggest_colors
+from colorizers.pipelines import suggest_colors
 from colorizers.processing.hints import (
     MAX_JSON_DEPTH,
     Hint,

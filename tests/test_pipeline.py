@@ -155,6 +155,24 @@ def test_transformers_pipeline_equals_colorize_for_the_chroma_preset(photo):
     assert _same(folder(photo), expected)
 
 
+def test_colorizers_pipeline_knows_preset_names_and_hands_other_tasks_to_transformers(photo, monkeypatch):
+    import transformers
+
+    by_name = colorizers.pipeline("image-colorization", model="chroma", device="cpu", temperature=0.3)
+    assert isinstance(by_name, colorizers.ImageColorizationPipeline) and by_name.task == "image-colorization"
+    assert by_name.defaults["temperature"] == 0.3 and by_name.defaults["size"] == {"longest_edge": 256}
+    assert _same(by_name(photo), colorizers.colorize(photo, model="chroma", temperature=0.3))
+    unnamed = colorizers.pipeline("image-colorization", device="cpu")  # the default model, as colorize() uses
+    assert _same(unnamed(photo), colorizers.colorize(photo))
+    with pytest.raises(colorizers.ModelLoadError, match="no-such-preset"):
+        colorizers.pipeline("image-colorization", model="no-such-preset")
+
+    calls = []
+    monkeypatch.setattr(transformers, "pipeline", lambda *args, **kwargs: calls.append((args, kwargs)) or "theirs")
+    assert colorizers.pipeline("image-classification", model="some/classifier", device="cpu") == "theirs"
+    assert calls == [(("image-classification",), {"model": "some/classifier", "device": "cpu"})]
+
+
 def test_batches_of_images_equal_colorize(rng):
     model = tiny_model("unet")
     images = [
@@ -216,7 +234,7 @@ def test_bad_input_gives_the_errors_of_colorize(photo):
 
 
 def test_the_pipeline_restores_training_mode_and_keeps_the_model_where_colorize_puts_it(photo):
-    from colorizers.pipeline import load_pipeline
+    from colorizers.pipelines import load_pipeline
 
     model = tiny_model("unet").train()
     pipe = load_pipeline(model, size=16)

@@ -34,7 +34,7 @@ LAYERS = {
         "models",
         "model_io",
     },
-    "pipeline": {"pipeline", ""},  # "": the package facade, colorizers/__init__.py
+    "pipeline": {"pipelines", ""},  # "": the package facade, colorizers/__init__.py
     "jobs": {"batch", "video", "hub", "evaluation", "training"},
     "front ends": {"commands", "serving", "app", "__main__"},
 }

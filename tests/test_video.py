@@ -293,7 +293,7 @@ def test_display_rotation_is_kept(model, tmp_path):
 def test_cli_images_and_videos_share_one_pipeline(clip, tmp_path, monkeypatch):
     from PIL import Image
 
-    import colorizers.pipeline as pipeline
+    import colorizers.pipelines as pipeline
 
     seen = []
     real = FrameColorizer.__init__

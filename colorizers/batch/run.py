@@ -46,7 +46,7 @@ def load_pipeline_for(job: BatchJob, images: list, device):
     """The run's ``ImageColorizationPipeline`` (its model loaded once, the job's settings as its defaults) and its
     hints matched to the images (None without ``--hints``); ``ModelLoadError``, ``KeyError`` or ``ValueError``
     (the one line to show) when the model, its settings or the hints are unusable."""
-    from colorizers.pipeline import load_pipeline
+    from colorizers.pipelines import load_pipeline
 
     pipe = load_pipeline(
         job.model,
@@ -64,7 +64,7 @@ def load_pipeline_for(job: BatchJob, images: list, device):
 def colorize_chunk(pipe, images: list, hints: list | None = None, autocast=None) -> list:
     """``colorize`` over one chunk's images; an error fails the chunk's images (returned in their place), never
     the run."""
-    from colorizers.pipeline import colorize
+    from colorizers.pipelines import colorize
 
     if not images:
         return []

@@ -104,7 +104,7 @@ def evaluate(
     from tqdm.auto import tqdm
 
     from colorizers.model_io.loading import load_model, load_processor
-    from colorizers.pipeline import colorize
+    from colorizers.pipelines import colorize
 
     summaries = []
     if include_gray:

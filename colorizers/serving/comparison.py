@@ -30,7 +30,7 @@ from colorizers.image_io import ImageReadError, read_image
 from colorizers.image_processing_colorizer import image_to_array
 from colorizers.limits import PRIVATE, LimitError, admit_pixels, check_deadline, compute, shorten
 from colorizers.objectives import VIVID_TEMPERATURE
-from colorizers.pipeline import colorize, has_color_distribution
+from colorizers.pipelines import colorize, has_color_distribution
 from colorizers.serving.policy import LoadedModel, RequestError
 
 MAX_PIXELS = PRIVATE.max_pixels  # larger uploads are refused (decompression bombs included); public mode: fewer

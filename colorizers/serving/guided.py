@@ -28,7 +28,7 @@ from PIL import Image
 
 from colorizers.image_processing_colorizer import working_size
 from colorizers.limits import LimitError, admit_pixels, check_deadline, compute
-from colorizers.pipeline import has_color_distribution, predicted_ab, suggestions_from_logits
+from colorizers.pipelines import has_color_distribution, predicted_ab, suggestions_from_logits
 from colorizers.processing.hint_locality import localize_hints
 from colorizers.processing.hints import Hint, HintError, parse_hints, render_hints
 from colorizers.serving.policy import LoadedModel

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from colorizers.losses import discriminator_loss, frozen_forward, generator_adversarial_loss
-from colorizers.pipeline import predicted_ab
+from colorizers.pipelines import predicted_ab
 from colorizers.processing.hints import simulate_hints
 
 if TYPE_CHECKING:

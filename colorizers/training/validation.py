@@ -16,7 +16,7 @@ import torch
 
 from colorizers.color import denormalize_lightness, rgb_to_lab
 from colorizers.evaluation.metrics import as_rgb_uint8, correlations_from_moments, score
-from colorizers.pipeline import predicted_ab
+from colorizers.pipelines import predicted_ab
 
 
 def lightness_planes(pixel_values: torch.Tensor) -> list[np.ndarray]:

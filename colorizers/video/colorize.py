@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 
 from colorizers.color import denormalize_lightness, gray_to_lightness
 from colorizers.image_processing_colorizer import ColorizerImageProcessor
-from colorizers.pipeline import ImageColorizationPipeline, check_temperature, load_pipeline
+from colorizers.pipelines import ImageColorizationPipeline, check_temperature, load_pipeline
 from colorizers.video.frame_color import join_lightness_ab
 from colorizers.video.io import (
     CONTAINERS,

@@ -2,13 +2,14 @@
 (working size, temperature, colour upsampling, images per forward pass), registered with transformers as the
 ``"image-colorization"`` task; ``colorize()`` is a call of it, at each input's own resolution.
 
-    pipe = ImageColorizationPipeline("chroma")  # a preset, a local folder or a Hub id, through colorizers' loader
+    pipe = colorizers.pipeline("image-colorization", model="chroma")  # a preset, a local folder or a Hub id
     pipe = transformers.pipeline("image-colorization", model=colorizers.load_model("chroma"))  # the same object
     pipe(image, temperature=0.3) == colorizers.colorize(image, "chroma", temperature=0.3)
 
 ``transformers.pipeline`` resolves a string itself (a local folder or a Hub id, never a preset name, and in the
-dtype the weights were saved in: chroma ships float16 weights, which colorizers loads in float32), so a preset
-is named through ``ImageColorizationPipeline(name)`` or handed over loaded (``colorizers.load_model(name)``).
+dtype the weights were saved in: chroma ships float16 weights, which colorizers loads in float32).
+``colorizers.pipeline`` is the same function that knows colorizers' names: for this task it builds the pipeline
+through colorizers' loader (``ImageColorizationPipeline(name)``), for any other task it is transformers' own.
 """
 
 from __future__ import annotations
@@ -319,6 +320,23 @@ def load_pipeline(
     elif device is not None:
         model.to(device)
     return ImageColorizationPipeline(model, processor, device=next(model.parameters()).device, **defaults)
+
+
+def pipeline(task: str = TASK, model: PreTrainedModel | str | None = None, **kwargs) -> Pipeline:
+    """``transformers.pipeline`` that also knows colorizers' preset names (the way diffusers' and transformers'
+    own factories know theirs): ``pipeline("image-colorization", model="chroma")``.
+
+    For the ``"image-colorization"`` task a name (preset, local folder or Hub id; ``None`` is
+    ``colorizers.DEFAULT_MODEL``) loads through ``colorizers.load_model`` (checksums, safetensors only, float32)
+    with the preset's decoding defaults, and a loaded model is used as it is; keyword arguments are the
+    pipeline's (``device``, ``revision``, ``size``, ``temperature``, ``edge_aware``, ``autocast``,
+    ``batch_size``). Any other task goes to ``transformers.pipeline`` unchanged.
+    """
+    if task != TASK:
+        import transformers
+
+        return transformers.pipeline(task, model=model, **kwargs)
+    return ImageColorizationPipeline(model, **kwargs)
 
 
 def colorize(
