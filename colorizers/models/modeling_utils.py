@@ -5,8 +5,9 @@
 * ``AbColorizerMixin``: the ``forward`` of such a family, from the scores of its last convolution to the
   output (the colour-distribution head for classification and hybrid, ``output_activation`` and
   ``regression_loss`` for regression);
-* ``pad_to_multiple`` and ``init_convolution``: the padding and the weight initialisation of the
-  convolutional stacks;
+* ``ColorizerPreTrainedModel``: the ``PreTrainedModel`` base of every family, its input and its weight
+  initialisation (``init_convolution``, He for the convolutional stacks and a near-zero last convolution);
+* ``pad_to_multiple``: the padding of the convolutional stacks;
 * ``StridedConvEncoder``, ``UpsamplingDecoder``, ``lightness_to_imagenet``, ``FrozenBackboneMixin`` and
   ``grad_if_trainable``: what the autoencoder (seed report 2) and Deep Koalarization (seed report 3) families
   have in common.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
@@ -114,21 +116,56 @@ def pad_to_multiple(pixel_values: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(pixel_values, (0, pad_w, 0, pad_h), mode=mode)
 
 
-def init_convolution(module: nn.Module, head: nn.Module | None, mode: str = "fan_in") -> None:
-    """Initialise ``module`` if it is a convolution of a ReLU stack (any other module is left alone).
+def init_convolution(
+    module: nn.Module,
+    head: nn.Module,
+    mode: str = "fan_in",
+    negative_slope: float | None = None,
+    head_std: float = 1e-3,
+) -> None:
+    """Initialise ``module`` if it is a convolution of a (Leaky)ReLU stack (any other module is left alone).
 
-    He initialisation (``mode`` "fan_in" or "fan_out"): transformers' default N(0, 0.02) starves deep CNNs. The
-    ``head`` (the last convolution) starts near zero instead, so training starts from the gray prediction
-    (ab = 0) or the uniform colour distribution, not from noise. Biases start at zero.
+    He initialisation (``mode`` "fan_in" or "fan_out"): transformers' default N(0, 0.02) starves deep CNNs. With a
+    ``negative_slope`` the ``nn.Conv2d`` layers feed a LeakyReLU of that slope and get its gain; transposed
+    convolutions feed a ReLU in every family. The ``head`` (the last convolution) starts at N(0, ``head_std``)
+    instead, by default near zero, so training starts from the gray prediction (ab = 0) or the uniform colour
+    distribution, not from noise. Biases start at zero.
     """
     if not isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         return
     if module is head:
-        init.normal_(module.weight, std=1e-3)
+        init.normal_(module.weight, std=head_std)
+    elif negative_slope is not None and isinstance(module, nn.Conv2d):
+        init.kaiming_normal_(module.weight, a=negative_slope, mode=mode, nonlinearity="leaky_relu")
     else:
         init.kaiming_normal_(module.weight, mode=mode, nonlinearity="relu")
     if module.bias is not None:
         init.zeros_(module.bias)
+
+
+class ColorizerPreTrainedModel(PreTrainedModel):
+    """The ``PreTrainedModel`` base of every family: an image in (``pixel_values``), and ``init_convolution``'s
+    initialisation, which the class attributes below steer so that a family states only what differs."""
+
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    # The last convolution, as a dotted path from the model, and the std of its N(0, std) start.
+    output_layer = "head"
+    output_layer_std = 1e-3
+    # He initialisation's mode, and whether the Conv2d layers feed LeakyReLU(config.negative_slope), not ReLU.
+    he_mode = "fan_in"
+    leaky_relu = False
+    # The modules transformers' default initialisation sees first: BatchNorm (weight 1, bias 0, statistics reset).
+    # A family whose initialisation began with it on every module keeps that (its N(0, 0.02) draws on convolutions
+    # that init_convolution then redraws are part of the random sequence its pinned weights come from).
+    default_init_modules: tuple[type[nn.Module], ...] = (nn.BatchNorm2d,)
+
+    def _init_weights(self, module):
+        if isinstance(module, self.default_init_modules):
+            super()._init_weights(module)
+        negative_slope = self.config.negative_slope if self.leaky_relu else None
+        head = self.get_submodule(self.output_layer)
+        init_convolution(module, head, self.he_mode, negative_slope, self.output_layer_std)
 
 
 def lightness_to_imagenet(pixel_values: torch.Tensor, size: int | None = None) -> torch.Tensor:
@@ -216,6 +253,7 @@ __all__ = [
     "IMAGENET_STD",
     "AbColorizerMixin",
     "ColorizerOutput",
+    "ColorizerPreTrainedModel",
     "FrozenBackboneMixin",
     "StridedConvEncoder",
     "UpsamplingDecoder",

@@ -11,17 +11,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
 
 from colorizers.models.efficientnet_lite import EfficientNetLiteEncoder, lightness_to_gray, load_imagenet_weights
 from colorizers.models.modeling_utils import (
     AbColorizerMixin,
     ColorizerOutput,
+    ColorizerPreTrainedModel,
     FrozenBackboneMixin,
     StridedConvEncoder,
     UpsamplingDecoder,
     grad_if_trainable,
-    init_convolution,
     lightness_to_imagenet,
     pad_to_multiple,
 )
@@ -83,16 +82,10 @@ class AutoencoderColorizerDecoder(UpsamplingDecoder):
         super().__init__(config, in_channels, UPSAMPLE_AFTER, extra_upsamplings)
 
 
-class AutoencoderColorizerPreTrainedModel(FrozenBackboneMixin, PreTrainedModel):
+class AutoencoderColorizerPreTrainedModel(FrozenBackboneMixin, ColorizerPreTrainedModel):
     config_class = AutoencoderColorizerConfig
     base_model_prefix = "autoencoder"
-    main_input_name = "pixel_values"
-    input_modalities = ("image",)
-
-    def _init_weights(self, module):
-        if isinstance(module, nn.BatchNorm2d):  # an EfficientNet-Lite's: weight 1, bias 0, statistics reset
-            super()._init_weights(module)
-        init_convolution(module, getattr(getattr(self, "decoder", None), "head", None))  # He, and a near-zero head
+    output_layer = "decoder.head"
 
     def freeze_backbone_if_configured(self) -> None:
         """Make a pretrained encoder's (VGG-16, EfficientNet-Lite) gradients follow `config.freeze_backbone`

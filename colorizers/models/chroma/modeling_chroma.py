@@ -9,12 +9,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from colorizers.models.efficientnet_lite import EfficientNetLiteEncoder, lightness_to_gray, load_imagenet_weights
-from colorizers.models.modeling_utils import init_convolution, pad_to_multiple
+from colorizers.models.modeling_utils import ColorizerPreTrainedModel, pad_to_multiple
 from colorizers.objectives import ColorDistributionHead, ab_bin_centers, objective_channels, regression_loss
 
 from .configuration_chroma import ChromaColorizerConfig
@@ -140,16 +139,15 @@ def _resize_to(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(values, size=like.shape[-2:], mode="nearest")
 
 
-class ChromaColorizerPreTrainedModel(PreTrainedModel):
+class ChromaColorizerPreTrainedModel(ColorizerPreTrainedModel):
     config_class = ChromaColorizerConfig
     base_model_prefix = "chroma_colorizer"
-    main_input_name = "pixel_values"
-    input_modalities = ("image",)
+    # transformers' initialisation of every module (the MLP's linear layers), then He (fan-out) convolutions
+    he_mode = "fan_out"
+    default_init_modules = (nn.Module,)
 
     def _init_weights(self, module):
-        super()._init_weights(module)  # BatchNorm: weight 1, bias 0, running statistics reset
-        # He (fan-out) convolutions; a near-zero head: a uniform colour distribution, or the gray prediction
-        init_convolution(module, getattr(self, "head", None), mode="fan_out")
+        super()._init_weights(module)
         if isinstance(module, ChromaGlobalBranch):
             init.zeros_(module.film.weight)  # FiLM starts as the identity
             init.zeros_(module.film.bias)

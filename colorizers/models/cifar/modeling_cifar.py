@@ -5,11 +5,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from colorizers.models.modeling_utils import init_convolution
+from colorizers.models.modeling_utils import ColorizerPreTrainedModel
 from colorizers.objectives import regression_loss
 
 from .configuration_cifar import CifarColorizerConfig
@@ -39,15 +38,12 @@ def resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return resized.to(images.dtype)
 
 
-class CifarColorizerPreTrainedModel(PreTrainedModel):
+class CifarColorizerPreTrainedModel(ColorizerPreTrainedModel):
     config_class = CifarColorizerConfig
     base_model_prefix = "cifar"
-    main_input_name = "pixel_values"
-    input_modalities = ("image",)
 
     def _init_weights(self, module):
-        # He convolutions, and a near-zero output layer: training starts from mid-gray (ab = 0), not from noise
-        init_convolution(module, getattr(self, "head", None))
+        super()._init_weights(module)  # the near-zero output layer starts training from mid-gray (ab = 0)
         if isinstance(module, nn.Linear):
             # The dense layers are linear (no activation): Glorot, Keras' default, as in the report.
             init.xavier_uniform_(module.weight)

@@ -1,6 +1,6 @@
 """Conditional PatchGAN discriminator for the GAN colorizers (seed report 5's NetDis, pix2pix shape).
 
-Self-contained: imports only torch and transformers (it doubles as the Hub's remote code).
+Its base class, and so its He initialisation, is the colorizers' (``colorizers.models.modeling_utils``).
 
 How a training script uses and saves it, next to the generator::
 
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
-from transformers import initialization as init
 from transformers.utils import ModelOutput
+
+from colorizers.models.modeling_utils import ColorizerPreTrainedModel
 
 from .configuration_discriminator import ColorizerDiscriminatorConfig
 
@@ -60,24 +60,11 @@ class ColorizerDiscriminatorLayer(nn.Module):
         return F.leaky_relu(self.norm(self.conv(hidden_states)), self.negative_slope)
 
 
-class ColorizerDiscriminatorPreTrainedModel(PreTrainedModel):
+class ColorizerDiscriminatorPreTrainedModel(ColorizerPreTrainedModel):
     config_class = ColorizerDiscriminatorConfig
     base_model_prefix = "discriminator"
-    main_input_name = "pixel_values"
-    input_modalities = ("image",)
-
-    def _init_weights(self, module):
-        if isinstance(module, nn.Conv2d):
-            if module is getattr(self, "head", None):
-                init.normal_(module.weight, std=0.02)  # pix2pix's init for the logit layer
-            else:
-                init.kaiming_normal_(
-                    module.weight, a=self.config.negative_slope, mode="fan_in", nonlinearity="leaky_relu"
-                )
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        else:
-            super()._init_weights(module)  # BatchNorm: weight 1, bias 0, fresh running statistics
+    output_layer_std = 0.02  # pix2pix's init for the logit layer
+    leaky_relu = True
 
 
 class ColorizerDiscriminatorModel(ColorizerDiscriminatorPreTrainedModel):

@@ -6,17 +6,17 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModelForImageClassification, PreTrainedModel
+from transformers import AutoModelForImageClassification
 
 from colorizers.models.efficientnet_lite import EfficientNetLiteClassifier, lightness_to_gray, load_imagenet_weights
 from colorizers.models.modeling_utils import (
     AbColorizerMixin,
     ColorizerOutput,
+    ColorizerPreTrainedModel,
     FrozenBackboneMixin,
     StridedConvEncoder,
     UpsamplingDecoder,
     grad_if_trainable,
-    init_convolution,
     lightness_to_imagenet,
     pad_to_multiple,
 )
@@ -45,17 +45,11 @@ class KoalarizationColorizerDecoder(UpsamplingDecoder):
         super().__init__(config, config.fusion_size, UPSAMPLE_AFTER)
 
 
-class KoalarizationColorizerPreTrainedModel(FrozenBackboneMixin, PreTrainedModel):
+class KoalarizationColorizerPreTrainedModel(FrozenBackboneMixin, ColorizerPreTrainedModel):
     config_class = KoalarizationColorizerConfig
     base_model_prefix = "koalarization"
-    main_input_name = "pixel_values"
-    input_modalities = ("image",)
-
-    def _init_weights(self, module):
-        # A transformers classifier is a PreTrainedModel of its own: transformers initialises it with its own rules.
-        if isinstance(module, nn.BatchNorm2d):  # an EfficientNet-Lite's: weight 1, bias 0, statistics reset
-            super()._init_weights(module)
-        init_convolution(module, getattr(getattr(self, "decoder", None), "head", None))  # He, and a near-zero head
+    # A transformers classifier is a PreTrainedModel of its own: transformers initialises it with its own rules.
+    output_layer = "decoder.head"
 
     def freeze_backbone_if_configured(self) -> None:
         """Stop gradients to the classifier when `config.freeze_backbone` says so (as the report did)."""

@@ -5,10 +5,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel, ResNetConfig
+from transformers import ResNetConfig
 from transformers.models.resnet.modeling_resnet import ResNetConvLayer, ResNetEmbeddings, ResNetStage
 
-from colorizers.models.modeling_utils import AbColorizerMixin, ColorizerOutput, init_convolution, pad_to_multiple
+from colorizers.models.modeling_utils import (
+    AbColorizerMixin,
+    ColorizerOutput,
+    ColorizerPreTrainedModel,
+    pad_to_multiple,
+)
 from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_resnet import ResNetColorizerConfig
@@ -58,16 +63,13 @@ class ResNetColorizerBackbone(nn.Module):
         return hidden_states
 
 
-class ResNetColorizerPreTrainedModel(PreTrainedModel):
+class ResNetColorizerPreTrainedModel(ColorizerPreTrainedModel):
     config_class = ResNetColorizerConfig
     base_model_prefix = "resnet_colorizer"
-    main_input_name = "pixel_values"
-    input_modalities = ("image",)
-
-    def _init_weights(self, module):
-        super()._init_weights(module)  # BatchNorm: weight 1, bias 0, running statistics reset
-        # ResNet's own initialisation (He, fan-out), and a near-zero output layer
-        init_convolution(module, getattr(self, "output_conv", None), mode="fan_out")
+    # ResNet's own initialisation (He, fan-out), after transformers' of every module
+    output_layer = "output_conv"
+    he_mode = "fan_out"
+    default_init_modules = (nn.Module,)
 
 
 class ResNetColorizerModel(AbColorizerMixin, ResNetColorizerPreTrainedModel):

@@ -5,10 +5,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
-from transformers import initialization as init
 
-from colorizers.models.modeling_utils import AbColorizerMixin, ColorizerOutput, pad_to_multiple
+from colorizers.models.modeling_utils import (
+    AbColorizerMixin,
+    ColorizerOutput,
+    ColorizerPreTrainedModel,
+    pad_to_multiple,
+)
 from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_strided_unet import StridedUNetColorizerConfig
@@ -48,28 +51,10 @@ class StridedUNetColorizerUpBlock(nn.Module):
         return F.relu(self.norm(self.conv(hidden_states)))
 
 
-class StridedUNetColorizerPreTrainedModel(PreTrainedModel):
+class StridedUNetColorizerPreTrainedModel(ColorizerPreTrainedModel):
     config_class = StridedUNetColorizerConfig
     base_model_prefix = "strided_unet"
-    main_input_name = "pixel_values"
-    input_modalities = ("image",)
-
-    def _init_weights(self, module):
-        # He initialisation for the (Leaky)ReLU stacks; transformers' default N(0, 0.02) starves deep CNNs.
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            if module is getattr(self, "head", None):
-                # A near-zero head starts training from the gray prediction (ab = 0), not from noise.
-                init.normal_(module.weight, std=1e-3)
-            elif isinstance(module, nn.Conv2d):
-                init.kaiming_normal_(
-                    module.weight, a=self.config.negative_slope, mode="fan_in", nonlinearity="leaky_relu"
-                )
-            else:
-                init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        else:
-            super()._init_weights(module)  # BatchNorm: weight 1, bias 0, fresh running statistics
+    leaky_relu = True  # the encoder's; the decoder's transposed convolutions feed ReLU
 
 
 class StridedUNetColorizerModel(AbColorizerMixin, StridedUNetColorizerPreTrainedModel):

@@ -5,10 +5,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from colorizers.models.modeling_utils import AbColorizerMixin, ColorizerOutput, init_convolution, pad_to_multiple
+from colorizers.models.modeling_utils import (
+    AbColorizerMixin,
+    ColorizerOutput,
+    ColorizerPreTrainedModel,
+    pad_to_multiple,
+)
 from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_unet import UNetColorizerConfig
@@ -39,15 +43,10 @@ class UNetColorizerUpBlock(GradientCheckpointingLayer):
         return self.conv(torch.cat([self.upsample(hidden_states), skip], dim=1))
 
 
-class UNetColorizerPreTrainedModel(PreTrainedModel):
+class UNetColorizerPreTrainedModel(ColorizerPreTrainedModel):
     config_class = UNetColorizerConfig
     base_model_prefix = "unet"
-    main_input_name = "pixel_values"
-    input_modalities = ("image",)
     supports_gradient_checkpointing = True
-
-    def _init_weights(self, module):
-        init_convolution(module, getattr(self, "head", None))  # He, and a near-zero head
 
 
 class UNetColorizerModel(AbColorizerMixin, UNetColorizerPreTrainedModel):

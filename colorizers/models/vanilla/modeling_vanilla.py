@@ -5,9 +5,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
 
-from colorizers.models.modeling_utils import AbColorizerMixin, ColorizerOutput, init_convolution
+from colorizers.models.modeling_utils import AbColorizerMixin, ColorizerOutput, ColorizerPreTrainedModel
 from colorizers.objectives import ColorDistributionHead, objective_channels
 
 from .configuration_vanilla import VanillaColorizerConfig
@@ -18,14 +17,9 @@ class VanillaColorizerOutput(ColorizerOutput):
     """The output of `VanillaColorizerModel`: `colorizers.models.modeling_utils.ColorizerOutput`'s fields."""
 
 
-class VanillaColorizerPreTrainedModel(PreTrainedModel):
+class VanillaColorizerPreTrainedModel(ColorizerPreTrainedModel):
     config_class = VanillaColorizerConfig
     base_model_prefix = "vanilla"
-    main_input_name = "pixel_values"
-    input_modalities = ("image",)
-
-    def _init_weights(self, module):
-        init_convolution(module, getattr(self, "head", None))  # He, and a near-zero head
 
 
 class VanillaColorizerModel(AbColorizerMixin, VanillaColorizerPreTrainedModel):
