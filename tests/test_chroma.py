@@ -125,3 +125,18 @@ def test_prior_correction_mutes_a_model_trained_with_rebalancing():
     model.config.prior_correction = 1.0
     muted = model(pixel_values=pixel_values, temperature=1.0).ab.abs().mean()
     assert muted < vivid
+
+
+def test_a_frozen_backbone_is_frozen_from_the_start_and_after_loading(tmp_path):
+    from colorizers.models.chroma import ChromaColorizerConfig, ChromaColorizerModel
+
+    config = ChromaColorizerConfig(
+        backbone="efficientnet-lite0", image_size=64, decoder_size=8, global_size=8, freeze_backbone=True
+    )
+    model = ChromaColorizerModel(config)
+    model.save_pretrained(tmp_path)
+    # loading makes fresh, trainable parameters: the loaded model freezes them again
+    for candidate in (model, ChromaColorizerModel.from_pretrained(tmp_path).train()):
+        encoder = candidate.backbone.encoder
+        assert not any(p.requires_grad for p in encoder.parameters()) and not encoder.training
+        assert candidate.training and all(p.requires_grad for p in candidate.backbone.laterals.parameters())

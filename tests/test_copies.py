@@ -128,6 +128,21 @@ def test_ab_families_share_one_forward():
             assert model_class.colorizer_output_class.__name__ == model_class.__name__.replace("Model", "Output")
 
 
+def test_families_with_a_frozen_backbone_share_one_freezing():
+    shared = colorizers.models.modeling_utils.FrozenBackboneMixin
+    freezing = [
+        model_class
+        for module in FAMILIES.values()
+        for config_class, model_class in module.AUTO_CLASSES
+        if "freeze_backbone" in config_class.__dataclass_fields__
+    ]
+    assert len(freezing) == 3  # chroma, the autoencoder and Deep Koalarization
+    for model_class in freezing:
+        assert issubclass(model_class, shared), model_class
+        for name in ("train", "sync_backbone_freezing", "from_pretrained"):
+            assert getattr(model_class, name).__qualname__.startswith(shared.__name__), (model_class, name)
+
+
 def test_modeling_utils_is_not_a_family():
     assert "modeling_utils" not in FAMILIES
     assert all(Path(module.__file__).name == "__init__.py" for module in FAMILIES.values())

@@ -8,9 +8,10 @@
 * ``ColorizerPreTrainedModel``: the ``PreTrainedModel`` base of every family, its input and its weight
   initialisation (``init_convolution``, He for the convolutional stacks and a near-zero last convolution);
 * ``pad_to_multiple``: the padding of the convolutional stacks;
-* ``StridedConvEncoder``, ``UpsamplingDecoder``, ``lightness_to_imagenet``, ``FrozenBackboneMixin`` and
-  ``grad_if_trainable``: what the autoencoder (seed report 2) and Deep Koalarization (seed report 3) families
-  have in common.
+* ``FrozenBackboneMixin``: a pretrained part that ``config.freeze_backbone`` freezes (chroma, the autoencoder and
+  Deep Koalarization);
+* ``StridedConvEncoder``, ``UpsamplingDecoder``, ``lightness_to_imagenet`` and ``grad_if_trainable``: what the
+  autoencoder (seed report 2) and Deep Koalarization (seed report 3) families have in common.
 
 A plain module, not a family: ``colorizers.models`` registers its sub-packages only. Families import it like
 any other module; a Hub repository carries it as its ``modeling_utils.py``, assembled at push time by
@@ -230,14 +231,37 @@ class UpsamplingDecoder(nn.Module):
 
 
 class FrozenBackboneMixin:
-    """For a ``PreTrainedModel`` whose ``freeze_backbone_if_configured()`` stops gradients to a pretrained part
-    (listed before ``PreTrainedModel`` among its bases)."""
+    """For a ``PreTrainedModel`` with a pretrained part that ``config.freeze_backbone`` may freeze (listed before
+    ``PreTrainedModel`` among its bases); the family names that part with ``freezable_backbone()``.
+
+    A frozen backbone gets no gradient and stays in eval mode while the rest trains, so it keeps its pretrained
+    batch-norm statistics too.
+    """
+
+    def freezable_backbone(self) -> nn.Module | None:
+        """The part ``config.freeze_backbone`` governs; None when this model has none."""
+        raise NotImplementedError
+
+    def sync_backbone_freezing(self) -> None:
+        """Make the backbone's gradients and mode follow ``config.freeze_backbone``: after building or loading the
+        model or its backbone, and after the config changed (the training setup calls it when fine-tuning)."""
+        backbone = self.freezable_backbone()
+        if backbone is not None:
+            backbone.requires_grad_(not self.config.freeze_backbone)
+            self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        backbone = self.freezable_backbone()
+        if backbone is not None and self.config.freeze_backbone:
+            backbone.eval()
+        return self
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         # Loading replaces every parameter with a fresh, trainable one: freeze again afterwards.
         loaded = super().from_pretrained(*args, **kwargs)
-        (loaded[0] if isinstance(loaded, tuple) else loaded).freeze_backbone_if_configured()
+        (loaded[0] if isinstance(loaded, tuple) else loaded).sync_backbone_freezing()
         return loaded
 
 

@@ -87,23 +87,9 @@ class AutoencoderColorizerPreTrainedModel(FrozenBackboneMixin, ColorizerPreTrain
     base_model_prefix = "autoencoder"
     output_layer = "decoder.head"
 
-    def freeze_backbone_if_configured(self) -> None:
-        """Make a pretrained encoder's (VGG-16, EfficientNet-Lite) gradients follow `config.freeze_backbone`
-        (frozen, as the report did); a frozen Lite also keeps its batch-norm statistics (eval mode)."""
-        if self.config.encoder_type in PRETRAINED_ENCODER_TYPES:
-            self.encoder.requires_grad_(not self.config.freeze_backbone)
-            self.train(self.training)
-
-    def sync_backbone_freezing(self) -> None:
-        """Follow `config.freeze_backbone` after the config changed (the training setup calls it when
-        fine-tuning): `freeze_backbone_if_configured`."""
-        self.freeze_backbone_if_configured()
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.config.encoder_type in LITE_ENCODER_TYPES and self.config.freeze_backbone:
-            self.encoder.eval()  # a frozen EfficientNet-Lite keeps its ImageNet batch-norm statistics
-        return self
+    def freezable_backbone(self) -> nn.Module | None:
+        """A pretrained encoder (VGG-16, EfficientNet-Lite): frozen by default, as the report did."""
+        return self.encoder if self.config.encoder_type in PRETRAINED_ENCODER_TYPES else None
 
 
 class AutoencoderColorizerModel(AbColorizerMixin, AutoencoderColorizerPreTrainedModel):
@@ -124,7 +110,7 @@ class AutoencoderColorizerModel(AbColorizerMixin, AutoencoderColorizerPreTrained
         # the classification and hybrid objectives decode the head's scores over ab bins at full resolution
         self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
         self.post_init()
-        self.freeze_backbone_if_configured()
+        self.sync_backbone_freezing()
 
     def load_pretrained_backbone(
         self,
@@ -158,7 +144,7 @@ class AutoencoderColorizerModel(AbColorizerMixin, AutoencoderColorizerPreTrained
                     f"not backbone_id or download arguments"
                 )
             load_imagenet_weights(self.encoder.lite)
-            self.freeze_backbone_if_configured()
+            self.sync_backbone_freezing()
             return self
         from safetensors.torch import load_file
 

