@@ -100,21 +100,23 @@ class Limits:
 
 ADMITTED_PER_SLOT = 8  # Limits.admitted_requests: requests let in per compute slot
 PRIVATE = Limits()
-PUBLIC = Limits(
-    public=True,
-    upload_mb=50.0,
-    max_megapixels=40.0,
-    max_working_size=1024,
-    models_per_request=4,
-    request_seconds=120.0,
-    video_seconds=30.0,
-    queue_size=32,
-    concurrency=3,
-    inflight_megapixels=48.0,
-    requests_per_minute=60,
-    max_parameters=100_000_000,
-    max_weight_mb=500.0,
-)
+# What public mode changes (a Space, an exposed server); everything else keeps the private default.
+PUBLIC_VALUES = {
+    "public": True,
+    "upload_mb": 50.0,
+    "max_megapixels": 40.0,
+    "max_working_size": 1024,
+    "models_per_request": 4,
+    "request_seconds": 120.0,
+    "video_seconds": 30.0,
+    "queue_size": 32,
+    "concurrency": 3,
+    "inflight_megapixels": 48.0,
+    "requests_per_minute": 60,
+    "max_parameters": 100_000_000,
+    "max_weight_mb": 500.0,
+}
+PUBLIC = Limits(**PUBLIC_VALUES)
 # Environment variables overriding each default (both modes); hub_allowlist is comma-separated.
 ENVIRONMENT = {
     "upload_mb": "COLORIZERS_MAX_UPLOAD_MB",

@@ -742,3 +742,24 @@ def test_card_says_where_a_model_falls_below_the_gray_prediction_and_why(tmp_pat
     assert "cbsd68" not in line
     above = _save_folder(tiny_model("gan"), tmp_path / "above", extras=True)
     assert "Below the gray prediction" not in model_card.render_model_card(above, preset_name="gan").text
+
+
+def test_a_push_refuses_an_index_with_missing_or_escaping_shards(tmp_path):
+    (tmp_path / "model-00001-of-00002.safetensors").write_bytes(b"")
+    index = tmp_path / "model.safetensors.index.json"
+    shards = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}
+    index.write_text(json.dumps({"weight_map": shards}))
+    with pytest.raises(
+        model_folder.NotASavedModelError, match="missing weight shards listed in its index: model-00002"
+    ):
+        model_folder.weight_files(tmp_path)
+    index.write_text(json.dumps({"weight_map": {"a": "../elsewhere.safetensors"}}))
+    with pytest.raises(model_folder.NotASavedModelError, match="names weight files outside its folder"):
+        model_folder.weight_files(tmp_path)
+    index.write_text("{not json")
+    with pytest.raises(model_folder.NotASavedModelError, match="is not a valid safetensors index"):
+        model_folder.weight_files(tmp_path)
+    index.unlink()
+    assert model_folder.weight_files(tmp_path) == []
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    assert model_folder.weight_files(tmp_path) == [tmp_path / "model.safetensors"]

@@ -175,6 +175,7 @@ def resolution_info(models: Any) -> dict:
 # The tab -----------------------------------------------------------------------------------------------
 
 UPLOAD = dict(type="filepath", image_mode=None, sources=["upload", "clipboard"], format="png")
+RESULT = dict(type="filepath", format="png", interactive=False)  # a colorized image: lossless, read-only
 
 
 @dataclass
@@ -276,12 +277,7 @@ def outputs_row() -> tuple[gr.Gallery, gr.Dropdown, gr.ImageSlider]:
         with gr.Column(scale=2):
             chosen = gr.Dropdown(label="Before / after for", choices=[], interactive=False, elem_id="chosen")
             slider = gr.ImageSlider(
-                label="Black-and-white input | colorized",
-                type="filepath",
-                format="png",
-                interactive=False,
-                max_height=360,
-                elem_id="before-after",
+                label="Black-and-white input | colorized", max_height=360, elem_id="before-after", **RESULT
             )
     return gallery, chosen, slider
 

@@ -19,7 +19,7 @@ import gradio as gr
 from gradio import FileData
 
 from colorizers import get_preset
-from colorizers.app.compare import DEFAULT_VIVIDNESS, ordered_presets, preset_choices
+from colorizers.app.compare import DEFAULT_VIVIDNESS, RESULT, UPLOAD, ordered_presets, preset_choices
 from colorizers.app.context import ServerContext, file_key
 from colorizers.image_io import save_image
 from colorizers.image_processing_colorizer import image_to_lightness
@@ -335,23 +335,8 @@ class GuideControls:
 
 def photo_column() -> tuple[gr.Image, gr.Image]:
     """The photo to click on, and the guided result under it."""
-    photo = gr.Image(
-        label="Photo (click to add a hint)",
-        type="filepath",
-        image_mode=None,
-        height=380,
-        sources=["upload", "clipboard"],
-        format="png",
-        elem_id="guide-image",
-    )
-    result = gr.Image(
-        label="Guided colorization",
-        type="filepath",
-        format="png",
-        interactive=False,
-        height=380,
-        elem_id="guide-result",
-    )
+    photo = gr.Image(label="Photo (click to add a hint)", height=380, elem_id="guide-image", **UPLOAD)
+    result = gr.Image(label="Guided colorization", height=380, elem_id="guide-result", **RESULT)
     return photo, result
 
 

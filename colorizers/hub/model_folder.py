@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from colorizers.hub.eval_results import EvalResultsError, read_eval_results
+from colorizers.model_io.checks import BrokenModelError
+from colorizers.model_io.checks import weight_files as checked_weight_files
 from colorizers.model_io.loading import PICKLE_SUFFIXES
 from colorizers.models import FAMILIES
 from colorizers.registry import PresetMismatchError, get_preset, list_models, match_preset, preset_names_of
@@ -110,19 +112,16 @@ def _recorded_training(path: Path) -> dict | None:
 
 
 def weight_files(path: Path) -> list[Path]:
-    """The folder's safetensors files: the shards of ``model.safetensors.index.json``, or ``model.safetensors``."""
-    index = path / "model.safetensors.index.json"
-    if index.is_file():
-        try:
-            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
-        except (OSError, json.JSONDecodeError, KeyError, AttributeError) as error:
-            raise NotASavedModelError(f"{index} is not a valid safetensors index: {error}") from error
-        missing = [shard for shard in shards if not (path / shard).is_file()]
-        if missing:
-            raise NotASavedModelError(f"{path} is missing weight shards listed in its index: {', '.join(missing)}")
-        return [path / shard for shard in shards]
-    single = path / "model.safetensors"
-    return [single] if single.is_file() else []
+    """The folder's safetensors files (``model_io.checks.weight_files``: the shards of its index, or
+    ``model.safetensors``), each of which must exist: a push uploads them all."""
+    try:
+        files = checked_weight_files(path)
+    except BrokenModelError as error:
+        raise NotASavedModelError(str(error)) from None
+    missing = [file.name for file in files if not file.is_file()]
+    if missing:
+        raise NotASavedModelError(f"{path} is missing weight shards listed in its index: {', '.join(missing)}")
+    return files
 
 
 def tensor_infos(file: Path) -> dict[str, tuple[list[int], str]]:
