@@ -161,3 +161,41 @@ def test_no_function_is_longer_than_a_screenful_or_two():
 def test_app_reads_in_one_pass():
     lines = len((ROOT / "app.py").read_text().splitlines())
     assert lines < MAX_APP_LINES, f"app.py has {lines} lines (under {MAX_APP_LINES}): move logic into the library"
+
+
+def layout_names() -> tuple[set[str], set[str]]:
+    """The names the README's Layout block gives: at the repository's top level, and inside ``colorizers/``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("\n## Layout\n", 1)[1].split("```", 2)[1]
+    top, package = set(), set()
+    for line in block.splitlines():
+        if not line.strip() or line.startswith("   "):  # a description carried onto the next line
+            continue
+        words = line.split()
+        if line.startswith("  "):  # inside colorizers/: the names before the description
+            for word in words:
+                if not word.endswith((".py", "/")):
+                    break
+                package.add(word)
+        else:
+            top.add(words[0].split("/")[0] + "/" if "/" in words[0] else words[0])
+    return top, package
+
+
+def test_the_readme_layout_names_every_part_of_the_tree():
+    import subprocess
+
+    tracked = subprocess.run(
+        ["git", "ls-tree", "--name-only", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.split()
+    top, package = layout_names()
+    if tracked:  # a git checkout
+        expected_top = {name + "/" if (ROOT / name).is_dir() else name for name in tracked}
+        expected_top -= {".ci/", ".gitignore", "README.md", "pyproject.toml", "requirements.txt"}
+        assert top == expected_top
+    expected_package = {
+        path.name + ("/" if path.is_dir() else "")
+        for path in PACKAGE.iterdir()
+        if (path.suffix == ".py" and path.name != "__init__.py") or (path.is_dir() and path.name != "__pycache__")
+    }
+    assert package == expected_package
