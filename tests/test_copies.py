@@ -118,13 +118,14 @@ def test_family_outputs_are_the_shared_output():
             assert vars(cls).get("__annotations__", {}) == {}, f"{name} repeats the shared fields"
 
 
-def test_ab_families_share_one_forward():
+def test_ab_families_share_one_forward_and_its_config_fields():
     shared = colorizers.models.modeling_utils.AbColorizerMixin
     for family, module in FAMILIES.items():
         if family in ("chroma", "cifar", "discriminator"):  # hints and semantic classes, rgb, patch logits
             continue
-        for _, model_class in module.AUTO_CLASSES:
+        for config_class, model_class in module.AUTO_CLASSES:
             assert model_class.forward is shared.forward, model_class
+            assert issubclass(config_class, colorizers.models.modeling_utils.AbColorizerConfig), config_class
             assert model_class.colorizer_output_class.__name__ == model_class.__name__.replace("Model", "Output")
 
 

@@ -30,6 +30,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForImageToImage
 import colorizers
 from colorizers import registry
 from colorizers.models import FAMILIES
+from colorizers.models.modeling_utils import AB_COLORIZER_ARGUMENTS, AbColorizerConfig
 from colorizers.objectives import OBJECTIVE_ARGUMENTS, ObjectiveConfig
 
 # A square size, odd and non-square sizes (both orientations) and sizes below every model's stride.
@@ -438,13 +439,15 @@ def test_every_config_field_is_documented_once_with_its_default(family):
     config_class = _config_class(family)
     inherited = {field.name for field in dataclasses.fields(PreTrainedConfig)}
     doc = config_class.__doc__
-    assert OBJECTIVE_ARGUMENTS not in doc  # ObjectiveConfig wrote the objective's arguments in its place
+    # ObjectiveConfig and AbColorizerConfig wrote the shared arguments in their places
+    assert OBJECTIVE_ARGUMENTS not in doc and AB_COLORIZER_ARGUMENTS not in doc
+    shared = {**ObjectiveConfig.__annotations__, **AbColorizerConfig.__annotations__}
     for field in dataclasses.fields(config_class):
         if field.name in inherited:
             continue
         entries = re.findall(rf"^        {field.name} \(`.*?, (?:defaults to|\*optional\*)([^:]*)", doc, re.M)
         assert len(entries) == 1, f"{config_class.__name__}: {field.name} is documented {len(entries)} times"
-        if issubclass(config_class, ObjectiveConfig) and field.name in ObjectiveConfig.__annotations__:
+        if field.name in shared:
             assert entries[0].strip(' `")') == str(field.default), (field.name, entries[0])
 
 

@@ -1,5 +1,8 @@
 """What the colorizer families share besides their colour objectives (``colorizers.objectives``).
 
+* ``AbColorizerConfig``: the base of the configs of the families that predict ab, the fields
+  ``AbColorizerMixin`` reads (beside the objective's, ``colorizers.objectives.ObjectiveConfig``), their documentation
+  and their validation;
 * ``ColorizerOutput``: the output of every family that predicts ab (each family names its own subclass,
   ``UNetColorizerOutput``, ``VanillaColorizerOutput``, ...);
 * ``AbColorizerMixin``: the ``forward`` of such a family, from the scores of its last convolution to the
@@ -14,26 +17,84 @@
   autoencoder (seed report 2) and Deep Koalarization (seed report 3) families have in common.
 
 A plain module, not a family: ``colorizers.models`` registers its sub-packages only. Families import it like
-any other module; a Hub repository carries it as its ``modeling_utils.py``, assembled at push time by
-``colorizers.hub.remote_code``, so it imports nothing but torch, transformers and ``colorizers`` modules.
+any other module, configurations too; a Hub repository carries it as its ``modeling_utils.py``, assembled at push
+time by ``colorizers.hub.remote_code``, so it imports nothing but torch, transformers, huggingface_hub and
+``colorizers`` modules.
 """
 
+# No "from __future__ import annotations" here: @strict checks AbColorizerConfig's fields against their real types.
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from huggingface_hub.dataclasses import strict
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from colorizers.objectives import objective_channels, regression_loss
+from colorizers.objectives import (
+    OBJECTIVE_ARGUMENTS,
+    ObjectiveConfig,
+    check_objective_config,
+    check_regression_config,
+    objective_channels,
+    regression_loss,
+)
 
 # ImageNet statistics of the 0..1 RGB input the pretrained encoders and classifiers expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # The convolutions of StridedConvEncoder that halve the resolution (layers 1, 3 and 5).
 STRIDED_LAYERS = (0, 2, 4)
+
+
+# Where a family's docstring lists the shared arguments; AbColorizerConfig puts their documentation there.
+AB_COLORIZER_ARGUMENTS = (
+    "        (the ab colorizer's arguments, from colorizers.models.modeling_utils.AbColorizerConfig)\n"
+)
+_AB_COLORIZER_ARGUMENTS_DOC = """\
+        loss_type (`str`, defaults to `"{loss_type}"`): the regression loss on ab when `labels` are given (and the
+            hybrid objective's regression term): `"mse"`, `"l1"` or `"huber"`.
+        huber_delta (`float`, defaults to {huber_delta}): Huber transition point, in normalised ab units.
+{objective_arguments}\
+        distribution_stride (`int`, defaults to {distribution_stride}): classification and hybrid predict one colour
+            distribution per cell of this many pixels (the scores are average-pooled; Zhang et al. predicted at 1/4),
+            and the decoded ab is upsampled bilinearly.
+"""
+
+
+@strict
+class AbColorizerConfig(ObjectiveConfig):
+    """Base of the configs of the families that predict ab with ``AbColorizerMixin``: the objective's fields
+    (``ObjectiveConfig``) and the ones its ``forward`` reads, with the defaults most families use (a family
+    redeclares a field to change its default).
+
+    A subclass's docstring names the place of the documentation of ``loss_type``, ``huber_delta``, the objective's
+    arguments and ``distribution_stride`` with the line ``AB_COLORIZER_ARGUMENTS``; it is written there, with that
+    family's defaults, when the class is created. ``output_activation`` and ``image_size`` each family documents
+    itself: what it says of them is the family's own (the report's choice). ``validate_ab_colorizer`` validates
+    the shared fields.
+    """
+
+    output_activation: str = "none"
+    loss_type: str = "mse"
+    huber_delta: float | int = 0.1
+    distribution_stride: int = 4
+    image_size: int = 256
+
+    def __init_subclass__(cls, **kwargs):
+        # first, so that ObjectiveConfig then writes the objective's arguments where this puts their marker
+        if cls.__doc__ and AB_COLORIZER_ARGUMENTS in cls.__doc__:
+            defaults = {name: getattr(cls, name) for name in AbColorizerConfig.__annotations__}
+            documentation = _AB_COLORIZER_ARGUMENTS_DOC.format(objective_arguments=OBJECTIVE_ARGUMENTS, **defaults)
+            cls.__doc__ = cls.__doc__.replace(AB_COLORIZER_ARGUMENTS, documentation)
+        super().__init_subclass__(**kwargs)
+
+    def validate_ab_colorizer(self):
+        # a @strict class validator, run with each family's own validate_architecture
+        check_objective_config(self)
+        check_regression_config(self)
 
 
 @dataclass
@@ -273,8 +334,10 @@ def grad_if_trainable(module: nn.Module):
 
 
 __all__ = [
+    "AB_COLORIZER_ARGUMENTS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "AbColorizerConfig",
     "AbColorizerMixin",
     "ColorizerOutput",
     "ColorizerPreTrainedModel",

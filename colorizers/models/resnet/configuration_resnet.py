@@ -2,11 +2,11 @@
 
 from huggingface_hub.dataclasses import strict
 
-from colorizers.objectives import ObjectiveConfig, check_objective_config, check_regression_config
+from colorizers.models.modeling_utils import AbColorizerConfig
 
 
 @strict
-class ResNetColorizerConfig(ObjectiveConfig):
+class ResNetColorizerConfig(AbColorizerConfig):
     r"""The first half of ResNet-18 followed by an upsampling head; predicts the ab channels of CIELAB from L.
 
     Backbone (seed reports 1 and 5): ResNet-18's stem (Conv7x7 stride 2, BN, ReLU, MaxPool3x3 stride 2)
@@ -43,14 +43,7 @@ class ResNetColorizerConfig(ObjectiveConfig):
             Channels of the head's three widths, as above.
         output_activation (`str`, defaults to `"none"`):
             `"none"` (linear, as in the reports) or `"tanh"`.
-        loss_type (`str`, defaults to `"mse"`):
-            Loss computed when `labels` are given: `"mse"`, `"l1"` or `"huber"`.
-        huber_delta (`float`, defaults to 0.1):
-            Transition point of the Huber (smooth L1) loss, in normalised ab units.
-        (the objective's arguments, from colorizers.objectives.ObjectiveConfig)
-        distribution_stride (`int`, defaults to 4): classification and hybrid predict one colour distribution
-            per cell of this many pixels (the scores are average-pooled; Zhang et al. predicted at 1/4), and
-            the decoded ab is upsampled bilinearly.
+        (the ab colorizer's arguments, from colorizers.models.modeling_utils.AbColorizerConfig)
         image_size (`int`, defaults to 224):
             Default working resolution (longest edge); seed report 1's 224.
     """
@@ -62,14 +55,9 @@ class ResNetColorizerConfig(ObjectiveConfig):
     backbone_hidden_sizes: list[int] | tuple[int, ...] = (64, 128)
     backbone_depths: list[int] | tuple[int, ...] = (2, 2)
     head_hidden_sizes: list[int] | tuple[int, ...] = (128, 64, 32)
-    output_activation: str = "none"
-    loss_type: str = "mse"
-    huber_delta: float = 0.1
-    distribution_stride: int = 4
     image_size: int = 224
 
     def validate_architecture(self):
-        check_objective_config(self)
         if self.embedding_size <= 0:
             raise ValueError(f"embedding_size must be positive, got {self.embedding_size}")
         if len(self.backbone_hidden_sizes) != 2 or any(size <= 0 for size in self.backbone_hidden_sizes):
@@ -84,7 +72,6 @@ class ResNetColorizerConfig(ObjectiveConfig):
             raise ValueError(
                 f"head_hidden_sizes must be three positive channel counts, got {list(self.head_hidden_sizes)}"
             )
-        check_regression_config(self)
         if self.image_size < 8:
             raise ValueError(f"image_size must be at least 8 (the backbone's stride), got {self.image_size}")
 

@@ -4,14 +4,13 @@ import math
 
 from huggingface_hub.dataclasses import strict
 
-from colorizers.objectives import ObjectiveConfig, check_objective_config, check_regression_config
+from colorizers.models.modeling_utils import AbColorizerConfig
 
-OUTPUT_ACTIVATIONS = ("tanh", "none")
 TRAINING_OBJECTIVES = ("regression", "gan")
 
 
 @strict
-class StridedUNetColorizerConfig(ObjectiveConfig):
+class StridedUNetColorizerConfig(AbColorizerConfig):
     r"""Strided-convolution encoder-decoder that predicts the ab channels of CIELAB from L (seed report 5,
     "ResNet / UNet / GAN / UNet-GAN"): the report's UNet and, with `skip_connections=False`, its GAN
     generator (NetGen).
@@ -55,19 +54,12 @@ class StridedUNetColorizerConfig(ObjectiveConfig):
             Slope of the encoder's LeakyReLU, in [0, 1).
         output_activation (`str`, defaults to `"tanh"`):
             `"tanh"` (the report's) or `"none"` (linear).
-        loss_type (`str`, defaults to `"mse"`):
-            Reconstruction loss computed when `labels` are given: `"mse"`, `"l1"` or `"huber"`.
-        huber_delta (`float`, defaults to 0.1):
-            Transition point of the Huber (smooth L1) loss, in normalised ab units.
         training_objective (`str`, defaults to `"regression"`):
             `"regression"` or `"gan"`, as above.
         gan_l1_weight (`float`, defaults to 100.0):
             lambda in BCE + lambda * reconstruction loss when `training_objective="gan"` (pix2pix's 100).
             Non-negative; ignored for `"regression"`.
-        (the objective's arguments, from colorizers.objectives.ObjectiveConfig)
-        distribution_stride (`int`, defaults to 4): classification and hybrid predict one colour distribution
-            per cell of this many pixels (the scores are average-pooled; Zhang et al. predicted at 1/4), and
-            the decoded ab is upsampled bilinearly.
+        (the ab colorizer's arguments, from colorizers.models.modeling_utils.AbColorizerConfig)
         image_size (`int`, defaults to 256):
             Default working resolution (longest edge). The report does not state its resolution; 256 is
             a multiple of 32 (no padding) and pix2pix's size.
@@ -79,22 +71,16 @@ class StridedUNetColorizerConfig(ObjectiveConfig):
     skip_connections: bool = True
     negative_slope: float | int = 0.1
     output_activation: str = "tanh"
-    loss_type: str = "mse"
-    huber_delta: float | int = 0.1
     training_objective: str = "regression"
     gan_l1_weight: float | int = 100.0
-    distribution_stride: int = 4
-    image_size: int = 256
 
     def validate_architecture(self):
-        check_objective_config(self)
         if len(self.hidden_sizes) < 2:
             raise ValueError(f"hidden_sizes needs at least 2 levels, got {list(self.hidden_sizes)}")
         if any(size <= 0 for size in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must all be positive, got {list(self.hidden_sizes)}")
         if not 0 <= self.negative_slope < 1:
             raise ValueError(f"negative_slope must be in [0, 1), got {self.negative_slope}")
-        check_regression_config(self, OUTPUT_ACTIVATIONS)
         if self.training_objective not in TRAINING_OBJECTIVES:
             raise ValueError(
                 f"training_objective must be one of {TRAINING_OBJECTIVES}, got {self.training_objective!r}"

@@ -2,17 +2,17 @@
 
 from huggingface_hub.dataclasses import strict
 
-from colorizers.objectives import ObjectiveConfig, check_objective_config, check_regression_config
+from colorizers.models.modeling_utils import AbColorizerConfig
 
 
 @strict
-class UNetColorizerConfig(ObjectiveConfig):
+class UNetColorizerConfig(AbColorizerConfig):
     r"""U-Net that predicts the ab channels of CIELAB from L (seed report 1, "Vanilla / U-Net / ResNet").
 
     Encoder: double Conv3x3 (ReLU, same padding) blocks at `hidden_sizes`, MaxPool2 between them.
     Decoder: ConvTranspose2x2 stride 2, concatenation with the encoder block of the same size, double
     Conv3x3, back up to the first width; a final Conv3x3 to 2 channels. The default widths
-    32-64-128-256-512 give the report's ~7.8M parameters.
+    32-64-128-256-512 give the report's ~7.8M parameters. The report trained with MSE (`loss_type`'s default).
 
     The model is fully convolutional: inputs whose sides are not multiples of
     ``2 ** (len(hidden_sizes) - 1)`` are reflect-padded and the output cropped back, so any size works.
@@ -22,14 +22,7 @@ class UNetColorizerConfig(ObjectiveConfig):
             Channels of each encoder level (the decoder mirrors them). At least 2 levels.
         output_activation (`str`, defaults to `"none"`):
             `"none"` (linear, the equivalent of the report's ReLU on 0..255-offset ab) or `"tanh"`.
-        loss_type (`str`, defaults to `"mse"`):
-            Loss computed when `labels` are given: `"mse"` (the report's), `"l1"` or `"huber"`.
-        huber_delta (`float`, defaults to 0.1):
-            Transition point of the Huber (smooth L1) loss, in normalised ab units.
-        (the objective's arguments, from colorizers.objectives.ObjectiveConfig)
-        distribution_stride (`int`, defaults to 4): classification and hybrid predict one colour distribution
-            per cell of this many pixels (the scores are average-pooled; Zhang et al. predicted at 1/4), and
-            the decoded ab is upsampled bilinearly.
+        (the ab colorizer's arguments, from colorizers.models.modeling_utils.AbColorizerConfig)
         image_size (`int`, defaults to 256):
             Default working resolution (longest edge) for inference and training.
     """
@@ -37,19 +30,12 @@ class UNetColorizerConfig(ObjectiveConfig):
     model_type = "colorizer_unet"
 
     hidden_sizes: list[int] | tuple[int, ...] = (32, 64, 128, 256, 512)
-    output_activation: str = "none"
-    loss_type: str = "mse"
-    huber_delta: float = 0.1
-    distribution_stride: int = 4
-    image_size: int = 256
 
     def validate_architecture(self):
-        check_objective_config(self)
         if len(self.hidden_sizes) < 2:
             raise ValueError(f"hidden_sizes needs at least 2 levels, got {list(self.hidden_sizes)}")
         if any(size <= 0 for size in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must all be positive, got {list(self.hidden_sizes)}")
-        check_regression_config(self)
         if self.image_size < 2 ** (len(self.hidden_sizes) - 1):
             raise ValueError(
                 f"image_size must be at least {2 ** (len(self.hidden_sizes) - 1)} for {len(self.hidden_sizes)} "
