@@ -357,6 +357,7 @@ INVALID_CONFIGS = [
     ("cifar", {"hidden_sizes": []}, "hidden_sizes must be at least one positive channel count"),
     ("autoencoder", {"encoder_type": "resnet"}, "encoder_type must be one of"),
     ("autoencoder", {"encoder_hidden_sizes": [64, 128]}, "encoder_hidden_sizes must be 8 positive channel counts"),
+    ("autoencoder", {"vgg_hidden_sizes": [64, 0]}, "vgg_hidden_sizes must be 5 positive channel counts"),
     (
         "autoencoder",
         {"encoder_type": "vgg16", "image_size": 16},
@@ -376,6 +377,7 @@ INVALID_CONFIGS = [
     ),
     ("koalarization", {"decoder_hidden_sizes": [128, 64]}, "decoder_hidden_sizes must be 4 positive channel counts"),
     ("koalarization", {"classifier_image_size": 0}, "classifier_image_size must be positive"),
+    ("koalarization", {"fusion_size": -1}, "fusion_size must be positive"),
     ("chroma", {"objective": "gan"}, "objective must be one of"),
     ("chroma", {"hidden_sizes": []}, "hidden_sizes must be a non-empty list"),
     ("chroma", {"depths": [1]}, "depths needs one entry per level of hidden_sizes"),

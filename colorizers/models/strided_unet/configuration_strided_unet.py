@@ -4,7 +4,7 @@ import math
 
 from huggingface_hub.dataclasses import strict
 
-from colorizers.models.modeling_utils import AbColorizerConfig
+from colorizers.models.modeling_utils import AbColorizerConfig, check_stack_widths
 
 TRAINING_OBJECTIVES = ("regression", "gan")
 
@@ -75,10 +75,7 @@ class StridedUNetColorizerConfig(AbColorizerConfig):
     gan_l1_weight: float | int = 100.0
 
     def validate_architecture(self):
-        if len(self.hidden_sizes) < 2:
-            raise ValueError(f"hidden_sizes needs at least 2 levels, got {list(self.hidden_sizes)}")
-        if any(size <= 0 for size in self.hidden_sizes):
-            raise ValueError(f"hidden_sizes must all be positive, got {list(self.hidden_sizes)}")
+        check_stack_widths(self, "levels")
         if not 0 <= self.negative_slope < 1:
             raise ValueError(f"negative_slope must be in [0, 1), got {self.negative_slope}")
         if self.training_objective not in TRAINING_OBJECTIVES:

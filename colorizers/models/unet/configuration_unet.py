@@ -2,7 +2,7 @@
 
 from huggingface_hub.dataclasses import strict
 
-from colorizers.models.modeling_utils import AbColorizerConfig
+from colorizers.models.modeling_utils import AbColorizerConfig, check_stack_widths
 
 
 @strict
@@ -32,10 +32,7 @@ class UNetColorizerConfig(AbColorizerConfig):
     hidden_sizes: list[int] | tuple[int, ...] = (32, 64, 128, 256, 512)
 
     def validate_architecture(self):
-        if len(self.hidden_sizes) < 2:
-            raise ValueError(f"hidden_sizes needs at least 2 levels, got {list(self.hidden_sizes)}")
-        if any(size <= 0 for size in self.hidden_sizes):
-            raise ValueError(f"hidden_sizes must all be positive, got {list(self.hidden_sizes)}")
+        check_stack_widths(self, "levels")
         if self.image_size < 2 ** (len(self.hidden_sizes) - 1):
             raise ValueError(
                 f"image_size must be at least {2 ** (len(self.hidden_sizes) - 1)} for {len(self.hidden_sizes)} "
