@@ -219,7 +219,7 @@ class ArchiveRun:
             self.bar.update(seen - self.bar.n)
 
     def totals(self) -> list[int]:
-        """Everyone's counts, once every process has finished (a blocking reduce)."""
+        """Everyone's counts, once every process has finished (a blocking reduce; then the process group closes)."""
         for item in self.pending:
             self._arrived(*item)
         self.pending = []
@@ -231,6 +231,11 @@ class ArchiveRun:
 
             tensor = torch.tensor(self.counts, dtype=torch.int64, device=self.state.device)
             totals = reduce(tensor, reduction="sum").cpu().tolist()
+            # the run's last collective: close the process group while the interpreter is fully alive. Left to
+            # interpreter exit, gloo's threads may still hold tensors and the process aborts ("terminate called
+            # without an active exception", SIGABRT) after a complete run. Only here, on the way out of a run
+            # that ended normally: an interrupted process must not wait for the others.
+            self.state.destroy_process_group()
         self.others = [total - own for total, own in zip(totals, self.counts)]
         self._show()
         self.bar.close()
