@@ -434,6 +434,29 @@ def test_lite_koalarization_tiles_the_1000_class_scores():
     assert before.shape == (2, 2, 37, 29) and not torch.equal(before, after)
 
 
+def test_a_standardized_embedding_is_each_image_s_logits_at_mean_0_and_std_1():
+    torch.manual_seed(0)
+    raw = tiny_model("koalarization", output_activation="none").eval()
+    torch.manual_seed(0)
+    standardized = tiny_model("koalarization", output_activation="none", global_embedding="standardized").eval()
+    assert raw.config.global_embedding == "logits"
+    pixels = _gray(3, 24, 40)
+    with torch.no_grad():
+        logits, embedding = raw.global_scores(pixels), standardized.global_scores(pixels)
+        scaled = standardized.global_scores(pixels)
+        standardized.classifier.classifier[-1].weight.mul_(3.0)  # a classifier three times as confident
+        standardized.classifier.classifier[-1].bias.mul_(3.0)
+        tripled = standardized.global_scores(pixels)
+    expected = (logits - logits.mean(-1, keepdim=True)) / logits.std(-1, unbiased=False, keepdim=True)
+    torch.testing.assert_close(embedding, expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(embedding.mean(-1), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(tripled, scaled, atol=1e-4, rtol=1e-4)  # the scale of the logits no longer counts
+    with pytest.raises(Exception) as raised:
+        colorizers.get_preset("koalarization").make_config(global_embedding="softmax")
+    message = "global_embedding must be one of ('logits', 'standardized'), got 'softmax'"
+    assert isinstance(raised.value.__cause__, ValueError) and str(raised.value.__cause__) == message
+
+
 def test_the_transformers_classifier_stays_the_default():
     config = colorizers.models.koalarization.KoalarizationColorizerConfig()
     assert config.classifier == "transformers" and config.embedding_size == 1000

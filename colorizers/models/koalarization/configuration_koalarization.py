@@ -12,6 +12,8 @@ from colorizers.models.modeling_utils import FusionColorizerConfig
 CLASSIFIERS = ("transformers", *PRETRAINED_VARIANTS)
 # The number of ImageNet classes an EfficientNet-Lite scores: the embedding size of its global branch.
 LITE_NUM_CLASSES = 1000
+# What the fusion sees of the class scores: the raw logits (the report's) or each image's logits standardized.
+GLOBAL_EMBEDDINGS = ("logits", "standardized")
 
 # The encoder halves the resolution three times (stride-2 convolutions at layers 1, 3 and 5).
 TOTAL_STRIDE = 8
@@ -76,6 +78,12 @@ class KoalarizationColorizerConfig(FusionColorizerConfig):
             EfficientNet-Lite `classifier`.
         classifier_image_size (`int`, defaults to 224): side of the square image the classifier sees
             (the report's Inception used 299); an EfficientNet-Lite's ImageNet resolution (224 for Lite0).
+        global_embedding (`str`, defaults to `"logits"`): what of the classifier's class scores the fusion
+            sees: `"logits"` (the report's: the layer before the softmax) or `"standardized"`, each image's
+            logits less their mean over the classes, over their standard deviation, so that the fusion reads
+            which classes score high and not how confident the classifier is. A frozen ImageNet Lite0 gives
+            tiny-imagenet's 64 px crops logits of norm 31 and full-resolution photos 51 (kodak24 at the same
+            64 px): a fusion trained on the first turns the second's larger logits into over-saturated colour.
         fusion_size (`int`, defaults to 256): channels of the Conv1x1 fusion layer.
         decoder_hidden_sizes (`list[int]`, defaults to `[128, 64, 64, 32]`): channels of the 4 decoder
             convolutions before the 2-channel output convolution.
@@ -102,6 +110,7 @@ class KoalarizationColorizerConfig(FusionColorizerConfig):
     classifier: str = "transformers"
     classifier_config: dict | PreTrainedConfig | None = None
     classifier_image_size: int = 224
+    global_embedding: str = "logits"
     decoder_hidden_sizes: list[int] | tuple[int, ...] = (128, 64, 64, 32)
     backbone_id: str = "microsoft/resnet-50"
 
@@ -130,6 +139,8 @@ class KoalarizationColorizerConfig(FusionColorizerConfig):
             raise ValueError(f"classifier_config.num_labels must be positive, got {self.classifier_config.num_labels}")
         if self.classifier_image_size < 1:
             raise ValueError(f"classifier_image_size must be positive, got {self.classifier_image_size}")
+        if self.global_embedding not in GLOBAL_EMBEDDINGS:
+            raise ValueError(f"global_embedding must be one of {GLOBAL_EMBEDDINGS}, got {self.global_embedding!r}")
         if self.classifier not in CLASSIFIERS:
             lite = self.classifier in EFFICIENTNET_LITE_VARIANTS
             hint = " (no ImageNet weights install for it)" if lite else ""

@@ -134,14 +134,19 @@ class KoalarizationColorizerModel(AbColorizerMixin, KoalarizationColorizerPreTra
         return self.decoder(hidden_states)[..., :height, :width]
 
     def global_scores(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """The classifier's class scores for normalised L, (batch, embedding_size): the global embedding."""
+        """The global embedding for normalised L, (batch, embedding_size): the classifier's logits, standardized
+        per image when ``config.global_embedding`` says so."""
         size = self.config.classifier_image_size
         if self.config.classifier == "transformers":
-            return self.classifier(pixel_values=lightness_to_imagenet(pixel_values, size)).logits
-        gray = lightness_to_gray(pixel_values)
-        if gray.shape[-2:] != (size, size):  # resized like the transformers classifier's input
-            gray = F.interpolate(gray, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        return self.classifier(gray)
+            logits = self.classifier(pixel_values=lightness_to_imagenet(pixel_values, size)).logits
+        else:
+            gray = lightness_to_gray(pixel_values)
+            if gray.shape[-2:] != (size, size):  # resized like the transformers classifier's input
+                gray = F.interpolate(gray, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+            logits = self.classifier(gray)
+        if self.config.global_embedding == "standardized":
+            logits = F.layer_norm(logits.float(), logits.shape[-1:])
+        return logits
 
 
 __all__ = ["KoalarizationColorizerModel", "KoalarizationColorizerPreTrainedModel", "KoalarizationColorizerOutput"]
