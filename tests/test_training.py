@@ -530,6 +530,34 @@ def test_a_gan_step_updates_the_discriminator_and_returns_its_loss(fresh_acceler
     assert parts.evaluated is model
 
 
+def test_an_idle_discriminator_rests_through_the_warm_up_and_learns_after_it(fresh_accelerate_state):
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    torch.manual_seed(0)
+    model = colorizers.create_model("unet-gan", hidden_sizes=[4, 8, 8], image_size=32)
+    discriminator = build_discriminator({"discriminator": {"hidden_sizes": [4, 8]}})
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-2)
+    model, optimizer, discriminator, d_optimizer = accelerator.prepare(model, optimizer, discriminator, d_optimizer)
+    parts = Trainables(model, optimizer, discriminator=discriminator, d_optimizer=d_optimizer)
+    settings = StepSettings(gan_l1_weight=10.0, gan_warmup_steps=2, discriminator_idle_in_warmup=True)
+    first, second = _batches(2, size=32)
+    before = [p.detach().clone() for p in discriminator.parameters()]
+    weights = [p.detach().clone() for p in model.parameters()]
+    loss, d_loss = training_step(accelerator, parts, first, settings, step=1, batch_index=0)
+    assert d_loss is None and math.isfinite(loss)
+    assert all(torch.equal(a, b) for a, b in zip(before, discriminator.parameters()))  # rested
+    assert all(p.grad is None for p in discriminator.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(weights, model.parameters()))  # the generator learned (L1)
+    loss, d_loss = training_step(accelerator, parts, second, settings, step=2, batch_index=1)
+    assert d_loss is not None and torch.isfinite(d_loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, discriminator.parameters()))
+    options = OptimizationOptions(gan_warmup_steps=2, discriminator_idle_in_warmup=True)
+    config = colorizers.get_preset("unet-gan").make_config()
+    assert StepSettings.for_run(config, ModelOptions("unet-gan"), options).discriminator_idle_in_warmup is True
+
+
 def test_run_progress_is_what_a_checkpoint_records_and_resumes_from():
     progress = RunProgress()
     progress.count_batch(1.0, images=4)

@@ -149,6 +149,11 @@ def add_training_arguments(train) -> None:
     train.add_argument(
         "--gan_warmup_steps", type=int, default=0, help="L1-only generator steps before the adversarial term"
     )
+    train.add_argument(
+        "--discriminator_idle_in_warmup",
+        action="store_true",
+        help="the discriminator does not learn during --gan_warmup_steps either: it starts with the adversarial term",
+    )
     train.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop"), default="adam")
     train.add_argument("--learning_rate", type=float, default=5e-4)
     train.add_argument("--discriminator_learning_rate", type=float, default=None, help="default: --learning_rate")

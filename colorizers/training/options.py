@@ -102,6 +102,9 @@ class OptimizationOptions:
     ema_decay: float = 0.0  # 0: no EMA
     gan_l1_weight: float | None = None  # None: the config's
     gan_warmup_steps: int = 0
+    # the discriminator rests during the warm-up too (otherwise it learns to tell the warm-up's outputs from real
+    # colour meanwhile, perfectly: loss 0.000, and its gradients then swamp the L1 term)
+    discriminator_idle_in_warmup: bool = False
 
     @property
     def discriminator_rate(self) -> float:

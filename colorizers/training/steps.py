@@ -68,6 +68,7 @@ class StepSettings:
     max_grad_norm: float = 1.0  # 0: no clipping
     gan_l1_weight: float = 100.0  # lambda of BCE + lambda * L1
     gan_warmup_steps: int = 0  # L1-only generator steps before the adversarial term
+    discriminator_idle_in_warmup: bool = False  # no discriminator updates in those steps either
     hint_probability: float = 0.0  # share of images shown colour hints; 0: no hints (models without hint inputs)
     seed: int = 0  # of the hints
 
@@ -83,6 +84,7 @@ class StepSettings:
             max_grad_norm=optimization.max_grad_norm,
             gan_l1_weight=gan_l1_weight,
             gan_warmup_steps=optimization.gan_warmup_steps,
+            discriminator_idle_in_warmup=optimization.discriminator_idle_in_warmup,
             hint_probability=model.hint_share if getattr(config, "use_hints", False) else 0.0,
             seed=seed,
         )
@@ -126,10 +128,14 @@ def training_step(
 
 
 def _adversarial_losses(accelerator, parts: Trainables, batch: dict, outputs, settings: StepSettings, step: int):
-    """pix2pix: one discriminator update, then the generator's BCE + lambda * L1 (L1 alone while warming up).
+    """pix2pix: one discriminator update, then the generator's BCE + lambda * L1 (L1 alone while warming up,
+    and no discriminator update either with ``discriminator_idle_in_warmup``).
 
-    Returns (generator loss, discriminator loss).
+    Returns (generator loss, discriminator loss; None when the discriminator rested).
     """
+    warming_up = step < settings.gan_warmup_steps
+    if warming_up and settings.discriminator_idle_in_warmup:
+        return settings.gan_l1_weight * outputs.loss, None
     discriminator = parts.discriminator
     fake_ab = predicted_ab(outputs)
     d_loss = discriminator_loss(
@@ -142,7 +148,7 @@ def _adversarial_losses(accelerator, parts: Trainables, batch: dict, outputs, se
     parts.d_optimizer.step()
     parts.d_optimizer.zero_grad(set_to_none=True)
     loss = settings.gan_l1_weight * outputs.loss
-    if step >= settings.gan_warmup_steps:
+    if not warming_up:
         with accelerator.autocast():
             judged = frozen_forward(
                 accelerator.unwrap_model(discriminator), pixel_values=batch["pixel_values"], ab=fake_ab
