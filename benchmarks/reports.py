@@ -287,7 +287,7 @@ def merged_sections(earlier: str, sections: dict[int, str], tiny_images: int) ->
         found = re.match(r"### Report (\d+):", block)
         if found:
             kept[int(found.group(1))] = block.strip()
-    kept.update(sections)
+    kept.update({number: section.strip() for number, section in sections.items()})
     preamble = (
         "Each report's comparison on our protocol (full-resolution kodak24 and cbsd68, tiny-imagenet validation at "
         f"64x64, first {tiny_images} colour images; each model at its own working size). Cells: PSNR (dB) / "

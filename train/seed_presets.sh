@@ -4,6 +4,8 @@
 # (the control that shows what the adversarial term does). tiny-imagenet at 64x64, batch 32, on a CPU.
 #   bash train/seed_presets.sh [DATA] [RUNS] [STEPS] [UNET_GAN_STEPS]
 # Each run resumes if interrupted (RUNS/<run>/checkpoints). Ship with release/ship.py afterwards.
+# The shipped GANs now come from train/gan_bf16.sh (bf16, 4,000 steps, fixed so that they beat gray); these are
+# the first, fp32 runs of 800 / 600 steps that fell 2-4 dB under it.
 set -euo pipefail
 data=${1:-../shared/data/tiny-imagenet}
 runs=${2:-runs/seed}

@@ -19,15 +19,15 @@ PRESETS = [
     Preset(
         name="unet-gan",
         config_class=StridedUNetColorizerConfig,
-        config={"training_objective": "gan", "loss_type": "l1"},
-        description="The strided U-Net as a conditional GAN generator (BCE + 100 x L1, PatchGAN discriminator)",
+        config={"training_objective": "gan", "loss_type": "l1", "gan_l1_weight": 1000.0},
+        description="The strided U-Net as a conditional GAN generator (BCE + 1000 x L1, PatchGAN discriminator)",
         reference="seed 5: ResNet / UNet / GAN / UNet-GAN (UNet-GAN)",
     ),
     Preset(
         name="gan",
         config_class=StridedUNetColorizerConfig,
-        config={"skip_connections": False, "training_objective": "gan", "loss_type": "l1"},
-        description="Plain strided encoder-decoder (no skips) as a conditional GAN generator (BCE + 100 x L1)",
+        config={"skip_connections": False, "training_objective": "gan", "loss_type": "l1", "gan_l1_weight": 1000.0},
+        description="Plain strided encoder-decoder (no skips) as a conditional GAN generator (BCE + 1000 x L1)",
         reference="seed 5: ResNet / UNet / GAN / UNet-GAN (GAN: NetGen + NetDis)",
     ),
 ]
