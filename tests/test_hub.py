@@ -732,16 +732,16 @@ def test_server_protocol_details(hub_server, published):
 
 
 def test_card_says_where_a_model_falls_below_the_gray_prediction_and_why(tmp_path):
-    folder = _save_folder(tiny_model("gan"), tmp_path / "gan")
+    folder = _save_folder(tiny_model("chroma"), tmp_path / "chroma")
     below = copy.deepcopy(EVAL_RESULTS)
     below["evaluations"][0]["psnr"] = 21.0  # kodak24: gray scores 22.46; cbsd68 stays above its 22.51
     (folder / "eval_results.json").write_text(json.dumps(below))
-    text = model_card.render_model_card(folder, preset_name="gan").text
+    text = model_card.render_model_card(folder, preset_name="chroma").text
     line = next(line for line in text.splitlines() if line.startswith("> **Below the gray prediction's PSNR**"))
-    assert "on kodak24: 1.46 dB below it (21.00 vs 22.46 dB). Why: it was trained for" in line
+    assert "on kodak24: 1.46 dB below it (21.00 vs 22.46 dB). Why: its default decoding, chosen on tuning sets" in line
     assert "cbsd68" not in line
-    above = _save_folder(tiny_model("gan"), tmp_path / "above", extras=True)
-    assert "Below the gray prediction" not in model_card.render_model_card(above, preset_name="gan").text
+    above = _save_folder(tiny_model("chroma"), tmp_path / "above", extras=True)
+    assert "Below the gray prediction" not in model_card.render_model_card(above, preset_name="chroma").text
 
 
 def test_a_push_refuses_an_index_with_missing_or_escaping_shards(tmp_path):
