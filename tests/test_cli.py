@@ -382,7 +382,7 @@ def test_a_stop_signal_ends_with_one_line_the_summary_and_no_temporary_file(tmp_
     rng = np.random.default_rng(0)
     photos = tmp_path / "big"
     photos.mkdir()
-    for index in range(6):  # large noisy photos: each PNG takes a while to write
+    for index in range(12):  # large noisy photos: each PNG takes a while to write (enough to stop mid-run)
         Image.fromarray(rng.integers(0, 256, (1500, 2000, 3), dtype=np.uint8)).save(photos / f"{index}.bmp")
     out = tmp_path / "out"
     process = subprocess.Popen(
