@@ -28,7 +28,7 @@ train resnet18 64 3000
 train cifar-ae 32 800
 train koalarization-small 64 3000
 train ae-baseline 64 600
-train strided-unet 64 600
+train strided-unet 64 3000 --mixed_precision bf16  # 5x the images of its first, 600-step fp32 run
 
 # The U-Net was trained on its own (1000 steps, the command recorded in its card):
 #   python train/train.py --model unet --train_data_dir "$data" --output_dir runs/unet-tiny-imagenet \
