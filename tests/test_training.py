@@ -510,7 +510,8 @@ def test_a_training_step_updates_only_when_the_accumulated_gradients_sync(fresh_
     assert all(p.grad is None for p in model.parameters())  # zeroed after the update
 
 
-def test_a_gan_step_updates_the_discriminator_and_returns_its_loss(fresh_accelerate_state):
+def _tiny_gan():
+    """An accelerator and a tiny unet-gan generator with its discriminator and both optimizers, prepared."""
     from accelerate import Accelerator
 
     accelerator = Accelerator(cpu=True)
@@ -520,7 +521,12 @@ def test_a_gan_step_updates_the_discriminator_and_returns_its_loss(fresh_acceler
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-2)
     model, optimizer, discriminator, d_optimizer = accelerator.prepare(model, optimizer, discriminator, d_optimizer)
-    parts = Trainables(model, optimizer, discriminator=discriminator, d_optimizer=d_optimizer)
+    return accelerator, Trainables(model, optimizer, discriminator=discriminator, d_optimizer=d_optimizer)
+
+
+def test_a_gan_step_updates_the_discriminator_and_returns_its_loss(fresh_accelerate_state):
+    accelerator, parts = _tiny_gan()
+    model, discriminator = parts.model, parts.discriminator
     before = [p.detach().clone() for p in discriminator.parameters()]
     settings = StepSettings(gan_l1_weight=10.0, gan_warmup_steps=1)
     (batch,) = _batches(1, size=32)
@@ -531,16 +537,8 @@ def test_a_gan_step_updates_the_discriminator_and_returns_its_loss(fresh_acceler
 
 
 def test_an_idle_discriminator_rests_through_the_warm_up_and_learns_after_it(fresh_accelerate_state):
-    from accelerate import Accelerator
-
-    accelerator = Accelerator(cpu=True)
-    torch.manual_seed(0)
-    model = colorizers.create_model("unet-gan", hidden_sizes=[4, 8, 8], image_size=32)
-    discriminator = build_discriminator({"discriminator": {"hidden_sizes": [4, 8]}})
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-2)
-    model, optimizer, discriminator, d_optimizer = accelerator.prepare(model, optimizer, discriminator, d_optimizer)
-    parts = Trainables(model, optimizer, discriminator=discriminator, d_optimizer=d_optimizer)
+    accelerator, parts = _tiny_gan()
+    model, discriminator = parts.model, parts.discriminator
     settings = StepSettings(gan_l1_weight=10.0, gan_warmup_steps=2, discriminator_idle_in_warmup=True)
     first, second = _batches(2, size=32)
     before = [p.detach().clone() for p in discriminator.parameters()]
