@@ -606,10 +606,17 @@ def test_card_from_training_run_results(tmp_path):
             "dataset": "/data/shared/tiny-imagenet",
             "rank_weight_checksums": [0.123456789] * 50,
             "filtered": {"train": {"kept": 9, "dropped": 1}},
+            "curve": [
+                {"step": 500, "images": 16000, "loss": 0.0213, "psnr": 21.5, "colorfulness": 9.04},
+                {"step": 1000, "images": 32000, "loss": 0.01871, "psnr": 22.456, "colorfulness": 14.25, "corr_a": 0.3},
+            ],
         },
     }
     (folder / "eval_results.json").write_text(json.dumps(results))
     card = model_card.render_model_card(folder)
+    assert "### Validation curve" in card.text and '"curve"' not in card.text and "| curve |" not in card.text
+    assert "| 500 | 16,000 | 0.0213 | 21.50 | 9.0 | – | – |" in card.text
+    assert "| 1,000 | 32,000 | 0.0187 | 22.46 | 14.2 | 0.30 | – |" in card.text
     assert card.data.datasets is None  # a local path is no Hub dataset id
     assert "trained on **tiny-imagenet (a local copy)**" in card.text and "/data/shared" not in card.text
     assert "| tiny-val | validation | 24 | 64 px | 22.00 | 0.9300 | 0.10 | 30.20 | -30.10 |" in card.text
@@ -618,6 +625,14 @@ def test_card_from_training_run_results(tmp_path):
     assert {(result.dataset_name, result.dataset_split) for result in card.data.eval_results} == {
         ("tiny-val", "validation")
     }
+
+
+def test_card_has_no_curve_for_a_run_validated_once(tmp_path):
+    folder = _save_folder(tiny_model("unet"), tmp_path / "run")
+    curve = [{"step": 10, "images": 40, "loss": 0.02, "psnr": 20.0}]
+    (folder / "eval_results.json").write_text(json.dumps({**EVAL_RESULTS, "training": {"steps": 10, "curve": curve}}))
+    card = hub.render_model_card(folder)
+    assert "| optimisation steps | 10 |" in card.text and "Validation curve" not in card.text
 
 
 def test_card_shows_auc_where_measured(tmp_path):

@@ -50,6 +50,7 @@ from colorizers.training import (
     step_hints,
     training_results,
     training_step,
+    validation_curve,
 )
 from colorizers.training import validation as validation_module
 from colorizers.training.samples import collate, make_loaders, make_sample
@@ -655,6 +656,11 @@ def test_training_results_are_the_card_data():
         num_processes=2,
         mixed_precision="no",
         rank_checksums=[1.0, 1.0],
+        records=[
+            {"step": 5, "train_loss": 0.3},
+            {"step": 5, "eval": {"loss": 0.2, "psnr": 19.0, "corr_a": None}},
+            {"step": 10, "eval": {"loss": 0.1, "psnr": 20.0, "num_images": 4, "gray_baseline": {"psnr": 18.0}}},
+        ],
     )
     (evaluation,) = results["evaluations"]
     assert evaluation == {
@@ -669,6 +675,25 @@ def test_training_results_are_the_card_data():
     training = results["training"]
     assert (training["batch_size"], training["train_seconds"], training["dataset"]) == (16, 12.3, "photos")
     assert training["filtered"] == {"train": {"kept": 3}} and training["skipped_files"] == []
+    assert training["curve"] == [  # 16 images a step: 4 per process x 2 processes x 2 accumulated
+        {"step": 5, "images": 80, "loss": 0.2, "psnr": 19.0},
+        {"step": 10, "images": 160, "loss": 0.1, "psnr": 20.0},
+    ]
+
+
+def test_validation_curve_keeps_the_last_score_of_a_step_in_step_order():
+    records = [
+        {"step": 400, "eval": {"psnr": 21.0, "colorfulness": 9.0}},
+        {"step": 200, "eval": {"psnr": 20.0, "loss": 0.3, "corr_b": 0.25}},
+        {"step": 400, "eval": {"psnr": 21.5, "colorfulness": 9.5}},  # validated again after a resume
+        {"step": 450, "train_loss": 0.2},
+        {"step": "bad", "eval": {"psnr": 1.0}},
+    ]
+    assert validation_curve(records, 32) == [
+        {"step": 200, "images": 6400, "psnr": 20.0, "loss": 0.3, "corr_b": 0.25},
+        {"step": 400, "images": 12800, "psnr": 21.5, "colorfulness": 9.5},
+    ]
+    assert validation_curve([], 32) == []
 
 
 @pytest.mark.parametrize(

@@ -638,6 +638,7 @@ def main(argv: list[str] | None = None) -> int:
             num_processes=accelerator.num_processes,
             mixed_precision=accelerator.mixed_precision,
             rank_checksums=rank_checksums,
+            records=metrics.records(),
         )
         save_model_repository(
             output_dir,

@@ -175,7 +175,7 @@ def _training_rows(training: dict | None) -> list[tuple[str, str]]:
     rows += [
         (key.replace("_", " "), value)
         for key, value in training.items()
-        if key not in _TRAINING_LABELS and key not in ("command", "preset") and value is not None
+        if key not in _TRAINING_LABELS and key not in ("command", "preset", "curve") and value is not None
     ]
     table = []
     for label, value in rows:
@@ -185,6 +185,25 @@ def _training_rows(training: dict | None) -> list[tuple[str, str]]:
         if len(text) <= 100:
             table.append((label, text.replace("|", "\\|").replace("\n", " ")))
     return table
+
+
+def _curve_rows(training: dict | None) -> list[dict]:
+    """The run's validation curve (``training.curve``: scores against images seen) as table rows; none for a
+    run validated fewer than twice (its one point is the results table)."""
+    points = [point for point in (training or {}).get("curve") or [] if isinstance(point, dict)]
+    if len(points) < 2:
+        return []
+    digits = {"loss": 4, "psnr": 2, "colorfulness": 1, "corr_a": 2, "corr_b": 2}
+    rows = []
+    for point in points:
+        row = {
+            key: "–" if point.get(key) is None else _format_number(point[key], places)
+            for key, places in digits.items()
+        }
+        row["step"] = f"{point.get('step', 0):,}"
+        row["images"] = f"{point.get('images', 0):,}"
+        rows.append(row)
+    return rows
 
 
 def _is_local_path(value: str) -> bool:
@@ -327,6 +346,7 @@ def render_model_card(
         "seed_training_data": source.get("seed_training_data", "not recorded"),
         "training": training,
         "training_rows": _training_rows(training),
+        "curve": _curve_rows(training),
         "evaluation_protocol": source.get("evaluation_protocol", ""),
         "evaluations": _evaluation_rows(results),
         "baselines": _baseline_rows(results),

@@ -34,6 +34,7 @@ from colorizers.training.reporting import (
     save_grid,
     save_model_repository,
     training_results,
+    validation_curve,
 )
 from colorizers.training.setup import (
     LOSSES,
@@ -83,6 +84,7 @@ __all__ = [
     "model_inputs",
     "past_time_limit",
     "plot_loss_curves",
+    "validation_curve",
     "prepare_backbone",
     "prepare_training",
     "replica_checksums",

@@ -98,6 +98,22 @@ def plot_loss_curves(records: list[dict], output_path: str | os.PathLike) -> boo
     return True
 
 
+CURVE_METRICS = ("loss", "psnr", "colorfulness", "corr_a", "corr_b")
+
+
+def validation_curve(records: list[dict], images_per_step: int) -> list[dict]:
+    """The validation scores of ``metrics.jsonl`` records against images seen: one point per validated step
+    (the last record of a step wins: a resumed run may have validated it twice), in step order."""
+    points = {}
+    for record in records:
+        scores = record.get("eval")
+        if isinstance(scores, dict) and _is_number(record.get("step")):
+            point = {"step": record["step"], "images": record["step"] * images_per_step}
+            point.update({key: scores[key] for key in CURVE_METRICS if _is_number(scores.get(key))})
+            points[record["step"]] = point
+    return [points[step] for step in sorted(points)]
+
+
 def replica_checksums(accelerator, model) -> list[float]:
     """Each process's sum of the model's floating-point weights, gathered (a collective).
 
@@ -133,10 +149,13 @@ def training_results(
     num_processes: int,
     mixed_precision: str,
     rank_checksums: list[float],
+    records: list[dict] | None = None,
 ) -> dict:
     """The ``eval_results.json`` of a run, which its model card shows: the final validation ``scores`` (with
     their gray baseline) on the validation set of ``splits`` (a ``TrainingSplits``), and how the model was
-    trained (``command`` being the command line that reproduces it)."""
+    trained (``command`` being the command line that reproduces it), with the ``curve`` of validation scores
+    against images seen (``validation_curve`` of the ``metrics.jsonl`` ``records``)."""
+    batch_size = data.train_batch_size * num_processes * optimization.gradient_accumulation_steps
     measured = {k: v for k, v in scores.items() if k not in ("loss", "gray_baseline")}
     return {
         "evaluations": [
@@ -159,7 +178,7 @@ def training_results(
             "optimizer": optimization.optimizer,
             "learning_rate": optimization.learning_rate,
             "lr_scheduler": optimization.lr_scheduler,
-            "batch_size": data.train_batch_size * num_processes * optimization.gradient_accumulation_steps,
+            "batch_size": batch_size,
             "num_processes": num_processes,
             "mixed_precision": mixed_precision,
             "images_seen": images_seen,
@@ -168,6 +187,7 @@ def training_results(
             "filtered": splits.counts,
             "rank_weight_checksums": rank_checksums,
             "skipped_files": splits.skipped_files,
+            "curve": validation_curve(records or [], batch_size),
         },
     }
 
