@@ -21,7 +21,7 @@ PRESETS = [
         name="ae-vgg16",
         config_class=AutoencoderColorizerConfig,
         config={"encoder_type": "vgg16", "image_size": 224},
-        description="VGG-16 fusion: VGG-16 features (L repeated to RGB; shipped trained from scratch), Conv1x1 fusion, upsampling decoder",
+        description="VGG-16 fusion: a frozen ImageNet encoder (VGG-16; shipped with EfficientNet-Lite0 in its role), Conv1x1 fusion, upsampling decoder",
         reference="seed 2: Baseline autoencoder vs VGG-16 fusion (VGG-16 fusion model)",
     ),
 ]
