@@ -72,7 +72,13 @@ REPORTS = (
         3,
         "Deep Koalarization (2019)",
         "the global (classifier) branch improves colorization",
-        ("koalarization-small", "koalarization-small-lite0", "koalarization-small-no-global", "koalarization"),
+        (
+            "koalarization-small",
+            "koalarization-small-lite0",
+            "koalarization-small-lite0-std",
+            "koalarization-small-no-global",
+            "koalarization",
+        ),
         "psnr-order",
         # judged at an equal budget: the small model with its global branch (a frozen ImageNet EfficientNet-Lite0's
         # class scores, in the role of the report's Inception-ResNet-v2) and without it, 3,000 bf16 steps each
