@@ -26,7 +26,7 @@ from colorizers.hub.eval_results import RESULTS_FILE, read_eval_results, write_e
 from colorizers.hub.model_card import write_model_card
 from colorizers.model_io.checksums import record_checksums
 from colorizers.registry import PRETRAINED_DIR
-from colorizers.training.reporting import validation_curve
+from colorizers.training.reporting import read_records, validation_curve
 
 COPIED = (RESULTS_FILE, "sample_grid.png", "loss_curves.png")
 
@@ -61,8 +61,7 @@ def ship(
     training = results.setdefault("training", {})
     training["preset"] = preset
     if not training.get("curve") and (run / "metrics.jsonl").is_file():  # a run from before train.py recorded it
-        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-        training["curve"] = validation_curve(records, int(training.get("batch_size") or 0))
+        training["curve"] = validation_curve(read_records(run / "metrics.jsonl"), int(training.get("batch_size") or 0))
     write_eval_results(staging, results)
     write_model_card(staging, preset_name=preset)
     record_checksums(staging)  # loading the preset verifies its weights against these

@@ -622,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics({"step": position.global_step, "eval": final_scores})
     logger.info("final validation: %s", json.dumps(final_scores))
     if accelerator.is_main_process:
+        records = metrics.records()
         results = training_results(
             final_scores,
             splits,
@@ -638,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
             num_processes=accelerator.num_processes,
             mixed_precision=accelerator.mixed_precision,
             rank_checksums=rank_checksums,
-            records=metrics.records(),
+            records=records,
         )
         save_model_repository(
             output_dir,
@@ -646,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
             processor,
             results=results,
             grid=grid,
-            records=metrics.records(),
+            records=records,
             discriminator=accelerator.unwrap_model(parts.discriminator) if parts.discriminator is not None else None,
             preset_name=model_options.model if model_options.model in colorizers.list_models() else None,
         )

@@ -84,7 +84,6 @@ __all__ = [
     "model_inputs",
     "past_time_limit",
     "plot_loss_curves",
-    "validation_curve",
     "prepare_backbone",
     "prepare_training",
     "replica_checksums",
@@ -95,4 +94,5 @@ __all__ = [
     "step_hints",
     "training_results",
     "training_step",
+    "validation_curve",
 ]

@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def read_records(path: str | os.PathLike) -> list[dict]:
+    """The records of a ``metrics.jsonl`` file (none when it does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 class MetricsLog:
     """One JSON record per line in ``path`` (written by the main process) and the same numbers to
     the accelerator's trackers (``eval`` entries flattened as ``eval/<name>``)."""
@@ -46,9 +54,7 @@ class MetricsLog:
                 stream.write(json.dumps(record) + "\n")
 
     def records(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        return read_records(self.path)
 
 
 def save_grid(rows: list[np.ndarray], path: str | os.PathLike) -> None:
