@@ -342,6 +342,8 @@ def _error_lines(capsys) -> list[str]:
         (["--train_data_dir", "x", "--train_batch_size", "0"], "--train_batch_size must be at least 1"),
         (["--train_data_dir", "x", "--config_overrides", "[1, 2]"], "--config_overrides must be a JSON object"),
         (["--train_data_dir", "x", "--max_train_minutes", "0"], "--max_train_minutes must be positive"),
+        (["--train_data_dir", "x", "--encoder_learning_rate", "0"], "--encoder_learning_rate must be positive"),
+        (["--train_data_dir", "x", "--learning_rate", "0"], "--learning_rate must be positive"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_clear_message(args, message, capsys):

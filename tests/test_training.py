@@ -42,6 +42,7 @@ from colorizers.training import (
     labels_key,
     load_checkpoint,
     model_inputs,
+    parameter_groups,
     plot_loss_curves,
     prepare_training,
     resolve_checkpoint,
@@ -118,6 +119,52 @@ def test_unknown_optimizer_and_schedule_names_raise():
         TrainingSetupError, match=r"^unknown learning-rate schedule 'step'; choose one of constant, cosine, plateau$"
     ):
         build_scheduler("step", torch.optim.Adam(parameters), total_steps=10)
+
+
+def _fine_tunable_chroma(freeze_backbone=False):
+    from colorizers.models.chroma import ChromaColorizerConfig, ChromaColorizerModel
+
+    config = ChromaColorizerConfig(
+        backbone="efficientnet-lite0", image_size=64, decoder_size=8, global_size=8, freeze_backbone=freeze_backbone
+    )
+    return ChromaColorizerModel(config)
+
+
+def test_the_pretrained_encoder_trains_at_its_own_rate_through_the_schedule():
+    model = _fine_tunable_chroma()
+    groups = parameter_groups(model, 1e-3, encoder_learning_rate=1e-4)
+    encoder = set(model.freezable_backbone().parameters())
+    assert [group["lr"] for group in groups] == [1e-3, 1e-4]
+    assert set(groups[1]["params"]) == encoder and not encoder & set(groups[0]["params"])
+    assert len(groups[0]["params"]) + len(groups[1]["params"]) == len(list(model.parameters()))
+    opt = build_optimizer("adam", groups, 1e-3)
+    sched = build_scheduler("cosine", opt, total_steps=10, warmup_steps=2)
+    rates = []
+    for _ in range(5):
+        opt.step()
+        sched.step()
+        rates.append([group["lr"] for group in opt.param_groups])
+    assert rates[0] == pytest.approx([5e-4, 5e-5])  # half-way through the warm-up
+    assert all(decoder == pytest.approx(10 * encoder) for decoder, encoder in rates)  # the schedule scales both
+    # without it, one group at the one rate
+    assert [group["lr"] for group in parameter_groups(model, 1e-3)] == [1e-3]
+
+
+def test_an_encoder_rate_needs_a_backbone_that_trains():
+    with pytest.raises(
+        TrainingSetupError,
+        match=r"^--encoder_learning_rate needs a model with a pretrained backbone; this colorizer_unet model has none$",
+    ):
+        parameter_groups(colorizers.create_model("unet", hidden_sizes=[4, 8]), 1e-3, 1e-4)
+    with pytest.raises(
+        TrainingSetupError, match=r"^--encoder_learning_rate sets the rate of a backbone that trains, "
+    ):
+        parameter_groups(_fine_tunable_chroma(freeze_backbone=True), 1e-3, 1e-4)
+    # a frozen backbone's parameters never reach the optimizer
+    frozen = _fine_tunable_chroma(freeze_backbone=True)
+    opt = build_optimizer("adam", parameter_groups(frozen, 1e-3), 1e-3)
+    trained = {id(p) for group in opt.param_groups for p in group["params"]}
+    assert trained and not trained & {id(p) for p in frozen.freezable_backbone().parameters()}
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop"])

@@ -157,6 +157,12 @@ def add_training_arguments(train) -> None:
     train.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop"), default="adam")
     train.add_argument("--learning_rate", type=float, default=5e-4)
     train.add_argument("--discriminator_learning_rate", type=float, default=None, help="default: --learning_rate")
+    train.add_argument(
+        "--encoder_learning_rate",
+        type=float,
+        default=None,
+        help="the pretrained backbone's rate when it trains (fine-tuning it gently); default: --learning_rate",
+    )
     train.add_argument("--weight_decay", type=float, default=0.0)
     train.add_argument("--lr_scheduler", choices=("constant", "cosine", "plateau"), default="constant")
     train.add_argument("--lr_warmup_steps", type=int, default=0)
@@ -249,6 +255,9 @@ def argument_problems(args: argparse.Namespace) -> list[str]:
             problems.append(f"--{name} must be at least 1")
     if args.max_train_steps is not None and args.max_train_steps < 1:
         problems.append("--max_train_steps must be at least 1")
+    for name in ("learning_rate", "discriminator_learning_rate", "encoder_learning_rate"):
+        if getattr(args, name) is not None and not getattr(args, name) > 0:
+            problems.append(f"--{name} must be positive")
     if args.max_train_minutes is not None and not args.max_train_minutes > 0:
         problems.append("--max_train_minutes must be positive")
     if not 0 < args.random_min_scale <= 1:

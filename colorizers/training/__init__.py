@@ -47,6 +47,7 @@ from colorizers.training.setup import (
     configure_loss,
     is_plateau,
     measure_color_prior,
+    parameter_groups,
     prepare_backbone,
     prepare_training,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "build_discriminator",
     "build_model",
     "build_optimizer",
+    "parameter_groups",
     "build_scheduler",
     "build_training_model",
     "checkpoint_to_resume",

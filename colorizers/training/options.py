@@ -87,6 +87,7 @@ class OptimizationOptions:
     optimizer: str = "adam"
     learning_rate: float = 5e-4
     discriminator_learning_rate: float | None = None  # None: learning_rate
+    encoder_learning_rate: float | None = None  # None: learning_rate; the pretrained backbone's own rate
     weight_decay: float = 0.0
     lr_scheduler: str = "constant"
     lr_warmup_steps: int = 0

@@ -183,6 +183,7 @@ def training_results(
             "loss": loss,
             "optimizer": optimization.optimizer,
             "learning_rate": optimization.learning_rate,
+            "encoder_learning_rate": optimization.encoder_learning_rate,
             "lr_scheduler": optimization.lr_scheduler,
             "batch_size": batch_size,
             "num_processes": num_processes,

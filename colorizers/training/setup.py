@@ -180,8 +180,14 @@ def _is_fine_tuning(model) -> bool:
 
 
 def build_optimizer(name: str, parameters, learning_rate: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """Adam, AdamW or RMSprop (seed 2's) over the parameters that train."""
-    parameters = [p for p in parameters if p.requires_grad]
+    """Adam, AdamW or RMSprop (seed 2's) over the parameters that train: an iterable of parameters, or of
+    parameter groups (dicts, as ``parameter_groups`` makes)."""
+    parameters = list(parameters)
+    if parameters and isinstance(parameters[0], dict):
+        parameters = [{**group, "params": [p for p in group["params"] if p.requires_grad]} for group in parameters]
+        parameters = [group for group in parameters if group["params"]]
+    else:
+        parameters = [p for p in parameters if p.requires_grad]
     if name == "adamw":
         return torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=weight_decay)
     if name == "rmsprop":
@@ -189,6 +195,35 @@ def build_optimizer(name: str, parameters, learning_rate: float, weight_decay: f
     if name == "adam":
         return torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay)
     raise TrainingSetupError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def parameter_groups(model, learning_rate: float, encoder_learning_rate: float | None = None) -> list[dict]:
+    """The model's parameter groups: all at ``learning_rate``, or, with ``encoder_learning_rate``, the pretrained
+    backbone (``freezable_backbone()``) in a group of its own at that rate and the rest at ``learning_rate``.
+
+    Discriminative fine-tuning: an ImageNet encoder fine-tuned at the new decoder's rate drifts away from what
+    ImageNet taught it (the flagship's full fine-tune at one rate lost ~1 dB on the tuning photos against its
+    frozen encoder); a lower rate for the encoder keeps it close. Schedules scale both rates alike.
+    """
+    parameters = list(model.parameters())
+    if encoder_learning_rate is None:
+        return [{"params": parameters, "lr": learning_rate}]
+    backbone = model.freezable_backbone() if hasattr(model, "freezable_backbone") else None
+    if backbone is None:
+        raise TrainingSetupError(
+            f"--encoder_learning_rate needs a model with a pretrained backbone; this {model.config.model_type} "
+            "model has none"
+        )
+    if model.config.freeze_backbone:
+        raise TrainingSetupError(
+            "--encoder_learning_rate sets the rate of a backbone that trains, but this model's backbone is frozen "
+            """(fine-tune it with --config_overrides '{"freeze_backbone": false}')"""
+        )
+    encoder = {id(parameter) for parameter in backbone.parameters()}
+    return [
+        {"params": [p for p in parameters if id(p) not in encoder], "lr": learning_rate},
+        {"params": [p for p in parameters if id(p) in encoder], "lr": encoder_learning_rate},
+    ]
 
 
 def build_scheduler(
@@ -242,7 +277,8 @@ def prepare_training(
     its schedule, EMA.
     """
     schedule = options.schedule(total_steps, accelerator.num_processes)
-    optimizer = build_optimizer(options.optimizer, model.parameters(), options.learning_rate, options.weight_decay)
+    groups = parameter_groups(model, options.learning_rate, options.encoder_learning_rate)
+    optimizer = build_optimizer(options.optimizer, groups, options.learning_rate, options.weight_decay)
     scheduler = build_scheduler(options.lr_scheduler, optimizer, **schedule)
     model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
     schedulers = [_prepare_scheduler(accelerator, scheduler)]
