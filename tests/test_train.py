@@ -4,6 +4,7 @@
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -598,3 +599,15 @@ def test_every_flag_lands_in_one_option_group_with_the_command_lines_default():
         ["--model", "unet", "--output_dir", "out", "--train_data_dir", "x", "--config_overrides", '{"a": [1]}']
     )
     assert train_script.options_from_args(overridden)[0].config_overrides == {"a": [1]}
+
+
+def test_the_script_trains_with_its_own_checkouts_library(tmp_path):
+    # a worktree at another commit: its train.py must import its own colorizers, not the installed (editable) one
+    (tmp_path / "train").mkdir()
+    shutil.copy(ROOT / "train" / "train.py", tmp_path / "train" / "train.py")
+    (tmp_path / "colorizers").mkdir()
+    (tmp_path / "colorizers" / "__init__.py").write_text('raise SystemExit("the checkout\'s own library")\n')
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "train" / "train.py"), "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert (result.returncode, result.stderr.strip().splitlines()[-1]) == (1, "the checkout's own library")

@@ -30,6 +30,13 @@ import shutil
 import sys
 from pathlib import Path
 
+# The library of this script's own checkout, not whichever colorizers is installed: a long run started from a git
+# worktree at a fixed commit must keep that commit's code when the editable install points at another checkout (it
+# did not: a resumed run of an older worktree met main's newer training options and stopped).
+_CHECKOUT = Path(__file__).resolve().parents[1]
+if (_CHECKOUT / "colorizers" / "__init__.py").is_file():
+    sys.path.insert(0, str(_CHECKOUT))
+
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
