@@ -263,7 +263,8 @@ def argument_problems(args: argparse.Namespace) -> list[str]:
     if args.max_train_steps is not None and args.max_train_steps < 1:
         problems.append("--max_train_steps must be at least 1")
     for name in ("learning_rate", "discriminator_learning_rate", "encoder_learning_rate"):
-        if getattr(args, name) is not None and not getattr(args, name) > 0:
+        rate = getattr(args, name)
+        if rate is not None and not rate > 0:
             problems.append(f"--{name} must be positive")
     if args.max_train_minutes is not None and not args.max_train_minutes > 0:
         problems.append("--max_train_minutes must be positive")

@@ -16,6 +16,7 @@ from colorizers.color import AB_SCALE
 from colorizers.limits import shorten
 from colorizers.model_io.checks import local_path
 from colorizers.model_io.loading import ModelLoadError, load_model
+from colorizers.models.modeling_utils import FrozenBackboneMixin
 from colorizers.registry import create_model, get_preset, list_models
 from colorizers.training.ema import ExponentialMovingAverage
 from colorizers.training.options import ModelOptions, OptimizationOptions
@@ -183,11 +184,9 @@ def build_optimizer(name: str, parameters, learning_rate: float, weight_decay: f
     """Adam, AdamW or RMSprop (seed 2's) over the parameters that train: an iterable of parameters, or of
     parameter groups (dicts, as ``parameter_groups`` makes)."""
     parameters = list(parameters)
-    if parameters and isinstance(parameters[0], dict):
-        parameters = [{**group, "params": [p for p in group["params"] if p.requires_grad]} for group in parameters]
-        parameters = [group for group in parameters if group["params"]]
-    else:
-        parameters = [p for p in parameters if p.requires_grad]
+    groups = parameters if parameters and isinstance(parameters[0], dict) else [{"params": parameters}]
+    groups = [{**group, "params": [p for p in group["params"] if p.requires_grad]} for group in groups]
+    parameters = [group for group in groups if group["params"]]
     if name == "adamw":
         return torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=weight_decay)
     if name == "rmsprop":
@@ -208,7 +207,7 @@ def parameter_groups(model, learning_rate: float, encoder_learning_rate: float |
     parameters = list(model.parameters())
     if encoder_learning_rate is None:
         return [{"params": parameters, "lr": learning_rate}]
-    backbone = model.freezable_backbone() if hasattr(model, "freezable_backbone") else None
+    backbone = model.freezable_backbone() if isinstance(model, FrozenBackboneMixin) else None
     if backbone is None:
         raise TrainingSetupError(
             f"--encoder_learning_rate needs a model with a pretrained backbone; this {model.config.model_type} "
