@@ -417,17 +417,20 @@ def _png_bomb(path: Path, side: int) -> Path:
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
 )
 def test_a_small_photo_is_not_held_up_by_big_ones_in_public_mode(tmp_path):
-    """Three decompression bombs just under the image limit (40 MP, about 40 kB each), then a small photo: the bombs
-    wait for room in the gate, not in the app's workers, so the photo is answered at once (0.3 s here; 13.1 s when
-    the waiting bombs held the workers and it waited for the first bomb to finish); each bomb is answered, or
-    refused for the time limit, within that limit."""
+    """Three decompression bombs just under the image limit, then a small photo: the bombs wait for room in the
+    gate, not in the app's workers, so the photo is answered before any bomb (0.3 s here; when the waiting bombs
+    held the workers it waited for the first bomb to finish); each bomb is answered, or refused for the time limit,
+    within that limit. The public limits scaled down to 12 MP an image and 14 MP in flight (one bomb at a time, as
+    40 / 48 MP by default) keep the test a quarter as long with the same ordering to get right."""
     import time
     from concurrent.futures import ThreadPoolExecutor
 
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    values = limits.current(public=True, environ={})
+    scaled = {"COLORIZERS_MAX_MEGAPIXELS": "12", "COLORIZERS_INFLIGHT_MEGAPIXELS": "14"}
+    values = limits.current(public=True, environ=scaled)
+    assert values.inflight_megapixels < 2 * values.max_megapixels  # one bomb at a time, as by default
     side = int(values.max_pixels**0.5) - 1  # just under the per-image limit
     bomb = _png_bomb(tmp_path / "bomb.png", side)
     assert bomb.stat().st_size < 100_000 and side * side > values.max_pixels - 20_000
@@ -453,7 +456,7 @@ def test_a_small_photo_is_not_held_up_by_big_ones_in_public_mode(tmp_path):
             small_seconds = time.monotonic() - sent
             outcomes = [job.result() for job in bigs]
     print(f"small photo: {small_seconds:.1f} s; big ones: {[(what, round(took, 1)) for what, took in outcomes]}")
-    assert small_seconds < 10.0, (small_seconds, outcomes)
+    assert sent - start + small_seconds < min(took for _, took in outcomes), (small_seconds, outcomes)
     for outcome, took in outcomes:
         assert outcome == "done" or "time limit of 120 s per request" in outcome, outcomes
         assert took < values.request_seconds + 20, outcomes

@@ -319,6 +319,10 @@ def test_bf16_run_on_a_frozen_pretrained_backbone_ends_at_its_time_limit(image_f
     assert result.returncode == 0, result.stderr[-3000:]
     training = json.loads((out / "eval_results.json").read_text())["training"]
     assert training["steps"] == 1 and training["mixed_precision"] == "bf16"  # the clock ran out after step 1
+    from colorizers.training.setup import cpu_has_native_bf16
+
+    # on a CPU that only emulates bf16 the run says so, once (it trains, but about 10x slower than fp32)
+    assert result.stderr.count("on a CPU without native bf16") == (0 if cpu_has_native_bf16() else 1)
     model = colorizers.load_model(str(out))
     assert model.config.backbone == "efficientnet-lite0" and model.config.freeze_backbone
     from colorizers.models.efficientnet_lite import backbone_weights_file, reference_state_dict_to_ours

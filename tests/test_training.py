@@ -765,3 +765,32 @@ def test_the_log_names_where_each_pretrained_part_comes_from(preset, overrides, 
     from colorizers.training.setup import backbone_source
 
     assert backbone_source(colorizers.get_preset(preset).make_config(**overrides)) == expected
+
+
+@pytest.mark.parametrize(
+    "native, device, precision, warns",
+    [
+        (False, "cpu", "bf16", True),  # emulated: the run is told to use fp32
+        (True, "cpu", "bf16", False),  # AMX / AVX-512 BF16
+        (False, "cpu", "no", False),
+        (False, "cuda", "bf16", False),  # a GPU's bf16 is its own
+    ],
+)
+def test_bf16_on_a_cpu_that_only_emulates_it_gets_a_warning(monkeypatch, native, device, precision, warns):
+    from colorizers.training import setup
+
+    monkeypatch.setattr(setup, "cpu_has_native_bf16", lambda: native)
+    warning = setup.bf16_on_cpu_warning(device, precision)
+    if warns:
+        assert warning == (
+            "--mixed_precision bf16 on a CPU without native bf16 (no AMX or AVX-512 BF16): it is emulated here and "
+            "trains about 10x slower than fp32; use --mixed_precision no on this machine"
+        )
+    else:
+        assert warning is None
+
+
+def test_the_native_bf16_check_answers_from_onednn():
+    from colorizers.training.setup import cpu_has_native_bf16
+
+    assert cpu_has_native_bf16() is torch.ops.mkldnn._is_mkldnn_bf16_supported()

@@ -52,6 +52,7 @@ from colorizers.training import (
     MetricsLog,
     StopRequest,
     TrainingSetupError,
+    bf16_on_cpu_warning,
     build_discriminator,
     checkpoint_to_resume,
     evaluate,
@@ -194,7 +195,8 @@ def add_training_arguments(train) -> None:
         "--mixed_precision",
         choices=("no", "fp16", "bf16"),
         default=None,
-        help="bf16 runs on CPUs with AMX or AVX-512 BF16 too (6-9x fp32's speed on conv nets there)",
+        help="bf16 runs on CPUs with AMX or AVX-512 BF16 too (6-9x fp32's speed on conv nets there; other CPUs only "
+        "emulate it, about 10x slower than fp32, and the run warns)",
     )
     train.add_argument(
         "--memory_format",
@@ -357,6 +359,8 @@ def make_accelerator(optimization: OptimizationOptions, run: RunOptions, output_
     )
     if not accelerator.is_main_process:  # the script's logger speaks on the main process only; so do the libraries'
         logging.getLogger().setLevel(logging.WARNING)
+    if warning := bf16_on_cpu_warning(accelerator.device.type, accelerator.mixed_precision):
+        logger.warning(warning)
     return accelerator
 
 

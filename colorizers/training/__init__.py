@@ -39,6 +39,7 @@ from colorizers.training.reporting import (
 from colorizers.training.setup import (
     LOSSES,
     TrainingSetupError,
+    bf16_on_cpu_warning,
     build_discriminator,
     build_model,
     build_optimizer,
@@ -67,6 +68,7 @@ __all__ = [
     "StopRequest",
     "Trainables",
     "TrainingSetupError",
+    "bf16_on_cpu_warning",
     "build_discriminator",
     "build_model",
     "build_optimizer",

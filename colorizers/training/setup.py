@@ -33,6 +33,24 @@ class TrainingSetupError(ValueError):
     """A training run cannot start with these settings; the message says which and why."""
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AMX or AVX-512 BF16, as oneDNN sees it). Without it, bf16 is
+    emulated: a conv net's training step ran 12x slower than fp32 on such a CPU here (AVX2 only), against
+    6-9x faster with AMX."""
+    check = getattr(getattr(torch.ops, "mkldnn", None), "_is_mkldnn_bf16_supported", None)
+    return True if check is None else bool(check())
+
+
+def bf16_on_cpu_warning(device_type: str, mixed_precision: str | None) -> str | None:
+    """The warning a run deserves when it asks for bf16 on a CPU that only emulates it; None otherwise."""
+    if mixed_precision != "bf16" or device_type != "cpu" or cpu_has_native_bf16():
+        return None
+    return (
+        "--mixed_precision bf16 on a CPU without native bf16 (no AMX or AVX-512 BF16): it is emulated here and "
+        "trains about 10x slower than fp32; use --mixed_precision no on this machine"
+    )
+
+
 def build_model(
     model: str,
     *,
