@@ -199,3 +199,16 @@ def test_the_readme_layout_names_every_part_of_the_tree():
         if (path.suffix == ".py" and path.name != "__init__.py") or (path.is_dir() and path.name != "__pycache__")
     }
     assert package == expected_package
+
+
+def test_the_space_requirements_are_the_package_dependencies_and_the_app_extra_each_once():
+    """requirements.txt (what a Hugging Face Space installs) repeats pyproject.toml's runtime dependencies and the
+    app extra: the two lists must not drift apart, and no requirement may be listed twice."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    required = [line for line in lines if line and not line.startswith("#")]
+    expected = project["dependencies"] + project["optional-dependencies"]["app"]
+    assert len(set(expected)) == len(expected), "pyproject.toml lists a dependency twice"
+    assert sorted(required) == sorted(expected)
