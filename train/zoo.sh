@@ -7,7 +7,10 @@
 # loss and optimiser are kept; the deviations are in each card's first line.
 #   bash train/zoo.sh [DATA] [RUNS] [PRESET ...]     DATA defaults to ../shared/data/tiny-imagenet
 # Each run resumes if interrupted (its checkpoints are kept in RUNS/<preset>/checkpoints).
+# PRECISION=no trains in fp32: on a CPU without AMX or AVX-512 BF16, bf16 is emulated and 12x slower than fp32
+# (train.py warns); the recipe is otherwise the same.
 set -euo pipefail
+precision=${PRECISION:-bf16}
 data=${1:-../shared/data/tiny-imagenet}
 runs=${2:-runs/zoo}
 shift $(($# < 2 ? $# : 2))
@@ -22,7 +25,7 @@ train() {  # preset resolution steps [extra arguments]
   [ -d "$runs/$preset/checkpoints" ] && resume=(--resume_from_checkpoint latest)
   local start=$SECONDS
   python train/train.py --model "$preset" --train_data_dir "$data" --output_dir "$runs/$preset" \
-    --resolution "$resolution" --train_batch_size 32 --max_train_steps "$steps" --mixed_precision bf16 \
+    --resolution "$resolution" --train_batch_size 32 --max_train_steps "$steps" --mixed_precision "$precision" \
     --checkpointing_steps 200 --validation_steps $((steps / 5)) --max_eval_samples 500 --logging_steps 50 \
     --dataloader_num_workers 1 --preprocessing_num_workers 2 --seed 0 "${resume[@]}" "$@" \
     > "$runs/$preset.log" 2>&1
