@@ -323,6 +323,7 @@ def test_bf16_run_on_a_frozen_pretrained_backbone_ends_at_its_time_limit(image_f
 
     # on a CPU that only emulates bf16 the run says so, once (it trains, but about 10x slower than fp32)
     assert result.stderr.count("on a CPU without native bf16") == (0 if cpu_has_native_bf16() else 1)
+    assert "--model chroma trains a fresh chroma from random weights" in result.stderr
     model = colorizers.load_model(str(out))
     assert model.config.backbone == "efficientnet-lite0" and model.config.freeze_backbone
     from colorizers.models.efficientnet_lite import backbone_weights_file, reference_state_dict_to_ours

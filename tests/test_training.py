@@ -794,3 +794,15 @@ def test_the_native_bf16_check_answers_from_onednn():
     from colorizers.training.setup import cpu_has_native_bf16
 
     assert cpu_has_native_bf16() is torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def test_a_preset_name_with_shipped_weights_is_told_it_trains_from_scratch(tmp_path):
+    from colorizers.registry import PRETRAINED_DIR
+    from colorizers.training import fresh_preset_note
+
+    assert fresh_preset_note("chroma") == (
+        "--model chroma trains a fresh chroma from random weights; to continue its shipped weights, "
+        f"pass their folder: --model {PRETRAINED_DIR / 'chroma'}"
+    )
+    assert fresh_preset_note(str(PRETRAINED_DIR / "chroma")) is None  # a folder continues its weights
+    assert fresh_preset_note(str(tmp_path)) is None

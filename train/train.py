@@ -57,6 +57,7 @@ from colorizers.training import (
     checkpoint_to_resume,
     evaluate,
     format_scores,
+    fresh_preset_note,
     load_checkpoint,
     measure_color_prior,
     prepare_backbone,
@@ -525,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- model before the data: cheap, and the common mistakes (name, resolution) surface before any data work
     model, loss_name = build_training_model(model_options)
+    if note := fresh_preset_note(model_options.model):
+        logger.info(note)
     resolution = model_options.resolution or int(model.config.image_size)
     processor = colorizers.ColorizerImageProcessor(size={"longest_edge": resolution})
 

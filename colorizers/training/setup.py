@@ -51,6 +51,18 @@ def bf16_on_cpu_warning(device_type: str, mixed_precision: str | None) -> str | 
     )
 
 
+def fresh_preset_note(model: str) -> str | None:
+    """What a run starting from a preset name should be told when that preset also ships trained weights: the name
+    builds a fresh, randomly initialised model, and continuing the shipped one takes its folder. (A lent GPU's
+    whole run once trained from scratch because of this.) None for folders and presets without weights."""
+    if model not in list_models(with_weights=True):
+        return None
+    return (
+        f"--model {model} trains a fresh {model} from random weights; to continue its shipped weights, "
+        f"pass their folder: --model {get_preset(model).weights_dir}"
+    )
+
+
 def build_model(
     model: str,
     *,
