@@ -793,6 +793,8 @@ def test_bf16_on_a_cpu_that_only_emulates_it_gets_a_warning(monkeypatch, native,
 def test_the_native_bf16_check_answers_from_onednn():
     from colorizers.training.setup import cpu_has_native_bf16
 
+    # a canary: the check reads a private oneDNN op and assumes native bf16 without it; if torch renames the op,
+    # this fails (AttributeError) instead of the warning going silent on every CPU
     assert cpu_has_native_bf16() is torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
