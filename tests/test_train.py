@@ -66,10 +66,36 @@ def _env():
 
 
 def _train(*args, launcher=(), timeout=300, cache=None):
+    """train.py's run, whole; one that outlives ``timeout`` is killed with every process it started (a
+    launcher's workers too, which torchrun puts in process groups of their own) and fails with its log's end."""
     command = [sys.executable, *launcher, str(SCRIPT), *map(str, args)]
     if cache is not None:
         command += ["--cache_dir", str(cache)]
-    return subprocess.run(command, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=timeout)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        import psutil
+
+        for victim in [*psutil.Process(process.pid).children(recursive=True), psutil.Process(process.pid)]:
+            try:
+                victim.kill()
+            except psutil.NoSuchProcess:
+                pass
+        stdout, stderr = process.communicate()
+        pytest.fail(f"train.py ran past {timeout} s and was killed; the end of its log:\n{(stdout + stderr)[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _two_processes():
+    """accelerate's launcher for two gloo processes, on a port of their own (the default, 29500, is shared
+    with whatever else the machine runs)."""
+    from app_server import free_port
+
+    config = str(ROOT / "train" / "configs" / "multi_cpu.yaml")
+    return ("-m", "accelerate.commands.launch", "--config_file", config, "--main_process_port", str(free_port()))
 
 
 def _weights(path: Path) -> dict:
@@ -99,12 +125,7 @@ def test_two_process_run_syncs_weights_and_gathers_every_image_once(image_folder
         2,
         "--logging_steps",
         1,
-        launcher=(
-            "-m",
-            "accelerate.commands.launch",
-            "--config_file",
-            str(ROOT / "train" / "configs" / "multi_cpu.yaml"),
-        ),
+        launcher=_two_processes(),
         cache=tmp_path / "cache",
     )
     assert result.returncode == 0, result.stderr[-3000:]

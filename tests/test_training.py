@@ -808,3 +808,40 @@ def test_a_preset_name_with_shipped_weights_is_told_it_trains_from_scratch(tmp_p
     )
     assert fresh_preset_note(str(PRETRAINED_DIR / "chroma")) is None  # a folder continues its weights
     assert fresh_preset_note(str(tmp_path)) is None
+
+
+def test_end_training_lets_the_process_group_go_last_and_from_python():
+    """DDP's reducer holds the process group in C++ and frees it keeping the GIL (a gloo hang at exit);
+    after end_training only the Python process group object holds it, the wrapped models still work."""
+    import torch.distributed as dist
+
+    from colorizers.training import end_training
+
+    class Accelerator:  # what end_training asks of accelerate's: it destroys the process group
+        def end_training(self):
+            dist.destroy_process_group()
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(3, 2))
+        discriminator = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 1))
+        group = model.process_group
+        model(torch.ones(1, 3)).sum().backward()  # a synced step: the reducer has worked
+    finally:
+        end_training(Accelerator(), Trainables(model, None, discriminator=discriminator))
+    assert not dist.is_initialized()
+    for wrapper in (model, discriminator):
+        assert "reducer" not in wrapper.__dict__ and "logger" not in wrapper.__dict__
+    assert model.process_group is group  # what lets the group go, from Python, with the module
+    model.module(torch.ones(1, 3)).sum().backward()  # no reducer hook fires on the destroyed group
+    assert model.module.weight.grad.shape == (2, 3)
+
+    class OneProcess:
+        ended = False
+
+        def end_training(self):
+            self.ended = True
+
+    one_process = OneProcess()
+    end_training(one_process, Trainables(torch.nn.Linear(1, 1), None))  # no wrapper: only accelerate's end
+    assert one_process.ended

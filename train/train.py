@@ -55,6 +55,7 @@ from colorizers.training import (
     bf16_on_cpu_warning,
     build_discriminator,
     checkpoint_to_resume,
+    end_training,
     evaluate,
     format_scores,
     fresh_preset_note,
@@ -626,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info(
             "stopped by %s at step %d; continue with --resume_from_checkpoint latest", stopped_by, position.global_step
         )
-        accelerator.end_training()
+        end_training(accelerator, parts)
         return 0
 
     # --- final validation, save, card, push
@@ -680,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
 
             push_to_hub(output_dir, run.hub_model_id, private=run.hub_private, revision=run.hub_revision)
     accelerator.wait_for_everyone()
-    accelerator.end_training()
+    end_training(accelerator, parts)
     return 0
 
 

@@ -335,6 +335,24 @@ def prepare_training(
     return parts, train_loader, eval_loader
 
 
+def end_training(accelerator, parts: Trainables) -> None:
+    """``accelerator.end_training()``, then each DDP wrapper's reducer let go while Python still holds the
+    process group, so that the group is destroyed last and from Python.
+
+    Why: torch binds DDP's reducer (and the logger that holds it) to Python with a destructor that keeps the
+    GIL. When the reducer holds the last reference to a gloo process group, the group's destructor joins gloo's
+    worker threads with the GIL held, while a worker may still be freeing the tensors of the last collective,
+    which needs the GIL: the process hangs at exit (a two-process test run did, under load; the pattern of
+    pytorch/pytorch#56297). The Python process group object's destructor releases the GIL first.
+    """
+    accelerator.end_training()
+    for module in (parts.model, parts.discriminator):
+        if isinstance(module, torch.nn.parallel.DistributedDataParallel):
+            # module.process_group (the Python object) outlives these two, until the module itself goes
+            for name in ("logger", "reducer"):
+                module.__dict__.pop(name, None)
+
+
 def _prepare_scheduler(accelerator, scheduler):
     """A per-update schedule is prepared (it steps with its optimizer); reduce-on-plateau steps with the
     validation loss, outside accelerate, and is only checkpointed with the rest."""
