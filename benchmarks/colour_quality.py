@@ -14,7 +14,12 @@ the gray input and each colorization.
 Sets: ``kodak24`` and ``cbsd68`` (``--data-root``/eval, reported, never tuned on), ``tiny-val``
 (the first ``--tiny-images`` colour images of tiny-imagenet's validation split, 64x64, reported) and
 two tuning sets used to choose defaults: ``photos`` (11 full-resolution colour photos bundled with scikit-image,
-matplotlib and gradio: ``tuning_photos``) and ``tiny-tune`` (tiny-imagenet validation images 5000..).
+matplotlib and gradio: ``tuning_photos``) and ``tiny-tune`` (tiny-imagenet validation images 5000..). ``wallpapers``
+(22 colour photographs among the desktop backgrounds of Debian's ``mate-backgrounds`` and
+``plasma-workspace-wallpapers`` packages, DFSG-free, at most 1024 px: ``wallpaper_photos``) is a third set of real
+photos for checking what the tuning sets choose; it needs those packages installed.
+
+``--prior-corrections`` sweeps a colour-distribution model's ``prior_correction`` as well (default: its own).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from colorizers.pipelines import has_color_distribution
 ROOT = Path(__file__).resolve().parents[1]
 REPORTED_SETS = ("kodak24", "cbsd68", "tiny-val")
 TUNING_SETS = ("photos", "tiny-tune")
+CHECK_SETS = ("wallpapers",)
 
 
 def tuning_photos() -> dict[str, np.ndarray]:
@@ -61,11 +67,57 @@ def tuning_photos() -> dict[str, np.ndarray]:
     return {n: as_rgb_uint8(Image.open(v)) if isinstance(v, Path) else v for n, v in photos.items()}
 
 
+# The photographs among the two packages' backgrounds (the others are drawings, renders or black-and-white),
+# each as its package installs it: mate-backgrounds' nature folder and plasma's wallpapers, largest size.
+WALLPAPER_PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers")
+MATE_NATURE = Path("/usr/share/backgrounds/mate/nature")
+PLASMA_WALLPAPERS = Path("/usr/share/wallpapers")
+PLASMA_PHOTOS = (
+    "BytheWater",
+    "ColorfulCups",
+    "DarkestHour",
+    "EveningGlow",
+    "FallenLeaf",
+    "Kite",
+    "OneStandsOut",
+    "Path",
+    "Volna",
+    "summer_1am",
+)
+WALLPAPER_SIDE = 1024  # the longest edge: kodak24's and cbsd68's scale, not a 5K desktop's
+
+
+def wallpaper_photos() -> dict[str, np.ndarray]:
+    """The colour photographs among Debian's desktop backgrounds, downscaled to ``WALLPAPER_SIDE``."""
+    from PIL import Image
+
+    files = sorted(MATE_NATURE.glob("*.jpg"))
+    for name in PLASMA_PHOTOS:
+        sizes = sorted(
+            (PLASMA_WALLPAPERS / name / "contents" / "images").glob("*.jpg"), key=lambda f: f.stat().st_size
+        )
+        files += sizes[-1:]
+    if len(files) != 12 + len(PLASMA_PHOTOS):
+        raise SystemExit(
+            f"error: the wallpapers set needs Debian's {' and '.join(WALLPAPER_PACKAGES)} "
+            f"(apt-get install {' '.join(WALLPAPER_PACKAGES)}); found {len(files)} of its {12 + len(PLASMA_PHOTOS)} photos"
+        )
+    photos = {}
+    for file in files:
+        image = Image.open(file).convert("RGB")
+        image.thumbnail((WALLPAPER_SIDE, WALLPAPER_SIDE), Image.LANCZOS)
+        name = file.stem if file.parent == MATE_NATURE else file.parents[2].name
+        photos[name] = np.asarray(image)
+    return photos
+
+
 def load_set(name: str, data_root: Path, tiny_images: int) -> dict[str, np.ndarray]:
     if name in ("kodak24", "cbsd68"):
         return load_references(data_root / "eval" / name).references
     if name == "photos":
         return tuning_photos()
+    if name == "wallpapers":
+        return wallpaper_photos()
     if name in ("tiny-val", "tiny-tune"):
         import io
 
@@ -82,7 +134,7 @@ def load_set(name: str, data_root: Path, tiny_images: int) -> dict[str, np.ndarr
             if len(images) == tiny_images:
                 break
         return images
-    raise SystemExit(f"error: unknown set {name!r}; known: {', '.join(REPORTED_SETS + TUNING_SETS)}")
+    raise SystemExit(f"error: unknown set {name!r}; known: {', '.join(REPORTED_SETS + TUNING_SETS + CHECK_SETS)}")
 
 
 def tiny_labels(data_root: Path, keys) -> list[str]:
@@ -125,10 +177,13 @@ def cell(value, digits: int = 2) -> str:
 
 
 def settings_of(model, args) -> list[dict]:
-    temperatures = args.temperatures if has_color_distribution(model) else [None]
+    distribution = has_color_distribution(model)
+    temperatures = args.temperatures if distribution else [None]
+    corrections = args.prior_corrections if distribution else [None]
     return [
-        {"size": size, "temperature": temperature, "edge_aware": edge == "on"}
+        {"size": size, "temperature": temperature, "prior_correction": correction, "edge_aware": edge == "on"}
         for size in args.sizes
+        for correction in corrections
         for temperature in temperatures
         for edge in args.edge_aware
     ]
@@ -139,6 +194,13 @@ def main() -> None:
     parser.add_argument("--model", action="append", required=True, help="preset, folder or Hub id (repeatable)")
     parser.add_argument("--sets", nargs="+", default=list(REPORTED_SETS))
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.6, 0.38])
+    parser.add_argument(
+        "--prior-corrections",
+        type=float,
+        nargs="+",
+        default=[None],
+        help="colour-distribution models' prior_correction (default: each model's own)",
+    )
     parser.add_argument("--edge-aware", nargs="+", choices=("on", "off"), default=["on"])
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[None], help="working sizes (default: each model's own)"
@@ -167,10 +229,10 @@ def main() -> None:
         judge = SemanticJudge()
     results = []
     print(
-        "| set | model | size | T | edge-aware | PSNR | SSIM | CF (ref) | AuC | AuC rebal. | corr a* | corr b* "
-        "| judge top-1 | s/img |"
+        "| set | model | size | prior correction | T | edge-aware | PSNR | SSIM | CF (ref) | AuC | AuC rebal. "
+        "| corr a* | corr b* | judge top-1 | s/img |"
     )
-    print("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for set_name, references in sets.items():
         labels = tiny_labels(data_root, references) if judge is not None and set_name.startswith("tiny") else None
         set_judge = judge if labels is not None else None
@@ -179,15 +241,17 @@ def main() -> None:
         if set_judge is not None:
             true_colour = set_judge.top1(list(references.values()), labels)
             results.append({"set": set_name, "model": "reference", "judge_top1": true_colour})
-            print(f"| {set_name} | true colour | – | – | – | – | – | – | – | – | – | – | {true_colour:.1f} | – |")
+            print(f"| {set_name} | true colour | – | – | – | – | – | – | – | – | – | – | – | {true_colour:.1f} | – |")
         print(
-            f"| {set_name} | gray | – | – | – | {gray['psnr']:.2f} | {gray['ssim']:.3f} | {gray['colorfulness']:.1f} "
+            f"| {set_name} | gray | – | – | – | – | {gray['psnr']:.2f} | {gray['ssim']:.3f} | {gray['colorfulness']:.1f} "
             f"({gray['reference_colorfulness']:.1f}) | {gray['auc']:.2f} | {gray['auc_rebalanced']:.2f} | – | – "
             f"| {cell(gray.get('judge_top1'), 1)} | – |",
             flush=True,
         )
         for model_name, model in models.items():
             for setting in settings_of(model, args):
+                if setting["prior_correction"] is not None:
+                    model.config.prior_correction = setting["prior_correction"]
 
                 def predict(reference, setting=setting):
                     return colorizers.colorize(
@@ -199,11 +263,13 @@ def main() -> None:
                     )
 
                 summary = score_set(references, predict, set_judge, labels)
-                results.append({"set": set_name, "model": model_name, **setting, **summary})
+                own = {"prior_correction": model.config.prior_correction} if has_color_distribution(model) else {}
+                results.append({"set": set_name, "model": model_name, **setting, **own, **summary})
                 size = setting["size"] or "own"
                 temperature = "–" if setting["temperature"] is None else f"{setting['temperature']:g}"
                 print(
-                    f"| {set_name} | {model_name} | {size} | {temperature} | {'on' if setting['edge_aware'] else 'off'} "
+                    f"| {set_name} | {model_name} | {size} | {cell(model.config.prior_correction, 2) if has_color_distribution(model) else '–'} "
+                    f"| {temperature} | {'on' if setting['edge_aware'] else 'off'} "
                     f"| {summary['psnr']:.2f} | {summary['ssim']:.3f} | {summary['colorfulness']:.1f} "
                     f"({summary['reference_colorfulness']:.1f}) | {summary['auc']:.2f} | {summary['auc_rebalanced']:.2f} "
                     f"| {cell(summary['corr_a'])} | {cell(summary['corr_b'])} | {cell(summary.get('judge_top1'), 1)} "
