@@ -71,6 +71,20 @@ def tuning_photos() -> dict[str, np.ndarray]:
 # each as its package installs it: mate-backgrounds' nature folder and plasma's wallpapers, largest size.
 WALLPAPER_PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers")
 MATE_NATURE = Path("/usr/share/backgrounds/mate/nature")
+MATE_PHOTOS = (
+    "Aqua",
+    "Blinds",
+    "Dune",
+    "FreshFlower",
+    "Garden",
+    "GreenMeadow",
+    "LadyBird",
+    "RainDrops",
+    "Storm",
+    "TwoWings",
+    "Wood",
+    "YellowFlower",
+)
 PLASMA_WALLPAPERS = Path("/usr/share/wallpapers")
 PLASMA_PHOTOS = (
     "BytheWater",
@@ -91,16 +105,16 @@ def wallpaper_photos() -> dict[str, np.ndarray]:
     """The colour photographs among Debian's desktop backgrounds, downscaled to ``WALLPAPER_SIDE``."""
     from PIL import Image
 
-    files = sorted(MATE_NATURE.glob("*.jpg"))
+    files = [MATE_NATURE / f"{name}.jpg" for name in MATE_PHOTOS if (MATE_NATURE / f"{name}.jpg").is_file()]
     for name in PLASMA_PHOTOS:
         sizes = sorted(
             (PLASMA_WALLPAPERS / name / "contents" / "images").glob("*.jpg"), key=lambda f: f.stat().st_size
         )
         files += sizes[-1:]
-    if len(files) != 12 + len(PLASMA_PHOTOS):
+    if len(files) != len(MATE_PHOTOS) + len(PLASMA_PHOTOS):
         raise SystemExit(
             f"error: the wallpapers set needs Debian's {' and '.join(WALLPAPER_PACKAGES)} "
-            f"(apt-get install {' '.join(WALLPAPER_PACKAGES)}); found {len(files)} of its {12 + len(PLASMA_PHOTOS)} photos"
+            f"(apt-get install {' '.join(WALLPAPER_PACKAGES)}); found {len(files)} of its {len(MATE_PHOTOS) + len(PLASMA_PHOTOS)} photos"
         )
     photos = {}
     for file in files:

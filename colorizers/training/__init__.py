@@ -4,7 +4,8 @@ checkpoints, validation and reports. The script keeps its command line and one l
 - ``options``: the run's settings as typed groups (model, data, optimization, run), built once from the
   command line;
 - ``setup``: model, loss, discriminator, backbone, optimizers, schedules (prepared by accelerate, with the
-  weight EMA), colour prior; ``TrainingSetupError`` for settings a run cannot start with;
+  weight EMA), colour prior, the run's end (``end_training``); ``TrainingSetupError`` for settings a run cannot
+  start with;
 - ``steps``: one training step (inputs, loss with the GAN branch, backward, clipping, updates);
 - ``progress``: the run's position, counters and clock, what a checkpoint records;
 - ``checkpoints``: atomic checkpoints, ``latest``, what to resume from, SIGTERM/SIGINT handling;
