@@ -59,20 +59,27 @@ def fresh_accelerate_state():
     GradientState._reset_state()
 
 
+def load_train_script(name: str = "colorizers_train_script"):
+    """``train/train.py`` as a module (it is a script, not part of the package)."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "train" / "train.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture
 def train_in_process(fresh_accelerate_state):
     """``train/train.py``'s ``main`` in the test's own process, for a run whose test needs no process of its own
     (no signal, kill or launcher): it saves the import of torch and transformers that a subprocess pays, about 8 s
     a run on a 2-core AVX2 machine. Returns ``main``'s exit code; the SIGTERM/SIGINT handlers a run installs
     (checkpoint, then stop) are put back afterwards."""
-    import importlib.util
     import signal
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "train" / "train.py"
-    spec = importlib.util.spec_from_file_location("colorizers_train_script_run", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_train_script("colorizers_train_script_run")
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield lambda *args: module.main([str(arg) for arg in args])

@@ -1,7 +1,6 @@
 """The training script: its argument and setup errors in-process, and real runs (subprocesses,
 2-process gloo runs, kills and resumes, marked slow)."""
 
-import importlib.util
 import json
 import logging
 import os
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import colour_image
+from conftest import colour_image, load_train_script
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -27,14 +26,7 @@ SCRIPT = ROOT / "train" / "train.py"
 TINY_UNET = ["--model", "unet", "--config_overrides", '{"hidden_sizes": [4, 8]}', "--resolution", "16"]
 
 
-def _load_train_module():
-    spec = importlib.util.spec_from_file_location("colorizers_train_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-train_script = _load_train_module()
+train_script = load_train_script()
 
 
 @pytest.fixture(scope="module")
