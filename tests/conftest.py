@@ -59,6 +59,23 @@ def fresh_accelerate_state():
     GradientState._reset_state()
 
 
+def kill_process_tree(pid: int) -> None:
+    """SIGKILL to a process and every process it started, the tree taken before the first kill (a launcher's
+    agent and workers too: torchrun gives the workers process groups of their own, which a killpg would miss)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for victim in tree:
+        try:
+            victim.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
 def load_train_script(name: str = "colorizers_train_script"):
     """``train/train.py`` as a module (it is a script, not part of the package)."""
     import importlib.util

@@ -21,6 +21,7 @@ import datasets
 import numpy as np
 import pytest
 from app_server import free_port
+from conftest import kill_process_tree
 from PIL import Image
 
 from colorizers.batch.engine import chunk_plan, chunks_of, output_conflicts
@@ -486,14 +487,7 @@ def test_two_gloo_processes_killed_halfway_then_resumed_match_one_process(tmp_pa
         if manifest.is_file() and manifest.read_text().count('"done"') >= 4:
             break
         time.sleep(0.005)
-    # the launcher, its agent and both workers (torchrun gives the workers their own process groups)
-    import psutil
-
-    for victim in [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]:
-        try:
-            victim.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
+    kill_process_tree(process.pid)  # the launcher, its agent and both workers
     process.communicate()
     done_before = sum(r["status"] == "done" for r in _records(manifest))
     assert 0 < done_before < 12, "the run was not stopped halfway"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import colour_image, load_train_script
+from conftest import colour_image, kill_process_tree, load_train_script
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -70,13 +70,7 @@ def _train(*args, launcher=(), timeout=300, cache=None):
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        import psutil
-
-        for victim in [*psutil.Process(process.pid).children(recursive=True), psutil.Process(process.pid)]:
-            try:
-                victim.kill()
-            except psutil.NoSuchProcess:
-                pass
+        kill_process_tree(process.pid)
         stdout, stderr = process.communicate()
         pytest.fail(f"train.py ran past {timeout} s and was killed; the end of its log:\n{(stdout + stderr)[-3000:]}")
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

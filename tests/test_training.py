@@ -827,9 +827,11 @@ def test_end_training_lets_the_process_group_go_last_and_from_python():
         discriminator = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 1))
         group = model.process_group
         model(torch.ones(1, 3)).sum().backward()  # a synced step: the reducer has worked
-    finally:
         end_training(Accelerator(), Trainables(model, None, discriminator=discriminator))
-    assert not dist.is_initialized()
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():  # failed before end_training: leave no group to the tests after this one
+            dist.destroy_process_group()
     for wrapper in (model, discriminator):
         assert "reducer" not in wrapper.__dict__ and "logger" not in wrapper.__dict__
     assert model.process_group is group  # what lets the group go, from Python, with the module
